@@ -1,0 +1,1 @@
+"""Simulated vehicles and labelled scenarios, for the command line, the demo and the tests (never the detector)."""

@@ -1,0 +1,1 @@
+"""The domain: telemetry records, reference data (fleets, vehicles, sites, trips, zones), outputs, and their formats."""

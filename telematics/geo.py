@@ -1,0 +1,54 @@
+"""Geometry on the WGS 84 ellipsoid's small scale: distances, bearings and a local metric frame for shapely."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Initial course from the first point to the second, 0-360, 0 = north."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    x = math.sin(dl) * math.cos(p2)
+    y = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return (math.degrees(math.atan2(x, y)) + 360.0) % 360.0
+
+
+def destination(lat: float, lon: float, course_deg: float, distance_m: float) -> tuple[float, float]:
+    """The point reached from (lat, lon) after distance_m on the given course (small distances)."""
+    frame = LocalFrame(lat, lon)
+    rad = math.radians(course_deg)
+    return frame.to_latlon(distance_m * math.sin(rad), distance_m * math.cos(rad))
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFrame:
+    """An equirectangular frame in metres around an origin; accurate to well under 1 % within tens of km."""
+
+    origin_lat: float
+    origin_lon: float
+
+    @property
+    def _mx(self) -> float:
+        return math.radians(1) * EARTH_RADIUS_M * math.cos(math.radians(self.origin_lat))
+
+    @property
+    def _my(self) -> float:
+        return math.radians(1) * EARTH_RADIUS_M
+
+    def to_xy(self, lat: float, lon: float) -> tuple[float, float]:
+        return (lon - self.origin_lon) * self._mx, (lat - self.origin_lat) * self._my
+
+    def to_latlon(self, x: float, y: float) -> tuple[float, float]:
+        return self.origin_lat + y / self._my, self.origin_lon + x / self._mx

@@ -1,0 +1,184 @@
+"""Reference data of contract v1, section 6: fleets, vehicles, sites, planned trips and protected zones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import shapely
+from shapely.geometry import LineString, Point, Polygon
+
+from telematics.geo import LocalFrame, haversine_m
+from telematics.schedule import WeeklySchedule, local_weekday_minute
+
+FLEET_KINDS = ("haulier", "rental")
+VEHICLE_CATEGORIES = ("N1", "N2", "N3")
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    fleet_id: str
+    name: str
+    kind: str
+    timezone: ZoneInfo
+    operating_hours: WeeklySchedule
+
+    def operating_at(self, ts_ms: int) -> bool:
+        return self.operating_hours.contains_local(*local_weekday_minute(ts_ms, self.timezone))
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    vehicle_id: str
+    fleet_id: str
+    category: str | None
+    plate: str | None
+    authorized_driver_cards: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    site_id: str
+    fleet_id: str
+    kind: str
+    lat: float
+    lon: float
+    radius_m: float
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return haversine_m(self.lat, self.lon, lat, lon) <= self.radius_m
+
+
+@dataclass(frozen=True, slots=True)
+class TripStop:
+    lat: float
+    lon: float
+    radius_m: float
+    planned_arrival_ms: int | None
+    planned_departure_ms: int | None
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return haversine_m(self.lat, self.lon, lat, lon) <= self.radius_m
+
+
+@dataclass(frozen=True)
+class Trip:
+    trip_id: str
+    vehicle_id: str
+    driver_card_id: str | None
+    planned_start_ms: int
+    planned_end_ms: int
+    corridor_m: float
+    route: tuple[tuple[float, float], ...]
+    """Route line as (lon, lat) pairs, as in the GeoJSON."""
+    stops: tuple[TripStop, ...]
+    frame: LocalFrame = field(init=False, repr=False)
+    line_xy: LineString = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        lon0, lat0 = self.route[0]
+        object.__setattr__(self, "frame", LocalFrame(lat0, lon0))
+        line = LineString([self.frame.to_xy(lat, lon) for lon, lat in self.route])
+        shapely.prepare(line)
+        object.__setattr__(self, "line_xy", line)
+
+    def covers(self, ts_ms: int, slack_ms: int = 0) -> bool:
+        return self.planned_start_ms - slack_ms <= ts_ms <= self.planned_end_ms + slack_ms
+
+    def distance_from_route_m(self, lat: float, lon: float) -> float:
+        return float(self.line_xy.distance(Point(self.frame.to_xy(lat, lon))))
+
+    def stop_at(self, lat: float, lon: float) -> TripStop | None:
+        return next((s for s in self.stops if s.contains(lat, lon)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneAccess:
+    categories_allowed: frozenset[str]
+    delivery_windows: WeeklySchedule
+    max_speed_kmh: float | None
+
+
+@dataclass(frozen=True)
+class Zone:
+    zone_id: str
+    name: str
+    kind: str
+    timezone: ZoneInfo
+    active: WeeklySchedule
+    access: ZoneAccess
+    ring: tuple[tuple[float, float], ...]
+    """Outer ring as (lon, lat) pairs."""
+    frame: LocalFrame = field(init=False, repr=False)
+    polygon_xy: Polygon = field(init=False, repr=False)
+    bbox: tuple[float, float, float, float] = field(init=False, repr=False)
+    """(min_lat, min_lon, max_lat, max_lon) for a cheap first test."""
+
+    def __post_init__(self) -> None:
+        lons = [p[0] for p in self.ring]
+        lats = [p[1] for p in self.ring]
+        frame = LocalFrame((min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2)
+        polygon = Polygon([frame.to_xy(lat, lon) for lon, lat in self.ring])
+        shapely.prepare(polygon)
+        object.__setattr__(self, "frame", frame)
+        object.__setattr__(self, "polygon_xy", polygon)
+        object.__setattr__(self, "bbox", (min(lats), min(lons), max(lats), max(lons)))
+
+    def near(self, lat: float, lon: float, margin_deg: float = 0.0) -> bool:
+        min_lat, min_lon, max_lat, max_lon = self.bbox
+        return min_lat - margin_deg <= lat <= max_lat + margin_deg and min_lon - margin_deg <= lon <= max_lon + margin_deg
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self.near(lat, lon) and bool(self.polygon_xy.contains(Point(self.frame.to_xy(lat, lon))))
+
+    def distance_m(self, lat: float, lon: float) -> float:
+        """Metres from the zone's boundary (0 inside)."""
+        return float(self.polygon_xy.distance(Point(self.frame.to_xy(lat, lon))))
+
+    def active_at(self, ts_ms: int) -> bool:
+        return self.active.always or self.active.contains_local(*local_weekday_minute(ts_ms, self.timezone))
+
+    def permits(self, category: str | None, ts_ms: int) -> bool:
+        """True when a vehicle of this category may be inside now (allowed category, inside a delivery window)."""
+        if category is None or category not in self.access.categories_allowed:
+            return False
+        windows = self.access.delivery_windows
+        return windows.always or windows.contains_local(*local_weekday_minute(ts_ms, self.timezone))
+
+
+@dataclass
+class ReferenceData:
+    """Everything the detector knows about the world, indexed for per-record look-ups."""
+
+    fleets: dict[str, Fleet] = field(default_factory=dict)
+    vehicles: dict[str, Vehicle] = field(default_factory=dict)
+    sites: list[Site] = field(default_factory=list)
+    trips: list[Trip] = field(default_factory=list)
+    zones: list[Zone] = field(default_factory=list)
+    sites_by_fleet: dict[str, list[Site]] = field(init=False, default_factory=dict)
+    trips_by_vehicle: dict[str, list[Trip]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.reindex()
+
+    def reindex(self) -> None:
+        self.sites_by_fleet = {}
+        for site in self.sites:
+            self.sites_by_fleet.setdefault(site.fleet_id, []).append(site)
+        self.trips_by_vehicle = {}
+        for trip in sorted(self.trips, key=lambda t: (t.planned_start_ms, t.trip_id)):
+            self.trips_by_vehicle.setdefault(trip.vehicle_id, []).append(trip)
+
+    def fleet_of(self, vehicle_id: str) -> Fleet | None:
+        vehicle = self.vehicles.get(vehicle_id)
+        return self.fleets.get(vehicle.fleet_id) if vehicle else None
+
+    def site_at(self, fleet_id: str, lat: float, lon: float) -> Site | None:
+        return next((s for s in self.sites_by_fleet.get(fleet_id, ()) if s.contains(lat, lon)), None)
+
+    def trip_at(self, vehicle_id: str, ts_ms: int, slack_ms: int = 0) -> Trip | None:
+        return next((t for t in self.trips_by_vehicle.get(vehicle_id, ()) if t.covers(ts_ms, slack_ms)), None)
+
+    def zones_near(self, lat: float, lon: float, margin_deg: float) -> Iterable[Zone]:
+        return (z for z in self.zones if z.near(lat, lon, margin_deg))

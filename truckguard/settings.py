@@ -1,0 +1,93 @@
+"""The one settings object, built from TRUCKGUARD_* environment variables and command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A TRUCKGUARD_* variable or flag has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the platform in one place; see README "Configuration" for each variable."""
+
+    bootstrap_servers: str = ""
+    """Kafka bootstrap servers; empty means the embedded broker on 127.0.0.1:broker_port."""
+    broker_port: int = 19092
+    data_dir: Path = field(default_factory=lambda: Path.home() / ".truckguard")
+    database_url: str = ""
+    """SQLAlchemy URL of the web store; empty means SQLite in data_dir."""
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    partitions: int = 4
+    group_id: str = "truckguard-detector"
+    lateness_s: float = 60.0
+    idle_flush_s: float = 5.0
+    reference_dir: Path | None = None
+    secret_key: str = ""
+    log_level: str = "INFO"
+
+    @property
+    def bootstrap(self) -> str:
+        return self.bootstrap_servers or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return not self.bootstrap_servers
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'truckguard.sqlite'}"
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """A copy with the given fields replaced; None values (unset flags) are ignored."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **given)
+
+
+_ENV_FIELDS: dict[str, tuple[str, type]] = {
+    "TRUCKGUARD_BOOTSTRAP_SERVERS": ("bootstrap_servers", str),
+    "TRUCKGUARD_BROKER_PORT": ("broker_port", int),
+    "TRUCKGUARD_DATA_DIR": ("data_dir", Path),
+    "TRUCKGUARD_DATABASE_URL": ("database_url", str),
+    "TRUCKGUARD_WEB_HOST": ("web_host", str),
+    "TRUCKGUARD_WEB_PORT": ("web_port", int),
+    "TRUCKGUARD_PARTITIONS": ("partitions", int),
+    "TRUCKGUARD_GROUP_ID": ("group_id", str),
+    "TRUCKGUARD_LATENESS_S": ("lateness_s", float),
+    "TRUCKGUARD_IDLE_FLUSH_S": ("idle_flush_s", float),
+    "TRUCKGUARD_REFERENCE": ("reference_dir", Path),
+    "TRUCKGUARD_SECRET_KEY": ("secret_key", str),
+    "TRUCKGUARD_LOG_LEVEL": ("log_level", str),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from the environment (os.environ unless given); raises SettingsError on bad values."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for variable, (name, kind) in _ENV_FIELDS.items():
+        raw = environ.get(variable)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = kind(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{variable}={raw!r}: expected {kind.__name__}") from exc
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.partitions < 1:
+        raise SettingsError(f"TRUCKGUARD_PARTITIONS={settings.partitions}: expected at least 1")
+    if settings.lateness_s < 0:
+        raise SettingsError(f"TRUCKGUARD_LATENESS_S={settings.lateness_s}: expected 0 or more")
+    return settings
+
+
+def documented_variables() -> list[str]:
+    """The names of every TRUCKGUARD_* variable (the README documents each one)."""
+    return list(_ENV_FIELDS)

@@ -1,0 +1,1 @@
+"""The Flask web site: consoles for dispatchers, rental desks and police, the store and the REST API."""
