@@ -133,8 +133,12 @@ class Zone:
         return self.near(lat, lon) and bool(self.polygon_xy.contains(Point(self.frame.to_xy(lat, lon))))
 
     def distance_m(self, lat: float, lon: float) -> float:
-        """Metres from the zone's boundary (0 inside)."""
+        """Metres from the zone (0 inside)."""
         return float(self.polygon_xy.distance(Point(self.frame.to_xy(lat, lon))))
+
+    def distance_to_boundary_m(self, lat: float, lon: float) -> float:
+        """Metres from the zone's outline, inside or out."""
+        return float(self.polygon_xy.exterior.distance(Point(self.frame.to_xy(lat, lon))))
 
     def active_at(self, ts_ms: int) -> bool:
         return self.active.always or self.active.contains_local(*local_weekday_minute(ts_ms, self.timezone))

@@ -1,0 +1,110 @@
+"""Who may use the vehicle and when: a driver card authorised for it, inside the fleet's operating hours."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from anomaly.findings import Finding, kmh, track
+from anomaly.incidents import Incident
+from anomaly.observation import Observation
+
+OFF_HOURS_GRACE_MS = 20 * 60_000
+"""A shift that starts or ends within this margin of the operating hours is not off-hours use."""
+
+
+class OffHoursState(msgspec.Struct, kw_only=True):
+    incident: Incident = msgspec.field(default_factory=Incident)
+
+
+class OffHoursUse:
+    """Ignition on or movement outside the fleet's operating hours, in the fleet's time zone."""
+
+    name = "off_hours_use"
+    state_type = OffHoursState
+    hold_ms = 60_000
+    clear_ms = 10 * 60_000
+
+    def observe(self, obs: Observation, state: OffHoursState) -> list[Finding]:
+        fleet = obs.fleet
+        if fleet is None or fleet.operating_hours.always:
+            return []
+        record, ts = obs.record, obs.ts_ms
+        in_use = record.ignition is True or obs.moving
+        off_hours = in_use and not any(
+            fleet.operating_at(t) for t in (ts, ts - OFF_HOURS_GRACE_MS, ts + OFF_HOURS_GRACE_MS)
+        )
+        # Moving away from every fleet site at night is worse than warming an engine in the yard.
+        away = obs.moving and obs.site is None
+        finding = track(
+            self.name,
+            state.incident,
+            off_hours,
+            ts,
+            hold_ms=self.hold_ms,
+            clear_ms=self.clear_ms,
+            severity=lambda: "critical" if away and (obs.speed_kmh or 0) >= 30 else "warning",
+            score=lambda: 0.9 if away else 0.6,
+            evidence=lambda: {
+                "local_time": _local_text(ts, fleet.timezone),
+                "timezone": fleet.timezone.key,
+                "ignition": record.ignition,
+                "speed_kmh": kmh(obs.speed_kmh),
+                "at_site": obs.site.site_id if obs.site else None,
+                "summary": f"in use at {_local_text(ts, fleet.timezone)} local time, outside {fleet.name}'s operating hours",
+            },
+        )
+        return [finding] if finding else []
+
+
+class DriverState(msgspec.Struct, kw_only=True):
+    incident: Incident = msgspec.field(default_factory=Incident)
+
+
+class UnauthorizedDriver:
+    """The vehicle moves with no driver card, or with a card not authorised for it (haulier fleets only)."""
+
+    name = "unauthorized_driver"
+    state_type = DriverState
+    hold_ms = 30_000
+    clear_ms = 5 * 60_000
+    min_speed_kmh = 10.0
+
+    def observe(self, obs: Observation, state: DriverState) -> list[Finding]:
+        vehicle, fleet, record = obs.vehicle, obs.fleet, obs.record
+        # Rental fleets have no tachograph cards; a device that does not report the card says nothing.
+        if vehicle is None or fleet is None or fleet.kind == "rental" or not record.driver_card_reported:
+            return []
+        card = record.driver_card_id
+        allowed = set(vehicle.authorized_driver_cards)
+        trip = obs.trip
+        if trip is not None and trip.driver_card_id:
+            allowed.add(trip.driver_card_id)
+        no_card = card is None
+        wrong_card = card is not None and bool(allowed) and card not in allowed
+        moving = obs.speed_kmh is not None and obs.speed_kmh >= self.min_speed_kmh
+        finding = track(
+            self.name,
+            state.incident,
+            moving and (no_card or wrong_card),
+            obs.ts_ms,
+            hold_ms=self.hold_ms,
+            clear_ms=self.clear_ms,
+            severity=lambda: "critical" if wrong_card else "warning",
+            score=lambda: 0.9 if wrong_card else 0.7,
+            evidence=lambda: {
+                "driver_card_id": card,
+                "authorized_cards": len(allowed),
+                "speed_kmh": kmh(obs.speed_kmh),
+                "summary": "moving with no driver card inserted"
+                if no_card
+                else f"moving with card {card}, which is not authorised for {vehicle.vehicle_id}",
+            },
+        )
+        return [finding] if finding else []
+
+
+def _local_text(ts_ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%a %H:%M")

@@ -1,0 +1,206 @@
+"""The detection engine: per-vehicle state, ordering, detectors and stop policy; records in, alerts and stop requests out.
+
+The same engine runs under `truckguard replay` and the live Kafka detector. It reads only the records' own
+timestamps, so the same records in the same per-vehicle order always give the same outputs, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from anomaly.config import EngineConfig
+from anomaly.detectors import default_detectors
+from anomaly.findings import Detector, Finding
+from anomaly.incidents import Change
+from anomaly.observation import Observation
+from anomaly.ordering import Admission, OrderingState, admit, release_all, release_ready
+from anomaly.stop_policy import OpenAlert, decide
+from telematics.outputs import Alert, HistoryEntry, StopRequest, deterministic_id
+from telematics.records import TelemetryRecord
+from telematics.reference import ReferenceData
+from telematics.timeutil import format_ms
+
+Output = Alert | StopRequest
+
+
+class VehicleState(msgspec.Struct, kw_only=True):
+    """Everything the engine remembers about one vehicle: plain data, saved and restored as JSON."""
+
+    ordering: OrderingState = msgspec.field(default_factory=OrderingState)
+    last_lat: float | None = None
+    last_lon: float | None = None
+    detectors: dict[str, Any] = msgspec.field(default_factory=dict)
+    open_alerts: dict[str, OpenAlert] = msgspec.field(default_factory=dict)
+    stop_triggers: list[str] = msgspec.field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    admission: Admission
+    outputs: list[Output] = field(default_factory=list)
+    reason: str | None = None
+
+
+class DetectionEngine:
+    """Holds every vehicle's state; ``process`` takes one record in arrival order and returns what it released."""
+
+    def __init__(
+        self,
+        reference: ReferenceData,
+        config: EngineConfig | None = None,
+        detectors: Iterable[Detector] | None = None,
+    ) -> None:
+        self.reference = reference
+        self.config = config or EngineConfig()
+        self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors()
+        self._states: dict[str, VehicleState] = {}
+
+    # -- records in ---------------------------------------------------------------------------------------
+    def process(self, record: TelemetryRecord) -> StepResult:
+        state = self._state(record.vehicle_id)
+        ordering = state.ordering
+        admission = admit(ordering, record, seq_memory_ms=self.config.seq_memory_ms)
+        if admission is Admission.DUPLICATE:
+            return StepResult(admission, reason=f"duplicate of an earlier record (seq {record.seq})")
+        if admission is Admission.TOO_LATE:
+            behind = (ordering.released_ts_ms - record.ts_ms) / 1000
+            return StepResult(
+                admission,
+                reason=(
+                    f"ts: {format_ms(record.ts_ms)} arrived {behind:g} s behind records of {record.vehicle_id} "
+                    f"already processed; allowed lateness is {self.config.lateness_ms / 1000:g} s"
+                ),
+            )
+        outputs: list[Output] = []
+        for released in release_ready(ordering, lateness_ms=self.config.lateness_ms):
+            outputs.extend(self._detect(state, released))
+        return StepResult(admission, outputs)
+
+    def flush_vehicle(self, vehicle_id: str) -> list[Output]:
+        """Release and process every record still held for a vehicle (it has gone quiet, or input ended)."""
+        state = self._states.get(vehicle_id)
+        if state is None:
+            return []
+        outputs: list[Output] = []
+        for released in release_all(state.ordering):
+            outputs.extend(self._detect(state, released))
+        return outputs
+
+    def flush_all(self) -> list[Output]:
+        outputs: list[Output] = []
+        for vehicle_id in sorted(self._states):
+            outputs.extend(self.flush_vehicle(vehicle_id))
+        return outputs
+
+    def held_vehicles(self) -> list[str]:
+        """Vehicles with records waiting to be put in order."""
+        return sorted(v for v, s in self._states.items() if s.ordering.pending)
+
+    # -- state in and out ----------------------------------------------------------------------------------
+    def snapshot(self, vehicle_id: str) -> bytes | None:
+        state = self._states.get(vehicle_id)
+        return None if state is None else msgspec.json.encode(state)
+
+    def restore(self, vehicle_id: str, snapshot: bytes) -> None:
+        state = msgspec.json.decode(snapshot, type=VehicleState)
+        by_name = {d.name: d for d in self.detectors}
+        state.detectors = {
+            name: msgspec.convert(value, type=by_name[name].state_type)
+            for name, value in state.detectors.items()
+            if name in by_name
+        }
+        self._states[vehicle_id] = state
+
+    def forget(self, vehicle_id: str) -> None:
+        self._states.pop(vehicle_id, None)
+
+    def vehicle_ids(self) -> list[str]:
+        return sorted(self._states)
+
+    # -- detection -----------------------------------------------------------------------------------------
+    def _state(self, vehicle_id: str) -> VehicleState:
+        state = self._states.get(vehicle_id)
+        if state is None:
+            state = self._states[vehicle_id] = VehicleState()
+        return state
+
+    def _detect(self, state: VehicleState, record: TelemetryRecord) -> list[Output]:
+        if record.has_position:
+            state.last_lat, state.last_lon = record.lat, record.lon
+        vehicle = self.reference.vehicles.get(record.vehicle_id)
+        obs = Observation(
+            record=record,
+            reference=self.reference,
+            config=self.config,
+            vehicle=vehicle,
+            fleet=self.reference.fleets.get(vehicle.fleet_id) if vehicle else None,
+            last_lat=state.last_lat,
+            last_lon=state.last_lon,
+        )
+        outputs: list[Output] = []
+        for detector in self.detectors:
+            detector_state = state.detectors.get(detector.name)
+            if detector_state is None:
+                detector_state = state.detectors[detector.name] = detector.state_type()
+            for finding in detector.observe(obs, detector_state):
+                alert = self._apply(state, obs, finding)
+                if alert is not None:
+                    outputs.append(alert)
+        request = self._stop_request(state, obs)
+        if request is not None:
+            outputs.append(request)
+        return outputs
+
+    def _apply(self, state: VehicleState, obs: Observation, finding: Finding) -> Alert | None:
+        key = f"{finding.kind}|{finding.zone_id or ''}"
+        alert_id = deterministic_id("al", obs.record.vehicle_id, finding.kind, finding.onset_ms, finding.zone_id)
+        if finding.change is Change.CLOSED:
+            state.open_alerts.pop(key, None)
+            if alert_id in state.stop_triggers:
+                state.stop_triggers.remove(alert_id)
+            return None
+        state.open_alerts[key] = OpenAlert(
+            kind=finding.kind, alert_id=alert_id, severity=finding.severity,
+            onset_ms=finding.onset_ms, zone_id=finding.zone_id,
+        )
+        return Alert(
+            alert_id=alert_id,
+            vehicle_id=obs.record.vehicle_id,
+            fleet_id=obs.fleet_id,
+            kind=finding.kind,
+            severity=finding.severity,
+            ts=format_ms(obs.ts_ms),
+            onset_ts=format_ms(finding.onset_ms),
+            lat=state.last_lat,
+            lon=state.last_lon,
+            score=finding.score,
+            zone_id=finding.zone_id,
+            evidence=finding.evidence,
+            revision=finding.revision,
+        )
+
+    def _stop_request(self, state: VehicleState, obs: Observation) -> StopRequest | None:
+        decision = decide(obs, state.open_alerts, state.stop_triggers)
+        if decision is None:
+            return None
+        state.stop_triggers.append(decision.trigger.alert_id)
+        ts = format_ms(obs.ts_ms)
+        return StopRequest(
+            request_id=deterministic_id("sr", obs.record.vehicle_id, decision.trigger.alert_id),
+            vehicle_id=obs.record.vehicle_id,
+            fleet_id=obs.fleet_id,
+            ts=ts,
+            mode=decision.mode,
+            target_speed_kmh=decision.target_speed_kmh,
+            status="requested",
+            alert_ids=decision.alert_ids,
+            reason=decision.reason,
+            zone_id=decision.trigger.zone_id,
+            lat=state.last_lat,
+            lon=state.last_lon,
+            history=[HistoryEntry(status="requested", at=ts, by="detector")],
+        )

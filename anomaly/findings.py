@@ -1,0 +1,70 @@
+"""What a detector reports about one record (opened, escalated or closed incidents) and the detector interface."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from anomaly.incidents import Change, Incident, raise_severity, step
+from anomaly.observation import Observation
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    change: Change
+    severity: str
+    onset_ms: int
+    score: float
+    zone_id: str | None
+    evidence: dict[str, Any]
+    revision: int
+
+
+class Detector(Protocol):
+    """A small unit with a per-vehicle state object and one entry point: a record in, findings out."""
+
+    name: str
+    state_type: type
+
+    def observe(self, obs: Observation, state: Any) -> list[Finding]: ...
+
+
+def track(
+    kind: str,
+    incident: Incident,
+    condition: bool,
+    ts_ms: int,
+    *,
+    hold_ms: int,
+    clear_ms: int,
+    severity: Callable[[], str],
+    score: Callable[[], float],
+    evidence: Callable[[], dict[str, Any]],
+    zone_id: str | None = None,
+) -> Finding | None:
+    """Step an incident and say what to report: opened or escalated (with evidence), closed, or nothing."""
+    onset_before = incident.onset_ms
+    change = step(incident, condition, ts_ms, hold_ms=hold_ms, clear_ms=clear_ms)
+    if change is Change.CLOSED:
+        assert onset_before is not None
+        return Finding(kind, Change.CLOSED, "info", onset_before, 0.0, zone_id, {}, -1)
+    if incident.is_open and condition and raise_severity(incident, severity()):
+        assert incident.onset_ms is not None
+        return Finding(
+            kind,
+            Change.OPENED if incident.revision == 0 else Change.ESCALATED,
+            incident.severity,
+            incident.onset_ms,
+            round(min(1.0, max(0.0, score())), 3),
+            zone_id,
+            evidence(),
+            incident.revision,
+        )
+    return None
+
+
+def kmh(value: float | None) -> float | None:
+    """Speeds in evidence, rounded for a human reader."""
+    return None if value is None else round(value, 1)

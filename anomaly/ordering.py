@@ -1,0 +1,94 @@
+"""Per-vehicle ordering: drops duplicates and puts late or out-of-order records back in event-time order.
+
+A record is released to the detectors as soon as it is certainly next: its ``seq`` follows the last
+released one, or the vehicle's own event time has moved past it by the allowed lateness. So a device that
+sends ``seq`` in order is processed without delay, a gap holds the records behind it until the missing
+one arrives or the lateness passes, and a record older than one already processed is too late.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import zlib
+
+import msgspec
+
+from telematics.records import TelemetryRecord
+
+_PRUNE_EVERY = 512
+
+
+class Admission(enum.Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    TOO_LATE = "too_late"
+
+
+class OrderingState(msgspec.Struct, kw_only=True):
+    """One vehicle's ordering state: plain data, saved and restored with the rest of its state."""
+
+    max_ts_ms: int = -1
+    released_ts_ms: int = -1
+    last_seq: int | None = None
+    arrivals: int = 0
+    pending: list[tuple[int, int, int, TelemetryRecord]] = msgspec.field(default_factory=list)
+    """A heap of (ts_ms, seq or -1, arrival number, record)."""
+    seen: dict[str, int] = msgspec.field(default_factory=dict)
+    """Duplicate keys ("s<seq>" or "t<ts>:<hash>") to the event time they were seen at."""
+
+
+def _duplicate_key(record: TelemetryRecord) -> str:
+    if record.seq is not None:
+        return f"s{record.seq}"
+    return f"t{record.ts_ms}:{zlib.crc32(msgspec.json.encode(record)):x}"
+
+
+def admit(state: OrderingState, record: TelemetryRecord, *, seq_memory_ms: int) -> Admission:
+    """Decide whether a newly arrived record is new, a duplicate, or too late; accepted ones are held."""
+    key = _duplicate_key(record)
+    if key in state.seen:
+        return Admission.DUPLICATE
+    if record.ts_ms < state.released_ts_ms:
+        return Admission.TOO_LATE
+    state.seen[key] = record.ts_ms
+    state.arrivals += 1
+    heapq.heappush(state.pending, (record.ts_ms, -1 if record.seq is None else record.seq, state.arrivals, record))
+    if record.ts_ms > state.max_ts_ms:
+        state.max_ts_ms = record.ts_ms
+    if state.arrivals % _PRUNE_EVERY == 0:
+        horizon = state.max_ts_ms - seq_memory_ms
+        state.seen = {k: ts for k, ts in state.seen.items() if ts >= horizon}
+    return Admission.ACCEPTED
+
+
+def release_ready(state: OrderingState, *, lateness_ms: int) -> list[TelemetryRecord]:
+    """Pop every held record that is certainly next, in event-time order."""
+    out: list[TelemetryRecord] = []
+    watermark = state.max_ts_ms - lateness_ms
+    pending = state.pending
+    while pending:
+        ts_ms, _, _, record = pending[0]
+        seq = record.seq
+        follows = seq is not None and (state.last_seq is None or seq == state.last_seq + 1)
+        if ts_ms > watermark and not follows:
+            break
+        heapq.heappop(pending)
+        out.append(_mark_released(state, record))
+    return out
+
+
+def release_all(state: OrderingState) -> list[TelemetryRecord]:
+    """Pop every held record in event-time order (end of input, or the vehicle has gone quiet)."""
+    out = []
+    while state.pending:
+        out.append(_mark_released(state, heapq.heappop(state.pending)[3]))
+    return out
+
+
+def _mark_released(state: OrderingState, record: TelemetryRecord) -> TelemetryRecord:
+    if record.ts_ms > state.released_ts_ms:
+        state.released_ts_ms = record.ts_ms
+    if record.seq is not None:
+        state.last_seq = record.seq
+    return record

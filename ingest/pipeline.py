@@ -1,0 +1,81 @@
+"""The one detect path shared by replay and the live consumer: raw message → validated record → engine → outputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from anomaly.engine import DetectionEngine, Output
+from anomaly.ordering import Admission
+from telematics.outputs import Alert
+from telematics.validation import InvalidRecord, parse_telemetry
+
+
+@dataclass(frozen=True, slots=True)
+class FeedResult:
+    outputs: list[Output]
+    rejection: str | None = None
+    """Why the message was rejected (dead-letter it with this reason), or None."""
+    vehicle_id: str | None = None
+    duplicate: bool = False
+
+
+@dataclass
+class PipelineCounts:
+    records: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    too_late: int = 0
+    alerts: Counter[str] = field(default_factory=Counter)
+    stop_requests: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "records": self.records,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "too_late": self.too_late,
+            "alerts_by_kind": dict(sorted(self.alerts.items())),
+            "alerts": sum(self.alerts.values()),
+            "stop_requests": self.stop_requests,
+        }
+
+
+class DetectPipeline:
+    """Feeds raw telemetry messages to the engine, counting what happens to each."""
+
+    def __init__(self, engine: DetectionEngine) -> None:
+        self.engine = engine
+        self.counts = PipelineCounts()
+
+    def feed(self, raw: bytes) -> FeedResult:
+        self.counts.records += 1
+        try:
+            record = parse_telemetry(raw)
+        except InvalidRecord as exc:
+            self.counts.rejected += 1
+            return FeedResult([], rejection=str(exc))
+        step = self.engine.process(record)
+        if step.admission is Admission.DUPLICATE:
+            self.counts.duplicates += 1
+            return FeedResult([], vehicle_id=record.vehicle_id, duplicate=True)
+        if step.admission is Admission.TOO_LATE:
+            self.counts.too_late += 1
+            self.counts.rejected += 1
+            return FeedResult([], rejection=step.reason, vehicle_id=record.vehicle_id)
+        self.count_outputs(step.outputs)
+        return FeedResult(step.outputs, vehicle_id=record.vehicle_id)
+
+    def flush_vehicle(self, vehicle_id: str) -> list[Output]:
+        return self.count_outputs(self.engine.flush_vehicle(vehicle_id))
+
+    def flush_all(self) -> list[Output]:
+        return self.count_outputs(self.engine.flush_all())
+
+    def count_outputs(self, outputs: list[Output]) -> list[Output]:
+        for output in outputs:
+            if isinstance(output, Alert):
+                self.counts.alerts[output.kind] += 1
+            else:
+                self.counts.stop_requests += 1
+        return outputs
