@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class EngineConfig:
     lateness_ms: int = 60_000
     """How late (event time) a record may arrive and still be put back in order."""
-    seq_memory_ms: int = 15 * 60_000
-    """How long (event time) a vehicle's seen seq numbers are remembered for duplicate detection."""
+    seq_memory_ms: int = 2 * 60_000
+    """How long (event time) a vehicle's seen records are remembered to spot duplicates; an older repeat is too late."""
     moving_kmh: float = 5.0
     """At or above this speed a vehicle is moving."""

@@ -17,8 +17,9 @@ from anomaly.detectors import default_detectors
 from anomaly.findings import Detector, Finding
 from anomaly.incidents import Change
 from anomaly.observation import Observation
+from anomaly.open_alerts import OpenAlert
 from anomaly.ordering import Admission, OrderingState, admit, release_all, release_ready
-from anomaly.stop_policy import OpenAlert, decide
+from anomaly.stop_policy import decide
 from telematics.outputs import Alert, HistoryEntry, StopRequest, deterministic_id
 from telematics.records import TelemetryRecord
 from telematics.reference import ReferenceData
@@ -140,6 +141,7 @@ class DetectionEngine:
             fleet=self.reference.fleets.get(vehicle.fleet_id) if vehicle else None,
             last_lat=state.last_lat,
             last_lon=state.last_lon,
+            open_alerts=state.open_alerts,
         )
         outputs: list[Output] = []
         for detector in self.detectors:

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from anomaly.config import EngineConfig
-from telematics.reference import Fleet, ReferenceData, Site, Trip, Vehicle, Zone
+from anomaly.open_alerts import OpenAlert
 from telematics.records import TelemetryRecord
+from telematics.reference import Fleet, ReferenceData, Site, Trip, Vehicle, Zone
 
 ZONE_SEARCH_MARGIN_DEG = 0.02
 """How far around a zone's bounding box (about 2 km) a vehicle counts as near it."""
@@ -38,6 +39,8 @@ class Observation:
     fleet: Fleet | None
     last_lat: float | None
     last_lon: float | None
+    open_alerts: dict[str, OpenAlert]
+    """The vehicle's open incidents, including those opened by detectors that ran before on this record."""
     speed_kmh: float | None = field(init=False)
     moving: bool = field(init=False)
 

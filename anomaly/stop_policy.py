@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from anomaly.observation import Observation
+from anomaly.open_alerts import OpenAlert
 
 ZONE_KINDS = frozenset({"protected_zone_intrusion", "speed_in_zone", "ramming_risk"})
 CONTROL_LOSS_KINDS = frozenset(
@@ -17,14 +18,6 @@ CONTROL_LOSS_KINDS = frozenset(
 )
 ATTACK_SPEED_KMH = 30.0
 """A vehicle this fast inside a zone it may not enter is dangerous whoever drives it."""
-
-
-class OpenAlert(msgspec.Struct, kw_only=True):
-    kind: str
-    alert_id: str
-    severity: str
-    onset_ms: int
-    zone_id: str | None
 
 
 class StopDecision(msgspec.Struct, kw_only=True):

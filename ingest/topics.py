@@ -1,0 +1,39 @@
+"""The Kafka topics of contract v1 (section 1) and creating them when they are missing."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+TELEMETRY = "truckguard.telemetry.v1"
+CAN = "truckguard.can.v1"
+ALERTS = "truckguard.alerts.v1"
+STOP_REQUESTS = "truckguard.stop-requests.v1"
+DEADLETTER = "truckguard.deadletter.v1"
+DETECTOR_STATE = "truckguard.detector-state.v1"
+"""Internal: per-vehicle detector state checkpoints, keyed by vehicle_id, partitioned like the telemetry."""
+
+CONTRACT_TOPICS = (TELEMETRY, CAN, ALERTS, STOP_REQUESTS, DEADLETTER)
+ALL_TOPICS = (*CONTRACT_TOPICS, DETECTOR_STATE)
+
+log = logging.getLogger(__name__)
+
+
+def ensure_topics(bootstrap: str, partitions: int, topics: tuple[str, ...] = ALL_TOPICS) -> list[str]:
+    """Create the topics that do not exist yet, with `partitions` partitions each; returns the ones created."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="truckguard-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+            log.info("created topics %s with %d partitions", ", ".join(missing), partitions)
+        return missing
+    finally:
+        admin.close()

@@ -1,0 +1,213 @@
+"""The `truckguard` command: parses flags, builds the settings, and hands off to the part that does the work."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from truckguard.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("truckguard")
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM, so loops can finish their checkpoint and exit cleanly."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+# -- commands ----------------------------------------------------------------------------------------------
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from anomaly.config import EngineConfig
+    from ingest.replay import replay_bundle
+
+    summary = replay_bundle(
+        Path(args.bundle), Path(args.alerts), Path(args.stop_requests),
+        Path(args.rejects) if args.rejects else None,
+        config=EngineConfig(lateness_ms=int(settings.lateness_s * 1000)),
+        progress=False if args.no_progress else None,
+    )
+    print(summary.render(), file=sys.stderr)
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.broker import EmbeddedBroker
+
+    pid_file = settings.data_dir / "broker.pid"
+    if args.stop:
+        return _stop_pid_file(pid_file, "broker")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker = EmbeddedBroker(settings.broker_port, log_path=settings.data_dir / "broker.log",
+                            detached=not args.foreground)
+    bootstrap = broker.start()
+    assert broker.process is not None
+    if args.foreground:
+        print(f"broker answers at {bootstrap} (Ctrl-C stops it)", flush=True)
+        _stop_on_signals().wait()
+        broker.stop()
+        return 0
+    pid_file.write_text(str(broker.process.pid))
+    print(f"broker answers at {bootstrap} (pid {broker.process.pid}; `truckguard broker --stop` stops it)")
+    return 0
+
+
+def _stop_pid_file(pid_file: Path, what: str) -> int:
+    if not pid_file.exists():
+        print(f"no {what} started by truckguard is running ({pid_file} not found)", file=sys.stderr)
+        return 1
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    pid_file.unlink()
+    print(f"{what} (pid {pid}) stopped")
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
+    from anomaly.config import EngineConfig
+    from ingest.live_detector import LiveDetector, LiveDetectorOptions
+    from ingest.reference_source import DirectorySource
+
+    if settings.reference_dir is None:
+        print("detect needs reference data: --reference DIR or TRUCKGUARD_REFERENCE", file=sys.stderr)
+        return 2
+    options = LiveDetectorOptions(
+        bootstrap=settings.bootstrap,
+        group_id=settings.group_id,
+        partitions=settings.partitions,
+        config=EngineConfig(lateness_ms=int(settings.lateness_s * 1000)),
+        idle_flush_s=settings.idle_flush_s,
+    )
+    stop = _stop_on_signals()
+    LiveDetector(options, DirectorySource(settings.reference_dir)).run(stop)
+    return 0
+
+
+def cmd_feed(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.feed import stream_bundle
+    from ingest.topics import ensure_topics
+
+    ensure_topics(settings.bootstrap, settings.partitions)
+    sent = stream_bundle(Path(args.bundle), settings.bootstrap, speed=args.speed, stop=_stop_on_signals())
+    print(f"sent {sent} telemetry records to {settings.bootstrap}")
+    return 0
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    from web.server import serve
+
+    serve(settings, settings.web_host, settings.web_port)
+    return 0
+
+
+def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
+    from web.sink import run_sink
+
+    run_sink(settings, _stop_on_signals())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from truckguard.demo import run_demo
+
+    return run_demo(settings, speed=args.speed, stop=_stop_on_signals(), duration_s=args.duration)
+
+
+# -- parser ------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="truckguard",
+        description="Real-time hijack, theft and ramming detection for commercial vehicle fleets.",
+        epilog="Every flag has a TRUCKGUARD_* environment variable; see the README's Configuration section.",
+    )
+    parser.add_argument("--data-dir", type=Path, help="where the store, logs and demo data live (TRUCKGUARD_DATA_DIR)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (TRUCKGUARD_LOG_LEVEL)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace, Settings], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    def kafka_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bootstrap", dest="bootstrap_servers", help="Kafka bootstrap servers HOST:PORT "
+                       "(TRUCKGUARD_BOOTSTRAP_SERVERS; default: the embedded broker on 127.0.0.1:broker port)")
+        p.add_argument("--partitions", type=int, help="partitions of topics created when missing (TRUCKGUARD_PARTITIONS)")
+
+    p = command("replay", cmd_replay, "Run the detector over a bundle in event time, with no broker or clock.")
+    p.add_argument("bundle", help="bundle directory: fleet.json, trips.geojson, zones.geojson, telemetry.jsonl")
+    p.add_argument("--alerts", required=True, help="write alerts here (JSON Lines)")
+    p.add_argument("--stop-requests", required=True, help="write stop requests here (JSON Lines)")
+    p.add_argument("--rejects", help="write each rejected line here with its line number and reason")
+    p.add_argument("--lateness", dest="lateness_s", type=float, help="seconds a record may arrive late (TRUCKGUARD_LATENESS_S)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+    p = command("broker", cmd_broker, "Start the embedded Kafka-compatible broker on loopback; returns when it answers.")
+    p.add_argument("--port", dest="broker_port", type=int, help="listen on 127.0.0.1:PORT (TRUCKGUARD_BROKER_PORT)")
+    p.add_argument("--foreground", action="store_true", help="stay attached until Ctrl-C")
+    p.add_argument("--stop", action="store_true", help="stop the broker a previous `truckguard broker` started")
+
+    p = command("detect", cmd_detect, "Run a live detector: consume telemetry, produce alerts and stop requests.")
+    kafka_flags(p)
+    p.add_argument("--reference", dest="reference_dir", type=Path, help="reference data directory in the bundle layout (TRUCKGUARD_REFERENCE)")
+    p.add_argument("--group-id", help="consumer group shared by detector instances (TRUCKGUARD_GROUP_ID)")
+    p.add_argument("--lateness", dest="lateness_s", type=float, help="seconds a record may arrive late (TRUCKGUARD_LATENESS_S)")
+
+    p = command("feed", cmd_feed, "Stream a bundle's telemetry.jsonl to Kafka, paced in accelerated event time.")
+    kafka_flags(p)
+    p.add_argument("bundle", help="bundle directory")
+    p.add_argument("--speed", type=float, default=10.0, help="event-time speed-up; 0 = as fast as possible (default 10)")
+
+    p = command("web", cmd_web, "Serve the web site against the configured store.")
+    p.add_argument("--host", dest="web_host", help="listen address (TRUCKGUARD_WEB_HOST, default 127.0.0.1)")
+    p.add_argument("--port", dest="web_port", type=int, help="listen port (TRUCKGUARD_WEB_PORT, default 8000)")
+    p.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
+
+    p = command("sink", cmd_sink, "Consume alerts and stop requests from Kafka into the web store.")
+    kafka_flags(p)
+    p.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
+
+    p = command("demo", cmd_demo, "Run everything on one machine: broker, detector, simulated fleet, store and web site.")
+    p.add_argument("--speed", type=float, default=5.0, help="simulated fleet's speed-up over real time (default 5)")
+    p.add_argument("--duration", type=float, help="stop by itself after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--port", dest="web_port", type=int, help="web port (TRUCKGUARD_WEB_PORT, default 8000)")
+    p.add_argument("--broker-port", type=int, help="embedded broker port (TRUCKGUARD_BROKER_PORT)")
+    return parser
+
+
+_SETTINGS_FLAGS = (
+    "data_dir", "log_level", "bootstrap_servers", "partitions", "broker_port", "reference_dir", "group_id",
+    "lateness_s", "web_host", "web_port", "database_url",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings().with_overrides(**{k: getattr(args, k, None) for k in _SETTINGS_FLAGS})
+    except SettingsError as exc:
+        print(f"truckguard: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        return args.handler(args, settings)
+    except (ValueError, OSError, RuntimeError) as exc:
+        log.debug("failed", exc_info=True)
+        print(f"truckguard {args.command}: {exc}", file=sys.stderr)
+        return 1

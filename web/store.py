@@ -1,0 +1,212 @@
+"""Writes alerts and stop requests into the store idempotently and reads them back in contract shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from telematics.timeutil import TimestampError, parse_rfc3339_ms
+from web.contract import check_alert, check_stop_request
+from web.models import AlertRow, StopRequestRow
+
+DEFAULT_LIMIT = 100
+
+
+class UnsupportedStore(ValueError):
+    """The store URL names a database other than SQLite or PostgreSQL."""
+
+
+def _insert(session: Session, table: Table) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT: the one statement that is idempotent under concurrency."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    raise UnsupportedStore(f"store database {dialect!r}: expected sqlite or postgresql")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """An aware datetime to contract text: UTC, ``Z``, milliseconds only when not zero."""
+    moment = moment.astimezone(UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = moment.microsecond // 1000
+    return f"{stamp}.{millis:03d}Z" if millis else f"{stamp}Z"
+
+
+def upsert_alert(session: Session, alert: dict[str, Any]) -> bool:
+    """Stores one contract alert; a re-delivery changes nothing, a higher ``revision`` replaces a lower one.
+
+    Returns whether the row was inserted or replaced. Raises ContractViolation for a malformed alert.
+    The acknowledgement ``status`` and ``received_at`` survive a replacement.
+    """
+    values = check_alert(alert)
+    now = _now()
+    table = AlertRow.__table__
+    insert = _insert(session, table).values(**values, status="open", received_at=now, updated_at=now)
+    replaced = {name: insert.excluded[name] for name in values if name != "alert_id"}
+    replaced["updated_at"] = insert.excluded.updated_at
+    statement = insert.on_conflict_do_update(
+        index_elements=[table.c.alert_id], set_=replaced, where=table.c.revision < insert.excluded.revision,
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def _history_key(entry: dict[str, Any]) -> tuple[Any, ...]:
+    return entry.get("status"), entry.get("at"), entry.get("by"), entry.get("note")
+
+
+def _at_ms(entry: dict[str, Any]) -> int | None:
+    try:
+        return parse_rfc3339_ms(entry["at"])
+    except (TimestampError, KeyError, TypeError):
+        return None
+
+
+def merge_history(*histories: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every distinct status change of the given histories, oldest first; entries whose ``at`` is
+    not RFC 3339 keep their arrival order after the others."""
+    seen: set[tuple[Any, ...]] = set()
+    merged: list[dict[str, Any]] = []
+    for history in histories:
+        for entry in history:
+            key = _history_key(entry)
+            if key not in seen:
+                seen.add(key)
+                merged.append(entry)
+
+    def order(entry: dict[str, Any]) -> tuple[int, int]:
+        at = _at_ms(entry)
+        return (0, at) if at is not None else (1, 0)
+
+    return sorted(merged, key=order)
+
+
+def _latest_change_ms(history: Iterable[dict[str, Any]]) -> int:
+    return max((at for at in map(_at_ms, history) if at is not None), default=-1)
+
+
+_REQUEST_FIELDS = ("vehicle_id", "fleet_id", "ts", "mode", "target_speed_kmh", "status", "reason",
+                   "zone_id", "lat", "lon")
+
+
+def upsert_stop_request(session: Session, request: dict[str, Any]) -> bool:
+    """Stores one contract stop request; idempotent by ``request_id``, merging status histories.
+
+    The history becomes the union of what is stored and what arrived, so no change is ever lost.
+    Status and the other fields follow the message whose newest history entry is the latest, so a
+    late re-delivery of an older version never moves the status back. Alert ids are unioned.
+    Returns whether anything changed. Raises ContractViolation for a malformed request.
+    """
+    values = check_stop_request(request)
+    values["history"] = merge_history(values["history"])
+    now = _now()
+    table = StopRequestRow.__table__
+    insert = _insert(session, table).values(**values, received_at=now, updated_at=now)
+    if session.execute(insert.on_conflict_do_nothing(index_elements=[table.c.request_id])).rowcount == 1:
+        return True
+
+    row = session.execute(
+        select(StopRequestRow).where(StopRequestRow.request_id == values["request_id"])
+        .with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+    newest = _latest_change_ms(values["history"]) >= _latest_change_ms(row.history)
+    changed = False
+    history = merge_history(row.history, values["history"])
+    if history != row.history:
+        row.history = history
+        changed = True
+    alert_ids = list(dict.fromkeys([*row.alert_ids, *values["alert_ids"]]))
+    if alert_ids != row.alert_ids:
+        row.alert_ids = alert_ids
+        changed = True
+    if newest:
+        for name in _REQUEST_FIELDS:
+            if getattr(row, name) != values[name]:
+                setattr(row, name, values[name])
+                changed = True
+    if changed:
+        row.updated_at = now
+        session.flush()
+    return changed
+
+
+def alert_to_dict(row: AlertRow) -> dict[str, Any]:
+    """A stored alert in contract shape, plus ``revision``, ``status`` and ``received_at``."""
+    return {
+        "alert_id": row.alert_id,
+        "vehicle_id": row.vehicle_id,
+        "fleet_id": row.fleet_id,
+        "kind": row.kind,
+        "severity": row.severity,
+        "ts": rfc3339(row.ts),
+        "onset_ts": rfc3339(row.onset_ts),
+        "lat": row.lat,
+        "lon": row.lon,
+        "score": row.score,
+        "zone_id": row.zone_id,
+        "evidence": row.evidence,
+        "revision": row.revision,
+        "status": row.status,
+        "received_at": rfc3339(row.received_at),
+    }
+
+
+def stop_request_to_dict(row: StopRequestRow) -> dict[str, Any]:
+    """A stored stop request in contract shape, plus ``received_at`` and ``updated_at``."""
+    return {
+        "request_id": row.request_id,
+        "vehicle_id": row.vehicle_id,
+        "fleet_id": row.fleet_id,
+        "ts": rfc3339(row.ts),
+        "mode": row.mode,
+        "target_speed_kmh": row.target_speed_kmh,
+        "status": row.status,
+        "alert_ids": row.alert_ids,
+        "reason": row.reason,
+        "zone_id": row.zone_id,
+        "lat": row.lat,
+        "lon": row.lon,
+        "history": row.history,
+        "received_at": rfc3339(row.received_at),
+        "updated_at": rfc3339(row.updated_at),
+    }
+
+
+def list_alerts(
+    session: Session, *, fleet_id: str | None = None, vehicle_id: str | None = None, kind: str | None = None,
+    severity: str | None = None, limit: int = DEFAULT_LIMIT,
+) -> list[dict[str, Any]]:
+    """Stored alerts, newest event time first, optionally only those matching every filter given."""
+    query = select(AlertRow)
+    for column, wanted in ((AlertRow.fleet_id, fleet_id), (AlertRow.vehicle_id, vehicle_id),
+                           (AlertRow.kind, kind), (AlertRow.severity, severity)):
+        if wanted is not None:
+            query = query.where(column == wanted)
+    query = query.order_by(AlertRow.ts.desc(), AlertRow.received_at.desc(), AlertRow.alert_id).limit(limit)
+    rows = session.execute(query.execution_options(populate_existing=True)).scalars()
+    return [alert_to_dict(row) for row in rows]
+
+
+def list_stop_requests(
+    session: Session, *, fleet_id: str | None = None, vehicle_id: str | None = None, status: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[dict[str, Any]]:
+    """Stored stop requests, newest first, optionally only those matching every filter given."""
+    query = select(StopRequestRow)
+    for column, wanted in ((StopRequestRow.fleet_id, fleet_id), (StopRequestRow.vehicle_id, vehicle_id),
+                           (StopRequestRow.status, status)):
+        if wanted is not None:
+            query = query.where(column == wanted)
+    query = query.order_by(StopRequestRow.ts.desc(), StopRequestRow.request_id).limit(limit)
+    rows = session.execute(query.execution_options(populate_existing=True)).scalars()
+    return [stop_request_to_dict(row) for row in rows]

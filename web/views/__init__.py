@@ -1,0 +1,1 @@
+"""The site's blueprints, one per area: alert pages, stop-request pages, the JSON API, health."""
