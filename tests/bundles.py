@@ -91,3 +91,34 @@ def night_theft_into_market(vehicle_id: str = "NF-101") -> list[dict[str, Any]]:
     start_point = destination(*MARKET_CENTRE, 270, 600)
     return list(drive(vehicle_id, "2026-11-24T02:00:00Z", start_point, 90, seconds=75, speed_kmh=40,
                       ignition=True, driver_card_id=None, ext_power_v=24.2))
+
+
+def fleet_with(vehicle_ids: Iterable[str]) -> dict[str, Any]:
+    """FLEET plus extra N3 trucks of Nordfracht, each with its own authorised card."""
+    extra = [{"vehicle_id": v, "fleet_id": "nordfracht", "category": "N3", "plate": v,
+              "authorized_driver_cards": [f"DE{i:010d}"]} for i, v in enumerate(vehicle_ids)]
+    return {**FLEET, "vehicles": FLEET["vehicles"] + extra}
+
+
+def theft_wave(count: int, *, disorder: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`count` trucks stolen at night and driven into the market from different sides, in arrival order.
+
+    With `disorder`, every 7th record of a vehicle swaps places with the next (out of order) and every
+    11th is sent twice (a duplicate), as mobile networks do.
+    """
+    vehicle_ids = [f"T-{i:03d}" for i in range(count)]
+    streams = []
+    for i, vehicle_id in enumerate(vehicle_ids):
+        course = (i * 37) % 360
+        origin = destination(*MARKET_CENTRE, (course + 180) % 360, 600)
+        start = format_ms(parse_rfc3339_ms("2026-11-24T01:30:00Z") + i * 7_000)
+        records = list(drive(vehicle_id, start, origin, course, seconds=75, speed_kmh=40,
+                             ignition=True, driver_card_id=None, ext_power_v=24.0))
+        if disorder:
+            for j in range(6, len(records) - 1, 7):
+                records[j], records[j + 1] = records[j + 1], records[j]
+            records = [r for j, rec in enumerate(records) for r in ([rec, rec] if j % 11 == 10 else [rec])]
+        streams.append(records)
+    # Arrival order: each vehicle sends one message a second from its start, whatever the record inside says.
+    merged = sorted((i * 7 + j, i, r) for i, s in enumerate(streams) for j, r in enumerate(s))
+    return fleet_with(vehicle_ids), [r for *_, r in merged]
