@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from ingest.processes import die_with_parent
+
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +70,7 @@ class EmbeddedBroker:
         self.port = port
         self.log_path = log_path
         self.detached = detached
+        """Detached: its own session, left running when this process exits; else it dies with its parent."""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,7 +88,7 @@ class EmbeddedBroker:
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self.process = subprocess.Popen(
             self.command(), stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=self.detached,
+            env=env, start_new_session=self.detached, preexec_fn=None if self.detached else die_with_parent(),
         )
         try:
             wait_until_answers(self.bootstrap, timeout_s)
