@@ -87,8 +87,13 @@ class EmbeddedBroker:
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self.process = subprocess.Popen(
-            self.command(), stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=self.detached, preexec_fn=None if self.detached else die_with_parent(),
+            self.command(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=self.detached,
+            preexec_fn=None if self.detached else die_with_parent(),
         )
         try:
             wait_until_answers(self.bootstrap, timeout_s)

@@ -1,4 +1,4 @@
-"""Streams a bundle's telemetry into Kafka as a fleet's gateways would: keyed by vehicle, paced in accelerated event time."""
+"""Streams a bundle's telemetry into Kafka as gateways would: keyed by vehicle, paced in accelerated event time."""
 
 from __future__ import annotations
 

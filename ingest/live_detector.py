@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -42,7 +42,7 @@ class LiveDetectorOptions:
     bootstrap: str
     group_id: str = "truckguard-detector"
     partitions: int = 4
-    config: EngineConfig = EngineConfig()
+    config: EngineConfig = field(default_factory=EngineConfig)
     idle_flush_s: float = 5.0
     checkpoint_s: float = 0.5
     reference_poll_s: float = 5.0
@@ -206,4 +206,6 @@ class _Rebalance(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         restored = self.detector.restore_partitions(sorted(tp.partition for tp in assigned))
-        log.info("assigned partitions %s; restored state of %d vehicles", sorted(tp.partition for tp in assigned), restored)
+        log.info(
+            "assigned partitions %s; restored state of %d vehicles", sorted(tp.partition for tp in assigned), restored
+        )

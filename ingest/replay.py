@@ -1,4 +1,4 @@
-"""`truckguard replay`: runs the detect pipeline over a bundle's telemetry.jsonl in event time, with no broker or clock."""
+"""`truckguard replay`: the detect pipeline over a bundle's telemetry.jsonl in event time, no broker or clock."""
 
 from __future__ import annotations
 

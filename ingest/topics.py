@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from kafka import KafkaAdminClient
@@ -29,10 +30,8 @@ def ensure_topics(bootstrap: str, partitions: int, topics: tuple[str, ...] = ALL
         existing = set(admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
             log.info("created topics %s with %d partitions", ", ".join(missing), partitions)
         return missing
     finally:

@@ -24,11 +24,12 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 def truckguard_process(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     """Start `truckguard ARGS` as a child process writing to log_path."""
     log = open(log_path, "ab")  # noqa: SIM115 - closed by the child's exit
-    return subprocess.Popen([sys.executable, "-m", "truckguard", *args], env={**os.environ, **env},
-                            stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "truckguard", *args], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
-def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):  # noqa: ANN001, ANN201
+def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
     """Poll predicate() until it returns something truthy; fail the test with `what` after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

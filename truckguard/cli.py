@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -34,7 +35,9 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.replay import replay_bundle
 
     summary = replay_bundle(
-        Path(args.bundle), Path(args.alerts), Path(args.stop_requests),
+        Path(args.bundle),
+        Path(args.alerts),
+        Path(args.stop_requests),
         Path(args.rejects) if args.rejects else None,
         config=EngineConfig(lateness_ms=int(settings.lateness_s * 1000)),
         progress=False if args.no_progress else None,
@@ -50,8 +53,9 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     if args.stop:
         return _stop_pid_file(pid_file, "broker")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    broker = EmbeddedBroker(settings.broker_port, log_path=settings.data_dir / "broker.log",
-                            detached=not args.foreground)
+    broker = EmbeddedBroker(
+        settings.broker_port, log_path=settings.data_dir / "broker.log", detached=not args.foreground
+    )
     bootstrap = broker.start()
     assert broker.process is not None
     if args.foreground:
@@ -69,10 +73,8 @@ def _stop_pid_file(pid_file: Path, what: str) -> int:
         print(f"no {what} started by truckguard is running ({pid_file} not found)", file=sys.stderr)
         return 1
     pid = int(pid_file.read_text())
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     pid_file.unlink()
     print(f"{what} (pid {pid}) stopped")
     return 0
@@ -139,39 +141,60 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (TRUCKGUARD_LOG_LEVEL)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace, Settings], int], help_text: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Callable[[argparse.Namespace, Settings], int], help_text: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=handler)
         return p
 
     def kafka_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--bootstrap", dest="bootstrap_servers", help="Kafka bootstrap servers HOST:PORT "
-                       "(TRUCKGUARD_BOOTSTRAP_SERVERS; default: the embedded broker on 127.0.0.1:broker port)")
-        p.add_argument("--partitions", type=int, help="partitions of topics created when missing (TRUCKGUARD_PARTITIONS)")
+        p.add_argument(
+            "--bootstrap",
+            dest="bootstrap_servers",
+            help="Kafka bootstrap servers HOST:PORT "
+            "(TRUCKGUARD_BOOTSTRAP_SERVERS; default: the embedded broker on 127.0.0.1:broker port)",
+        )
+        p.add_argument(
+            "--partitions", type=int, help="partitions of topics created when missing (TRUCKGUARD_PARTITIONS)"
+        )
 
     p = command("replay", cmd_replay, "Run the detector over a bundle in event time, with no broker or clock.")
     p.add_argument("bundle", help="bundle directory: fleet.json, trips.geojson, zones.geojson, telemetry.jsonl")
     p.add_argument("--alerts", required=True, help="write alerts here (JSON Lines)")
     p.add_argument("--stop-requests", required=True, help="write stop requests here (JSON Lines)")
     p.add_argument("--rejects", help="write each rejected line here with its line number and reason")
-    p.add_argument("--lateness", dest="lateness_s", type=float, help="seconds a record may arrive late (TRUCKGUARD_LATENESS_S)")
+    p.add_argument(
+        "--lateness", dest="lateness_s", type=float, help="seconds a record may arrive late (TRUCKGUARD_LATENESS_S)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
-    p = command("broker", cmd_broker, "Start the embedded Kafka-compatible broker on loopback; returns when it answers.")
+    p = command(
+        "broker", cmd_broker, "Start the embedded Kafka-compatible broker on loopback; returns when it answers."
+    )
     p.add_argument("--port", dest="broker_port", type=int, help="listen on 127.0.0.1:PORT (TRUCKGUARD_BROKER_PORT)")
     p.add_argument("--foreground", action="store_true", help="stay attached until Ctrl-C")
     p.add_argument("--stop", action="store_true", help="stop the broker a previous `truckguard broker` started")
 
     p = command("detect", cmd_detect, "Run a live detector: consume telemetry, produce alerts and stop requests.")
     kafka_flags(p)
-    p.add_argument("--reference", dest="reference_dir", type=Path, help="reference data directory in the bundle layout (TRUCKGUARD_REFERENCE)")
+    p.add_argument(
+        "--reference",
+        dest="reference_dir",
+        type=Path,
+        help="reference data directory in the bundle layout (TRUCKGUARD_REFERENCE)",
+    )
     p.add_argument("--group-id", help="consumer group shared by detector instances (TRUCKGUARD_GROUP_ID)")
-    p.add_argument("--lateness", dest="lateness_s", type=float, help="seconds a record may arrive late (TRUCKGUARD_LATENESS_S)")
+    p.add_argument(
+        "--lateness", dest="lateness_s", type=float, help="seconds a record may arrive late (TRUCKGUARD_LATENESS_S)"
+    )
 
     p = command("feed", cmd_feed, "Stream a bundle's telemetry.jsonl to Kafka, paced in accelerated event time.")
     kafka_flags(p)
     p.add_argument("bundle", help="bundle directory")
-    p.add_argument("--speed", type=float, default=10.0, help="event-time speed-up; 0 = as fast as possible (default 10)")
+    p.add_argument(
+        "--speed", type=float, default=10.0, help="event-time speed-up; 0 = as fast as possible (default 10)"
+    )
 
     p = command("web", cmd_web, "Serve the web site against the configured store.")
     p.add_argument("--host", dest="web_host", help="listen address (TRUCKGUARD_WEB_HOST, default 127.0.0.1)")
@@ -182,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     kafka_flags(p)
     p.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
 
-    p = command("demo", cmd_demo, "Run everything on one machine: broker, detector, simulated fleet, store and web site.")
+    p = command(
+        "demo", cmd_demo, "Run everything on one machine: broker, detector, simulated fleet, store and web site."
+    )
     p.add_argument("--speed", type=float, default=5.0, help="simulated fleet's speed-up over real time (default 5)")
     p.add_argument("--duration", type=float, help="stop by itself after this many seconds (default: until Ctrl-C)")
     p.add_argument("--port", dest="web_port", type=int, help="web port (TRUCKGUARD_WEB_PORT, default 8000)")
@@ -191,8 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SETTINGS_FLAGS = (
-    "data_dir", "log_level", "bootstrap_servers", "partitions", "broker_port", "reference_dir", "group_id",
-    "lateness_s", "web_host", "web_port", "database_url",
+    "data_dir",
+    "log_level",
+    "bootstrap_servers",
+    "partitions",
+    "broker_port",
+    "reference_dir",
+    "group_id",
+    "lateness_s",
+    "web_host",
+    "web_port",
+    "database_url",
 )
 
 

@@ -12,7 +12,6 @@ import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 
@@ -34,7 +33,7 @@ def _wait_http(url: str, timeout_s: float, process: subprocess.Popen[bytes]) -> 
         if process.poll() is not None:
             raise DemoError(f"the web site exited with code {process.returncode} before answering")
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback URL we built
+            with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -46,19 +45,31 @@ def _print_alerts(bootstrap: str, stop: threading.Event) -> None:
     """Echo each new alert and stop request on the terminal, so the demo shows life without a browser."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topics.ALERTS, topics.STOP_REQUESTS, bootstrap_servers=bootstrap,
-                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=500)
+    consumer = KafkaConsumer(
+        topics.ALERTS,
+        topics.STOP_REQUESTS,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=500,
+    )
     try:
         while not stop.is_set():
             for message in consumer:
                 value = orjson.loads(message.value)
                 if message.topic == topics.ALERTS:
                     summary = value.get("evidence", {}).get("summary", "")
-                    print(f"  alert  {value['ts']}  {value['vehicle_id']:<10} {value['severity']:<8} "
-                          f"{value['kind']:<26} {summary}", flush=True)
+                    print(
+                        f"  alert  {value['ts']}  {value['vehicle_id']:<10} {value['severity']:<8} "
+                        f"{value['kind']:<26} {summary}",
+                        flush=True,
+                    )
                 else:
-                    print(f"  STOP REQUEST {value['ts']}  {value['vehicle_id']:<10} {value['mode']}: "
-                          f"awaiting law-enforcement authorisation", flush=True)
+                    print(
+                        f"  STOP REQUEST {value['ts']}  {value['vehicle_id']:<10} {value['mode']}: "
+                        f"awaiting law-enforcement authorisation",
+                        flush=True,
+                    )
                 if stop.is_set():
                     break
     finally:

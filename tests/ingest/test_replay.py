@@ -64,9 +64,22 @@ def test_a_record_later_than_the_lateness_is_rejected_not_lost(tmp_path: Path) -
 def test_command_line_prints_a_summary(tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "b", [*night_theft_into_market(), "oops"])
     result = subprocess.run(
-        [sys.executable, "-m", "truckguard", "replay", str(bundle), "--alerts", str(tmp_path / "a.jsonl"),
-         "--stop-requests", str(tmp_path / "s.jsonl"), "--rejects", str(tmp_path / "r.jsonl")],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "truckguard",
+            "replay",
+            str(bundle),
+            "--alerts",
+            str(tmp_path / "a.jsonl"),
+            "--stop-requests",
+            str(tmp_path / "s.jsonl"),
+            "--rejects",
+            str(tmp_path / "r.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     summary = result.stderr
     assert "records               76" in summary
