@@ -44,7 +44,7 @@ class LiveDetectorOptions:
     partitions: int = 4
     config: EngineConfig = field(default_factory=EngineConfig)
     idle_flush_s: float = 5.0
-    checkpoint_s: float = 0.5
+    checkpoint_s: float = 5.0
     reference_poll_s: float = 5.0
     stats_every_s: float = 30.0
 

@@ -94,6 +94,7 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
         partitions=settings.partitions,
         config=EngineConfig(lateness_ms=int(settings.lateness_s * 1000)),
         idle_flush_s=settings.idle_flush_s,
+        checkpoint_s=settings.checkpoint_s,
     )
     stop = _stop_on_signals()
     LiveDetector(options, DirectorySource(settings.reference_dir)).run(stop)

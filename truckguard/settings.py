@@ -29,6 +29,8 @@ class Settings:
     group_id: str = "truckguard-detector"
     lateness_s: float = 60.0
     idle_flush_s: float = 5.0
+    checkpoint_s: float = 5.0
+    """Live detector: how often state is checkpointed and offsets committed (bounds the work redone after a crash)."""
     reference_dir: Path | None = None
     secret_key: str = ""
     log_level: str = "INFO"
@@ -62,6 +64,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "TRUCKGUARD_GROUP_ID": ("group_id", str),
     "TRUCKGUARD_LATENESS_S": ("lateness_s", float),
     "TRUCKGUARD_IDLE_FLUSH_S": ("idle_flush_s", float),
+    "TRUCKGUARD_CHECKPOINT_S": ("checkpoint_s", float),
     "TRUCKGUARD_REFERENCE": ("reference_dir", Path),
     "TRUCKGUARD_SECRET_KEY": ("secret_key", str),
     "TRUCKGUARD_LOG_LEVEL": ("log_level", str),
