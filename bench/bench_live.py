@@ -36,19 +36,50 @@ BERLIN = (52.52, 13.405)
 def write_reference(directory: Path, vehicles: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     fleet = {
-        "fleets": [{"fleet_id": "bench", "name": "Bench Haulage", "kind": "haulier", "timezone": "Europe/Berlin",
-                    "operating_hours": {d: ["00:00", "24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}],
-        "vehicles": [{"vehicle_id": f"B-{i:05d}", "fleet_id": "bench", "category": "N3",
-                      "authorized_driver_cards": [f"C{i:05d}"]} for i in range(vehicles)],
+        "fleets": [
+            {
+                "fleet_id": "bench",
+                "name": "Bench Haulage",
+                "kind": "haulier",
+                "timezone": "Europe/Berlin",
+                "operating_hours": {d: ["00:00", "24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            }
+        ],
+        "vehicles": [
+            {
+                "vehicle_id": f"B-{i:05d}",
+                "fleet_id": "bench",
+                "category": "N3",
+                "authorized_driver_cards": [f"C{i:05d}"],
+            }
+            for i in range(vehicles)
+        ],
         "sites": [],
     }
     lat, lon = BERLIN
-    ring = [[lon - 0.002, lat - 0.0012], [lon + 0.002, lat - 0.0012], [lon + 0.002, lat + 0.0012],
-            [lon - 0.002, lat + 0.0012], [lon - 0.002, lat - 0.0012]]
-    zones = {"type": "FeatureCollection", "features": [{
-        "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-        "properties": {"zone_id": "bench-square", "name": "Bench square", "kind": "public_square",
-                       "timezone": "Europe/Berlin", "access": {"categories_allowed": ["N1"], "max_speed_kmh": 20}}}]}
+    ring = [
+        [lon - 0.002, lat - 0.0012],
+        [lon + 0.002, lat - 0.0012],
+        [lon + 0.002, lat + 0.0012],
+        [lon - 0.002, lat + 0.0012],
+        [lon - 0.002, lat - 0.0012],
+    ]
+    zones = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {
+                    "zone_id": "bench-square",
+                    "name": "Bench square",
+                    "kind": "public_square",
+                    "timezone": "Europe/Berlin",
+                    "access": {"categories_allowed": ["N1"], "max_speed_kmh": 20},
+                },
+            }
+        ],
+    }
     (directory / "fleet.json").write_text(json.dumps(fleet))
     (directory / "zones.geojson").write_text(json.dumps(zones))
     (directory / "trips.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": []}))
@@ -62,11 +93,17 @@ class Fleet:
         rng = random.Random(seed)
         self.state = []
         for i in range(vehicles):
-            self.state.append({
-                "vehicle_id": f"B-{i:05d}", "seq": 0, "card": f"C{i:05d}",
-                "lat": BERLIN[0] + rng.uniform(-0.08, 0.08), "lon": BERLIN[1] + rng.uniform(-0.12, 0.12),
-                "heading": rng.uniform(0, 360), "speed": rng.uniform(20, 60),
-            })
+            self.state.append(
+                {
+                    "vehicle_id": f"B-{i:05d}",
+                    "seq": 0,
+                    "card": f"C{i:05d}",
+                    "lat": BERLIN[0] + rng.uniform(-0.08, 0.08),
+                    "lon": BERLIN[1] + rng.uniform(-0.12, 0.12),
+                    "heading": rng.uniform(0, 360),
+                    "speed": rng.uniform(20, 60),
+                }
+            )
         self.rng = rng
 
     def record(self, index: int, ts_ms: int, panic: bool = False) -> bytes:
@@ -76,10 +113,19 @@ class Fleet:
         v["lat"] += step * math.cos(math.radians(v["heading"]))
         v["lon"] += step * math.sin(math.radians(v["heading"])) / math.cos(math.radians(v["lat"]))
         message = {
-            "vehicle_id": v["vehicle_id"], "ts": format_ms(ts_ms), "seq": v["seq"],
-            "lat": round(v["lat"], 6), "lon": round(v["lon"], 6), "gnss_speed_kmh": round(v["speed"], 1),
-            "wheel_speed_kmh": round(v["speed"], 1), "heading_deg": round(v["heading"], 1), "engine_rpm": 1400,
-            "ignition": True, "driver_card_id": v["card"], "ext_power_v": 24.1, "panic": panic,
+            "vehicle_id": v["vehicle_id"],
+            "ts": format_ms(ts_ms),
+            "seq": v["seq"],
+            "lat": round(v["lat"], 6),
+            "lon": round(v["lon"], 6),
+            "gnss_speed_kmh": round(v["speed"], 1),
+            "wheel_speed_kmh": round(v["speed"], 1),
+            "heading_deg": round(v["heading"], 1),
+            "engine_rpm": 1400,
+            "ignition": True,
+            "driver_card_id": v["card"],
+            "ext_power_v": 24.1,
+            "panic": panic,
         }
         v["seq"] += 1
         return json.dumps(message).encode()
@@ -91,10 +137,21 @@ def committed_total(admin: KafkaAdminClient, group: str) -> int:
 
 
 def start_detectors(count: int, bootstrap: str, reference: Path, group: str, workdir: Path) -> list:
-    env = {**os.environ, "TRUCKGUARD_BOOTSTRAP_SERVERS": bootstrap, "TRUCKGUARD_GROUP_ID": group,
-           "TRUCKGUARD_DATA_DIR": str(workdir), "TRUCKGUARD_IDLE_FLUSH_S": "2"}
-    return [start_child([sys.executable, "-m", "truckguard", "detect", "--reference", str(reference)], env,
-                        workdir / f"detect-{group}-{i}.log") for i in range(count)]
+    env = {
+        **os.environ,
+        "TRUCKGUARD_BOOTSTRAP_SERVERS": bootstrap,
+        "TRUCKGUARD_GROUP_ID": group,
+        "TRUCKGUARD_DATA_DIR": str(workdir),
+        "TRUCKGUARD_IDLE_FLUSH_S": "2",
+    }
+    return [
+        start_child(
+            [sys.executable, "-m", "truckguard", "detect", "--reference", str(reference)],
+            env,
+            workdir / f"detect-{group}-{i}.log",
+        )
+        for i in range(count)
+    ]
 
 
 def throughput(detectors: int, records: int, vehicles: int, workdir: Path) -> float:
@@ -106,8 +163,11 @@ def throughput(detectors: int, records: int, vehicles: int, workdir: Path) -> fl
         t0 = 1_795_500_000_000
         for n in range(records):
             index = n % vehicles
-            producer.send(TELEMETRY, key=fleet.state[index]["vehicle_id"].encode(),
-                          value=fleet.record(index, t0 + (n // vehicles) * 1000))
+            producer.send(
+                TELEMETRY,
+                key=fleet.state[index]["vehicle_id"].encode(),
+                value=fleet.record(index, t0 + (n // vehicles) * 1000),
+            )
         producer.flush()
         producer.close()
         group = f"bench-{detectors}"
@@ -145,8 +205,9 @@ def latency(rate: int, seconds: int, workdir: Path) -> tuple[list[float], int]:
         stop = threading.Event()
 
         def read_alerts() -> None:
-            consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
-                                     enable_auto_commit=False)
+            consumer = KafkaConsumer(
+                bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+            )
             consumer.assign([TopicPartition(ALERTS, p) for p in range(4)])
             while not stop.is_set():
                 for messages in consumer.poll(timeout_ms=100).values():
@@ -201,13 +262,18 @@ def main() -> None:
     if not args.skip_throughput:
         for detectors in (1, 2):
             rate = throughput(detectors, args.records, args.vehicles, workdir)
-            print(f"live throughput, {detectors} detect process(es): {rate:,.0f} records/s "
-                  f"({args.records:,} records, {args.vehicles} vehicles, 4 partitions)", flush=True)
+            print(
+                f"live throughput, {detectors} detect process(es): {rate:,.0f} records/s "
+                f"({args.records:,} records, {args.vehicles} vehicles, 4 partitions)",
+                flush=True,
+            )
     values, panics = latency(args.rate, args.latency_seconds, workdir)
     if values:
-        print(f"produce-to-alert latency at {args.rate:,} records/s: p50 {percentile(values, 0.5) * 1000:.0f} ms, "
-              f"p99 {percentile(values, 0.99) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms "
-              f"({len(values)} of {panics} panic alerts, mean {statistics.mean(values) * 1000:.0f} ms)")
+        print(
+            f"produce-to-alert latency at {args.rate:,} records/s: p50 {percentile(values, 0.5) * 1000:.0f} ms, "
+            f"p99 {percentile(values, 0.99) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms "
+            f"({len(values)} of {panics} panic alerts, mean {statistics.mean(values) * 1000:.0f} ms)"
+        )
     else:
         print(f"no panic alert arrived ({panics} sent); see the logs in {workdir}")
 
