@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def ensure_topics(bootstrap: str, partitions: int, topics: tuple[str, ...] = ALL_TOPICS) -> list[str]:
     """Create the topics that do not exist yet, with `partitions` partitions each; returns the ones created."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="truckguard-admin")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="truckguard-admin", request_timeout_ms=10_000)
     try:
         existing = set(admin.list_topics())
         missing = [t for t in topics if t not in existing]

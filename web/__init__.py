@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 
 import click
-from flask import Flask, Response
+from flask import Flask, Response, current_app
+from flask.cli import with_appcontext
 
 from truckguard.settings import Settings, load_settings
 from web import db
@@ -51,9 +52,8 @@ def _security_headers(response: Response) -> Response:
 
 
 @click.command("upgrade-store")
+@with_appcontext
 def upgrade_store_command() -> None:
     """Create or upgrade the store's tables to the newest revision."""
-    from flask import current_app
-
     upgrade_store(current_app.extensions["truckguard.settings"].store_url)
     click.echo("store is at the newest revision")

@@ -13,9 +13,12 @@ SUMMARY_CHARS = 140
 NONE = "—"
 
 
+_ACRONYMS = {"gnss": "GNSS", "can": "CAN"}
+
+
 def kind_label(kind: str) -> str:
-    """``route_deviation`` → ``Route deviation``."""
-    text = kind.replace("_", " ")
+    """``route_deviation`` → ``Route deviation``, ``gnss_jamming`` → ``GNSS jamming``."""
+    text = " ".join(_ACRONYMS.get(word, word) for word in kind.split("_"))
     return text[:1].upper() + text[1:]
 
 
@@ -33,7 +36,8 @@ def score(value: float | None) -> str:
     return NONE if value is None else f"{value:.2f}"
 
 
-def _plain(value: Any) -> str:
+def plain(value: Any) -> str:
+    """One JSON value as short text: numbers as written, yes/no, lists joined, objects as compact JSON."""
     if value is None:
         return NONE
     if isinstance(value, bool):
@@ -43,7 +47,7 @@ def _plain(value: Any) -> str:
     if isinstance(value, int | float | str):
         return str(value)
     if isinstance(value, list):
-        return ", ".join(_plain(item) for item in value)
+        return ", ".join(plain(item) for item in value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -55,7 +59,7 @@ def evidence_summary(evidence: dict[str, Any] | None, limit: int = SUMMARY_CHARS
     if isinstance(summary, str) and summary:
         text = summary
     else:
-        text = "; ".join(f"{key.replace('_', ' ')}: {_plain(value)}" for key, value in evidence.items())
+        text = "; ".join(f"{key.replace('_', ' ')}: {plain(value)}" for key, value in evidence.items())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -70,5 +74,6 @@ def last_change(history: list[dict[str, Any]] | None) -> str:
 
 def register_filters(app: Flask) -> None:
     for name, function in (("kind_label", kind_label), ("when", when), ("score", score),
-                           ("evidence_summary", evidence_summary), ("last_change", last_change)):
+                           ("evidence_summary", evidence_summary), ("last_change", last_change),
+                           ("plain", plain)):
         app.add_template_filter(function, name)

@@ -91,8 +91,7 @@ def write_batch(engine: Engine, batch: list[tuple[Message, dict[str, Any]]]) -> 
 class OutputSink:
     """One consumer-group member: poll → validate → dead-letter → store transaction → commit offsets."""
 
-    def __init__(self, settings: Settings, engine: Engine, consumer: KafkaConsumer, producer: KafkaProducer) -> None:
-        self.settings = settings
+    def __init__(self, engine: Engine, consumer: KafkaConsumer, producer: KafkaProducer) -> None:
         self.engine = engine
         self.consumer = consumer
         self.producer = producer
@@ -202,7 +201,7 @@ def run_sink(settings: Settings, stop: threading.Event) -> None:
         if clients is None:
             return
         consumer, producer = clients
-        sink = OutputSink(settings, engine, consumer, producer)
+        sink = OutputSink(engine, consumer, producer)
         log.info("output sink consuming %s from %s into the store", ", ".join(TOPICS), settings.bootstrap)
         failures = 0
         try:

@@ -31,6 +31,11 @@ def _insert(session: Session, table: Table) -> Any:
     raise UnsupportedStore(f"store database {dialect!r}: expected sqlite or postgresql")
 
 
+def _rowcount(session: Session, statement: Any) -> int:
+    """Rows an INSERT … ON CONFLICT wrote: 1 when it inserted or updated, 0 when the conflict rule skipped it."""
+    return session.execute(statement, execution_options={"preserve_rowcount": True}).rowcount
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -58,7 +63,7 @@ def upsert_alert(session: Session, alert: dict[str, Any]) -> bool:
     statement = insert.on_conflict_do_update(
         index_elements=[table.c.alert_id], set_=replaced, where=table.c.revision < insert.excluded.revision,
     )
-    return session.execute(statement).rowcount == 1
+    return _rowcount(session, statement) == 1
 
 
 def _history_key(entry: dict[str, Any]) -> tuple[Any, ...]:
@@ -112,7 +117,7 @@ def upsert_stop_request(session: Session, request: dict[str, Any]) -> bool:
     now = _now()
     table = StopRequestRow.__table__
     insert = _insert(session, table).values(**values, received_at=now, updated_at=now)
-    if session.execute(insert.on_conflict_do_nothing(index_elements=[table.c.request_id])).rowcount == 1:
+    if _rowcount(session, insert.on_conflict_do_nothing(index_elements=[table.c.request_id])) == 1:
         return True
 
     row = session.execute(

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+
+from truckguard.settings import Settings
+from web.server import make_server
+
+
+def test_waitress_serves_the_site(settings: Settings) -> None:
+    server = make_server(settings, "127.0.0.1", 0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+    try:
+        with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
+            assert json.load(response) == {"status": "ok", "store": "ok"}
+        with urllib.request.urlopen(f"{base}/api/alerts", timeout=5) as response:
+            assert json.load(response) == {"alerts": []}
+        with urllib.request.urlopen(f"{base}/alerts", timeout=5) as response:
+            assert response.headers["Server"] == "truckguard"
+    finally:
+        server.close()
+        thread.join(5)
+    assert not thread.is_alive()

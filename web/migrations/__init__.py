@@ -1,0 +1,1 @@
+"""Alembic migrations of the web store (see README.md); upgrade_store in web/migrate.py runs them."""

@@ -1,0 +1,71 @@
+"""Serves the web site with waitress (a thread pool), optionally with the output sink beside it."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from waitress import create_server
+from waitress.server import BaseWSGIServer, MultiSocketServer
+
+from truckguard.settings import Settings
+from web import create_app
+
+THREADS = 8
+SINK_STOP_S = 5
+
+log = logging.getLogger(__name__)
+
+
+def make_server(
+    settings: Settings, host: str | None = None, port: int | None = None, *, threads: int = THREADS,
+) -> BaseWSGIServer | MultiSocketServer:
+    """A waitress server for the site, bound but not yet running; port 0 picks a free port."""
+    app = create_app(settings)
+    return create_server(
+        app,
+        host=settings.web_host if host is None else host,
+        port=settings.web_port if port is None else port,
+        threads=threads,
+        ident="truckguard",
+    )
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None, *, sink: bool = False) -> None:
+    """Serves until interrupted; with ``sink`` the output sink fills the store from Kafka in a thread."""
+    server = make_server(settings, host, port)
+    stop = threading.Event()
+    sink_thread: threading.Thread | None = None
+    if sink:
+        from web.sink import run_sink
+
+        sink_thread = threading.Thread(target=run_sink, args=(settings, stop), name="output-sink", daemon=True)
+        sink_thread.start()
+    log.info("web site on http://%s:%s/", server.effective_host, server.effective_port)
+    previous = _stop_on_sigterm()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.close()
+        if sink_thread is not None:
+            sink_thread.join(timeout=SINK_STOP_S)
+            if sink_thread.is_alive():
+                log.warning("output sink still busy after %d s; leaving it to exit with the process", SINK_STOP_S)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> signal.Handlers | Callable[[int, object], object] | int | None:
+    """A service manager's SIGTERM ends serving as Ctrl-C does; only the main thread may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)

@@ -1,0 +1,148 @@
+// Keeps a [data-live] table up to date by polling its JSON source; mirrors web/display.py for each cell.
+"use strict";
+
+(function () {
+  const INTERVAL_MS = 2500;
+  const SUMMARY_CHARS = 140;
+  const NONE = "\u2014";
+
+  const table = document.querySelector("table[data-live]");
+  if (!table || !window.fetch) return;
+  const labels = Array.from(table.tHead.rows[0].cells, (th) => th.textContent.trim());
+  const source = table.dataset.live;
+  const kind = table.dataset.liveKind;
+  const status = document.getElementById("live-status");
+  const announce = document.getElementById("live-announce");
+  const what = status ? status.dataset.what : "items";
+
+  const ACRONYMS = { gnss: "GNSS", can: "CAN" };
+  const kindLabel = (text) => {
+    const spaced = String(text).split("_").map((word) => ACRONYMS[word] || word).join(" ");
+    return spaced.charAt(0).toUpperCase() + spaced.slice(1);
+  };
+  const when = (text) => {
+    if (!text) return NONE;
+    const moment = new Date(text);
+    return isNaN(moment) ? text : moment.toISOString().slice(0, 19).replace("T", " ");
+  };
+  const plain = (value) => {
+    if (value === null || value === undefined) return NONE;
+    if (typeof value === "boolean") return value ? "yes" : "no";
+    if (typeof value === "number" || typeof value === "string") return String(value);
+    if (Array.isArray(value)) return value.map(plain).join(", ");
+    return JSON.stringify(value);
+  };
+  const evidenceSummary = (evidence) => {
+    if (!evidence || Object.keys(evidence).length === 0) return NONE;
+    let text = evidence.summary;
+    if (typeof text !== "string" || !text) {
+      text = Object.entries(evidence).map(([k, v]) => k.replace(/_/g, " ") + ": " + plain(v)).join("; ");
+    }
+    return text.length <= SUMMARY_CHARS ? text : text.slice(0, SUMMARY_CHARS - 1) + "\u2026";
+  };
+  const lastChange = (history) => {
+    if (!history || history.length === 0) return NONE;
+    const entry = history[history.length - 1];
+    const text = `${entry.status ?? "?"} by ${entry.by ?? "?"} at ${when(entry.at)}`;
+    return entry.note ? `${text}: ${entry.note}` : text;
+  };
+
+  const el = (tag, text, className) => {
+    const node = document.createElement(tag);
+    if (text !== undefined) node.textContent = text;
+    if (className) node.className = className;
+    return node;
+  };
+  const badge = (value) => el("span", value, "badge badge-" + value);
+  const time = (value) => {
+    if (!value) return document.createTextNode(NONE);
+    const node = el("time", when(value));
+    node.dateTime = value;
+    return node;
+  };
+
+  // Each row builder returns [id, row class, cells]; a cell is text, a node, or [text, class].
+  const rows = {
+    alerts: (a) => [a.alert_id, "severity-" + a.severity, [
+      time(a.ts), a.vehicle_id, a.fleet_id || NONE, kindLabel(a.kind), badge(a.severity),
+      a.zone_id || NONE, [a.score === null ? NONE : a.score.toFixed(2), "num"],
+      [evidenceSummary(a.evidence), "evidence"],
+    ]],
+    stop_requests: (r) => [r.request_id, "status-" + r.status, [
+      time(r.ts), r.vehicle_id, r.fleet_id || NONE,
+      kindLabel(r.mode) + (r.target_speed_kmh === null || r.target_speed_kmh === undefined
+        ? "" : ` to ${plain(r.target_speed_kmh)} km/h`),
+      badge(r.status), r.reason, [String(r.alert_ids.length), "num"], lastChange(r.history),
+    ]],
+  };
+
+  // Rows the server rendered are the baseline: anything after them is announced as new.
+  let seen = new Set(Array.from(table.tBodies[0].rows, (tr) => tr.dataset.id).filter(Boolean));
+  let timer = null;
+  let inFlight = false;
+
+  function render(items) {
+    const fresh = [];
+    const body = document.createElement("tbody");
+    for (const item of items) {
+      const [id, rowClass, cells] = rows[kind](item);
+      const tr = el("tr", undefined, rowClass);
+      tr.dataset.id = id;
+      if (!seen.has(id)) {
+        fresh.push(id);
+        tr.classList.add("is-new");
+      }
+      cells.forEach((cell, i) => {
+        const [content, className] = Array.isArray(cell) ? cell : [cell, ""];
+        const td = el("td", undefined, className);
+        td.dataset.label = labels[i];
+        td.append(content instanceof Node ? content : String(content));
+        tr.append(td);
+      });
+      body.append(tr);
+    }
+    if (items.length === 0) {
+      const tr = el("tr", undefined, "empty");
+      const td = el("td", `No ${what} yet.`);
+      td.colSpan = labels.length;
+      tr.append(td);
+      body.append(tr);
+    }
+    table.replaceChild(body, table.tBodies[0]);
+    if (fresh.length && announce) {
+      announce.textContent = `${fresh.length} new ${fresh.length === 1 ? what.replace(/s$/, "") : what}`;
+    }
+    seen = new Set([...seen, ...fresh]);
+  }
+
+  async function refresh() {
+    clearTimeout(timer);
+    if (inFlight) return;
+    inFlight = true;
+    try {
+      const response = await fetch(source, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const data = await response.json();
+      render(data[kind]);
+      if (status) {
+        status.classList.remove("is-stale");
+        status.textContent = `Updated ${new Date().toLocaleTimeString()}; this list updates itself.`;
+      }
+    } catch (error) {
+      if (status) {
+        status.classList.add("is-stale");
+        status.textContent = "Cannot reach the server; retrying\u2026";
+      }
+    } finally {
+      inFlight = false;
+      if (!document.hidden) timer = setTimeout(refresh, INTERVAL_MS);
+    }
+  }
+
+  // A hidden tab does not poll; it catches up the moment it is shown again.
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) clearTimeout(timer);
+    else refresh();
+  });
+  timer = setTimeout(refresh, INTERVAL_MS);
+})();
