@@ -1,0 +1,49 @@
+"""The export prints every item, with its sources' titles and urls, as JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from toolkit.errors import ExportFormatError
+from toolkit.export import CSV_COLUMNS, LIST_SEPARATOR, export_items
+from toolkit.model import Content
+
+
+def test_json_export_has_every_item_with_resolved_sources(content: Content) -> None:
+    document = json.loads(export_items("json"))
+    assert document["version"] == content.version
+    assert [r["id"] for r in document["items"]] == list(content.items)
+    for record in document["items"]:
+        item = content.items[record["id"]]
+        assert (record["audience"], record["phase"], record["title"], record["text"]) == (
+            item.audience, item.phase, item.title, item.text)
+        assert [s["id"] for s in record["sources"]] == list(item.sources)
+        for source in record["sources"]:
+            assert source["title"] == content.sources[source["id"]].title
+            assert source["url"] == content.sources[source["id"]].url
+
+
+def test_json_export_is_the_default_and_stable() -> None:
+    assert export_items() == export_items("json")
+
+
+def test_csv_export_has_one_row_per_item(content: Content) -> None:
+    rows = list(csv.DictReader(io.StringIO(export_items("csv"))))
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    assert [r["id"] for r in rows] == list(content.items)
+    by_id = {r["id"]: r for r in rows}
+    item = content.items["drv-park-01"]
+    row = by_id["drv-park-01"]
+    assert row["text"] == item.text
+    assert row["source_ids"].split(LIST_SEPARATOR) == list(item.sources)
+    assert row["source_urls"].split(LIST_SEPARATOR) == [content.sources[s].url for s in item.sources]
+    assert row["tags"].split(LIST_SEPARATOR) == list(item.tags)
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(ExportFormatError, match="format: got 'xml', expected one of json, csv"):
+        export_items("xml")

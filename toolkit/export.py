@@ -1,0 +1,66 @@
+"""Writes every guidance item, with its sources, as JSON or CSV for reuse outside truckguard."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+from toolkit.errors import ExportFormatError
+from toolkit.loader import default_content
+from toolkit.model import Content
+
+CSV_COLUMNS = ("id", "audience", "phase", "title", "text", "tags", "source_ids", "source_titles", "source_urls")
+LIST_SEPARATOR = " | "
+
+
+def item_records(content: Content) -> list[dict[str, Any]]:
+    """Every item as a plain dict, its sources resolved to id, title, publisher, year and url."""
+    return [
+        {
+            "id": item.id,
+            "audience": item.audience,
+            "phase": item.phase,
+            "title": item.title,
+            "text": item.text,
+            "tags": list(item.tags),
+            "sources": [{"id": s.id, "title": s.title, "publisher": s.publisher, "year": s.year, "url": s.url}
+                        for s in content.sources_of(item)],
+        }
+        for item in content.items.values()
+    ]
+
+
+def write_json(content: Content) -> str:
+    document = {"version": content.version, "versions": dict(content.versions), "items": item_records(content)}
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def write_csv(content: Content) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in item_records(content):
+        sources = record["sources"]
+        writer.writerow([
+            record["id"], record["audience"], record["phase"], record["title"], record["text"],
+            LIST_SEPARATOR.join(record["tags"]),
+            LIST_SEPARATOR.join(s["id"] for s in sources),
+            LIST_SEPARATOR.join(s["title"] for s in sources),
+            LIST_SEPARATOR.join(s["url"] for s in sources),
+        ])
+    return buffer.getvalue()
+
+
+WRITERS: dict[str, Callable[[Content], str]] = {"json": write_json, "csv": write_csv}
+"""Export formats by name, as the command line offers them."""
+
+
+def export_items(format: str = "json", content: Content | None = None) -> str:
+    """Every guidance item with its sources, in the named format (``json`` or ``csv``)."""
+    writer = WRITERS.get(format)
+    if writer is None:
+        raise ExportFormatError(f"format: got {format!r}, expected one of {', '.join(WRITERS)}")
+    return writer(content or default_content())
