@@ -1,0 +1,30 @@
+"""python-can's CSV logs (payload in base64) through its CSVReader and CSVWriter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from telematics.canlog.frame import Frame
+from telematics.canlog.pythoncan import read_messages, write_messages
+from telematics.canlog.spec import FormatSpec
+
+SUFFIX = ".csv"
+
+
+def read(path: Path) -> Iterator[Frame]:
+    return read_messages(path, SUFFIX)
+
+
+def write(path: Path, frames: Iterable[Frame]) -> int:
+    return write_messages(path, SUFFIX, frames)
+
+
+FORMAT = FormatSpec(
+    name="csv",
+    suffixes=(SUFFIX,),
+    read=read,
+    write=write,
+    timestamp_resolution_s=1e-6,
+    description="python-can CSV (CSVReader/CSVWriter), payload in base64",
+)
