@@ -1,14 +1,20 @@
-"""The detection engine: per-vehicle state, ordering, detectors and stop policy; records in, alerts and stop requests out.
+"""The detection engine: per-vehicle state, ordering, detectors, stop policy; records in, alerts and stop requests out.
 
 The same engine runs under `truckguard replay` and the live Kafka detector. It reads only the records' own
 timestamps, so the same records in the same per-vehicle order always give the same outputs, byte for byte.
+
+Silence is the one thing a record cannot say about itself: ``advance(watermark_ms)`` tells the engine that
+event time has passed ``watermark_ms`` for every vehicle it holds, so a moving vehicle that stopped reporting
+is reported (``telematics_offline``) without waiting for its next record. The alert is built from the
+vehicle's own last record and learned reporting rate only, and the vehicle's next record raises the very same
+alert if no watermark did, so both paths give the same bytes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -16,14 +22,19 @@ from anomaly.config import EngineConfig
 from anomaly.detectors import default_detectors
 from anomaly.findings import Detector, Finding
 from anomaly.incidents import Change
+from anomaly.kinematics import MotionState, remember
 from anomaly.observation import Observation
 from anomaly.open_alerts import OpenAlert
 from anomaly.ordering import Admission, OrderingState, admit, release_all, release_ready
+from anomaly.spatial import ReferenceIndex
 from anomaly.stop_policy import decide
 from telematics.outputs import Alert, HistoryEntry, StopRequest, deterministic_id
 from telematics.records import TelemetryRecord
 from telematics.reference import ReferenceData
 from telematics.timeutil import format_ms
+
+if TYPE_CHECKING:
+    from anomaly.behaviour.model import BehaviourModels
 
 Output = Alert | StopRequest
 
@@ -34,6 +45,7 @@ class VehicleState(msgspec.Struct, kw_only=True):
     ordering: OrderingState = msgspec.field(default_factory=OrderingState)
     last_lat: float | None = None
     last_lon: float | None = None
+    motion: MotionState = msgspec.field(default_factory=MotionState)
     detectors: dict[str, Any] = msgspec.field(default_factory=dict)
     open_alerts: dict[str, OpenAlert] = msgspec.field(default_factory=dict)
     stop_triggers: list[str] = msgspec.field(default_factory=list)
@@ -54,11 +66,24 @@ class DetectionEngine:
         reference: ReferenceData,
         config: EngineConfig | None = None,
         detectors: Iterable[Detector] | None = None,
+        models: BehaviourModels | None = None,
     ) -> None:
-        self.reference = reference
         self.config = config or EngineConfig()
+        self.reference = reference
+        self.models = models
         self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors()
+        self._silence_detectors = [d for d in self.detectors if hasattr(d, "silence")]
         self._states: dict[str, VehicleState] = {}
+
+    @property
+    def reference(self) -> ReferenceData:
+        return self._reference
+
+    @reference.setter
+    def reference(self, reference: ReferenceData) -> None:
+        """Swap the reference data (the live path reloads it); the look-up index is rebuilt with it."""
+        self._reference = reference
+        self.index = ReferenceIndex(reference)
 
     # -- records in ---------------------------------------------------------------------------------------
     def process(self, record: TelemetryRecord) -> StepResult:
@@ -97,6 +122,23 @@ class DetectionEngine:
             outputs.extend(self.flush_vehicle(vehicle_id))
         return outputs
 
+    def advance(self, watermark_ms: int) -> list[Output]:
+        """Event time has reached watermark_ms for every vehicle here: report moving vehicles gone silent.
+
+        The edges call this with a low watermark (no record older than it is still to come, e.g. the largest
+        event time seen minus the allowed lateness). Vehicles with records still held for ordering are skipped:
+        they are not silent, and releasing those records comes first.
+        """
+        outputs: list[Output] = []
+        if not self._silence_detectors:
+            return outputs
+        for vehicle_id in sorted(self._states):
+            state = self._states[vehicle_id]
+            if state.ordering.pending:
+                continue
+            outputs.extend(self._silence(vehicle_id, state, watermark_ms))
+        return outputs
+
     def held_vehicles(self) -> list[str]:
         """Vehicles with records waiting to be put in order."""
         return sorted(v for v, s in self._states.items() if s.ordering.pending)
@@ -129,37 +171,72 @@ class DetectionEngine:
             state = self._states[vehicle_id] = VehicleState()
         return state
 
+    def _fleet_id(self, vehicle_id: str) -> str | None:
+        vehicle = self._reference.vehicles.get(vehicle_id)
+        return vehicle.fleet_id if vehicle else None
+
+    def _silence(self, vehicle_id: str, state: VehicleState, until_ms: int) -> list[Output]:
+        outputs: list[Output] = []
+        fleet_id = self._fleet_id(vehicle_id)
+        for detector in self._silence_detectors:
+            detector_state = self._detector_state(state, detector)
+            for finding in detector.silence(state.motion, detector_state, until_ms):  # type: ignore[attr-defined]
+                alert = self._apply(state, vehicle_id, fleet_id, until_ms, finding)
+                if alert is not None:
+                    outputs.append(alert)
+        return outputs
+
+    def _detector_state(self, state: VehicleState, detector: Detector) -> Any:
+        detector_state = state.detectors.get(detector.name)
+        if detector_state is None:
+            detector_state = state.detectors[detector.name] = detector.state_type()
+        return detector_state
+
     def _detect(self, state: VehicleState, record: TelemetryRecord) -> list[Output]:
+        vehicle_id = record.vehicle_id
+        # A silence this record ends is reported first, from the state before it, as advance() would have.
+        outputs: list[Output] = self._silence(vehicle_id, state, record.ts_ms) if self._silence_detectors else []
         if record.has_position:
             state.last_lat, state.last_lon = record.lat, record.lon
-        vehicle = self.reference.vehicles.get(record.vehicle_id)
+        reference = self._reference
+        vehicle = reference.vehicles.get(vehicle_id)
         obs = Observation(
             record=record,
-            reference=self.reference,
+            reference=reference,
             config=self.config,
             vehicle=vehicle,
-            fleet=self.reference.fleets.get(vehicle.fleet_id) if vehicle else None,
+            fleet=reference.fleets.get(vehicle.fleet_id) if vehicle else None,
             last_lat=state.last_lat,
             last_lon=state.last_lon,
             open_alerts=state.open_alerts,
+            index=self.index,
+            motion_state=state.motion,
+            models=self.models,
         )
-        outputs: list[Output] = []
+        fleet_id = obs.fleet_id
+        detector_states = state.detectors
         for detector in self.detectors:
-            detector_state = state.detectors.get(detector.name)
+            detector_state = detector_states.get(detector.name)
             if detector_state is None:
-                detector_state = state.detectors[detector.name] = detector.state_type()
-            for finding in detector.observe(obs, detector_state):
-                alert = self._apply(state, obs, finding)
-                if alert is not None:
-                    outputs.append(alert)
-        request = self._stop_request(state, obs)
-        if request is not None:
-            outputs.append(request)
+                detector_state = detector_states[detector.name] = detector.state_type()
+            findings = detector.observe(obs, detector_state)
+            if findings:
+                for finding in findings:
+                    alert = self._apply(state, vehicle_id, fleet_id, record.ts_ms, finding)
+                    if alert is not None:
+                        outputs.append(alert)
+        remember(state.motion, record, obs.motion, obs.speed_kmh, obs.moving)
+        if state.open_alerts:
+            request = self._stop_request(state, obs)
+            if request is not None:
+                outputs.append(request)
         return outputs
 
-    def _apply(self, state: VehicleState, obs: Observation, finding: Finding) -> Alert | None:
+    def _apply(
+        self, state: VehicleState, vehicle_id: str, fleet_id: str | None, ts_ms: int, finding: Finding
+    ) -> Alert | None:
         key = f"{finding.kind}|{finding.zone_id or ''}"
-        alert_id = deterministic_id("al", obs.record.vehicle_id, finding.kind, finding.onset_ms, finding.zone_id)
+        alert_id = deterministic_id("al", vehicle_id, finding.kind, finding.onset_ms, finding.zone_id)
         if finding.change is Change.CLOSED:
             state.open_alerts.pop(key, None)
             if alert_id in state.stop_triggers:
@@ -171,11 +248,11 @@ class DetectionEngine:
         )
         return Alert(
             alert_id=alert_id,
-            vehicle_id=obs.record.vehicle_id,
-            fleet_id=obs.fleet_id,
+            vehicle_id=vehicle_id,
+            fleet_id=fleet_id,
             kind=finding.kind,
             severity=finding.severity,
-            ts=format_ms(obs.ts_ms),
+            ts=format_ms(ts_ms if finding.at_ms is None else finding.at_ms),
             onset_ts=format_ms(finding.onset_ms),
             lat=state.last_lat,
             lon=state.last_lon,

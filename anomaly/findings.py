@@ -20,6 +20,8 @@ class Finding:
     zone_id: str | None
     evidence: dict[str, Any]
     revision: int
+    at_ms: int | None = None
+    """The event time the alert stands for when no record raised it (a silence); None: the record's own ts."""
 
 
 class Detector(Protocol):
@@ -45,6 +47,8 @@ def track(
     zone_id: str | None = None,
 ) -> Finding | None:
     """Step an incident and say what to report: opened or escalated (with evidence), closed, or nothing."""
+    if not condition and not incident.is_open and incident.onset_ms is None:
+        return None
     onset_before = incident.onset_ms
     change = step(incident, condition, ts_ms, hold_ms=hold_ms, clear_ms=clear_ms)
     if change is Change.CLOSED:

@@ -1,17 +1,26 @@
-"""The facts derived once from a released record (speed, motion, position, zones, site) that every detector reads."""
+"""The facts derived once from a released record (speed, motion, position, zones, site, trip) for every detector."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from anomaly.config import EngineConfig
+from anomaly.kinematics import Motion, MotionState
 from anomaly.open_alerts import OpenAlert
+from anomaly.spatial import ReferenceIndex, TripShape, ZoneShape
+from telematics.geo import haversine_m
 from telematics.records import TelemetryRecord
-from telematics.reference import Fleet, ReferenceData, Site, Trip, Vehicle, Zone
+from telematics.reference import Fleet, ReferenceData, Site, Trip, TripStop, Vehicle, Zone
 
-ZONE_SEARCH_MARGIN_DEG = 0.02
-"""How far around a zone's bounding box (about 2 km) a vehicle counts as near it."""
+if TYPE_CHECKING:
+    from anomaly.behaviour.model import BehaviourModels
+
+TRIP_SLACK_MS = 30 * 60_000
+"""A vehicle counts as on its planned trip this long before the planned start and after the planned end."""
+PLACE_SLACK_M = 40.0
+"""GNSS error allowed around a planned stop's or a site's radius."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +28,7 @@ class ZoneView:
     """One protected zone as seen from the vehicle's position at this record."""
 
     zone: Zone
+    shape: ZoneShape
     inside: bool
     depth_m: float
     """Metres inside the boundary (0 when outside)."""
@@ -26,6 +36,9 @@ class ZoneView:
     """Metres to the boundary (0 when inside)."""
     active: bool
     permitted: bool
+    x: float
+    y: float
+    """The vehicle's position in the zone's local frame, metres."""
 
 
 @dataclass
@@ -41,8 +54,14 @@ class Observation:
     last_lon: float | None
     open_alerts: dict[str, OpenAlert]
     """The vehicle's open incidents, including those opened by detectors that ran before on this record."""
+    index: ReferenceIndex | None = None
+    motion_state: MotionState | None = None
+    models: BehaviourModels | None = None
     speed_kmh: float | None = field(init=False)
     moving: bool = field(init=False)
+    motion: Motion = field(init=False)
+    extras: dict[str, Any] = field(init=False)
+    """Facts one detector hands to a later one on the same record (e.g. the behaviour score for fusion)."""
 
     def __post_init__(self) -> None:
         record = self.record
@@ -56,6 +75,12 @@ class Observation:
             speed = max(wheel, gnss)
         self.speed_kmh = speed
         self.moving = speed is not None and speed >= self.config.moving_kmh
+        if self.index is None:
+            self.index = ReferenceIndex(self.reference)
+        if self.motion_state is None:
+            self.motion_state = MotionState()
+        self.motion = Motion(self.motion_state, record, speed, self.moving)
+        self.extras = {}
 
     @property
     def ts_ms(self) -> int:
@@ -71,28 +96,35 @@ class Observation:
 
     @cached_property
     def zones(self) -> list[ZoneView]:
-        """Zones near the current fix (none without a fix), sorted by zone id."""
+        """Zones within reach of the current fix (none without a fix), sorted by zone id."""
         record = self.record
         if not record.has_position:
             return []
-        lat, lon = record.lat, record.lon
-        assert lat is not None and lon is not None
+        index = self.index
+        assert index is not None
+        shapes = index.zones_near(record.lat, record.lon)  # type: ignore[arg-type]
+        if not shapes:
+            return []
         views = []
-        for zone in self.reference.zones_near(lat, lon, ZONE_SEARCH_MARGIN_DEG):
-            inside = zone.contains(lat, lon)
-            boundary = zone.distance_to_boundary_m(lat, lon)
-            active = zone.active_at(record.ts_ms)
+        ts, category = record.ts_ms, self.category
+        for shape in shapes:
+            zone = shape.zone
+            x, y = zone.frame.to_xy(record.lat, record.lon)  # type: ignore[arg-type]
+            inside = shape.polygon.contains(x, y)
+            boundary = shape.polygon.boundary_distance(x, y)
             views.append(
                 ZoneView(
                     zone=zone,
+                    shape=shape,
                     inside=inside,
                     depth_m=boundary if inside else 0.0,
                     distance_m=0.0 if inside else boundary,
-                    active=active,
-                    permitted=zone.permits(self.category, record.ts_ms),
+                    active=index.zone_active(zone, ts),
+                    permitted=index.zone_permits(zone, category, ts),
+                    x=x,
+                    y=y,
                 )
             )
-        views.sort(key=lambda v: v.zone.zone_id)
         return views
 
     @cached_property
@@ -101,10 +133,65 @@ class Observation:
         record = self.record
         if not record.has_position or self.fleet_id is None:
             return None
-        assert record.lat is not None and record.lon is not None
-        return self.reference.site_at(self.fleet_id, record.lat, record.lon)
+        assert self.index is not None
+        return self.index.site_at(self.fleet_id, record.lat, record.lon, PLACE_SLACK_M)  # type: ignore[arg-type]
 
     @cached_property
     def trip(self) -> Trip | None:
-        """The planned trip this vehicle is on now, if any."""
-        return self.reference.trip_at(self.record.vehicle_id, self.record.ts_ms)
+        """The planned trip this vehicle is on now (with half an hour's slack either side), if any."""
+        trips = self.reference.trips_by_vehicle.get(self.record.vehicle_id)
+        if not trips:
+            return None
+        ts = self.record.ts_ms
+        exact = next((t for t in trips if t.covers(ts)), None)
+        return exact or next((t for t in trips if t.covers(ts, TRIP_SLACK_MS)), None)
+
+    @cached_property
+    def trip_shape(self) -> TripShape | None:
+        trip = self.trip
+        if trip is None:
+            return None
+        assert self.index is not None
+        return self.index.trip_shape(trip)
+
+    @cached_property
+    def route_distance_m(self) -> float | None:
+        """Metres from the planned trip's route line (None off trip or without a fix)."""
+        shape = self.trip_shape
+        record = self.record
+        if shape is None or not record.has_position:
+            return None
+        return shape.route.distance(*shape.xy(record.lat, record.lon))  # type: ignore[arg-type]
+
+    @cached_property
+    def route_excess_m(self) -> float:
+        """Metres beyond the trip's corridor (0 inside it, or with no trip or fix)."""
+        distance = self.route_distance_m
+        if distance is None:
+            return 0.0
+        assert self.trip is not None
+        return max(0.0, distance - self.trip.corridor_m)
+
+    @cached_property
+    def planned_stop(self) -> TripStop | None:
+        """The planned stop of the current trip the vehicle is at, if any."""
+        trip, record = self.trip, self.record
+        if trip is None or not record.has_position:
+            return None
+        lat, lon = record.lat, record.lon
+        return next(
+            (s for s in trip.stops if haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + PLACE_SLACK_M),  # type: ignore[arg-type]
+            None,
+        )
+
+    @cached_property
+    def at_known_place(self) -> bool:
+        """At a planned stop of the current trip or at one of the fleet's sites (unknown without a fix: False)."""
+        return self.planned_stop is not None or self.site is not None
+
+    def operating(self, ts_ms: int) -> bool:
+        fleet = self.fleet
+        if fleet is None:
+            return True
+        assert self.index is not None
+        return self.index.fleet_operating(fleet, ts_ms)

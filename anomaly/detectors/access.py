@@ -33,9 +33,14 @@ class OffHoursUse:
             return []
         record, ts = obs.record, obs.ts_ms
         in_use = record.ignition is True or obs.moving
-        off_hours = in_use and not any(
-            fleet.operating_at(t) for t in (ts, ts - OFF_HOURS_GRACE_MS, ts + OFF_HOURS_GRACE_MS)
+        incident = state.incident
+        if not in_use and incident.onset_ms is None and not incident.is_open:
+            return []
+        off_hours = in_use and not (
+            obs.operating(ts) or obs.operating(ts - OFF_HOURS_GRACE_MS) or obs.operating(ts + OFF_HOURS_GRACE_MS)
         )
+        if not off_hours and incident.onset_ms is None and not incident.is_open:
+            return []
         # Moving away from every fleet site at night is worse than warming an engine in the yard.
         away = obs.moving and obs.site is None
         finding = track(
@@ -53,7 +58,8 @@ class OffHoursUse:
                 "ignition": record.ignition,
                 "speed_kmh": kmh(obs.speed_kmh),
                 "at_site": obs.site.site_id if obs.site else None,
-                "summary": f"in use at {_local_text(ts, fleet.timezone)} local time, outside {fleet.name}'s operating hours",
+                "summary": f"in use at {_local_text(ts, fleet.timezone)} local time, "
+                f"outside {fleet.name}'s operating hours",
             },
         )
         return [finding] if finding else []
@@ -78,13 +84,17 @@ class UnauthorizedDriver:
         if vehicle is None or fleet is None or fleet.kind == "rental" or not record.driver_card_reported:
             return []
         card = record.driver_card_id
+        incident = state.incident
+        moving = obs.speed_kmh is not None and obs.speed_kmh >= self.min_speed_kmh
+        idle = incident.onset_ms is None and not incident.is_open
+        if idle and (not moving or card in vehicle.authorized_driver_cards):
+            return []
         allowed = set(vehicle.authorized_driver_cards)
         trip = obs.trip
         if trip is not None and trip.driver_card_id:
             allowed.add(trip.driver_card_id)
         no_card = card is None
         wrong_card = card is not None and bool(allowed) and card not in allowed
-        moving = obs.speed_kmh is not None and obs.speed_kmh >= self.min_speed_kmh
         finding = track(
             self.name,
             state.incident,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import msgspec
 
 from anomaly.findings import Finding, kmh, track
-from anomaly.incidents import Incident
+from anomaly.incidents import Change, Incident
+from anomaly.kinematics import MotionState
 from anomaly.observation import Observation
+from telematics.timeutil import format_ms
 
 
 class PanicState(msgspec.Struct, kw_only=True):
@@ -80,35 +82,146 @@ class PowerCut:
 
 class JammingState(msgspec.Struct, kw_only=True):
     incident: Incident = msgspec.field(default_factory=Incident)
+    flag_since_ms: int | None = None
+    lost_since_ms: int | None = None
+    lost_wheel_m: float = 0.0
+    lost_last_ms: int | None = None
 
 
 class GnssJamming:
-    """The device's own RF jamming detector fired; critical once it lasts a minute while moving."""
+    """The unit's own jamming flag, or GNSS lost while the wheels turn for longer and further than a tunnel explains."""
 
     name = "gnss_jamming"
     state_type = JammingState
     clear_ms = 5 * 60_000
     critical_after_ms = 60_000
+    tunnel_ms = 150_000
+    """GNSS lost this long while driving ..."""
+    tunnel_m = 2_000.0
+    """... and this far by the wheels: longer than the tunnels vehicles normally drive through."""
+    long_loss_ms = 6 * 60_000
+    """GNSS lost this long while driving counts however slowly."""
+    wheel_kmh = 5.0
 
     def observe(self, obs: Observation, state: JammingState) -> list[Finding]:
+        record = obs.record
         incident = state.incident
-        jammed = obs.record.gnss_jamming is True
-        lasted = obs.ts_ms - incident.onset_ms if incident.onset_ms is not None else 0
+        flagged = record.gnss_jamming is True
+        wheel = record.wheel_speed_kmh
+        lost_driving = not record.has_position and wheel is not None and wheel >= self.wheel_kmh
+        if not flagged and not lost_driving and incident.onset_ms is None and not incident.is_open:
+            state.flag_since_ms = state.lost_since_ms = state.lost_last_ms = None
+            state.lost_wheel_m = 0.0
+            return []
+        ts = obs.ts_ms
+        state.flag_since_ms = (state.flag_since_ms if state.flag_since_ms is not None else ts) if flagged else None
+        if not record.has_position and (lost_driving or state.lost_since_ms is not None):
+            if state.lost_since_ms is None:
+                state.lost_since_ms, state.lost_wheel_m = ts, 0.0
+            elif state.lost_last_ms is not None and wheel is not None:
+                state.lost_wheel_m += wheel / 3.6 * min(ts - state.lost_last_ms, 60_000) / 1000
+            state.lost_last_ms = ts
+        elif record.has_position:
+            state.lost_since_ms = state.lost_last_ms = None
+            state.lost_wheel_m = 0.0
+        lost_ms = ts - state.lost_since_ms if state.lost_since_ms is not None else 0
+        lost_m = state.lost_wheel_m
+        beyond_tunnel = lost_driving and (
+            (lost_ms >= self.tunnel_ms and lost_m >= self.tunnel_m) or lost_ms >= self.long_loss_ms
+        )
+        flag_ms = ts - state.flag_since_ms if state.flag_since_ms is not None else 0
+        lasted = max(flag_ms, lost_ms)
+        source = "device_flag" if flagged else "gnss_lost_while_moving"
         finding = track(
             self.name,
             incident,
-            jammed,
-            obs.ts_ms,
+            flagged or beyond_tunnel,
+            ts,
             hold_ms=0,
             clear_ms=self.clear_ms,
-            severity=lambda: "critical" if obs.moving and lasted >= self.critical_after_ms else "warning",
+            severity=lambda: "critical"
+            if (flagged and obs.moving and flag_ms >= self.critical_after_ms) or lost_ms >= 2 * self.long_loss_ms
+            or (flagged and beyond_tunnel) else "warning",
             score=lambda: 0.9 if obs.moving else 0.6,
             evidence=lambda: {
-                "source": "device_flag",
-                "gnss_fix": obs.record.gnss_fix,
+                "source": source,
+                "gnss_fix": record.gnss_fix,
                 "lasted_s": round(lasted / 1000),
+                "driven_without_fix_m": round(lost_m),
                 "speed_kmh": kmh(obs.speed_kmh),
-                "summary": "the unit reports GNSS jamming",
+                "summary": "the unit reports GNSS jamming" if flagged
+                else f"no GNSS fix for {round(lost_ms / 1000)} s while the wheels covered {lost_m / 1000:.1f} km",
             },
         )
+        if finding is not None and finding.change.name == "OPENED" and not flagged and state.lost_since_ms is not None:
+            finding = Finding(finding.kind, finding.change, finding.severity, state.lost_since_ms, finding.score,
+                              None, finding.evidence, finding.revision)
+            incident.onset_ms = state.lost_since_ms
         return [finding] if finding else []
+
+
+class OfflineState(msgspec.Struct, kw_only=True):
+    incident: Incident = msgspec.field(default_factory=Incident)
+    reported_for_ms: int | None = None
+    """The last record's event time whose silence has been reported."""
+
+
+class TelematicsOffline:
+    """A moving vehicle silent for longer than its own usual reporting gap explains.
+
+    Raised either by the engine's watermark (``silence`` with the watermark) or by the vehicle's next record
+    (``silence`` with that record's time) — whichever comes first — from the vehicle's own last record, so the
+    alert is the same bytes either way.
+    """
+
+    name = "telematics_offline"
+    state_type = OfflineState
+    min_silence_ms = 120_000
+    gap_factor = 6.0
+    default_gap_ms = 30_000.0
+    """Assumed reporting gap while the vehicle's own is still unknown."""
+
+    def threshold_ms(self, motion: MotionState) -> int:
+        usual = motion.usual_gap_ms
+        if motion.moving_gaps < 3 or usual is None:
+            usual = self.default_gap_ms
+        return max(self.min_silence_ms, round(self.gap_factor * usual / 1000) * 1000)
+
+    def silence(self, motion: MotionState, state: OfflineState, until_ms: int) -> list[Finding]:
+        last = motion.last_ts_ms
+        if last is None or not motion.last_moving or state.reported_for_ms == last:
+            return []
+        threshold = self.threshold_ms(motion)
+        if until_ms - last <= threshold:
+            return []
+        state.reported_for_ms = last
+        incident = state.incident
+        incident.is_open, incident.onset_ms, incident.last_true_ms = True, last, last
+        incident.severity, incident.revision = "warning", 0
+        usual = motion.usual_gap_ms
+        return [
+            Finding(
+                self.name, Change.OPENED, "warning", last, 0.7, None,
+                {
+                    "last_record_ts": format_ms(last),
+                    "silent_for_s": threshold // 1000,
+                    "usual_gap_s": None if usual is None else round(usual / 1000, 1),
+                    "speed_kmh": kmh(motion.last_speed_kmh),
+                    "summary": f"moving at {kmh(motion.last_speed_kmh)} km/h, then silent for more than "
+                    f"{threshold // 1000} s (usually reports every {round((usual or 0) / 1000, 1)} s)",
+                },
+                0,
+                at_ms=last + threshold,
+            )
+        ]
+
+    def observe(self, obs: Observation, state: OfflineState) -> list[Finding]:
+        incident = state.incident
+        if not incident.is_open:
+            return []
+        # The vehicle is heard again: the incident closes (fusion remembers it for a while).
+        onset = incident.onset_ms
+        assert onset is not None
+        incident.is_open, incident.onset_ms, incident.last_true_ms = False, None, None
+        incident.severity, incident.revision = "info", -1
+        return [Finding(self.name, Change.CLOSED, "info", onset, 0.0, None, {}, -1)]

@@ -90,7 +90,8 @@ class SpeedInZone:
                 obs.ts_ms,
                 hold_ms=self.hold_ms,
                 clear_ms=self.clear_ms,
-                severity=lambda: "critical" if limit is not None and (speed or 0) >= max(2 * limit, limit + 25) else "warning",
+                severity=lambda: "critical"
+                if limit is not None and (speed or 0) >= max(2 * limit, limit + 25) else "warning",
                 score=lambda: min(1.0, 0.5 + ((speed or 0) - (limit or 0)) / 60),
                 evidence=lambda: _zone_evidence(obs, view, "{speed} km/h inside {name}, limit {limit} km/h"),
                 zone_id=zone_id,

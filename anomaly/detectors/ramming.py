@@ -1,0 +1,211 @@
+"""Ramming risk: the vehicle's course, speed and acceleration say it will enter a protected zone it must not enter.
+
+Raised before entry. Per zone in reach, the course is cast as a ray against the zone's outline; the time to
+the boundary follows from speed and acceleration, and the speed at the boundary from whether the vehicle is
+braking. A vehicle on a road alongside the zone is not closing on it, one that turns away stops pointing at
+it, one braking for a junction would stop (or be slow) before the kerb, and a permitted delivery crawls in
+inside its window: none of those is a risk. Context a dispatcher would weigh (who drives, whether the trip's
+route goes that way at all) moves the bar.
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+from anomaly.findings import Finding, kmh, track
+from anomaly.incidents import Incident
+from anomaly.observation import Observation, ZoneView
+
+HORIZON_S = 30.0
+"""How far ahead (at the current speed) an approach is looked at."""
+CONTROL_LOSS_KINDS = frozenset({
+    "unauthorized_driver", "off_hours_use", "towing", "power_cut", "gnss_jamming", "telematics_offline",
+    "route_deviation", "hijack_suspected", "panic", "cargo_door_open", "can_intrusion", "behaviour_anomaly",
+})
+
+
+class ZoneApproach(msgspec.Struct, kw_only=True):
+    incident: Incident = msgspec.field(default_factory=Incident)
+    prev_ts_ms: int | None = None
+    prev_distance_m: float | None = None
+    closing_mps: float = 0.0
+    hits: int = 0
+
+
+class RammingState(msgspec.Struct, kw_only=True):
+    by_zone: dict[str, ZoneApproach] = msgspec.field(default_factory=dict)
+
+
+class RammingRisk:
+    name = "ramming_risk"
+    state_type = RammingState
+    clear_ms = 60_000
+    min_kmh = 15.0
+    boundary_kmh = 18.0
+    """Arriving at the kerb slower than this is a vehicle stopping or turning, not ramming."""
+
+    def observe(self, obs: Observation, state: RammingState) -> list[Finding]:
+        by_zone = state.by_zone
+        views = obs.zones
+        if not views and not by_zone:
+            return []
+        findings = []
+        seen = set()
+        reach = _reach_m(obs)
+        for view in views:
+            zone_id = view.zone.zone_id
+            if not view.active:
+                continue
+            in_reach = not view.inside and view.distance_m <= reach
+            approach = by_zone.get(zone_id)
+            if approach is None:
+                if not in_reach:
+                    continue
+                approach = by_zone[zone_id] = ZoneApproach()
+            seen.add(zone_id)
+            finding = self._step(obs, view, approach)
+            if finding is not None:
+                findings.append(finding)
+            if not in_reach and not approach.incident.is_open and approach.incident.onset_ms is None:
+                del by_zone[zone_id]
+        for zone_id in sorted(set(by_zone) - seen):
+            approach = by_zone[zone_id]
+            finding = track(
+                self.name, approach.incident, False, obs.ts_ms, hold_ms=0, clear_ms=self.clear_ms,
+                severity=lambda: "info", score=lambda: 0.0, evidence=dict, zone_id=zone_id,
+            )
+            if finding is not None:
+                findings.append(finding)
+            if not approach.incident.is_open:
+                del by_zone[zone_id]
+        return findings
+
+    def _step(self, obs: Observation, view: ZoneView, approach: ZoneApproach) -> Finding | None:
+        ts = obs.ts_ms
+        speed_kmh = obs.speed_kmh or 0.0
+        v = speed_kmh / 3.6
+        zone = view.zone
+        distance = view.distance_m
+        # Closing speed on the zone, smoothed over records so GNSS jitter on a road alongside does not count.
+        if approach.prev_ts_ms is not None and approach.prev_distance_m is not None and ts > approach.prev_ts_ms:
+            dt = (ts - approach.prev_ts_ms) / 1000
+            closing_now = (approach.prev_distance_m - distance) / dt if dt <= 30 else 0.0
+            approach.closing_mps = 0.5 * approach.closing_mps + 0.5 * closing_now
+        approach.prev_ts_ms, approach.prev_distance_m = ts, distance
+        if view.inside:
+            approach.prev_ts_ms = approach.prev_distance_m = None
+        limit = zone.access.max_speed_kmh
+        permitted_pace = view.permitted and (limit is None or speed_kmh <= max(limit + 15.0, 2 * limit))
+        course = obs.motion.course_deg
+        condition = False
+        ttb = math.inf
+        arrival_kmh = 0.0
+        hit_m = None
+        context = _context(obs)
+        if not view.inside and not permitted_pace and speed_kmh >= self.min_kmh and course is not None:
+            hit_m = view.shape.polygon.ray_hit(view.x, view.y, course, v * HORIZON_S + 30.0)
+            if hit_m is not None and approach.closing_mps >= 0.45 * v:
+                accel = obs.motion.accel_mps2 or 0.0
+                accel = max(-6.0, min(3.0, accel))
+                arrival_sq = v * v + 2 * accel * hit_m
+                arrival_kmh = math.sqrt(arrival_sq) * 3.6 if arrival_sq > 0 else 0.0
+                ttb = _time_to(hit_m, v, accel)
+                horizon = HORIZON_S if context.suspicious else _horizon(context, speed_kmh, accel)
+                condition = ttb <= horizon and arrival_kmh >= self.boundary_kmh
+        approach.hits = approach.hits + 1 if condition else 0
+        hits = approach.hits
+        needed = 1 if context.suspicious or ttb <= 6 else 2
+        incident = approach.incident
+        if not incident.is_open and hits < needed:
+            condition = False
+        critical = (
+            ttb <= 15 and arrival_kmh >= 25 and (context.suspicious or hits >= 3 or speed_kmh >= 45)
+        ) or (ttb <= 8 and arrival_kmh >= 20)
+        return track(
+            self.name,
+            incident,
+            condition,
+            ts,
+            hold_ms=0,
+            clear_ms=self.clear_ms,
+            severity=lambda: "critical" if critical else "warning",
+            score=lambda: min(
+                1.0, 0.5 + 0.3 * (1 - min(ttb, HORIZON_S) / HORIZON_S) + (0.2 if context.suspicious else 0.0)
+            ),
+            evidence=lambda: {
+                "zone_name": zone.name,
+                "zone_kind": zone.kind,
+                "distance_m": round(distance),
+                "along_course_m": None if hit_m is None else round(hit_m),
+                "time_to_boundary_s": None if math.isinf(ttb) else round(ttb, 1),
+                "speed_kmh": kmh(speed_kmh),
+                "speed_at_boundary_kmh": kmh(arrival_kmh),
+                "closing_kmh": kmh(approach.closing_mps * 3.6),
+                "course_deg": None if course is None else round(course),
+                "records_pointing_at_zone": hits,
+                "context": context.signals,
+                "summary": f"heading for {zone.name} at {kmh(speed_kmh)} km/h, "
+                f"boundary in {'?' if math.isinf(ttb) else round(ttb)} s",
+            },
+            zone_id=zone.zone_id,
+        )
+
+
+class _Context:
+    __slots__ = ("expected_turn", "off_route", "signals", "suspicious")
+
+    def __init__(self, suspicious: bool, off_route: bool, expected_turn: bool, signals: list[str]) -> None:
+        self.suspicious = suspicious
+        self.off_route = off_route
+        self.expected_turn = expected_turn
+        self.signals = signals
+
+
+def _context(obs: Observation) -> _Context:
+    found = {a.kind for a in obs.open_alerts.values() if a.kind in CONTROL_LOSS_KINDS}
+    # The raw facts behind those alerts count at once: their alerts wait out hold times a run-up does not have.
+    record, fleet, vehicle = obs.record, obs.fleet, obs.vehicle
+    if fleet is not None and not fleet.operating_hours.always and not obs.operating(obs.ts_ms):
+        found.add("off_hours")
+    if (
+        fleet is not None and vehicle is not None and fleet.kind == "haulier" and record.driver_card_reported
+        and (record.driver_card_id is None or (
+            vehicle.authorized_driver_cards and record.driver_card_id not in vehicle.authorized_driver_cards
+            and (obs.trip is None or obs.trip.driver_card_id != record.driver_card_id)))
+    ):
+        found.add("no_authorised_card")
+    signals = sorted(found)
+    off_route = obs.route_excess_m > 0.0
+    expected_turn = False
+    if obs.trip is not None and not off_route and obs.trip_shape is not None:
+        # On a trip whose route does not go into any zone near here: the road ahead turns before the zone.
+        assert obs.index is not None
+        expected_turn = not any(
+            obs.index.route_crosses(obs.trip_shape, v.shape) for v in obs.zones if v.active and not v.permitted
+        )
+    return _Context(bool(signals) or off_route, off_route, expected_turn, signals)
+
+
+def _horizon(context: _Context, speed_kmh: float, accel: float) -> float:
+    """How early to warn without other signals: a vehicle on its planned route gets the benefit of the doubt."""
+    if context.expected_turn:
+        return 6.0
+    if speed_kmh >= 55 or accel >= 0.5:
+        return 25.0
+    # At town speed, holding course: a driver brakes for the last junction late; only a late approach counts.
+    return 8.0
+
+
+def _time_to(distance: float, v: float, accel: float) -> float:
+    if abs(accel) < 1e-3:
+        return distance / v if v > 0 else math.inf
+    disc = v * v + 2 * accel * distance
+    if disc < 0:
+        return math.inf
+    return (-v + math.sqrt(disc)) / accel
+
+
+def _reach_m(obs: Observation) -> float:
+    return max(150.0, (obs.speed_kmh or 0.0) / 3.6 * HORIZON_S + 60.0)

@@ -1,0 +1,266 @@
+"""The planned trip as the yardstick: leaving the route corridor, stopping where no stop is planned, doors and trailer.
+
+Planned stops and the fleet's sites are where doors open, trailers are dropped and vehicles stand; anywhere
+else, on a trip, it is a sign that someone other than the operator decides where the vehicle goes.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from anomaly.findings import Finding, kmh, track
+from anomaly.incidents import Incident
+from anomaly.observation import Observation
+from telematics.geo import haversine_m
+
+
+class RouteState(msgspec.Struct, kw_only=True):
+    incident: Incident = msgspec.field(default_factory=Incident)
+    peak_excess_m: float = 0.0
+    trip_id: str | None = None
+
+
+class RouteDeviation:
+    """Sustained distance beyond the trip's corridor; a short, shallow detour around road works is not one."""
+
+    name = "route_deviation"
+    state_type = RouteState
+    hold_ms = 90_000
+    """Beyond the corridor for this long, and deep enough, before it counts."""
+    long_hold_ms = 6 * 60_000
+    """Beyond the corridor for this long counts however shallow."""
+    clear_ms = 3 * 60_000
+    deep_fraction = 0.6
+    """Deep enough: this fraction of the corridor width beyond it."""
+    critical_excess_m = 1500.0
+
+    def observe(self, obs: Observation, state: RouteState) -> list[Finding]:
+        incident = state.incident
+        trip = obs.trip
+        if trip is None:
+            if incident.onset_ms is None and not incident.is_open:
+                return []
+            condition = False
+        elif not obs.record.has_position:
+            return []  # no fix says nothing about the route: neither out nor back
+        else:
+            if state.trip_id != trip.trip_id:
+                state.trip_id = trip.trip_id
+                state.peak_excess_m = 0.0
+            excess = obs.route_excess_m
+            condition = excess > 0.0
+            if not condition and incident.onset_ms is None and not incident.is_open:
+                return []
+        excess = obs.route_excess_m if trip is not None else 0.0
+        if condition:
+            state.peak_excess_m = max(state.peak_excess_m if incident.onset_ms is not None else 0.0, excess)
+        peak = state.peak_excess_m
+        corridor = trip.corridor_m if trip is not None else 0.0
+        lasted = obs.ts_ms - incident.onset_ms if incident.onset_ms is not None else 0
+        deep = peak >= self.deep_fraction * corridor
+        # Before it opens, an incident is only "held" while deep enough or long enough.
+        hold = self.hold_ms if deep else self.long_hold_ms
+        finding = track(
+            self.name,
+            incident,
+            condition,
+            obs.ts_ms,
+            hold_ms=hold,
+            clear_ms=self.clear_ms,
+            severity=lambda: "critical" if peak >= self.critical_excess_m or lasted >= 15 * 60_000 else "warning",
+            score=lambda: min(1.0, 0.5 + peak / (4 * self.critical_excess_m) + lasted / 3_600_000),
+            evidence=lambda: {
+                "trip_id": trip.trip_id if trip else None,
+                "distance_from_route_m": round(obs.route_distance_m or 0.0),
+                "corridor_m": corridor,
+                "peak_beyond_corridor_m": round(peak),
+                "lasted_s": round(lasted / 1000),
+                "speed_kmh": kmh(obs.speed_kmh),
+                "summary": f"{round(obs.route_distance_m or 0.0)} m from the planned route of trip "
+                f"{trip.trip_id if trip else '?'} (corridor {corridor:g} m) for {round(lasted / 1000)} s",
+            },
+        )
+        if not incident.is_open and incident.onset_ms is None:
+            state.peak_excess_m = 0.0
+        return [finding] if finding else []
+
+
+class StopState(msgspec.Struct, kw_only=True):
+    incident: Incident = msgspec.field(default_factory=Incident)
+    since_ms: int | None = None
+    anchor_lat: float | None = None
+    anchor_lon: float | None = None
+
+
+class UnscheduledStop:
+    """Standing still on a trip, away from its planned stops and the fleet's sites, longer than traffic explains."""
+
+    name = "unscheduled_stop"
+    state_type = StopState
+    traffic_ms = 5 * 60_000
+    """Engine running, on the route: a light or a jam explains this long a standstill."""
+    parked_ms = 3 * 60_000
+    """Engine off, or off the route: less is needed to be sure it is a stop."""
+    creep_m = 60.0
+    """Moving less than this from where it stopped is still the same stop (a jam creeps)."""
+    clear_ms = 60_000
+    critical_after_ms = 20 * 60_000
+
+    def observe(self, obs: Observation, state: StopState) -> list[Finding]:
+        record = obs.record
+        incident = state.incident
+        trip = obs.trip
+        stopped = (trip is not None and not obs.moving and obs.speed_kmh is not None) or (
+            trip is not None and obs.speed_kmh is None and record.ignition is False
+        )
+        if not stopped and incident.onset_ms is None and not incident.is_open and state.since_ms is None:
+            return []
+        if stopped and record.has_position:
+            assert record.lat is not None and record.lon is not None
+            anchor_lat, anchor_lon = state.anchor_lat, state.anchor_lon
+            if anchor_lat is None or anchor_lon is None or (
+                haversine_m(anchor_lat, anchor_lon, record.lat, record.lon) > self.creep_m
+            ):
+                state.anchor_lat, state.anchor_lon = record.lat, record.lon
+                state.since_ms = obs.ts_ms
+            elif state.since_ms is None:
+                state.since_ms = obs.ts_ms
+        elif not stopped:
+            state.since_ms = None
+            state.anchor_lat = state.anchor_lon = None
+        since = state.since_ms
+        lasted = obs.ts_ms - since if (stopped and since is not None) else 0
+        # Unknown position (no fix): a stop cannot be placed, so it cannot be called unscheduled.
+        off_route = obs.route_excess_m > 0.0
+        parked = record.ignition is False or record.parking_brake is True or off_route
+        needed = self.parked_ms if parked else self.traffic_ms
+        condition = stopped and record.has_position and not obs.at_known_place and lasted >= needed
+        card_pulled = record.driver_card_reported and record.driver_card_id is None
+        finding = track(
+            self.name,
+            incident,
+            condition,
+            obs.ts_ms,
+            hold_ms=0,
+            clear_ms=self.clear_ms,
+            severity=lambda: "critical" if lasted >= self.critical_after_ms or (card_pulled and record.cargo_door_open)
+            else "warning",
+            score=lambda: min(1.0, 0.5 + lasted / (2 * self.critical_after_ms)),
+            evidence=lambda: {
+                "trip_id": trip.trip_id if trip else None,
+                "stopped_s": round(lasted / 1000),
+                "ignition": record.ignition,
+                "driver_card_id": record.driver_card_id if record.driver_card_reported else "not reported",
+                "cargo_door_open": record.cargo_door_open,
+                "distance_from_route_m": None if obs.route_distance_m is None else round(obs.route_distance_m),
+                "summary": f"stopped for {round(lasted / 60_000)} min away from the planned stops of trip "
+                f"{trip.trip_id if trip else '?'} and the fleet's sites",
+            },
+        )
+        if finding is not None and finding.change.name == "OPENED":
+            # The incident began when the vehicle stopped, not when the stop became long enough to count.
+            finding = _with_onset(finding, since if since is not None else finding.onset_ms)
+            incident.onset_ms = finding.onset_ms
+        return [finding] if finding else []
+
+
+def _with_onset(finding: Finding, onset_ms: int) -> Finding:
+    return Finding(
+        finding.kind, finding.change, finding.severity, onset_ms, finding.score, finding.zone_id,
+        finding.evidence, finding.revision, finding.at_ms,
+    )
+
+
+def _watch_cargo(obs: Observation) -> bool:
+    """Cargo is the operator's business on a trip, and a haulier's always; a rental customer's van is theirs."""
+    fleet = obs.fleet
+    return fleet is not None and (obs.trip is not None or fleet.kind == "haulier")
+
+
+class DoorState(msgspec.Struct, kw_only=True):
+    incident: Incident = msgspec.field(default_factory=Incident)
+
+
+class CargoDoorOpen:
+    """The cargo door open away from the trip's planned stops and the fleet's sites."""
+
+    name = "cargo_door_open"
+    state_type = DoorState
+    hold_ms = 5_000
+    clear_ms = 2 * 60_000
+    moving_kmh = 10.0
+
+    def observe(self, obs: Observation, state: DoorState) -> list[Finding]:
+        record = obs.record
+        incident = state.incident
+        is_open = record.cargo_door_open
+        if is_open is not True and incident.onset_ms is None and not incident.is_open:
+            return []
+        if is_open is None or not record.has_position:
+            return []
+        condition = is_open and _watch_cargo(obs) and not obs.at_known_place
+        driving = (obs.speed_kmh or 0.0) >= self.moving_kmh
+        finding = track(
+            self.name,
+            incident,
+            condition,
+            obs.ts_ms,
+            hold_ms=self.hold_ms,
+            clear_ms=self.clear_ms,
+            severity=lambda: "critical" if driving or not obs.operating(obs.ts_ms) else "warning",
+            score=lambda: 0.9 if driving else 0.7,
+            evidence=lambda: {
+                "trip_id": obs.trip.trip_id if obs.trip else None,
+                "speed_kmh": kmh(obs.speed_kmh),
+                "ignition": record.ignition,
+                "summary": "cargo door open while driving" if driving
+                else "cargo door opened away from planned stops and fleet sites",
+            },
+        )
+        return [finding] if finding else []
+
+
+class TrailerState(msgspec.Struct, kw_only=True):
+    incident: Incident = msgspec.field(default_factory=Incident)
+    coupled: bool | None = None
+    dropped_away: bool = False
+    """The last uncoupling happened away from planned stops and sites."""
+
+
+class TrailerUncoupled:
+    """The trailer uncoupled away from the trip's planned stops and the fleet's sites (dropped, or stolen)."""
+
+    name = "trailer_uncoupled"
+    state_type = TrailerState
+    clear_ms = 60_000
+
+    def observe(self, obs: Observation, state: TrailerState) -> list[Finding]:
+        record = obs.record
+        connected = record.trailer_connected
+        if connected is None:
+            return []
+        if connected:
+            state.dropped_away = False
+        elif state.coupled and record.has_position:
+            state.dropped_away = _watch_cargo(obs) and not obs.at_known_place
+        state.coupled = connected
+        incident = state.incident
+        if not state.dropped_away and incident.onset_ms is None and not incident.is_open:
+            return []
+        finding = track(
+            self.name,
+            incident,
+            state.dropped_away,
+            obs.ts_ms,
+            hold_ms=0,
+            clear_ms=self.clear_ms,
+            severity=lambda: "critical" if obs.moving or not obs.operating(obs.ts_ms) else "warning",
+            score=lambda: 0.85 if obs.moving else 0.7,
+            evidence=lambda: {
+                "trip_id": obs.trip.trip_id if obs.trip else None,
+                "speed_kmh": kmh(obs.speed_kmh),
+                "summary": "trailer uncoupled away from planned stops and fleet sites"
+                + (", and the tractor drove on" if obs.moving else ""),
+            },
+        )
+        return [finding] if finding else []

@@ -1,0 +1,101 @@
+"""A vehicle's motion between records: reporting gap, acceleration, course over the track, usual reporting rate."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+from telematics.geo import bearing_deg, haversine_m
+from telematics.records import TelemetryRecord
+
+COURSE_MIN_MOVE_M = 12.0
+"""The track's course is taken between fixes at least this far apart, so GNSS jitter does not spin it."""
+ACCEL_MAX_GAP_MS = 20_000
+"""Acceleration is only estimated between records this close together."""
+GAP_EWMA_ALPHA = 0.1
+
+
+class MotionState(msgspec.Struct, kw_only=True):
+    """What the engine remembers of the previous released record; plain data, saved with the vehicle's state."""
+
+    last_ts_ms: int | None = None
+    last_speed_kmh: float | None = None
+    last_moving: bool = False
+    last_ignition: bool | None = None
+    last_cargo_door_open: bool | None = None
+    last_trailer_connected: bool | None = None
+    last_card: str | None = None
+    card_known: bool = False
+    fix_ts_ms: int | None = None
+    course_lat: float | None = None
+    course_lon: float | None = None
+    track_course_deg: float | None = None
+    usual_gap_ms: float | None = None
+    """Exponentially weighted mean of the gaps between records while moving: this device's own reporting rate."""
+    moving_gaps: int = 0
+
+
+class Motion:
+    """The facts about this record relative to the previous one, computed once for every detector."""
+
+    __slots__ = ("accel_mps2", "course_deg", "gap_ms", "prev_moving", "prev_speed_kmh", "track_course_deg")
+
+    def __init__(self, state: MotionState, record: TelemetryRecord, speed: float | None, moving: bool) -> None:
+        last_ts = state.last_ts_ms
+        self.gap_ms = None if last_ts is None else record.ts_ms - last_ts
+        self.prev_speed_kmh = state.last_speed_kmh
+        self.prev_moving = state.last_moving
+        accel = None
+        if (
+            self.gap_ms is not None and 0 < self.gap_ms <= ACCEL_MAX_GAP_MS
+            and speed is not None and state.last_speed_kmh is not None
+        ):
+            accel = (speed - state.last_speed_kmh) / 3.6 / (self.gap_ms / 1000)
+        self.accel_mps2 = accel
+        if record.has_position and moving:
+            assert record.lat is not None and record.lon is not None
+            if state.course_lat is None:
+                state.course_lat, state.course_lon = record.lat, record.lon
+            elif haversine_m(state.course_lat, state.course_lon, record.lat, record.lon) >= COURSE_MIN_MOVE_M:
+                state.track_course_deg = bearing_deg(state.course_lat, state.course_lon, record.lat, record.lon)  # type: ignore[arg-type]
+                state.course_lat, state.course_lon = record.lat, record.lon
+        elif not moving:
+            state.course_lat = state.course_lon = None
+            state.track_course_deg = None
+        self.track_course_deg = state.track_course_deg
+        heading = record.heading_deg
+        self.course_deg = heading if heading is not None and moving else self.track_course_deg
+
+
+def remember(state: MotionState, record: TelemetryRecord, motion: Motion, speed: float | None, moving: bool) -> None:
+    """Fold this record into the state, after every detector has seen it."""
+    gap = motion.gap_ms
+    if gap is not None and gap > 0 and moving and state.last_moving:
+        usual = state.usual_gap_ms
+        # A single long gap (a real outage) must not teach the vehicle that silence is normal.
+        sample = float(gap) if usual is None else min(float(gap), 3.0 * usual + 1000.0)
+        state.usual_gap_ms = sample if usual is None else usual + GAP_EWMA_ALPHA * (sample - usual)
+        state.moving_gaps += 1
+    state.last_ts_ms = record.ts_ms
+    state.last_speed_kmh = speed
+    state.last_moving = moving
+    if record.ignition is not None:
+        state.last_ignition = record.ignition
+    if record.cargo_door_open is not None:
+        state.last_cargo_door_open = record.cargo_door_open
+    if record.trailer_connected is not None:
+        state.last_trailer_connected = record.trailer_connected
+    if record.driver_card_reported:
+        state.last_card = record.driver_card_id
+        state.card_known = True
+    if record.has_position:
+        state.fix_ts_ms = record.ts_ms
+
+
+def kmh_to_mps(kmh: float) -> float:
+    return kmh / 3.6
+
+
+def finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)

@@ -1,0 +1,118 @@
+"""Reference data indexed for per-record look-ups: a grid of zones, projected routes and minute-memoised schedules.
+
+Built once per ReferenceData (the engine rebuilds it when the reference is swapped); every answer is a pure
+function of the reference data and the record, memoised only to save work, so results never depend on
+which records came before.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from anomaly.geometry import PolygonXY, RouteXY
+from telematics.geo import haversine_m
+from telematics.reference import Fleet, ReferenceData, Site, Trip, Zone
+
+GRID_DEG = 0.01
+"""Grid cell size in degrees (about 1.1 km north-south)."""
+ZONE_REACH_M = 1200.0
+"""A zone is looked at from this far away: the longest run-up ramming_risk needs to see."""
+_MEMO_LIMIT = 200_000
+
+
+@dataclass(frozen=True, eq=False)
+class ZoneShape:
+    zone: Zone
+    polygon: PolygonXY
+
+    def xy(self, lat: float, lon: float) -> tuple[float, float]:
+        return self.zone.frame.to_xy(lat, lon)
+
+
+@dataclass(eq=False)
+class TripShape:
+    trip: Trip
+    route: RouteXY
+    crosses_zone: dict[str, bool] = field(default_factory=dict)
+
+    def xy(self, lat: float, lon: float) -> tuple[float, float]:
+        return self.trip.frame.to_xy(lat, lon)
+
+
+class ReferenceIndex:
+    """Cheap look-ups over one ReferenceData."""
+
+    def __init__(self, reference: ReferenceData) -> None:
+        self.reference = reference
+        self.zone_shapes = {
+            zone.zone_id: ZoneShape(zone, PolygonXY([zone.frame.to_xy(lat, lon) for lon, lat in zone.ring]))
+            for zone in reference.zones
+        }
+        self._grid: dict[tuple[int, int], tuple[ZoneShape, ...]] = {}
+        cells: dict[tuple[int, int], list[ZoneShape]] = {}
+        for shape in sorted(self.zone_shapes.values(), key=lambda s: s.zone.zone_id):
+            min_lat, min_lon, max_lat, max_lon = shape.zone.bbox
+            margin_lat = ZONE_REACH_M / 111_195.0
+            margin_lon = margin_lat / max(0.1, math.cos(math.radians((min_lat + max_lat) / 2)))
+            for i in range(_cell(min_lat - margin_lat), _cell(max_lat + margin_lat) + 1):
+                for j in range(_cell(min_lon - margin_lon), _cell(max_lon + margin_lon) + 1):
+                    cells.setdefault((i, j), []).append(shape)
+        self._grid = {key: tuple(value) for key, value in cells.items()}
+        self._trip_shapes: dict[int, TripShape] = {}
+        self._memo: dict[tuple[object, ...], bool] = {}
+
+    def zones_near(self, lat: float, lon: float) -> tuple[ZoneShape, ...]:
+        return self._grid.get((_cell(lat), _cell(lon)), ())
+
+    def trip_shape(self, trip: Trip) -> TripShape:
+        shape = self._trip_shapes.get(id(trip))
+        if shape is None or shape.trip is not trip:
+            points = [trip.frame.to_xy(lat, lon) for lon, lat in trip.route]
+            shape = self._trip_shapes[id(trip)] = TripShape(trip, RouteXY(points))
+        return shape
+
+    def route_crosses(self, trip_shape: TripShape, zone_shape: ZoneShape) -> bool:
+        """Whether the planned route passes through (or within 30 m of) the zone."""
+        zone_id = zone_shape.zone.zone_id
+        known = trip_shape.crosses_zone.get(zone_id)
+        if known is None:
+            frame = trip_shape.trip.frame
+            ring = [frame.to_xy(lat, lon) for lon, lat in zone_shape.zone.ring]
+            known = trip_shape.crosses_zone[zone_id] = trip_shape.route.crosses(PolygonXY(ring), margin_m=30.0)
+        return known
+
+    def site_at(self, fleet_id: str, lat: float, lon: float, slack_m: float = 0.0) -> Site | None:
+        for site in self.reference.sites_by_fleet.get(fleet_id, ()):
+            if haversine_m(site.lat, site.lon, lat, lon) <= site.radius_m + slack_m:
+                return site
+        return None
+
+    # -- local-time rules, memoised by the minute (every rule is minute-resolution) --------------------------
+    def zone_active(self, zone: Zone, ts_ms: int) -> bool:
+        if zone.active.always:
+            return True
+        return self._remember(("a", zone.zone_id, ts_ms // 60_000), lambda: zone.active_at(ts_ms))
+
+    def zone_permits(self, zone: Zone, category: str | None, ts_ms: int) -> bool:
+        if category is None or category not in zone.access.categories_allowed:
+            return False
+        return self._remember(("p", zone.zone_id, category, ts_ms // 60_000), lambda: zone.permits(category, ts_ms))
+
+    def fleet_operating(self, fleet: Fleet, ts_ms: int) -> bool:
+        if fleet.operating_hours.always:
+            return True
+        return self._remember(("f", fleet.fleet_id, ts_ms // 60_000), lambda: fleet.operating_at(ts_ms))
+
+    def _remember(self, key: tuple[object, ...], compute) -> bool:
+        memo = self._memo
+        value = memo.get(key)
+        if value is None:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            value = memo[key] = bool(compute())
+        return value
+
+
+def _cell(degrees: float) -> int:
+    return math.floor(degrees / GRID_DEG)

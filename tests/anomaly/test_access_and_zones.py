@@ -1,0 +1,40 @@
+"""Who drives and when, towing, and the protected-zone detectors, each with the case that must stay quiet."""
+
+from __future__ import annotations
+
+from tests.anomaly.helpers import DEPOT, MARKET_CENTRE, Track, alerts, point, reference, run
+
+ROAD = (52.47, 13.40)
+WEST_EDGE = point(MARKET_CENTRE, 270, 120)
+
+
+def test_off_hours_use_at_night_and_not_at_the_start_of_a_shift():
+    night = Track("NF-101", "01:00:00", ROAD).drive(0, 120, 50).records
+    assert alerts(run(reference(), night), "off_hours_use")[0].severity == "critical"
+    # 04:50 local is within the 20-minute margin before the 05:00 start.
+    early = Track("NF-101", "03:50:00", DEPOT).stand(300).drive(0, 120, 40).records
+    assert not alerts(run(reference(), early), "off_hours_use")
+
+
+def test_unauthorized_driver_wrong_card_and_rental_fleets():
+    wrong = Track("NF-101", "09:00:00", ROAD, driver_card_id="DE9999999999").drive(0, 60, 50).records
+    assert alerts(run(reference(), wrong), "unauthorized_driver")[0].severity == "critical"
+    rental = Track("SV-7", "09:00:00", ROAD, driver_card_id=None).drive(0, 60, 50).records
+    assert not alerts(run(reference(), rental), "unauthorized_driver")
+
+
+def test_towing_and_ignition_off_standstill():
+    towed = Track("NF-101", "09:00:00", ROAD, ignition=False).stand(30).drive(0, 60, 20).records
+    assert alerts(run(reference(), towed), "towing")
+    parked = Track("NF-101", "09:00:00", ROAD, ignition=False).stand(600).records
+    assert not alerts(run(reference(), parked), "towing")
+
+
+def test_zone_intrusion_and_speed_in_zone_but_not_for_a_permitted_slow_delivery():
+    start = point(WEST_EDGE, 270, 30)
+    fast = Track("NF-101", "12:00:00", start).drive(90, 30, 30).records
+    out = run(reference(), fast)
+    assert alerts(out, "protected_zone_intrusion") and alerts(out, "speed_in_zone")
+    slow = Track("NF-102", "07:00:00", start, driver_card_id="DE0000067890").drive(90, 60, 6).records
+    out = run(reference(), slow)
+    assert not alerts(out, "protected_zone_intrusion") and not alerts(out, "speed_in_zone")

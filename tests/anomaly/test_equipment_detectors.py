@@ -1,0 +1,84 @@
+"""Telematics offline (watermark and record paths), GNSS jamming and loss, power cut and panic."""
+
+from __future__ import annotations
+
+from anomaly.engine import DetectionEngine
+from telematics.validation import validate_record
+from tests.anomaly.helpers import DEPOT, Track, alerts, as_bytes, at, reference, run
+
+START = (52.47, 13.40)  # open road, away from sites and zones
+
+
+def moving_then_silent() -> Track:
+    return Track("NF-101", "09:00:00", START).drive(0, 120, 60, every_s=5).silence(600).drive(0, 20, 60, every_s=5)
+
+
+def test_telematics_offline_by_watermark_and_by_next_record_give_the_same_bytes():
+    ref = reference()
+    track = moving_then_silent()
+    by_record = run(ref, track.records)
+    engine = DetectionEngine(ref)
+    by_watermark = []
+    for raw in track.records:
+        record = validate_record(raw)
+        if record.ts_ms > at("09:05:00"):
+            # The edges call advance() as event time passes; here once before the vehicle is heard again.
+            by_watermark.extend(engine.advance(at("09:06:00")))
+        by_watermark.extend(engine.process(record).outputs)
+    by_watermark.extend(engine.flush_all())
+    offline = alerts(by_record, "telematics_offline")
+    assert len(offline) == 1 and offline[0].onset_ts == "2026-11-24T09:01:55Z"
+    assert offline[0].ts == "2026-11-24T09:03:55Z"  # last record + 120 s, whoever noticed
+    assert as_bytes(by_record) == as_bytes(by_watermark)
+
+
+def test_watermark_before_the_threshold_and_parked_vehicles_stay_quiet():
+    ref = reference()
+    engine = DetectionEngine(ref)
+    for raw in Track("NF-101", "09:00:00", START).drive(0, 60, 60, every_s=5).records:
+        engine.process(validate_record(raw))
+    engine.flush_all()
+    assert engine.advance(at("09:01:30")) == []
+    parked = DetectionEngine(ref)
+    for raw in Track("NF-101", "09:00:00", START).drive(0, 60, 40).stand(60).records:
+        parked.process(validate_record(raw))
+    parked.flush_all()
+    assert parked.advance(at("12:00:00")) == []
+
+
+def test_offline_threshold_follows_the_vehicles_own_reporting_rate():
+    # A unit that reports once a minute while moving: a 3-minute gap is nothing unusual for it.
+    track = Track("NF-101", "09:00:00", START).drive(0, 1200, 50, every_s=60).silence(120).drive(0, 300, 50, every_s=60)
+    assert not alerts(run(reference(), track.records), "telematics_offline")
+
+
+def test_gnss_lost_while_driving_longer_than_a_tunnel():
+    track = Track("NF-101", "09:00:00", START).drive(0, 30, 60).drive(0, 300, 60, gnss_fix=False)
+    found = alerts(run(reference(), track.records), "gnss_jamming")
+    assert found and found[0].evidence["source"] == "gnss_lost_while_moving"
+    assert found[0].onset_ts == "2026-11-24T09:00:30Z"
+
+
+def test_tunnel_is_not_jamming():
+    track = Track("NF-101", "09:00:00", START).drive(0, 30, 60).drive(0, 90, 60, gnss_fix=False).drive(0, 60, 60)
+    assert not alerts(run(reference(), track.records), "gnss_jamming")
+
+
+def test_device_jamming_flag_escalates_while_moving():
+    track = Track("NF-101", "09:00:00", START).drive(0, 90, 50, gnss_jamming=True)
+    found = alerts(run(reference(), track.records), "gnss_jamming")
+    assert [a.severity for a in found] == ["warning", "critical"]
+    assert len({a.alert_id for a in found}) == 1 and [a.revision for a in found] == [0, 1]
+
+
+def test_power_cut_while_driving_and_battery_work_in_the_yard():
+    track = Track("NF-101", "09:00:00", START).drive(0, 30, 50).drive(0, 30, 50, ext_power_v=0.0)
+    assert alerts(run(reference(), track.records), "power_cut")[0].severity == "critical"
+    yard = Track("NF-101", "09:00:00", DEPOT, ignition=False).stand(60).stand(60, ext_power_v=0.0)
+    assert [a.severity for a in alerts(run(reference(), yard.records), "power_cut")] == ["warning"]
+
+
+def test_panic_is_critical_at_once():
+    track = Track("NF-101", "09:00:00", START).drive(0, 10, 30).drive(0, 2, 30, panic=True)
+    found = alerts(run(reference(), track.records), "panic")
+    assert len(found) == 1 and found[0].severity == "critical" and found[0].ts == "2026-11-24T09:00:10Z"

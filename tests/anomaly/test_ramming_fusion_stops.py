@@ -1,0 +1,116 @@
+"""Ramming risk before entry, hijack fusion with escalation, and the remote-stop request modes."""
+
+from __future__ import annotations
+
+from tests.anomaly.helpers import (
+    CARD,
+    DEPOT,
+    MARKET_CENTRE,
+    Track,
+    alerts,
+    loud,
+    point,
+    reference,
+    run,
+    stops,
+    trip_feature,
+)
+from tests.bundles import night_theft_into_market
+
+WEST_EDGE = point(MARKET_CENTRE, 270, 120)
+
+
+def entry_time(out, kind="protected_zone_intrusion"):
+    return min(a.ts for a in alerts(out, kind))
+
+
+def test_night_theft_raises_ramming_risk_and_a_stop_request_before_entry():
+    out = run(reference(), night_theft_into_market())
+    ramming = alerts(out, "ramming_risk")
+    entered = entry_time(out)
+    assert ramming and ramming[0].ts < entered
+    # 40 km/h: the first warning 15 s or more before the kerb.
+    assert ramming[0].evidence["time_to_boundary_s"] >= 15
+    requests = stops(out)
+    assert len(requests) == 1 and requests[0].ts < entered
+    assert requests[0].mode == "controlled_stop" and requests[0].zone_id == "berlin-breitscheidplatz"
+    assert set(requests[0].alert_ids) <= {a.alert_id for a in alerts(out)}
+
+
+def test_daytime_driver_heading_straight_into_the_zone_at_speed():
+    start = point(WEST_EDGE, 270, 500)
+    track = Track("NF-101", "09:00:00", start).drive(90, 30, 50, accel=0.3)
+    out = run(reference(), track.records)
+    ramming = alerts(out, "ramming_risk")
+    assert ramming and ramming[-1].severity == "critical"
+    assert ramming[0].ts < entry_time(out)
+
+
+def test_road_alongside_the_zone_is_no_risk():
+    # A road 25 m south of the zone's south edge, driven east past it at 50 km/h.
+    south = point(point(MARKET_CENTRE, 180, 145), 270, 600)
+    out = run(reference(), Track("NF-101", "09:00:00", south).drive(90, 90, 50).records)
+    assert not alerts(out, "ramming_risk") and not loud(out)
+
+
+def test_turning_away_before_the_zone_is_no_risk():
+    # Heading at the zone, braking for the junction 70 m before it, then turning north.
+    start = point(WEST_EDGE, 270, 250)
+    track = Track("NF-101", "09:00:00", start).drive(90, 8, 40).drive(90, 8, 40, accel=-1.2).drive(0, 60, 30)
+    out = run(reference(), track.records)
+    assert not alerts(out, "ramming_risk") and not loud(out)
+
+
+def test_permitted_delivery_crawling_in_during_its_window_is_no_risk():
+    # NF-102 is an N2, allowed 06:00-10:00 local (05:00-09:00 UTC), at walking pace.
+    start = point(WEST_EDGE, 270, 80)
+    track = Track("NF-102", "07:30:00", start, driver_card_id="DE0000067890").drive(90, 120, 8)
+    out = run(reference(), track.records)
+    assert not loud(out) and not stops(out)
+
+
+def test_hijack_story_stop_card_pulled_then_off_route_escalates_one_alert_and_derates():
+    end = point(DEPOT, 90, 8000)
+    ref = reference([trip_feature([DEPOT, end], start="09:00:00", end="11:00:00")])
+    track = Track("NF-101", "09:00:00", DEPOT).drive(90, 200, 50)
+    track.stand(400, every_s=10, ignition=False, driver_card_id=None)   # stopped, card pulled
+    track.set(driver_card_id=None).drive(180, 600, 60, every_s=2)       # driven south, off the route
+    out = run(ref, track.records)
+    hijack = alerts(out, "hijack_suspected")
+    assert hijack and len({a.alert_id for a in hijack}) == 1
+    assert [a.revision for a in hijack] == list(range(len(hijack)))
+    assert hijack[-1].severity == "critical"
+    assert {"unscheduled_stop", "unauthorized_driver", "route_deviation"} <= set(hijack[-1].evidence["signals"])
+    requests = stops(out)
+    assert len(requests) == 1
+    assert requests[0].mode == "speed_limit" and requests[0].target_speed_kmh == 30
+    assert hijack[-1].alert_id in requests[0].alert_ids
+
+
+def test_vehicle_towed_away_at_night_gets_prevent_restart_when_parked():
+    start = point(DEPOT, 0, 2000)
+    track = Track("NF-101", "01:00:00", start, ignition=False, driver_card_id=None)
+    track.drive(0, 120, 20, every_s=2, gnss_jamming=True).stand(120, every_s=10, gnss_jamming=True)
+    out = run(reference(), track.records)
+    assert alerts(out, "towing") and alerts(out, "hijack_suspected")
+    modes = [r.mode for r in stops(out)]
+    assert modes == ["prevent_restart"]
+
+
+def test_normal_day_raises_no_warnings_and_no_stop_requests():
+    end = point(DEPOT, 90, 8000)
+    stop_point = point(DEPOT, 90, 4000)
+    stop = {"lat": stop_point[0], "lon": stop_point[1], "radius_m": 100}
+    ref = reference([trip_feature([DEPOT, end], start="08:00:00", end="12:00:00", stops=[stop])])
+    track = Track("NF-101", "07:50:00", DEPOT, trailer_connected=True).stand(300, driver_card_id=None)
+    track.drive(90, 250, 50, every_s=2).drive(90, 90, 50, every_s=2, accel=-0.15)
+    track.stand(900, ignition=False, cargo_door_open=True).drive(90, 200, 50).stand(90).drive(90, 40, 50)
+    out = run(ref, track.records)
+    assert not loud(out), [(a.kind, a.evidence.get("summary")) for a in loud(out)]
+    assert not stops(out)
+
+
+def test_driver_swap_at_the_depot_is_not_an_unauthorized_driver():
+    track = Track("NF-101", "09:00:00", DEPOT).drive(90, 20, 15)
+    track.stand(120, driver_card_id=None).set(driver_card_id=CARD).drive(90, 60, 30)
+    assert not alerts(run(reference(), track.records), "unauthorized_driver")

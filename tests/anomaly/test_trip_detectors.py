@@ -1,0 +1,74 @@
+"""Trip-aware detectors: route deviation, unscheduled stops, cargo door and trailer, with their hard cases."""
+
+from __future__ import annotations
+
+from tests.anomaly.helpers import DEPOT, Track, alerts, loud, point, reference, run, trip_feature
+
+# A trip east from the depot along a straight road 6 km long, with one planned stop 3 km out.
+ROUTE_END = point(DEPOT, 90, 6000)
+STOP = point(DEPOT, 90, 3000)
+
+
+def trip_reference():
+    stop = {"lat": STOP[0], "lon": STOP[1], "radius_m": 80,
+            "planned_arrival": "2026-11-24T09:05:00Z", "planned_departure": "2026-11-24T09:20:00Z"}
+    return reference([trip_feature([DEPOT, ROUTE_END], start="09:00:00", end="10:00:00", stops=[stop])])
+
+
+def test_route_deviation_raised_when_leaving_the_corridor_for_good():
+    track = Track("NF-101", "09:00:00", DEPOT).drive(90, 120, 50).drive(180, 300, 50)
+    out = run(trip_reference(), track.records)
+    found = alerts(out, "route_deviation")
+    assert found, "driving 4 km south of an eastbound route must be a route deviation"
+    assert {a.alert_id for a in found} == {found[0].alert_id}
+    assert found[0].evidence["distance_from_route_m"] > 200
+    assert found[-1].severity == "critical" and found[-1].revision == len(found) - 1
+
+
+def test_short_shallow_detour_is_not_a_route_deviation():
+    # 300 m off a 200 m corridor (100 m beyond it) for about a minute, then back on the route.
+    track = Track("NF-101", "09:00:00", DEPOT).drive(90, 60, 40).drive(180, 27, 40).drive(90, 60, 40)
+    track.drive(0, 27, 40).drive(90, 120, 40)
+    assert not alerts(run(trip_reference(), track.records), "route_deviation")
+
+
+def test_unscheduled_stop_raised_away_from_planned_stops():
+    track = Track("NF-101", "09:00:00", DEPOT).drive(90, 100, 50).stand(360, ignition=False)
+    found = alerts(run(trip_reference(), track.records), "unscheduled_stop")
+    assert found and found[0].severity == "warning"
+    # The incident starts when the vehicle stopped, not when the stop became long enough.
+    assert found[0].onset_ts == "2026-11-24T09:01:40Z"
+
+
+def test_traffic_light_and_planned_stop_are_not_unscheduled_stops():
+    track = Track("NF-101", "09:00:00", DEPOT).drive(90, 60, 50).stand(100).drive(90, 100, 50)
+    assert not alerts(run(trip_reference(), track.records), "unscheduled_stop")
+    at_stop = Track("NF-101", "09:00:00", STOP).stand(900, ignition=False, cargo_door_open=True)
+    out = run(trip_reference(), at_stop.records)
+    assert not alerts(out, "unscheduled_stop") and not alerts(out, "cargo_door_open")
+
+
+def test_cargo_door_open_away_from_stops_and_sites():
+    track = Track("NF-101", "09:00:00", DEPOT).drive(90, 100, 50).stand(60, every_s=5, cargo_door_open=True)
+    found = alerts(run(trip_reference(), track.records), "cargo_door_open")
+    assert len(found) == 1 and found[0].severity == "warning"
+    moving = Track("NF-101", "09:00:00", DEPOT).drive(90, 100, 50).drive(90, 30, 40, cargo_door_open=True)
+    assert alerts(run(trip_reference(), moving.records), "cargo_door_open")[-1].severity == "critical"
+
+
+def test_cargo_door_at_the_depot_is_normal():
+    track = Track("NF-101", "08:40:00", DEPOT).stand(600, cargo_door_open=True)
+    assert not loud(run(trip_reference(), track.records))
+
+
+def test_trailer_uncoupled_away_from_stops_and_sites():
+    track = Track("NF-101", "09:00:00", DEPOT, trailer_connected=True).drive(90, 100, 50).stand(30)
+    track.set(trailer_connected=False).stand(30).drive(180, 30, 30)
+    found = alerts(run(trip_reference(), track.records), "trailer_uncoupled")
+    assert found and found[-1].severity == "critical"
+
+
+def test_trailer_dropped_at_the_depot_is_normal():
+    track = Track("NF-101", "09:00:00", DEPOT, trailer_connected=True).stand(30)
+    track.set(trailer_connected=False).stand(30).drive(90, 120, 50)
+    assert not alerts(run(trip_reference(), track.records), "trailer_uncoupled")
