@@ -21,6 +21,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
+from anomaly.behaviour.model import BehaviourModels
 from anomaly.config import EngineConfig
 from anomaly.engine import DetectionEngine, Output
 from ingest import topics
@@ -52,10 +53,12 @@ class LiveDetectorOptions:
 class LiveDetector:
     """One detector instance of the consumer group; several share the telemetry partitions."""
 
-    def __init__(self, options: LiveDetectorOptions, reference: ReferenceSource) -> None:
+    def __init__(
+        self, options: LiveDetectorOptions, reference: ReferenceSource, models: BehaviourModels | None = None
+    ) -> None:
         self.options = options
         self.reference = reference
-        self.pipeline = DetectPipeline(DetectionEngine(reference.load(), options.config))
+        self.pipeline = DetectPipeline(DetectionEngine(reference.load(), options.config, models=models))
         self.client_id = f"truckguard-detect-{os.getpid()}"
         self._futures: list[FutureRecordMetadata] = []
         self._next_offsets: dict[TopicPartition, int] = {}
@@ -84,6 +87,7 @@ class LiveDetector:
                 now = time.monotonic()
                 if now - last_idle_check >= min(1.0, options.idle_flush_s):
                     self._flush_idle(now)
+                    self._emit_marking_dirty(self.pipeline.advance(options.config.lateness_ms))
                     last_idle_check = now
                 if now - last_checkpoint >= options.checkpoint_s:
                     self.checkpoint()
@@ -127,8 +131,12 @@ class LiveDetector:
         """Release records held for ordering once their vehicle has been silent for idle_flush_s."""
         for vehicle_id in self.pipeline.engine.held_vehicles():
             if now - self._last_arrival.get(vehicle_id, now) >= self.options.idle_flush_s:
-                self._emit(self.pipeline.flush_vehicle(vehicle_id))
-                self._dirty.add(vehicle_id)
+                self._emit_marking_dirty(self.pipeline.flush_vehicle(vehicle_id))
+
+    def _emit_marking_dirty(self, outputs: list[Output]) -> None:
+        """Emit outputs raised outside a record's arrival, and checkpoint the vehicles they changed."""
+        self._emit(outputs)
+        self._dirty.update(o.vehicle_id for o in outputs if o.vehicle_id in self._vehicle_partition)
 
     def _reload_reference(self) -> None:
         if not self.reference.changed():

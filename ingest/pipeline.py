@@ -47,6 +47,8 @@ class DetectPipeline:
     def __init__(self, engine: DetectionEngine) -> None:
         self.engine = engine
         self.counts = PipelineCounts()
+        self.max_event_ms: int | None = None
+        """The latest event time of any record accepted so far."""
 
     def feed(self, raw: bytes) -> FeedResult:
         self.counts.records += 1
@@ -63,6 +65,8 @@ class DetectPipeline:
             self.counts.too_late += 1
             self.counts.rejected += 1
             return FeedResult([], rejection=step.reason, vehicle_id=record.vehicle_id)
+        if self.max_event_ms is None or record.ts_ms > self.max_event_ms:
+            self.max_event_ms = record.ts_ms
         self.count_outputs(step.outputs)
         return FeedResult(step.outputs, vehicle_id=record.vehicle_id)
 
@@ -71,6 +75,19 @@ class DetectPipeline:
 
     def flush_all(self) -> list[Output]:
         return self.count_outputs(self.engine.flush_all())
+
+    def advance(self, lateness_ms: int) -> list[Output]:
+        """Let event time pass: the watermark is the latest event time seen less the allowed lateness."""
+        if self.max_event_ms is None:
+            return []
+        return self.count_outputs(self.engine.advance(self.max_event_ms - lateness_ms))
+
+    def finish(self) -> list[Output]:
+        """End of input: release everything held, then let event time run to the last record's."""
+        outputs = self.flush_all()
+        if self.max_event_ms is not None:
+            outputs += self.count_outputs(self.engine.advance(self.max_event_ms))
+        return outputs
 
     def count_outputs(self, outputs: list[Output]) -> list[Output]:
         for output in outputs:

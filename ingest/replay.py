@@ -12,11 +12,15 @@ from typing import BinaryIO
 import orjson
 from tqdm import tqdm
 
+from anomaly.behaviour.model import BehaviourModels
 from anomaly.config import EngineConfig
 from anomaly.engine import DetectionEngine, Output
 from ingest.pipeline import DetectPipeline
 from telematics.bundle import TELEMETRY_FILE, iter_lines, load_reference
 from telematics.outputs import Alert, encode
+
+ADVANCE_EVERY_LINES = 1000
+"""How often replay lets event time pass for detectors that watch for silence (telematics_offline)."""
 
 
 class BundleError(FileNotFoundError):
@@ -60,6 +64,7 @@ def replay_bundle(
     rejects_out: Path | None = None,
     *,
     config: EngineConfig | None = None,
+    models: BehaviourModels | None = None,
     progress: bool | None = None,
 ) -> ReplaySummary:
     """Replay one bundle; outputs are written in the order the engine emits them, so reruns are byte-identical."""
@@ -67,7 +72,8 @@ def replay_bundle(
     telemetry = bundle / TELEMETRY_FILE
     if not telemetry.is_file():
         raise BundleError(f"{telemetry}: file not found (a bundle needs {TELEMETRY_FILE})")
-    pipeline = DetectPipeline(DetectionEngine(load_reference(bundle), config))
+    config = config or EngineConfig()
+    pipeline = DetectPipeline(DetectionEngine(load_reference(bundle), config, models=models))
     started = time.perf_counter()
     with ExitStack() as stack:
         alerts = stack.enter_context(open(alerts_out, "wb"))
@@ -81,8 +87,10 @@ def replay_bundle(
             if result.rejection is not None and rejects is not None:
                 rejects.write(orjson.dumps({"line": number, "error": result.rejection, "raw": raw_text(line)}) + b"\n")
             _write(result.outputs, alerts, stops)
+            if number % ADVANCE_EVERY_LINES == 0:
+                _write(pipeline.advance(config.lateness_ms), alerts, stops)
             bar.update(len(line) + 1)
-        _write(pipeline.flush_all(), alerts, stops)
+        _write(pipeline.finish(), alerts, stops)
     return ReplaySummary(pipeline.counts.as_dict(), time.perf_counter() - started)
 
 

@@ -30,6 +30,14 @@ def _stop_on_signals() -> threading.Event:
 
 
 # -- commands ----------------------------------------------------------------------------------------------
+def _models(settings: Settings):
+    if settings.models_dir is None:
+        return None
+    from anomaly.behaviour.store import load_models
+
+    return load_models(settings.models_dir)
+
+
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from anomaly.config import EngineConfig
     from ingest.replay import replay_bundle
@@ -40,6 +48,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.stop_requests),
         Path(args.rejects) if args.rejects else None,
         config=EngineConfig(lateness_ms=int(settings.lateness_s * 1000)),
+        models=_models(settings),
         progress=False if args.no_progress else None,
     )
     print(summary.render(), file=sys.stderr)
@@ -97,7 +106,22 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
         checkpoint_s=settings.checkpoint_s,
     )
     stop = _stop_on_signals()
-    LiveDetector(options, DirectorySource(settings.reference_dir)).run(stop)
+    LiveDetector(options, DirectorySource(settings.reference_dir), _models(settings)).run(stop)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from anomaly.behaviour.training import train_models
+
+    report = train_models([Path(b) for b in args.bundles], Path(args.out), progress=not args.no_progress)
+    print(report.render())
+    return 0
+
+
+def cmd_toolkit_export(args: argparse.Namespace, settings: Settings) -> int:
+    from toolkit.export import export_items
+
+    sys.stdout.write(export_items(args.format))
     return 0
 
 
@@ -169,6 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--lateness", dest="lateness_s", type=float, help="seconds a record may arrive late (TRUCKGUARD_LATENESS_S)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    p.add_argument(
+        "--models", dest="models_dir", type=Path, help="behaviour models from `truckguard train` (TRUCKGUARD_MODELS)"
+    )
+
+    p = command("train", cmd_train, "Train the per-fleet behaviour models on bundles of normal history.")
+    p.add_argument("bundles", nargs="+", help="bundle directories of normal operation (no incidents)")
+    p.add_argument("--out", required=True, help="directory to save the models and their manifest in")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = command("toolkit", cmd_toolkit_export, "The security toolkit's guidance content.")
+    toolkit_actions = p.add_subparsers(dest="toolkit_action", required=True, metavar="ACTION")
+    export = toolkit_actions.add_parser("export", help="print every guidance item (id, audience, phase, text, sources)")
+    export.add_argument("--format", choices=("json", "csv"), default="json")
 
     p = command(
         "broker", cmd_broker, "Start the embedded Kafka-compatible broker on loopback; returns when it answers."
@@ -179,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("detect", cmd_detect, "Run a live detector: consume telemetry, produce alerts and stop requests.")
     kafka_flags(p)
+    p.add_argument(
+        "--models", dest="models_dir", type=Path, help="behaviour models from `truckguard train` (TRUCKGUARD_MODELS)"
+    )
     p.add_argument(
         "--reference",
         dest="reference_dir",
@@ -228,6 +268,7 @@ _SETTINGS_FLAGS = (
     "web_host",
     "web_port",
     "database_url",
+    "models_dir",
 )
 
 

@@ -32,6 +32,8 @@ class Settings:
     checkpoint_s: float = 5.0
     """Live detector: how often state is checkpointed and offsets committed (bounds the work redone after a crash)."""
     reference_dir: Path | None = None
+    models_dir: Path | None = None
+    """Behaviour models saved by `truckguard train`; none means no behaviour_anomaly alerts."""
     secret_key: str = ""
     log_level: str = "INFO"
 
@@ -66,6 +68,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "TRUCKGUARD_IDLE_FLUSH_S": ("idle_flush_s", float),
     "TRUCKGUARD_CHECKPOINT_S": ("checkpoint_s", float),
     "TRUCKGUARD_REFERENCE": ("reference_dir", Path),
+    "TRUCKGUARD_MODELS": ("models_dir", Path),
     "TRUCKGUARD_SECRET_KEY": ("secret_key", str),
     "TRUCKGUARD_LOG_LEVEL": ("log_level", str),
 }
