@@ -14,11 +14,16 @@ CAN = "truckguard.can.v1"
 ALERTS = "truckguard.alerts.v1"
 STOP_REQUESTS = "truckguard.stop-requests.v1"
 DEADLETTER = "truckguard.deadletter.v1"
+REFERENCE = "truckguard.reference.v1"
+"""Internal: the latest reference data snapshot (fleet.json, trips and zones in bundle shapes), from the web site."""
 DETECTOR_STATE = "truckguard.detector-state.v1"
 """Internal: per-vehicle detector state checkpoints, keyed by vehicle_id, partitioned like the telemetry."""
 
 CONTRACT_TOPICS = (TELEMETRY, CAN, ALERTS, STOP_REQUESTS, DEADLETTER)
-ALL_TOPICS = (*CONTRACT_TOPICS, DETECTOR_STATE)
+INTERNAL_TOPICS = (REFERENCE, DETECTOR_STATE)
+SINGLE_PARTITION = {REFERENCE: 1}
+"""Topics whose order matters across all keys: one partition."""
+ALL_TOPICS = (*CONTRACT_TOPICS, *INTERNAL_TOPICS)
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +36,7 @@ def ensure_topics(bootstrap: str, partitions: int, topics: tuple[str, ...] = ALL
         missing = [t for t in topics if t not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
-                admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
+                admin.create_topics([NewTopic(t, SINGLE_PARTITION.get(t, partitions), 1) for t in missing])
             log.info("created topics %s with %d partitions", ", ".join(missing), partitions)
         return missing
     finally:

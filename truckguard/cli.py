@@ -92,11 +92,9 @@ def _stop_pid_file(pid_file: Path, what: str) -> int:
 def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     from anomaly.config import EngineConfig
     from ingest.live_detector import LiveDetector, LiveDetectorOptions
-    from ingest.reference_source import DirectorySource
+    from ingest.reference_source import DirectorySource, ReferenceSource, TopicSource
+    from ingest.topics import ensure_topics
 
-    if settings.reference_dir is None:
-        print("detect needs reference data: --reference DIR or TRUCKGUARD_REFERENCE", file=sys.stderr)
-        return 2
     options = LiveDetectorOptions(
         bootstrap=settings.bootstrap,
         group_id=settings.group_id,
@@ -106,7 +104,12 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
         checkpoint_s=settings.checkpoint_s,
     )
     stop = _stop_on_signals()
-    LiveDetector(options, DirectorySource(settings.reference_dir), _models(settings)).run(stop)
+    if settings.reference_dir is not None:
+        reference: ReferenceSource = DirectorySource(settings.reference_dir)
+    else:
+        ensure_topics(settings.bootstrap, settings.partitions)
+        reference = TopicSource(settings.bootstrap)
+    LiveDetector(options, reference, _models(settings)).run(stop)
     return 0
 
 
@@ -223,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--reference",
         dest="reference_dir",
         type=Path,
-        help="reference data directory in the bundle layout (TRUCKGUARD_REFERENCE)",
+        help="reference data directory in the bundle layout (TRUCKGUARD_REFERENCE); "
+        "default: the web site's snapshots on truckguard.reference.v1",
     )
     p.add_argument("--group-id", help="consumer group shared by detector instances (TRUCKGUARD_GROUP_ID)")
     p.add_argument(

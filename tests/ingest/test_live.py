@@ -55,22 +55,45 @@ def assigned(log: Path) -> list[str]:
     return re.findall(r"assigned partitions (\[[^\]]*\])", log.read_text()) if log.exists() else []
 
 
-def test_live_alerts_equal_replay(broker: EmbeddedBroker, tmp_path: Path) -> None:
+def stored_alert_ids(database_url: str) -> list[str]:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return sorted(connection.execute(sqlalchemy.text("SELECT alert_id FROM alerts")).scalars())
+    except sqlalchemy.exc.OperationalError:
+        return []  # the sink has not created the store yet
+    finally:
+        engine.dispose()
+
+
+def test_live_alerts_equal_replay_and_reach_the_web_store(broker: EmbeddedBroker, tmp_path: Path) -> None:
     fleet, records = theft_wave(10)
     bundle = write_bundle(tmp_path / "bundle", records, fleet=fleet)
     expected_alerts, expected_stops = replay_outputs(bundle, tmp_path / "replay")
+    expected_ids = sorted({json.loads(line)["alert_id"] for line in expected_alerts})  # revisions share an id
+    database_url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     ensure_topics(broker.bootstrap, 4)
     detector = start_detector(broker, bundle, tmp_path / "detect.log")
+    sink = truckguard_process(
+        ["sink", "--bootstrap", broker.bootstrap, "--database-url", database_url],
+        {"TRUCKGUARD_DATA_DIR": str(tmp_path)},
+        tmp_path / "sink.log",
+    )
     try:
         produce(broker.bootstrap, TELEMETRY, records)
         wait_for(lambda: len(read_all(broker.bootstrap, ALERTS)) >= len(expected_alerts), 60, "the alerts")
         wait_for(lambda: len(read_all(broker.bootstrap, STOP_REQUESTS)) >= len(expected_stops), 30, "stop requests")
+        wait_for(lambda: stored_alert_ids(database_url) == expected_ids, 60, "the alerts in the web store")
     finally:
         stop(detector)
+        stop(sink)
     assert sorted(read_all(broker.bootstrap, ALERTS)) == expected_alerts
     assert sorted(read_all(broker.bootstrap, STOP_REQUESTS)) == expected_stops
     assert read_all(broker.bootstrap, DEADLETTER) == []
     assert detector.returncode == 0, (tmp_path / "detect.log").read_text()[-2000:]
+    assert sink.returncode == 0, (tmp_path / "sink.log").read_text()[-2000:]
 
 
 BAD_MESSAGES: list[tuple[bytes, str]] = [
@@ -188,3 +211,35 @@ def test_two_detectors_share_the_partitions(broker: EmbeddedBroker, tmp_path: Pa
     assert owned[0] and owned[1] and not owned[0] & owned[1]
     assert owned[0] | owned[1] == {0, 1, 2, 3}
     assert sorted(read_all(broker.bootstrap, ALERTS)) == expected_alerts
+
+
+def test_reference_changes_reach_a_running_detector_without_restart(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    from ingest.topics import REFERENCE
+    from tests.bundles import FLEET, ZONES
+
+    ensure_topics(broker.bootstrap, 4)
+    empty = {"type": "FeatureCollection", "features": []}
+    produce(broker.bootstrap, REFERENCE, [json.dumps({"version": 1, "fleet": FLEET, "trips": empty, "zones": empty})])
+    log = tmp_path / "detect.log"
+    env = {"TRUCKGUARD_DATA_DIR": str(tmp_path), "TRUCKGUARD_LOG_LEVEL": "INFO", "TRUCKGUARD_IDLE_FLUSH_S": "1"}
+    detector = truckguard_process(["detect", "--bootstrap", broker.bootstrap], env, log)
+
+    def kinds() -> set[str]:
+        return {json.loads(v)["kind"] for v in read_all(broker.bootstrap, ALERTS)}
+
+    try:
+        wait_for(lambda: assigned(log), 30, "the detector to join")
+        produce(broker.bootstrap, TELEMETRY, night_theft_into_market("NF-101"))
+        wait_for(lambda: "unauthorized_driver" in kinds(), 30, "an alert that needs the fleet registry")
+        assert "protected_zone_intrusion" not in kinds()  # no zones known yet
+        produce(
+            broker.bootstrap, REFERENCE, [json.dumps({"version": 2, "fleet": FLEET, "trips": empty, "zones": ZONES})]
+        )
+        wait_for(lambda: "reference data reloaded" in log.read_text(), 30, "the detector to reload")
+        produce(broker.bootstrap, TELEMETRY, night_theft_into_market("NF-102"))
+        wait_for(lambda: "protected_zone_intrusion" in kinds(), 30, "the new zone to be watched")
+    finally:
+        stop(detector)
+    alerts = [json.loads(v) for v in read_all(broker.bootstrap, ALERTS)]
+    assert {a["vehicle_id"] for a in alerts if a["kind"] == "protected_zone_intrusion"} == {"NF-102"}
+    assert all(a["fleet_id"] == "nordfracht" for a in alerts)
