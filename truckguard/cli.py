@@ -152,6 +152,32 @@ def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from web.accounts import add_user
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    add_user(settings.store_url, args.username, password, args.role, args.fleet or ())
+    print(f"user {args.username} ({args.role}) created")
+    return 0
+
+
+def cmd_users_token(args: argparse.Namespace, settings: Settings) -> int:
+    from web.tokens import issue_token
+
+    print(issue_token(settings.store_url, args.username, args.name))
+    return 0
+
+
+def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
+    from web.reference import import_reference
+
+    counts = import_reference(settings.store_url, Path(args.bundle))
+    print(", ".join(f"{n} {what}" for what, n in counts.items()) + " imported; the sink publishes the new snapshot")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from truckguard.demo import run_demo
 
@@ -246,6 +272,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", dest="web_port", type=int, help="listen port (TRUCKGUARD_WEB_PORT, default 8000)")
     p.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
 
+    p = command("users", cmd_users_add, "Accounts of the web site.")
+    actions = p.add_subparsers(dest="users_action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="create an account")
+    add.set_defaults(handler=cmd_users_add)
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=("fleet_operator", "rental", "law_enforcement", "admin"))
+    add.add_argument("--fleet", action="append", help="a fleet the account may see (repeat for several)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
+    token = actions.add_parser("token", help="issue an API bearer token for an account")
+    token.set_defaults(handler=cmd_users_token)
+    token.add_argument("username")
+    token.add_argument("--name", default="cli", help="what the token is for (shown on the account page)")
+    token.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
+
+    p = command("reference", cmd_reference_import, "Reference data in the web store.")
+    actions = p.add_subparsers(dest="reference_action", required=True, metavar="ACTION")
+    imp = actions.add_parser("import", help="load a bundle's fleet.json, trips.geojson and zones.geojson")
+    imp.set_defaults(handler=cmd_reference_import)
+    imp.add_argument("bundle")
+    imp.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
+
     p = command("sink", cmd_sink, "Consume alerts and stop requests from Kafka into the web store.")
     kafka_flags(p)
     p.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
@@ -284,7 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"truckguard: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    for chatty in ("kafka", "alembic"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         return args.handler(args, settings)
     except (ValueError, OSError, RuntimeError) as exc:

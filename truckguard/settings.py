@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,13 @@ class Settings:
     models_dir: Path | None = None
     """Behaviour models saved by `truckguard train`; none means no behaviour_anomaly alerts."""
     secret_key: str = ""
+    """Flask session key; empty means one generated once and kept in data_dir/secret_key."""
+    secure_cookies: bool = False
+    """Mark session cookies Secure: set it when the site is served over TLS."""
+    map_tiles: str = ""
+    """Optional tile URL template for the map; empty means vector layers only (works with no internet)."""
+    stop_request_expiry_s: float = 900.0
+    """A stop request not authorised within this many seconds becomes expired."""
     log_level: str = "INFO"
 
     @property
@@ -55,7 +62,16 @@ class Settings:
         return dataclasses.replace(self, **given)
 
 
-_ENV_FIELDS: dict[str, tuple[str, type]] = {
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+_ENV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "TRUCKGUARD_BOOTSTRAP_SERVERS": ("bootstrap_servers", str),
     "TRUCKGUARD_BROKER_PORT": ("broker_port", int),
     "TRUCKGUARD_DATA_DIR": ("data_dir", Path),
@@ -70,6 +86,9 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "TRUCKGUARD_REFERENCE": ("reference_dir", Path),
     "TRUCKGUARD_MODELS": ("models_dir", Path),
     "TRUCKGUARD_SECRET_KEY": ("secret_key", str),
+    "TRUCKGUARD_SECURE_COOKIES": ("secure_cookies", _boolean),
+    "TRUCKGUARD_MAP_TILES": ("map_tiles", str),
+    "TRUCKGUARD_STOP_REQUEST_EXPIRY_S": ("stop_request_expiry_s", float),
     "TRUCKGUARD_LOG_LEVEL": ("log_level", str),
 }
 
@@ -85,7 +104,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         try:
             values[name] = kind(raw)
         except ValueError as exc:
-            raise SettingsError(f"{variable}={raw!r}: expected {kind.__name__}") from exc
+            expected = "true or false" if kind is _boolean else getattr(kind, "__name__", "a value")
+            raise SettingsError(f"{variable}={raw!r}: expected {expected}") from exc
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.partitions < 1:
         raise SettingsError(f"TRUCKGUARD_PARTITIONS={settings.partitions}: expected at least 1")

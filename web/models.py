@@ -1,11 +1,11 @@
-"""The store's tables as SQLAlchemy declarative models: alerts and remote-stop requests."""
+"""The store's tables as SQLAlchemy declarative models: outputs, positions, reference data, accounts, audit."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Float, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -68,6 +68,8 @@ class AlertRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    notes: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list, server_default="[]")
+    """Acknowledgements and resolutions: ``{"action", "at", "by", "note"}``, oldest first."""
 
     __table_args__ = (
         Index("ix_alerts_ts", "ts"),
@@ -96,9 +98,178 @@ class StopRequestRow(Base):
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_approval_by: Mapped[str | None] = mapped_column(String(64))
+    """The officer who gave the first of the two approvals an authorisation needs."""
 
     __table_args__ = (
         Index("ix_stop_requests_ts", "ts"),
         Index("ix_stop_requests_fleet_id_ts", "fleet_id", "ts"),
         Index("ix_stop_requests_status", "status"),
     )
+
+
+class VehiclePositionRow(Base):
+    """The latest known position, speed and heading of one vehicle (from telemetry, or an alert's lat/lon)."""
+
+    __tablename__ = "vehicle_positions"
+
+    vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    ignition: Mapped[bool | None] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TrackPointRow(Base):
+    """A thinned-out recent track of each vehicle, for the evidence timeline of an alert."""
+
+    __tablename__ = "vehicle_track"
+
+    vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+
+
+class FleetRow(Base):
+    """A fleet as in fleet.json; ``document`` is its object there, field for field."""
+
+    __tablename__ = "fleets"
+
+    fleet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    document: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class VehicleRow(Base):
+    """A vehicle as in fleet.json, with its authorised drivers' cards."""
+
+    __tablename__ = "vehicles"
+
+    vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fleet_id: Mapped[str] = mapped_column(ForeignKey("fleets.fleet_id", ondelete="CASCADE"), index=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SiteRow(Base):
+    """A fleet's site (depot, customer) as in fleet.json."""
+
+    __tablename__ = "sites"
+
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fleet_id: Mapped[str] = mapped_column(ForeignKey("fleets.fleet_id", ondelete="CASCADE"), index=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TripRow(Base):
+    """A planned trip: one LineString feature of trips.geojson."""
+
+    __tablename__ = "trips"
+
+    trip_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vehicle_id: Mapped[str] = mapped_column(String(64))
+    fleet_id: Mapped[str] = mapped_column(ForeignKey("fleets.fleet_id", ondelete="CASCADE"), index=True)
+    feature: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ZoneRow(Base):
+    """A protected zone: one Polygon feature of zones.geojson (public space, so no fleet)."""
+
+    __tablename__ = "zones"
+
+    zone_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    feature: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReferenceVersionRow(Base):
+    """One row: the version of the reference data, raised by every change and sent with each snapshot."""
+
+    __tablename__ = "reference_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxRow(Base):
+    """A message to Kafka written in the same transaction as the change it announces; the sink relays it."""
+
+    __tablename__ = "outbox"
+
+    message_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class UserRow(Base):
+    """A person who signs in: a role and, for fleet roles, the fleets they may see."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    fleet_ids: Mapped[list[str]] = mapped_column(JSONDocument)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiTokenRow(Base):
+    """A bearer token of one user for the REST API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    token_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginAttemptRow(Base):
+    """A failed sign-in, counted per account and per IP address to slow down password guessing."""
+
+    __tablename__ = "login_failures"
+
+    failure_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    ip: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AuditRow(Base):
+    """One change anywhere in the site: who, what, when, before and after, from which address. Append-only."""
+
+    __tablename__ = "audit_log"
+
+    audit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(200))
+    fleet_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    before: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
+    after: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64))

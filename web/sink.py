@@ -1,9 +1,11 @@
-"""The output sink: consumes alerts and stop requests from Kafka into the store, committing offsets after the store."""
+"""The output sink: consumes alerts and stop requests from Kafka into the store, committing offsets after the store;
+beside it, it relays the site's outbox, expires stale stop requests and tracks vehicle positions from telemetry."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,16 +19,26 @@ from sqlalchemy.orm import Session
 
 from ingest.deadletter import deadletter_value
 from ingest.kafka_clients import make_consumer, make_producer
-from ingest.topics import ALERTS, DEADLETTER, STOP_REQUESTS, ensure_topics
+from ingest.topics import ALERTS, DEADLETTER, STOP_REQUESTS, TELEMETRY, ensure_topics
+from telematics.timeutil import TimestampError, parse_rfc3339_ms, to_datetime
+from telematics.validation import InvalidRecord, parse_telemetry
 from truckguard.settings import Settings
 from web.contract import ContractViolation, check_alert, check_stop_request, decode_object
 from web.db import make_engine, writer
 from web.migrate import upgrade_store
+from web.outbox import relay
+from web.positions import Fix, PositionBuffer, fix_from_record, note_position, prune_track
+from web.reference import REFERENCE_TOPIC
+from web.stop_flow import DEFAULT_EXPIRY_S, expire_overdue
 from web.store import upsert_alert, upsert_stop_request
 
 GROUP_ID = "truckguard-web-store"
+POSITIONS_GROUP_ID = "truckguard-web-positions"
 TOPICS = (ALERTS, STOP_REQUESTS)
 POLL_TIMEOUT_MS = 500
+POSITIONS_FLUSH_S = 1.0
+"""Telemetry can arrive every second from thousands of vehicles: positions are written at most this often."""
+HOUSEKEEPING_S = 5.0
 RETRY_BACKOFF_S = (0.5, 1, 2, 5, 10)
 
 log = logging.getLogger(__name__)
@@ -34,8 +46,22 @@ log = logging.getLogger(__name__)
 _CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     ALERTS: check_alert, STOP_REQUESTS: check_stop_request,
 }
+
+
+def _store_alert(session: Session, alert: dict[str, Any]) -> bool:
+    """Stores an alert; its position is also the vehicle's latest known one, if nothing newer is."""
+    changed = upsert_alert(session, alert)
+    if alert.get("lat") is not None and alert.get("lon") is not None:
+        try:
+            ts = to_datetime(parse_rfc3339_ms(alert["ts"]))
+        except TimestampError:
+            return changed
+        note_position(session, Fix(alert["vehicle_id"], ts, alert["lat"], alert["lon"], source="alert"))
+    return changed
+
+
 _UPSERTS: dict[str, Callable[[Session, dict[str, Any]], bool]] = {
-    ALERTS: upsert_alert, STOP_REQUESTS: upsert_stop_request,
+    ALERTS: _store_alert, STOP_REQUESTS: upsert_stop_request,
 }
 
 
@@ -172,7 +198,7 @@ def _connect(settings: Settings, stop: threading.Event) -> tuple[KafkaConsumer, 
     attempt = 0
     while not stop.is_set():
         try:
-            ensure_topics(settings.bootstrap, settings.partitions, (*TOPICS, DEADLETTER))
+            ensure_topics(settings.bootstrap, settings.partitions, (*TOPICS, DEADLETTER, TELEMETRY, REFERENCE_TOPIC))
             consumer = make_consumer(settings.bootstrap, GROUP_ID, "truckguard-web-sink")
             try:
                 producer = make_producer(settings.bootstrap, "truckguard-web-sink")
@@ -188,11 +214,19 @@ def _connect(settings: Settings, stop: threading.Event) -> tuple[KafkaConsumer, 
     return None
 
 
+def housekeeping(engine: Engine, producer: Any, expiry_s: float) -> None:
+    """Expires stop requests nobody authorised in time, then relays the outbox (the site's messages)."""
+    with Session(writer(engine)) as session, session.begin():
+        expire_overdue(session, expiry_s)
+    while relay(engine, producer):
+        pass
+
+
 def run_sink(settings: Settings, stop: threading.Event) -> None:
     """Runs the sink until ``stop`` is set: upgrades the store, creates missing topics, then consumes.
 
     A bad message goes to the dead-letter topic; a failing store or broker is retried with back-off.
-    Nothing but ``stop`` ends the loop.
+    Nothing but ``stop`` ends the loop. A second thread keeps vehicle positions from telemetry.
     """
     upgrade_store(settings.store_url)
     engine = make_engine(settings.store_url)
@@ -202,12 +236,23 @@ def run_sink(settings: Settings, stop: threading.Event) -> None:
             return
         consumer, producer = clients
         sink = OutputSink(engine, consumer, producer)
+        positions = threading.Thread(target=run_positions, args=(settings, engine, stop), name="positions",
+                                     daemon=True)
+        positions.start()
         log.info("output sink consuming %s from %s into the store", ", ".join(TOPICS), settings.bootstrap)
+        expiry_s = float(getattr(settings, "stop_request_expiry_s", DEFAULT_EXPIRY_S))
         failures = 0
+        last_housekeeping = 0.0
         try:
             while not stop.is_set():
                 try:
                     sink.step()
+                    # The outbox is relayed on every step so a status change reaches the topic within a poll.
+                    if time.monotonic() - last_housekeeping >= HOUSEKEEPING_S:
+                        housekeeping(engine, producer, expiry_s)
+                        last_housekeeping = time.monotonic()
+                    else:
+                        relay(engine, producer)
                     failures = 0
                 except (OperationalError, KafkaError) as exc:
                     log.warning("sink batch failed (%s); retrying", exc)
@@ -221,5 +266,63 @@ def run_sink(settings: Settings, stop: threading.Event) -> None:
         finally:
             consumer.close(autocommit=False)
             producer.close(timeout=5)
+            positions.join(timeout=5)
     finally:
         engine.dispose()
+
+
+def read_fixes(records: Any) -> list[Fix]:
+    """Fixes of the valid telemetry records among ``records``; invalid ones are the detector's to dead-letter."""
+    fixes = []
+    for record in records:
+        try:
+            fix = fix_from_record(parse_telemetry(record.value))
+        except (InvalidRecord, TypeError, ValueError):
+            continue
+        if fix is not None:
+            fixes.append(fix)
+    return fixes
+
+
+def run_positions(settings: Settings, engine: Engine, stop: threading.Event) -> None:
+    """Keeps each vehicle's latest position from truckguard.telemetry.v1, writing at most once a second.
+
+    Its own consumer group starts at the newest telemetry: old positions are of no use to a live map.
+    """
+    consumer: KafkaConsumer | None = None
+    attempt = 0
+    while consumer is None and not stop.is_set():
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=settings.bootstrap, group_id=POSITIONS_GROUP_ID, client_id="truckguard-web-positions",
+                enable_auto_commit=True, auto_offset_reset="latest", session_timeout_ms=6000,
+                heartbeat_interval_ms=1000,
+            )
+            consumer.subscribe([TELEMETRY])
+        except KafkaError as exc:
+            log.warning("positions: Kafka not reachable (%s); retrying", exc)
+            _wait(stop, attempt)
+            attempt += 1
+    if consumer is None:
+        return
+    buffer = PositionBuffer()
+    last_flush = time.monotonic()
+    last_prune = 0.0
+    try:
+        while not stop.is_set():
+            try:
+                polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+                for fix in read_fixes(r for records in polled.values() for r in records):
+                    buffer.add(fix)
+                if buffer and time.monotonic() - last_flush >= POSITIONS_FLUSH_S:
+                    with Session(writer(engine)) as session, session.begin():
+                        buffer.flush(session)
+                        if time.monotonic() - last_prune > 600:
+                            prune_track(session)
+                            last_prune = time.monotonic()
+                    last_flush = time.monotonic()
+            except Exception:
+                log.exception("positions: batch failed; carrying on")
+                _wait(stop, 0)
+    finally:
+        consumer.close()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from telematics.timeutil import TimestampError, parse_rfc3339_ms
 from web.contract import check_alert, check_stop_request
 from web.models import AlertRow, StopRequestRow
+from web.scope import Scope
 
 DEFAULT_LIMIT = 100
 
@@ -182,6 +183,7 @@ def stop_request_to_dict(row: StopRequestRow) -> dict[str, Any]:
         "lat": row.lat,
         "lon": row.lon,
         "history": row.history,
+        "first_approval_by": row.first_approval_by,
         "received_at": rfc3339(row.received_at),
         "updated_at": rfc3339(row.updated_at),
     }
@@ -189,12 +191,14 @@ def stop_request_to_dict(row: StopRequestRow) -> dict[str, Any]:
 
 def list_alerts(
     session: Session, *, fleet_id: str | None = None, vehicle_id: str | None = None, kind: str | None = None,
-    severity: str | None = None, limit: int = DEFAULT_LIMIT,
+    severity: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT, scope: Scope | None = None,
 ) -> list[dict[str, Any]]:
-    """Stored alerts, newest event time first, optionally only those matching every filter given."""
+    """Stored alerts the scope may see, newest event time first, optionally only those matching every filter."""
     query = select(AlertRow)
+    if scope is not None:
+        query = query.where(scope.where(AlertRow.fleet_id))
     for column, wanted in ((AlertRow.fleet_id, fleet_id), (AlertRow.vehicle_id, vehicle_id),
-                           (AlertRow.kind, kind), (AlertRow.severity, severity)):
+                           (AlertRow.kind, kind), (AlertRow.severity, severity), (AlertRow.status, status)):
         if wanted is not None:
             query = query.where(column == wanted)
     query = query.order_by(AlertRow.ts.desc(), AlertRow.received_at.desc(), AlertRow.alert_id).limit(limit)
@@ -204,10 +208,12 @@ def list_alerts(
 
 def list_stop_requests(
     session: Session, *, fleet_id: str | None = None, vehicle_id: str | None = None, status: str | None = None,
-    limit: int = DEFAULT_LIMIT,
+    limit: int = DEFAULT_LIMIT, scope: Scope | None = None,
 ) -> list[dict[str, Any]]:
-    """Stored stop requests, newest first, optionally only those matching every filter given."""
+    """Stored stop requests the scope may see, newest first, optionally only those matching every filter given."""
     query = select(StopRequestRow)
+    if scope is not None:
+        query = query.where(scope.where(StopRequestRow.fleet_id))
     for column, wanted in ((StopRequestRow.fleet_id, fleet_id), (StopRequestRow.vehicle_id, vehicle_id),
                            (StopRequestRow.status, status)):
         if wanted is not None:

@@ -115,3 +115,21 @@ def postgres_url() -> Iterator[str]:
     finally:
         subprocess.run(_as_postgres_user([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at its real cost takes ~50 ms a hash; the tests sign in often."""
+    from argon2 import PasswordHasher
+
+    from web import passwords
+
+    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def officer_client(app: Flask) -> FlaskClient:
+    """A client signed in as a law-enforcement officer (sees every fleet)."""
+    from tests.web.people import signed_in
+
+    return signed_in(app, "officer1", "law_enforcement")

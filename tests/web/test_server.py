@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.error
 import urllib.request
+
+import pytest
 
 from truckguard.settings import Settings
 from web.server import make_server
@@ -16,8 +19,9 @@ def test_waitress_serves_the_site(settings: Settings) -> None:
     try:
         with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
             assert json.load(response) == {"status": "ok", "store": "ok"}
-        with urllib.request.urlopen(f"{base}/api/alerts", timeout=5) as response:
-            assert json.load(response) == {"alerts": []}
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/api/alerts", timeout=5)
+        assert refused.value.code == 401
         with urllib.request.urlopen(f"{base}/alerts", timeout=5) as response:
             assert response.headers["Server"] == "truckguard"
     finally:

@@ -25,8 +25,8 @@ def stored(app: Flask) -> None:
 
 @pytest.mark.usefixtures("stored")
 @pytest.mark.parametrize("path", ["/", "/alerts"])
-def test_alerts_page_lists_stored_alerts_newest_first(client: FlaskClient, path: str) -> None:
-    response = client.get(path)
+def test_alerts_page_lists_stored_alerts_newest_first(officer_client: FlaskClient, path: str) -> None:
+    response = officer_client.get(path)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert page.index("al-0002") < page.index("al-0001")
@@ -37,48 +37,48 @@ def test_alerts_page_lists_stored_alerts_newest_first(client: FlaskClient, path:
 
 
 @pytest.mark.usefixtures("stored")
-def test_alerts_page_filters(client: FlaskClient) -> None:
-    page = client.get("/alerts?severity=critical").get_data(as_text=True)
+def test_alerts_page_filters(officer_client: FlaskClient) -> None:
+    page = officer_client.get("/alerts?severity=critical").get_data(as_text=True)
     assert 'data-id="al-0002"' in page and 'data-id="al-0001"' not in page
     assert 'data-live="/api/alerts?severity=critical"' in page
 
 
-def test_empty_pages_say_so(client: FlaskClient) -> None:
-    assert "No alerts yet." in client.get("/alerts").get_data(as_text=True)
-    assert "No stop requests." in client.get("/stop-requests").get_data(as_text=True)
+def test_empty_pages_say_so(officer_client: FlaskClient) -> None:
+    assert "No alerts yet." in officer_client.get("/alerts").get_data(as_text=True)
+    assert "No stop requests." in officer_client.get("/stop-requests").get_data(as_text=True)
 
 
 @pytest.mark.usefixtures("stored")
-def test_stop_requests_page(client: FlaskClient) -> None:
-    page = client.get("/stop-requests").get_data(as_text=True)
+def test_stop_requests_page(officer_client: FlaskClient) -> None:
+    page = officer_client.get("/stop-requests").get_data(as_text=True)
     for text in ("sr-0001", "Controlled stop", "authorized", "heading into the Alexanderplatz market",
                  "authorized by police-berlin at 2026-11-24 09:18:00", 'aria-current="page"'):
         assert text in page
 
 
 @pytest.mark.usefixtures("stored")
-def test_api_alerts_returns_contract_shapes(client: FlaskClient) -> None:
-    response = client.get("/api/alerts")
+def test_api_alerts_returns_contract_shapes(officer_client: FlaskClient) -> None:
+    response = officer_client.get("/api/alerts")
     assert response.status_code == 200 and response.is_json
     alerts = response.get_json()["alerts"]
     assert [a["alert_id"] for a in alerts] == ["al-0002", "al-0001"]
     contract = alert()
     assert {k: alerts[1][k] for k in contract} == contract
     assert list(alerts[1])[: len(contract)] == list(contract)  # contract field order
-    assert client.get("/api/alerts?kind=gnss_jamming&limit=5").get_json()["alerts"][0]["alert_id"] == "al-0002"
+    assert officer_client.get("/api/alerts?kind=gnss_jamming&limit=5").get_json()["alerts"][0]["alert_id"] == "al-0002"
 
 
 @pytest.mark.usefixtures("stored")
-def test_api_stop_requests_returns_contract_shapes(client: FlaskClient) -> None:
-    [request] = client.get("/api/stop-requests").get_json()["stop_requests"]
+def test_api_stop_requests_returns_contract_shapes(officer_client: FlaskClient) -> None:
+    [request] = officer_client.get("/api/stop-requests").get_json()["stop_requests"]
     expected = stop_request(status="authorized", history=[*stop_request()["history"], AUTHORIZED])
     assert {k: request[k] for k in expected} == expected
-    assert client.get("/api/stop-requests?status=refused").get_json() == {"stop_requests": []}
+    assert officer_client.get("/api/stop-requests?status=refused").get_json() == {"stop_requests": []}
 
 
 @pytest.mark.parametrize("query", ["severity=high", "kind=nope", "limit=0", "limit=abc", "limit=100000"])
-def test_api_refuses_bad_filters_as_json(client: FlaskClient, query: str) -> None:
-    response = client.get(f"/api/alerts?{query}")
+def test_api_refuses_bad_filters_as_json(officer_client: FlaskClient, query: str) -> None:
+    response = officer_client.get(f"/api/alerts?{query}")
     assert response.status_code == 400
     assert response.get_json()["error"] == "Bad Request"
     assert query.split("=")[0] in response.get_json()["message"]
@@ -90,14 +90,14 @@ def test_healthz(client: FlaskClient) -> None:
     assert response.get_json() == {"status": "ok", "store": "ok"}
 
 
-def test_pages_are_served_locally_under_a_strict_policy(client: FlaskClient) -> None:
-    response = client.get("/alerts")
+def test_pages_are_served_locally_under_a_strict_policy(officer_client: FlaskClient) -> None:
+    response = officer_client.get("/alerts")
     assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     page = response.get_data(as_text=True)
     assert "http://" not in page and "https://" not in page
     for asset in ("/static/style.css", "/static/live.js"):
-        static = client.get(asset)
+        static = officer_client.get(asset)
         assert static.status_code == 200
         static.close()
 

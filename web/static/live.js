@@ -1,8 +1,9 @@
-// Keeps a [data-live] table up to date by polling its JSON source; mirrors web/display.py for each cell.
+// Keeps a [data-live] table up to date: refetches its JSON source when the /events stream says something
+// changed (and, as a fallback, every half minute); mirrors web/display.py for each cell.
 "use strict";
 
 (function () {
-  const INTERVAL_MS = 2500;
+  const INTERVAL_MS = 30000;
   const SUMMARY_CHARS = 140;
   const NONE = "\u2014";
 
@@ -60,16 +61,22 @@
     node.dateTime = value;
     return node;
   };
+  const link = (href, child) => {
+    const a = el("a");
+    a.href = href;
+    a.append(child);
+    return a;
+  };
 
   // Each row builder returns [id, row class, cells]; a cell is text, a node, or [text, class].
   const rows = {
     alerts: (a) => [a.alert_id, "severity-" + a.severity, [
-      time(a.ts), a.vehicle_id, a.fleet_id || NONE, kindLabel(a.kind), badge(a.severity),
+      link("/alerts/" + encodeURIComponent(a.alert_id), time(a.ts)), a.vehicle_id, a.fleet_id || NONE, kindLabel(a.kind), badge(a.severity),
       a.zone_id || NONE, [a.score === null ? NONE : a.score.toFixed(2), "num"],
-      [evidenceSummary(a.evidence), "evidence"],
+      [evidenceSummary(a.evidence), "evidence"], badge(a.status),
     ]],
     stop_requests: (r) => [r.request_id, "status-" + r.status, [
-      time(r.ts), r.vehicle_id, r.fleet_id || NONE,
+      link("/stop-requests/" + encodeURIComponent(r.request_id), time(r.ts)), r.vehicle_id, r.fleet_id || NONE,
       kindLabel(r.mode) + (r.target_speed_kmh === null || r.target_speed_kmh === undefined
         ? "" : ` to ${plain(r.target_speed_kmh)} km/h`),
       badge(r.status), r.reason, [String(r.alert_ids.length), "num"], lastChange(r.history),
@@ -145,4 +152,10 @@
     else refresh();
   });
   timer = setTimeout(refresh, INTERVAL_MS);
+  if (window.EventSource) {
+    const events = new EventSource("/events");
+    const wanted = kind === "alerts" ? "alert" : "stop_request";
+    events.addEventListener(wanted, () => refresh());
+    events.addEventListener("open", () => status && status.classList.remove("is-stale"));
+  }
 })();

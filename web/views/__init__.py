@@ -1,1 +1,2 @@
-"""The site's blueprints, one per area: alert pages, stop-request pages, the JSON API, health."""
+"""The site's blueprints, one per area: sign-in, account, users, alerts, fleet map, reference data,
+stop requests, audit, live events, the JSON API, health."""

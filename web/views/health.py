@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from web.auth import public
 from web.db import get_session
 
 bp = Blueprint("health", __name__)
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> Any:
     try:
         get_session().execute(text("SELECT 1"))

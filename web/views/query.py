@@ -8,6 +8,7 @@ from flask import request
 from werkzeug.exceptions import BadRequest
 
 from telematics.outputs import ALERT_KINDS, SEVERITIES, STOP_STATUSES
+from web.alert_flow import ALERT_STATUSES
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
@@ -38,6 +39,7 @@ def alert_filters() -> dict[str, Any]:
         "vehicle_id": _text("vehicle_id"),
         "kind": _text("kind", ALERT_KINDS),
         "severity": _text("severity", SEVERITIES),
+        "status": _text("status", ALERT_STATUSES),
         "limit": _limit(),
     }
 

@@ -1,24 +1,84 @@
-"""The stop-requests area: the list of remote-stop requests and where each one stands."""
+"""The law-enforcement console: remote-stop requests live, one request with its evidence, approve and refuse."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from telematics.outputs import STOP_STATUSES
+from web.alert_flow import alert_detail
+from web.auth import ALL_ROLES, allow, client_ip, current_scope, current_user, require_fleet
 from web.db import get_session
-from web.store import list_stop_requests
+from web.models import AlertRow, StopRequestRow
+from web.positions import latest_positions
+from web.stop_flow import StopRequestError, approve, refuse
+from web.store import list_stop_requests, stop_request_to_dict
 from web.views.query import stop_request_filters
 
 bp = Blueprint("stop_requests", __name__)
 
 
+def expiry_s() -> float:
+    return float(current_app.config["STOP_REQUEST_EXPIRY_S"])
+
+
 @bp.get("/stop-requests")
+@allow(*ALL_ROLES)
 def index() -> str:
     filters = stop_request_filters()
     return render_template(
         "stop_requests.html",
-        stop_requests=list_stop_requests(get_session(), **filters),
+        stop_requests=list_stop_requests(get_session(), scope=current_scope(), **filters),
         filters=filters,
         statuses=STOP_STATUSES,
         query=request.query_string.decode(),
     )
+
+
+def scoped_request(request_id: str) -> StopRequestRow:
+    row = get_session().execute(select(StopRequestRow).where(StopRequestRow.request_id == request_id)
+                                .execution_options(populate_existing=True)).scalar_one_or_none()
+    if row is None:
+        abort(404)
+    require_fleet(row.fleet_id)
+    return row
+
+
+@bp.get("/stop-requests/<request_id>")
+@allow(*ALL_ROLES)
+def detail(request_id: str) -> Any:
+    row = scoped_request(request_id)
+    session = get_session()
+    alerts = session.execute(select(AlertRow).where(AlertRow.alert_id.in_(row.alert_ids))
+                             .order_by(AlertRow.ts)).scalars()
+    return render_template(
+        "stop_request.html", req=stop_request_to_dict(row), alerts=[alert_detail(a) for a in alerts],
+        position=latest_positions(session, [row.vehicle_id]).get(row.vehicle_id),
+        officer=current_user().role == "law_enforcement",
+    )
+
+
+@bp.post("/stop-requests/<request_id>/<any(approve, refuse):action>")
+@allow("law_enforcement")
+def decide(request_id: str, action: str) -> Any:
+    scoped_request(request_id)
+    session = get_session()
+    officer = current_user().username
+    try:
+        if action == "approve":
+            row = approve(session, request_id, officer, request.form.get("note") or None, ip=client_ip(),
+                          expiry_s=expiry_s())
+            message = "Request authorised." if row.status == "authorized" else \
+                "First approval recorded; a second officer must approve."
+        else:
+            refuse(session, request_id, officer, request.form.get("reason", ""), ip=client_ip(), expiry_s=expiry_s())
+            message = "Request refused."
+    except StopRequestError as exc:
+        session.commit()  # an expiry found on the way is kept
+        flash(str(exc), "error")
+        return redirect(url_for("stop_requests.detail", request_id=request_id), 303)
+    session.commit()
+    flash(message, "ok")
+    return redirect(url_for("stop_requests.detail", request_id=request_id), 303)

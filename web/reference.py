@@ -1,0 +1,266 @@
+"""Reference data in the store (fleets, vehicles, sites, trips, zones): validated changes and versioned snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ingest import topics
+from telematics.bundle import (
+    FLEET_FILE,
+    TRIPS_FILE,
+    ZONES_FILE,
+    ReferenceDataError,
+    parse_fleet_document,
+    parse_trips_document,
+    parse_zones_document,
+)
+from web.audit import record
+from web.models import FleetRow, ReferenceVersionRow, SiteRow, TripRow, VehicleRow, ZoneRow
+from web.outbox import enqueue
+from web.scope import Scope
+
+REFERENCE_TOPIC = getattr(topics, "REFERENCE", "truckguard.reference.v1")
+REFERENCE_KEY = "reference"
+
+
+class ReferenceScopeError(ReferenceDataError):
+    """A change touches a fleet the user may not change."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def feature_collection(features: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": list(features)}
+
+
+def fleet_document(session: Session, scope: Scope | None = None) -> dict[str, Any]:
+    """fleet.json of the store (only the scope's fleets when given)."""
+    scope = scope or Scope(None)
+    fleets = session.execute(select(FleetRow).where(scope.where(FleetRow.fleet_id)).order_by(FleetRow.fleet_id))
+    vehicles = session.execute(select(VehicleRow).where(scope.where(VehicleRow.fleet_id))
+                               .order_by(VehicleRow.vehicle_id))
+    sites = session.execute(select(SiteRow).where(scope.where(SiteRow.fleet_id)).order_by(SiteRow.site_id))
+    return {"fleets": [r.document for r in fleets.scalars()], "vehicles": [r.document for r in vehicles.scalars()],
+            "sites": [r.document for r in sites.scalars()]}
+
+
+def trips_document(session: Session, scope: Scope | None = None) -> dict[str, Any]:
+    scope = scope or Scope(None)
+    rows = session.execute(select(TripRow).where(scope.where(TripRow.fleet_id)).order_by(TripRow.trip_id))
+    return feature_collection(r.feature for r in rows.scalars())
+
+
+def zones_document(session: Session) -> dict[str, Any]:
+    rows = session.execute(select(ZoneRow).order_by(ZoneRow.zone_id))
+    return feature_collection(r.feature for r in rows.scalars())
+
+
+def current_version(session: Session) -> int:
+    row = session.get(ReferenceVersionRow, 1)
+    return row.version if row else 0
+
+
+def reference_snapshot(session: Session) -> dict[str, Any]:
+    """The whole reference data as the detector reads it: ``{"version", "fleet", "trips", "zones"}``."""
+    return {"version": current_version(session), "fleet": fleet_document(session),
+            "trips": trips_document(session), "zones": zones_document(session)}
+
+
+def announce_change(session: Session) -> int:
+    """Raises the version and queues the new snapshot for topic truckguard.reference.v1; call after a change.
+
+    The version row is locked until commit, so concurrent changes get increasing versions in commit order.
+    """
+    session.flush()
+    row = session.execute(select(ReferenceVersionRow).where(ReferenceVersionRow.id == 1).with_for_update()
+                          ).scalar_one_or_none()
+    if row is None:
+        row = ReferenceVersionRow(id=1, version=0, updated_at=_now())
+        session.add(row)
+    row.version += 1
+    row.updated_at = _now()
+    session.flush()
+    enqueue(session, REFERENCE_TOPIC, REFERENCE_KEY, reference_snapshot(session))
+    return row.version
+
+
+def _fleet_docs(session: Session, fleet_ids: Iterable[str]) -> list[dict[str, Any]]:
+    rows = session.execute(select(FleetRow).where(FleetRow.fleet_id.in_(sorted(set(fleet_ids))))).scalars()
+    return [r.document for r in rows]
+
+
+def _check_scope(scope: Scope, fleet_id: str, what: str) -> None:
+    if not scope.allows(fleet_id):
+        raise ReferenceScopeError(f"{what}.fleet_id: {fleet_id!r} is not one of your fleets")
+
+
+def _check_owner(session: Session, model: type, key: str, scope: Scope, what: str) -> None:
+    """An item that exists already may only be replaced by someone who may change its present fleet."""
+    row = session.get(model, key)
+    if row is not None and not scope.allows(row.fleet_id):
+        raise ReferenceScopeError(f"{what} {key}: belongs to a fleet that is not yours")
+
+
+def put_fleet_document(session: Session, doc: Any, scope: Scope, *, actor: str, ip: str | None = None,
+                       source: str = FLEET_FILE) -> dict[str, int]:
+    """Adds or replaces the fleets, vehicles and sites of a fleet.json document; returns counts.
+
+    Vehicles and sites may name fleets already in the store. A fleet-scoped user may only touch their
+    fleets and may not create fleets.
+    """
+    if not isinstance(doc, dict):
+        raise ReferenceDataError(f"{source}: expected an object with fleets, vehicles and sites")
+    named = {x.get("fleet_id") for key in ("vehicles", "sites") for x in doc.get(key) or [] if isinstance(x, dict)}
+    known = {f.get("fleet_id") for f in doc.get("fleets") or [] if isinstance(f, dict)}
+    stored = _fleet_docs(session, {f for f in named - known if isinstance(f, str)})
+    fleets, vehicles, sites = parse_fleet_document({**doc, "fleets": [*stored, *(doc.get("fleets") or [])]}, source)
+    for raw in doc.get("fleets") or []:
+        if not scope.everything:
+            raise ReferenceScopeError(f"{source}: fleets: only an administrator may create or change fleets")
+        _put(session, FleetRow, raw["fleet_id"], actor, ip, fleet_id=raw["fleet_id"], name=fleets[raw["fleet_id"]].name,
+             kind=raw["kind"], document=raw)
+    for raw in doc.get("vehicles") or []:
+        _check_scope(scope, raw["fleet_id"], f"vehicle {raw['vehicle_id']}")
+        _check_owner(session, VehicleRow, raw["vehicle_id"], scope, "vehicle")
+        _put(session, VehicleRow, raw["vehicle_id"], actor, ip, fleet_id=raw["fleet_id"], document=raw)
+    for raw in doc.get("sites") or []:
+        _check_scope(scope, raw["fleet_id"], f"site {raw['site_id']}")
+        _check_owner(session, SiteRow, raw["site_id"], scope, "site")
+        _put(session, SiteRow, raw["site_id"], actor, ip, fleet_id=raw["fleet_id"], document=raw)
+    return {"fleets": len(fleets) - len(stored), "vehicles": len(vehicles), "sites": len(sites)}
+
+
+_KINDS = {FleetRow: "fleet", VehicleRow: "vehicle", SiteRow: "site", TripRow: "trip", ZoneRow: "zone"}
+
+
+def _put(session: Session, model: type, key: str, actor: str, ip: str | None, **values: Any) -> None:
+    """Inserts or replaces one row and records the change with before and after."""
+    row = session.get(model, key)
+    kind = _KINDS[model]
+    document_field = "feature" if model in (TripRow, ZoneRow) else "document"
+    before = getattr(row, document_field) if row is not None else None
+    if row is None:
+        row = model(**{model.__mapper__.primary_key[0].name: key})
+        session.add(row)
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.updated_at = _now()
+    record(session, actor, f"{kind}.{'update' if before is not None else 'create'}", kind, key,
+           fleet_id=values.get("fleet_id"), before=before, after=values[document_field], ip=ip)
+
+
+def put_trips(session: Session, doc: Any, scope: Scope, *, actor: str, ip: str | None = None,
+              source: str = TRIPS_FILE) -> int:
+    """Adds or replaces the planned trips of a trips.geojson FeatureCollection; returns how many."""
+    trips = parse_trips_document(doc, source)
+    for i, (trip, feature) in enumerate(zip(trips, doc["features"], strict=True)):
+        vehicle = session.get(VehicleRow, trip.vehicle_id)
+        if vehicle is None:
+            raise ReferenceDataError(f"{source}: features[{i}].properties.vehicle_id: "
+                                     f"{trip.vehicle_id!r} is not a registered vehicle")
+        _check_scope(scope, vehicle.fleet_id, f"trip {trip.trip_id}")
+        existing = session.get(TripRow, trip.trip_id)
+        if existing is not None:
+            _check_scope(scope, existing.fleet_id, f"trip {trip.trip_id}")
+        _put(session, TripRow, trip.trip_id, actor, ip, vehicle_id=trip.vehicle_id, fleet_id=vehicle.fleet_id,
+             feature=feature)
+    return len(trips)
+
+
+def put_zones(session: Session, doc: Any, *, actor: str, ip: str | None = None, source: str = ZONES_FILE) -> int:
+    """Adds or replaces the protected zones of a zones.geojson FeatureCollection; returns how many."""
+    zones = parse_zones_document(doc, source)
+    for zone, feature in zip(zones, doc["features"], strict=True):
+        _put(session, ZoneRow, zone.zone_id, actor, ip, name=zone.name, feature=feature)
+    return len(zones)
+
+
+_DELETABLE = {"fleet": FleetRow, "vehicle": VehicleRow, "site": SiteRow, "trip": TripRow, "zone": ZoneRow}
+
+
+def delete_item(session: Session, kind: str, key: str, scope: Scope, *, actor: str, ip: str | None = None) -> bool:
+    """Deletes one item the scope may change; False when it does not exist (or is outside the scope)."""
+    model = _DELETABLE[kind]
+    row = session.get(model, key)
+    fleet_id = getattr(row, "fleet_id", None) if row is not None else None
+    if row is None or (kind in ("fleet", "zone") and not scope.everything) or (
+            kind not in ("fleet", "zone") and not scope.allows(fleet_id)):
+        return False
+    before = row.feature if kind in ("trip", "zone") else row.document
+    if kind == "fleet":
+        # The database cascades on PostgreSQL and SQLite alike; deleting children first keeps the audit complete.
+        for child in (VehicleRow, SiteRow, TripRow):
+            session.execute(delete(child).where(child.fleet_id == key))
+    session.delete(row)
+    record(session, actor, f"{kind}.delete", kind, key, fleet_id=fleet_id, before=before, ip=ip)
+    return True
+
+
+def _load(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ReferenceDataError(f"{path}: not valid JSON ({exc})") from None
+
+
+def import_reference(url: str, bundle_dir: Path | str, *, actor: str = "cli") -> dict[str, int]:
+    """``truckguard reference import``: loads a bundle's fleet.json, trips.geojson and zones.geojson into the
+    store at ``url`` (adding or replacing by id), in one transaction; queues the new snapshot. Returns counts."""
+    from web.db import make_engine, writer
+    from web.migrate import upgrade_store
+
+    directory = Path(bundle_dir)
+    if not (directory / FLEET_FILE).is_file():
+        raise ReferenceDataError(f"{directory}: no {FLEET_FILE} (expected a bundle directory)")
+    upgrade_store(url)
+    engine = make_engine(url)
+    everything = Scope(None)
+    try:
+        with Session(writer(engine)) as session, session.begin():
+            counts = put_fleet_document(session, _load(directory / FLEET_FILE), everything, actor=actor,
+                                        source=str(directory / FLEET_FILE))
+            for name, put in ((TRIPS_FILE, put_trips), (ZONES_FILE, None)):
+                path = directory / name
+                if not path.is_file():
+                    continue
+                if put is None:
+                    counts["zones"] = put_zones(session, _load(path), actor=actor, source=str(path))
+                else:
+                    counts["trips"] = put(session, _load(path), everything, actor=actor, source=str(path))
+            counts["version"] = announce_change(session)
+    finally:
+        engine.dispose()
+    return counts
+
+
+def publish_reference(settings: Any) -> int:
+    """Sends the store's current reference snapshot to truckguard.reference.v1 now; returns its version."""
+    from ingest.kafka_clients import make_producer
+    from ingest.topics import ensure_topics
+    from web.db import make_engine
+    from web.migrate import upgrade_store
+
+    upgrade_store(settings.store_url)
+    engine = make_engine(settings.store_url)
+    try:
+        with Session(engine) as session:
+            snapshot = reference_snapshot(session)
+    finally:
+        engine.dispose()
+    ensure_topics(settings.bootstrap, settings.partitions, (REFERENCE_TOPIC,))
+    producer = make_producer(settings.bootstrap, "truckguard-web-reference")
+    try:
+        producer.send(REFERENCE_TOPIC, key=REFERENCE_KEY.encode(), value=orjson.dumps(snapshot)).get(timeout=30)
+        producer.flush()
+    finally:
+        producer.close(timeout=5)
+    return snapshot["version"]

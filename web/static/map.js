@@ -1,0 +1,86 @@
+// Draws the fleet map with the vendored Leaflet: vehicles, trips, sites, zones; live by /events; draws zones.
+"use strict";
+
+(function () {
+  const box = document.getElementById("map");
+  if (!box || !window.L) return;
+  const map = L.map(box, { preferCanvas: false, zoomControl: true });
+  if (box.dataset.tiles) {
+    L.tileLayer(box.dataset.tiles, { maxZoom: 19, attribution: "map tiles" }).addTo(map);
+  } else {
+    box.classList.add("no-tiles");  // no tile server: vector layers on a plain background
+  }
+  map.setView([52.52, 13.40], 11);
+
+  const COLORS = { alert: "#c62828", moving: "#1565c0", stopped: "#2e7d32", stale: "#757575", no_position: "#757575" };
+  const layers = {
+    zones: L.geoJSON(null, { style: { color: "#8e24aa", weight: 2, fillOpacity: 0.15 } }).addTo(map),
+    trips: L.geoJSON(null, { style: { color: "#ef6c00", weight: 3, dashArray: "6 4" } }).addTo(map),
+    sites: L.geoJSON(null, {
+      pointToLayer: (f, ll) => L.circle(ll, { radius: f.properties.radius_m || 100, color: "#546e7a", weight: 1 }),
+    }).addTo(map),
+    vehicles: L.geoJSON(null, {
+      pointToLayer: (f, ll) => L.circleMarker(ll, {
+        radius: 8, weight: 2, color: "#fff", fillOpacity: 0.95, fillColor: COLORS[f.properties.status] || "#1565c0",
+      }),
+      onEachFeature: (f, layer) => {
+        const p = f.properties;
+        const text = `${p.vehicle_id}${p.plate ? " (" + p.plate + ")" : ""}: ${p.status.replace("_", " ")}, ` +
+          `${p.speed_kmh ?? "?"} km/h, heading ${p.heading_deg ?? "?"}°, ${p.open_alerts} open alert(s)`;
+        layer.bindTooltip(text);
+        layer.bindPopup(text);
+      },
+    }).addTo(map),
+  };
+  L.control.layers(null, { Vehicles: layers.vehicles, "Planned trips": layers.trips, Sites: layers.sites,
+    "Protected zones": layers.zones }).addTo(map);
+
+  let fitted = false;
+  async function load() {
+    try {
+      const response = await fetch(box.dataset.source, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (!response.ok) return;
+      const data = await response.json();
+      for (const name of Object.keys(layers)) {
+        layers[name].clearLayers();
+        layers[name].addData(data[name]);
+      }
+      box.dataset.vehicles = String(data.vehicles.features.length);
+      if (!fitted) {
+        fitted = true;
+        if (box.dataset.lat) {
+          map.setView([Number(box.dataset.lat), Number(box.dataset.lon)], 14);
+        } else {
+          const bounds = L.featureGroup([layers.vehicles, layers.zones, layers.trips, layers.sites]).getBounds();
+          if (bounds.isValid()) map.fitBounds(bounds.pad(0.1));
+        }
+      }
+    } catch (error) {
+      box.dataset.error = String(error);
+    }
+  }
+  load();
+
+  if (box.dataset.live && window.EventSource) {
+    let pending = null;
+    const soon = () => { clearTimeout(pending); pending = setTimeout(load, 300); };
+    const events = new EventSource("/events");
+    events.addEventListener("positions", soon);
+    events.addEventListener("alert", soon);
+  }
+
+  // Drawing a zone: each click adds a corner; the polygon's GeoJSON goes into the form's textarea.
+  const field = box.dataset.draw && document.getElementById(box.dataset.draw);
+  if (field) {
+    const corners = [];
+    const shape = L.polygon([], { color: "#8e24aa" }).addTo(map);
+    const sync = () => {
+      shape.setLatLngs(corners);
+      field.value = corners.length >= 3 ? JSON.stringify({ type: "Polygon", coordinates: [
+        [...corners, corners[0]].map((ll) => [Number(ll.lng.toFixed(6)), Number(ll.lat.toFixed(6))])] }) : "";
+    };
+    map.on("click", (event) => { corners.push(event.latlng); sync(); });
+    document.getElementById("draw-undo").addEventListener("click", () => { corners.pop(); sync(); });
+    document.getElementById("draw-clear").addEventListener("click", () => { corners.length = 0; sync(); });
+  }
+})();

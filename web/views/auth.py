@@ -1,0 +1,53 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from web.accounts import LoginThrottled, authenticate
+from web.audit import record
+from web.auth import client_ip, public, sign_in, sign_out
+from web.db import get_session
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never an absolute URL an attacker could slip in."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return url_for("alerts.index")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> Any:
+    error, status = None, 200
+    username = request.form.get("username", "").strip().lower()
+    if request.method == "POST":
+        session = get_session()
+        try:
+            user = authenticate(session, username, request.form.get("password", ""), client_ip())
+        except LoginThrottled as exc:
+            user, error, status = None, f"Sign-in refused: {exc}.", 429
+        else:
+            if user is None:
+                error, status = "Unknown username or wrong password.", 401
+                record(session, username or "?", "auth.login_failed", "user", username or "?", ip=client_ip())
+            else:
+                record(session, user.username, "auth.login", "user", user.username, ip=client_ip())
+        session.commit()
+        if user is not None:
+            sign_in(user)
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", error=error, username=username), status
+
+
+@bp.post("/logout")
+@public
+def logout() -> Any:
+    sign_out()
+    return redirect(url_for("auth.login"))
