@@ -104,11 +104,19 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
         "TRUCKGUARD_WEB_PORT": str(settings.web_port),
         "TRUCKGUARD_PARTITIONS": str(settings.partitions),
     }
+    from web.accounts import create_demo_users
+    from web.reference import import_reference, publish_reference
+
+    # The web store holds the reference data; the detector gets it as a snapshot on the reference topic.
+    import_reference(store_url, bundle, actor="demo")
+    accounts = create_demo_users(store_url)
+    publish_reference(settings.with_overrides(bootstrap_servers=bootstrap, database_url=store_url))
+
     me = [sys.executable, "-m", "truckguard"]
     children: dict[str, subprocess.Popen[bytes]] = {}
     printer_stop = threading.Event()
     try:
-        children["detect"] = start_child([*me, "detect", "--reference", str(bundle)], env, workdir / "detect.log")
+        children["detect"] = start_child([*me, "detect"], env, workdir / "detect.log")
         children["sink"] = start_child([*me, "sink"], env, workdir / "sink.log")
         children["web"] = start_child([*me, "web"], env, workdir / "web.log")
         url = f"http://{settings.web_host}:{settings.web_port}/"
@@ -117,6 +125,9 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
         printer = threading.Thread(target=_print_alerts, args=(bootstrap, printer_stop), daemon=True)
         printer.start()
         print(f"truckguard demo is running: open {url}", flush=True)
+        print("  sign in as (demo accounts, new passwords each run):", flush=True)
+        for username, password, role in accounts:
+            print(f"    {username:<10} {password:<24} {role}", flush=True)
         print(f"  simulated fleet: {bundle} at {speed:g}x real time; logs in {workdir}", flush=True)
         print("  Ctrl-C stops everything.", flush=True)
         deadline = None if duration_s is None else time.monotonic() + duration_s

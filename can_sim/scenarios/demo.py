@@ -1,0 +1,34 @@
+"""The demo preset: six Berlin vehicles over twenty minutes, one of them stolen and driven at the Christmas market."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from can_sim.scenarios.bundle import BundleSummary, WorldOptions, validate_window, write_bundle
+from can_sim.scenarios.cities import CITIES
+from can_sim.scenarios.incidents import IncidentSpec
+from can_sim.scenarios.runner import haulier_operating_at
+
+DEMO_VEHICLES = 6
+DEMO_MINUTES = 20
+INCIDENT_AFTER_S = 90
+DEMO_MARKET = "ber-market-1"
+
+
+def demo_bundle(out_dir: Path, start: datetime, seed: int = 7) -> BundleSummary:
+    """Two Berlin fleets (a haulier's four trucks, a rental firm's two vans) for twenty minutes from `start`.
+
+    Everyone who works at that hour is on the road from the first minute. Ninety seconds in, a truck is
+    hijacked (inside the haulier's operating hours) or stolen from its depot (outside them) and driven into
+    the Christmas market, which the demo protects around the clock, so alerts come within a few minutes.
+    """
+    window = validate_window(start, DEMO_MINUTES / (24 * 60))
+    berlin = CITIES["berlin"]
+    at = window[0] + INCIDENT_AFTER_S
+    kind = "hijack_ramming" if haulier_operating_at(berlin.timezone, at) else "night_theft"
+    incident = IncidentSpec(kind, at=start + timedelta(seconds=INCIDENT_AFTER_S), zone_id=DEMO_MARKET,
+                            ends_in_ramming=kind == "night_theft", quick=True)
+    options = WorldOptions(align_shifts=True, always_active_zone_kinds=("market",))
+    return write_bundle(Path(out_dir), seed, [berlin], DEMO_VEHICLES, window, [incident], None, options,
+                        {"preset": "demo", "minutes": DEMO_MINUTES})
