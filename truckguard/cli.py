@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -121,6 +122,65 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_scenarios_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from tqdm import tqdm
+
+    from can_sim.scenarios import generate_bundle
+
+    start = datetime.fromisoformat(args.start) if args.start else datetime(2026, 12, 1, tzinfo=UTC)
+    if start.tzinfo is None:
+        print("scenarios generate: --start needs a UTC offset, e.g. 2026-12-01T00:00:00Z", file=sys.stderr)
+        return 2
+    with tqdm(unit=" lines", desc="generate", disable=None) as bar:
+        summary = generate_bundle(
+            Path(args.out),
+            seed=args.seed,
+            vehicles=args.vehicles,
+            days=args.days,
+            start=start,
+            cities=args.city or None,
+            incidents=args.incidents,
+            on_progress=lambda lines: bar.update(lines - bar.n),
+        )
+    print(json.dumps(summary.to_dict(), indent=2, default=str))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    import tempfile
+
+    import orjson
+
+    from anomaly.config import EngineConfig
+    from anomaly.evaluation import evaluate, format_report
+    from ingest.replay import replay_bundle
+
+    bundle = Path(args.bundle)
+    labels = orjson.loads((bundle / "labels.json").read_bytes())
+    with tempfile.TemporaryDirectory(prefix="truckguard-evaluate-") as scratch:
+        alerts_path = Path(args.alerts) if args.alerts else Path(scratch) / "alerts.jsonl"
+        stops_path = Path(args.stop_requests) if args.stop_requests else Path(scratch) / "stop_requests.jsonl"
+        if not (args.alerts and args.stop_requests):
+            summary = replay_bundle(
+                bundle,
+                alerts_path,
+                stops_path,
+                config=EngineConfig(lateness_ms=int(settings.lateness_s * 1000)),
+                models=_models(settings),
+                progress=False if args.no_progress else None,
+            )
+            print(summary.render(), file=sys.stderr)
+        alerts = [orjson.loads(line) for line in alerts_path.read_bytes().splitlines() if line.strip()]
+        stops = [orjson.loads(line) for line in stops_path.read_bytes().splitlines() if line.strip()]
+    report = evaluate(labels, alerts, stops)
+    print(format_report(report))
+    if args.json:
+        Path(args.json).write_bytes(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
+    return 0
+
+
 def cmd_toolkit_export(args: argparse.Namespace, settings: Settings) -> int:
     from toolkit.export import export_items
 
@@ -230,6 +290,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundles", nargs="+", help="bundle directories of normal operation (no incidents)")
     p.add_argument("--out", required=True, help="directory to save the models and their manifest in")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = command("scenarios", cmd_scenarios_generate, "Labelled scenario bundles: normal days, hard cases, incidents.")
+    actions = p.add_subparsers(dest="scenarios_action", required=True, metavar="ACTION")
+    gen = actions.add_parser("generate", help="write a labelled bundle (fleet, trips, zones, telemetry, labels)")
+    gen.add_argument("out", help="bundle directory to write")
+    gen.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same bytes")
+    gen.add_argument("--vehicles", type=int, default=30)
+    gen.add_argument("--days", type=float, default=1.0)
+    gen.add_argument("--start", help="RFC 3339 start with offset (default 2026-12-01T00:00:00Z)")
+    gen.add_argument("--city", action="append", help="Berlin, Nice, Stockholm, London, Barcelona (repeatable)")
+    gen.add_argument("--incidents", type=int, help="how many incidents (default: one per three vehicles, capped)")
+
+    p = command("evaluate", cmd_evaluate, "Score the detector on a labelled bundle: recall, lead times, false alerts.")
+    p.add_argument("bundle", help="a bundle with labels.json (see `truckguard scenarios generate`)")
+    p.add_argument("--alerts", help="score these alerts instead of replaying the bundle now")
+    p.add_argument("--stop-requests", help="score these stop requests instead of replaying the bundle now")
+    p.add_argument("--json", help="also write the figures as JSON here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--models", dest="models_dir", type=Path, help="behaviour models from `truckguard train` (TRUCKGUARD_MODELS)"
+    )
 
     p = command("toolkit", cmd_toolkit_export, "The security toolkit's guidance content.")
     toolkit_actions = p.add_subparsers(dest="toolkit_action", required=True, metavar="ACTION")
