@@ -20,7 +20,9 @@ DETECTOR_STATE = "truckguard.detector-state.v1"
 """Internal: per-vehicle detector state checkpoints, keyed by vehicle_id, partitioned like the telemetry."""
 
 CONTRACT_TOPICS = (TELEMETRY, CAN, ALERTS, STOP_REQUESTS, DEADLETTER)
-INTERNAL_TOPICS = (REFERENCE, DETECTOR_STATE)
+VEHICLE_COMMANDS = "truckguard.vehicle-commands.v1"
+"""Internal: signed remote-stop commands for the vehicle gateways, keyed by vehicle_id."""
+INTERNAL_TOPICS = (REFERENCE, DETECTOR_STATE, VEHICLE_COMMANDS)
 SINGLE_PARTITION = {REFERENCE: 1}
 """Topics whose order matters across all keys: one partition."""
 ALL_TOPICS = (*CONTRACT_TOPICS, *INTERNAL_TOPICS)

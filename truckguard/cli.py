@@ -238,6 +238,30 @@ def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_keys_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from telematics.commands import generate_keypair
+
+    keys = generate_keypair(Path(args.dir) if args.dir else settings.keys_dir)
+    print(f"key id {keys.key_id}\nprivate key {keys.private_path} (keep it on the platform only)")
+    print(f"public key {keys.public_path} (install it on the vehicle gateways)")
+    return 0
+
+
+def cmd_dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.command_dispatch import CommandDispatch, DispatchOptions
+    from telematics.commands import PRIVATE_KEY_NAME
+
+    options = DispatchOptions(
+        bootstrap=settings.bootstrap,
+        private_key_path=settings.keys_dir / PRIVATE_KEY_NAME,
+        partitions=settings.partitions,
+        ttl_s=settings.command_ttl_s,
+        max_authorization_age_s=settings.max_authorization_age_s,
+    )
+    CommandDispatch(options).run(_stop_on_signals())
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from truckguard.demo import run_demo
 
@@ -374,6 +398,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(handler=cmd_reference_import)
     imp.add_argument("bundle")
     imp.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
+
+    p = command("keys", cmd_keys_generate, "The platform's Ed25519 key that signs remote-stop commands.")
+    actions = p.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
+    gen_keys = actions.add_parser("generate", help="write a new signing key pair (never overwrites one)")
+    gen_keys.add_argument(
+        "dir", nargs="?", help="where to write it (default: TRUCKGUARD_COMMAND_KEYS or data dir/keys)"
+    )
+
+    p = command(
+        "dispatch", cmd_dispatch, "Turn stop requests authorised by law enforcement into signed vehicle commands."
+    )
+    kafka_flags(p)
 
     p = command("sink", cmd_sink, "Consume alerts and stop requests from Kafka into the web store.")
     kafka_flags(p)

@@ -42,6 +42,12 @@ class Settings:
     """Optional tile URL template for the map; empty means vector layers only (works with no internet)."""
     stop_request_expiry_s: float = 900.0
     """A stop request not authorised within this many seconds becomes expired."""
+    command_keys_dir: Path | None = None
+    """Where the platform's Ed25519 command-signing key lives; empty means data_dir/keys."""
+    command_ttl_s: float = 120.0
+    """A signed remote-stop command is valid this long after it is issued."""
+    max_authorization_age_s: float = 300.0
+    """An authorisation older than this is not turned into a command (the situation has moved on)."""
     log_level: str = "INFO"
 
     @property
@@ -51,6 +57,10 @@ class Settings:
     @property
     def uses_embedded_broker(self) -> bool:
         return not self.bootstrap_servers
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.command_keys_dir or self.data_dir / "keys"
 
     @property
     def store_url(self) -> str:
@@ -89,6 +99,9 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "TRUCKGUARD_SECURE_COOKIES": ("secure_cookies", _boolean),
     "TRUCKGUARD_MAP_TILES": ("map_tiles", str),
     "TRUCKGUARD_STOP_REQUEST_EXPIRY_S": ("stop_request_expiry_s", float),
+    "TRUCKGUARD_COMMAND_KEYS": ("command_keys_dir", Path),
+    "TRUCKGUARD_COMMAND_TTL_S": ("command_ttl_s", float),
+    "TRUCKGUARD_MAX_AUTHORIZATION_AGE_S": ("max_authorization_age_s", float),
     "TRUCKGUARD_LOG_LEVEL": ("log_level", str),
 }
 

@@ -1,0 +1,358 @@
+"""`truckguard dispatch`: signs each authorised stop request into a vehicle command and records it as sent."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.producer.future import FutureRecordMetadata
+from kafka.structs import OffsetAndMetadata
+
+from ingest import topics
+from ingest.deadletter import deadletter_value
+from ingest.kafka_clients import make_consumer, make_producer
+from ingest.topics import VEHICLE_COMMANDS
+from telematics.commands import (
+    DEFAULT_TTL_S,
+    CommandEnvelope,
+    CommandError,
+    MalformedCommand,
+    authorization_of,
+    command_id_for,
+    load_private_key,
+    new_nonce,
+    parse_command,
+    sign_command,
+)
+from telematics.outputs import StopRequest
+from telematics.timeutil import TimestampError, format_ms, parse_rfc3339_ms
+
+log = logging.getLogger(__name__)
+
+DISPATCHER = "command-dispatch"
+"""The ``by`` of the history entries this service writes."""
+DONE_STATUSES = ("refused", "sent", "acknowledged", "completed", "expired", "cancelled")
+DEFAULT_MAX_AUTHORIZATION_AGE_S = 300.0
+"""An authorisation older than this is not acted on: the vehicle and the danger have moved on since."""
+
+
+class DispatchError(RuntimeError):
+    """The broker did not acknowledge a command or status change; offsets were not committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One message to produce."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class DispatchOptions:
+    bootstrap: str
+    private_key_path: Path
+    group_id: str = "truckguard-command-dispatch"
+    partitions: int = 4
+    ttl_s: float = DEFAULT_TTL_S
+    max_authorization_age_s: float = DEFAULT_MAX_AUTHORIZATION_AGE_S
+
+
+def _parse_request(raw: bytes | None) -> dict[str, Any]:
+    """The request as a dict (extra fields kept, so they are passed on), checked against the contract types."""
+    if raw is None:
+        raise MalformedCommand("value: got a null message, expected a stop request")
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedCommand(f"value: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise MalformedCommand(f"value: got {type(value).__name__}, expected a stop request object")
+    try:
+        msgspec.convert(value, StopRequest)
+    except msgspec.ValidationError as exc:
+        raise MalformedCommand(f"stop request: {exc}") from None
+    return value
+
+
+def with_status(request: dict[str, Any], status: str, at: str, note: str) -> dict[str, Any]:
+    """The request with one more status change appended to its history, by this service."""
+    entry = {"status": status, "at": at, "by": DISPATCHER, "note": note}
+    return {**request, "status": status, "history": [*request.get("history", []), entry]}
+
+
+def _was_sent(request: dict[str, Any]) -> bool:
+    return request.get("status") in DONE_STATUSES or any(
+        isinstance(e, dict) and e.get("status") == "sent" for e in request.get("history", [])
+    )
+
+
+@dataclass
+class Dispatcher:
+    """The decisions, without Kafka: which requests become commands, which are recorded as expired."""
+
+    private_key: Ed25519PrivateKey
+    ttl_s: float = DEFAULT_TTL_S
+    max_authorization_age_s: float = DEFAULT_MAX_AUTHORIZATION_AGE_S
+    dispatched: dict[str, str] = field(default_factory=dict)
+    """command_id → issued_at of every command on the vehicle-commands topic (read back on assignment)."""
+    closed: set[str] = field(default_factory=set)
+    """request ids already sent, expired, refused or cancelled: nothing more is dispatched for them."""
+
+    def remember_command(self, raw: bytes) -> None:
+        """Note a command already on the vehicle-commands topic (at start-up or after a rebalance)."""
+        try:
+            command = parse_command(CommandEnvelope.decode(raw).signed.payload)
+        except CommandError:
+            return
+        self.dispatched[command.command_id] = command.issued_at
+
+    def remember_request(self, raw: bytes) -> None:
+        """Note a stop request already sent or closed (read back from the stop-requests topic)."""
+        try:
+            request = _parse_request(raw)
+        except CommandError:
+            return
+        if _was_sent(request):
+            self.closed.add(request["request_id"])
+
+    def batch(
+        self, requests: Iterable[dict[str, Any]], now: datetime, nonce: Callable[[], str]
+    ) -> tuple[list[Output], list[tuple[dict[str, Any], CommandError]]]:
+        """Outputs for the stop requests of one poll, and the requests that cannot be signed (with why);
+        only each request's latest version in the poll counts."""
+        latest: dict[str, dict[str, Any]] = {}
+        for request in requests:
+            request_id = request["request_id"]
+            if _was_sent(request):
+                self.closed.add(request_id)
+            latest.pop(request_id, None)
+            latest[request_id] = request
+        outputs: list[Output] = []
+        rejected: list[tuple[dict[str, Any], CommandError]] = []
+        for request_id, request in latest.items():
+            if request.get("status") != "authorized" or request_id in self.closed:
+                continue
+            try:
+                outputs.extend(self._dispatch(request, now, nonce))
+            except CommandError as exc:
+                self.closed.add(request_id)
+                rejected.append((request, exc))
+        return outputs, rejected
+
+    def _dispatch(self, request: dict[str, Any], now: datetime, nonce: Callable[[], str]) -> list[Output]:
+        request_id, key = request["request_id"], request["vehicle_id"].encode()
+        authorization = authorization_of(request)
+        command_id = command_id_for(request)
+        now_ms = int(now.timestamp() * 1000)
+        issued_at = self.dispatched.get(command_id)
+        if issued_at is not None:
+            # sent before a crash that came ahead of the commit: record it as sent once more, never resend;
+            # the history entry is the same as the first one, so stores that merge history see no change
+            log.warning(
+                "request %s: command %s already dispatched at %s, not sending again", request_id, command_id, issued_at
+            )
+            sent = with_status(request, "sent", issued_at, f"command {command_id}")
+            self.closed.add(request_id)
+            return [Output(topics.STOP_REQUESTS, key, _json(sent))]
+        try:
+            authorized_ms = parse_rfc3339_ms(authorization["at"])
+        except TimestampError as exc:
+            raise MalformedCommand(f"history[-1].at: {exc}") from None
+        age_s = (now_ms - authorized_ms) / 1000.0
+        if age_s > self.max_authorization_age_s:
+            log.warning(
+                "request %s: authorised %.0f s ago, more than %g s; recorded as expired, not sent",
+                request_id,
+                age_s,
+                self.max_authorization_age_s,
+            )
+            expired = with_status(
+                request,
+                "expired",
+                format_ms(now_ms),
+                (
+                    f"authorised at {authorization['at']} by {authorization['by']}, not dispatched within "
+                    f"{self.max_authorization_age_s:g} s; no command sent"
+                ),
+            )
+            self.closed.add(request_id)
+            return [Output(topics.STOP_REQUESTS, key, _json(expired))]
+        signed = sign_command(request, self.private_key, now=now, ttl_s=self.ttl_s, nonce=nonce())
+        command = parse_command(signed.payload)
+        sent = with_status(request, "sent", command.issued_at, f"command {command_id}")
+        self.dispatched[command_id] = command.issued_at
+        self.closed.add(request_id)
+        log.info(
+            "request %s (vehicle %s, %s): command %s signed with key %s, valid until %s",
+            request_id,
+            command.vehicle_id,
+            command.mode,
+            command_id,
+            command.key_id,
+            command.expires_at,
+        )
+        return [
+            Output(VEHICLE_COMMANDS, key, CommandEnvelope(signed, sent).encode()),
+            Output(topics.STOP_REQUESTS, key, _json(sent)),
+        ]
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class CommandDispatch:
+    """One dispatcher instance of the consumer group ``truckguard-command-dispatch``.
+
+    The loop is consume → decide → produce command → produce ``sent`` → flush → commit. Only a request whose
+    latest status is ``authorized``, by a history entry naming the officer, is ever signed; one authorised longer
+    ago than ``max_authorization_age_s`` is recorded as ``expired`` instead. Idempotent across restarts: the
+    command id is deterministic (request id and authorisation), the commands on the vehicle-commands topic and the
+    requests already sent on the stop-requests topic are read back when partitions are assigned, and a request
+    whose history shows it was sent is never sent again.
+    """
+
+    def __init__(
+        self,
+        options: DispatchOptions,
+        private_key: Ed25519PrivateKey | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        nonce: Callable[[], str] = new_nonce,
+    ) -> None:
+        self.options = options
+        self.dispatcher = Dispatcher(
+            private_key if private_key is not None else load_private_key(options.private_key_path),
+            ttl_s=options.ttl_s,
+            max_authorization_age_s=options.max_authorization_age_s,
+        )
+        self.clock = clock
+        self.nonce = nonce
+        self.client_id = f"truckguard-dispatch-{os.getpid()}"
+        self._producer = None
+        self._consumer: KafkaConsumer | None = None
+        self._futures: list[FutureRecordMetadata] = []
+        self.consumed = 0
+        """Stop-request messages consumed and committed by this instance."""
+
+    def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
+        options = self.options
+        topics.ensure_topics(
+            options.bootstrap, options.partitions, (topics.STOP_REQUESTS, topics.DEADLETTER, VEHICLE_COMMANDS)
+        )
+        self._producer = make_producer(options.bootstrap, self.client_id)
+        consumer = self._consumer = make_consumer(options.bootstrap, options.group_id, self.client_id)
+        consumer.subscribe([topics.STOP_REQUESTS], listener=_Rebalance(self))
+        try:
+            while not stop.is_set():
+                batch = consumer.poll(timeout_ms=200)
+                if ready is not None and consumer.assignment():
+                    ready.set()
+                if batch:
+                    self._process(batch)
+        finally:
+            consumer.close(autocommit=False)
+            self._producer.close()
+
+    def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        requests: list[dict[str, Any]] = []
+        offsets: dict[TopicPartition, int] = {}
+        for partition, messages in batch.items():
+            for message in messages:
+                offsets[partition] = message.offset + 1
+                try:
+                    requests.append(_parse_request(message.value))
+                except CommandError as exc:
+                    self._reject(message, str(exc))
+        outputs, rejected = self.dispatcher.batch(requests, self.clock(), self.nonce)
+        for request, error in rejected:
+            # never half-dispatched: a request that cannot be signed (no officer in its history, a bad mode)
+            # goes to the dead-letter topic with the reason, for operators
+            log.error("request %s not dispatched: %s", request.get("request_id"), error)
+            self._send(
+                topics.DEADLETTER,
+                str(request.get("vehicle_id", "")).encode(),
+                deadletter_value(topics.STOP_REQUESTS, -1, -1, str(error), _json(request)),
+            )
+        for output in outputs:
+            self._send(output.topic, output.key, output.value)
+        self._checkpoint(offsets)
+        self.consumed += sum(len(messages) for messages in batch.values())
+
+    def _reject(self, message: Any, error: str) -> None:
+        log.warning("stop request at %s[%d]@%d rejected: %s", message.topic, message.partition, message.offset, error)
+        self._send(
+            topics.DEADLETTER,
+            message.key or b"",
+            deadletter_value(message.topic, message.partition, message.offset, error, message.value),
+        )
+
+    def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        assert self._producer is not None
+        self._futures.append(self._producer.send(topic, key=key, value=value))
+
+    def _checkpoint(self, offsets: dict[TopicPartition, int]) -> None:
+        """Wait until every command and status change is acknowledged, then commit the consumed offsets."""
+        assert self._producer is not None and self._consumer is not None
+        self._producer.flush()
+        failed = [f.exception for f in self._futures if f.failed()]
+        self._futures.clear()
+        if failed:
+            raise DispatchError(f"{len(failed)} sends were not acknowledged (first: {failed[0]}); not committing")
+        if offsets:
+            self._consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+
+    def restore(self) -> int:
+        """Read back every command on the vehicle-commands topic and every request already sent, expired or
+        closed on the stop-requests topic (stop requests are rare, so both topics are small); returns the
+        number of commands found."""
+        before = len(self.dispatcher.dispatched)
+        self._read_topic(VEHICLE_COMMANDS, self.dispatcher.remember_command)
+        self._read_topic(topics.STOP_REQUESTS, self.dispatcher.remember_request)
+        return len(self.dispatcher.dispatched) - before
+
+    def _read_topic(self, topic: str, handle: Callable[[bytes], None]) -> None:
+        reader = KafkaConsumer(
+            bootstrap_servers=self.options.bootstrap, enable_auto_commit=False, client_id=f"{self.client_id}-restore"
+        )
+        try:
+            wanted = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+            if not wanted:
+                return
+            reader.assign(wanted)
+            reader.seek_to_beginning(*wanted)
+            end = reader.end_offsets(wanted)
+            while any(reader.position(tp) < end[tp] for tp in wanted):
+                for messages in reader.poll(timeout_ms=500).values():
+                    for message in messages:
+                        if message.value is not None:
+                            handle(message.value)
+        finally:
+            reader.close()
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, dispatch: CommandDispatch) -> None:
+        self.dispatch = dispatch
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass  # every batch is committed before the next poll, so nothing is pending here
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        restored = self.dispatch.restore()
+        log.info(
+            "assigned partitions %s; %d commands already dispatched", sorted(tp.partition for tp in assigned), restored
+        )
