@@ -11,7 +11,9 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
@@ -76,60 +78,77 @@ def _print_alerts(bootstrap: str, stop: threading.Event) -> None:
         consumer.close()
 
 
-def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duration_s: float | None = None) -> int:
+@dataclass(frozen=True)
+class DemoData:
+    """What the demo prepared before anything runs: the fleet's bundle, the store, accounts and keys."""
+
+    workdir: Path
+    bundle: Path
+    store_url: str
+    accounts: list[tuple[str, str, str]]
+    keys_dir: Path
+
+
+def prepare(settings: Settings) -> DemoData:
+    """A fresh demo directory: tonight's simulated fleet, a store with its reference data and accounts, a key."""
     from can_sim.scenarios import demo_bundle
+    from telematics.commands import generate_keypair
+    from web.accounts import create_demo_users
+    from web.reference import import_reference
 
     workdir = settings.data_dir / "demo"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
     bundle = workdir / "bundle"
-    demo_bundle(bundle, start=start)
+    demo_bundle(bundle, start=datetime.now(UTC).replace(second=0, microsecond=0))
     store_url = settings.database_url or f"sqlite:///{workdir / 'truckguard.sqlite'}"
+    import_reference(store_url, bundle, actor="demo")
+    accounts = create_demo_users(store_url)
+    keys = generate_keypair(workdir / "keys")  # a fresh signing key per demo; vehicles trust its public half
+    return DemoData(workdir, bundle, store_url, accounts, keys.private_path.parent)
 
-    broker = None
-    if settings.uses_embedded_broker:
-        broker = EmbeddedBroker(settings.broker_port, log_path=workdir / "broker.log")
-        broker.start()
-    bootstrap = settings.bootstrap
-    topics.ensure_topics(bootstrap, settings.partitions)
 
-    env = {
+def child_environment(settings: Settings, demo: DemoData, bootstrap: str) -> dict[str, str]:
+    return {
         **os.environ,
         "TRUCKGUARD_BOOTSTRAP_SERVERS": bootstrap,
-        "TRUCKGUARD_DATABASE_URL": store_url,
-        "TRUCKGUARD_DATA_DIR": str(workdir),
+        "TRUCKGUARD_DATABASE_URL": demo.store_url,
+        "TRUCKGUARD_DATA_DIR": str(demo.workdir),
         "TRUCKGUARD_SECRET_KEY": settings.secret_key or secrets.token_hex(32),
         "TRUCKGUARD_WEB_HOST": settings.web_host,
         "TRUCKGUARD_WEB_PORT": str(settings.web_port),
         "TRUCKGUARD_PARTITIONS": str(settings.partitions),
+        "TRUCKGUARD_COMMAND_KEYS": str(demo.keys_dir),
     }
-    from web.accounts import create_demo_users
-    from web.reference import import_reference, publish_reference
 
-    # The web store holds the reference data; the detector gets it as a snapshot on the reference topic.
-    import_reference(store_url, bundle, actor="demo")
-    accounts = create_demo_users(store_url)
-    publish_reference(settings.with_overrides(bootstrap_servers=bootstrap, database_url=store_url))
 
-    me = [sys.executable, "-m", "truckguard"]
+def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duration_s: float | None = None) -> int:
+    from web.reference import publish_reference
+
+    demo = prepare(settings)
+    workdir = demo.workdir
+    broker = (
+        EmbeddedBroker(settings.broker_port, log_path=workdir / "broker.log") if settings.uses_embedded_broker else None
+    )
     children: dict[str, subprocess.Popen[bytes]] = {}
     printer_stop = threading.Event()
     try:
-        children["detect"] = start_child([*me, "detect"], env, workdir / "detect.log")
-        children["sink"] = start_child([*me, "sink"], env, workdir / "sink.log")
-        children["web"] = start_child([*me, "web"], env, workdir / "web.log")
+        if broker is not None:
+            broker.start()
+        bootstrap = settings.bootstrap
+        topics.ensure_topics(bootstrap, settings.partitions)
+        # The web store holds the reference data; the detectors get it as a snapshot on the reference topic.
+        publish_reference(settings.with_overrides(bootstrap_servers=bootstrap, database_url=demo.store_url))
+        env = child_environment(settings, demo, bootstrap)
+        me = [sys.executable, "-m", "truckguard"]
+        for name in ("detect", "sink", "dispatch", "web"):
+            children[name] = start_child([*me, name], env, workdir / f"{name}.log")
         url = f"http://{settings.web_host}:{settings.web_port}/"
         _wait_http(url + "healthz", 30, children["web"])
-        children["feed"] = start_child([*me, "feed", str(bundle), "--speed", str(speed)], env, workdir / "feed.log")
-        printer = threading.Thread(target=_print_alerts, args=(bootstrap, printer_stop), daemon=True)
-        printer.start()
-        print(f"truckguard demo is running: open {url}", flush=True)
-        print("  sign in as (demo accounts, new passwords each run):", flush=True)
-        for username, password, role in accounts:
-            print(f"    {username:<10} {password:<24} {role}", flush=True)
-        print(f"  simulated fleet: {bundle} at {speed:g}x real time; logs in {workdir}", flush=True)
-        print("  Ctrl-C stops everything.", flush=True)
+        feed = [*me, "feed", str(demo.bundle), "--speed", str(speed)]
+        children["feed"] = start_child(feed, env, workdir / "feed.log")
+        threading.Thread(target=_print_alerts, args=(bootstrap, printer_stop), daemon=True).start()
+        _print_welcome(url, demo, speed)
         deadline = None if duration_s is None else time.monotonic() + duration_s
         while not stop.wait(0.5):
             if deadline is not None and time.monotonic() >= deadline:
@@ -143,10 +162,22 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
     finally:
         print("stopping the demo ...", flush=True)
         printer_stop.set()
-        for name in ("feed", "web", "sink", "detect"):
+        for name in ("feed", "web", "dispatch", "sink", "detect"):
             if name in children:
                 stop_child(children[name])
         if broker is not None:
             broker.stop()
         print("demo stopped; nothing left running.", flush=True)
     return 0
+
+
+def _print_welcome(url: str, demo: DemoData, speed: float) -> None:
+    print(f"truckguard demo is running: open {url}", flush=True)
+    print("  sign in as (demo accounts, new passwords each run):", flush=True)
+    for username, password, role in demo.accounts:
+        print(f"    {username:<10} {password:<24} {role}", flush=True)
+    print(f"  simulated fleet: {demo.bundle} at {speed:g}x real time; logs in {demo.workdir}", flush=True)
+    print(
+        "  authorise a stop request as officer1 then officer2 to send the signed command; Ctrl-C stops everything.",
+        flush=True,
+    )
