@@ -1,12 +1,15 @@
-"""Reads a replay bundle directory (contract section 6): reference files into ReferenceData, telemetry lines as raw bytes."""
+"""Reads a replay bundle (contract section 6): reference files into ReferenceData, telemetry lines as raw bytes."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import orjson
+import shapely
 
 from telematics.reference import (
     FLEET_KINDS,
@@ -20,46 +23,130 @@ from telematics.reference import (
     Zone,
     ZoneAccess,
 )
-from telematics.schedule import ScheduleError, parse_operating_hours, parse_windows, zone_info
+from telematics.schedule import ScheduleError, WeeklySchedule, parse_operating_hours, parse_windows, zone_info
 from telematics.timeutil import TimestampError, parse_rfc3339_ms
+from telematics.validation import VEHICLE_ID_PATTERN
 
 FLEET_FILE = "fleet.json"
 TRIPS_FILE = "trips.geojson"
 ZONES_FILE = "zones.geojson"
 TELEMETRY_FILE = "telemetry.jsonl"
 CAN_FILE = "can.jsonl"
+DEFAULT_CORRIDOR_M = 500.0
+DEFAULT_STOP_RADIUS_M = 150.0
 
 
 class ReferenceDataError(ValueError):
     """A reference file is missing or malformed; the message names the file and the path inside it."""
 
 
-def _require(obj: dict[str, Any], key: str, kinds: type | tuple[type, ...], where: str) -> Any:
-    if key not in obj:
-        raise ReferenceDataError(f"{where}.{key}: missing")
-    value = obj[key]
-    allowed = kinds if isinstance(kinds, tuple) else (kinds,)
-    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-        raise ReferenceDataError(f"{where}.{key}: got {value!r}, expected {_kind_name(kinds)}")
+def _fail(where: str, problem: str) -> NoReturn:
+    raise ReferenceDataError(f"{where}: {problem}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _absent(obj: dict[str, Any], key: str, where: str, expected: str) -> NoReturn:
+    _fail(f"{where}.{key}", f"missing, expected {expected}" if key not in obj else f"got None, expected {expected}")
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        _fail(where, f"got {_show(value)}, expected an object")
     return value
 
 
-def _kind_name(kinds: type | tuple[type, ...]) -> str:
-    names = [k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,))]
-    return " or ".join({"str": "text", "float": "a number", "int": "a number", "list": "a list", "dict": "an object"}.get(n, n) for n in names)
+def _list(obj: dict[str, Any], key: str, where: str, *, top: bool = False) -> list[Any]:
+    """A list that may be absent or null (then empty); top: a key of the document itself."""
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        _fail(f"{where}: {key}" if top else f"{where}.{key}", f"got {_show(value)}, expected a list")
+    return value
 
 
-def _number(obj: dict[str, Any], key: str, where: str) -> float:
-    return float(_require(obj, key, (int, float), where))
+def _text(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> Any:
+    """Non-empty text; absent or null is None unless required."""
+    value = obj.get(key)
+    if value is None:
+        if required:
+            _absent(obj, key, where, "text")
+        return None
+    if not isinstance(value, str) or not value:
+        _fail(f"{where}.{key}", f"got {_show(value)}, expected non-empty text")
+    return value
 
 
-def _time(value: Any, where: str) -> int:
+def _one_of(obj: dict[str, Any], key: str, where: str, allowed: tuple[str, ...], *, required: bool = True) -> Any:
+    value = _text(obj, key, where, required=required)
+    if value is not None and value not in allowed:
+        _fail(f"{where}.{key}", f"got {value!r}, expected one of {', '.join(allowed)}")
+    return value
+
+
+def _number(obj: dict[str, Any], key: str, where: str, *, low: float | None = None, high: float | None = None,
+            positive: bool = False, default: float | None = None) -> Any:
+    """A finite number in range; absent or null gives the default, or fails when there is none."""
+    value = obj.get(key)
+    if value is None:
+        if default is None:
+            _absent(obj, key, where, "a number")
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        _fail(f"{where}.{key}", f"got {_show(value)}, expected a finite number")
+    if positive and value <= 0:
+        _fail(f"{where}.{key}", f"got {value!r}, expected a number above 0")
+    if (low is not None and value < low) or (high is not None and value > high):
+        _fail(f"{where}.{key}", f"got {value!r}, expected a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def _time(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            _absent(obj, key, where, "RFC 3339 text")
+        return None
     if not isinstance(value, str):
-        raise ReferenceDataError(f"{where}: got {value!r}, expected RFC 3339 text")
+        _fail(f"{where}.{key}", f"got {_show(value)}, expected RFC 3339 text")
     try:
         return parse_rfc3339_ms(value)
     except TimestampError as exc:
-        raise ReferenceDataError(f"{where}: {exc}") from None
+        _fail(f"{where}.{key}", str(exc))
+
+
+def _zone(obj: dict[str, Any], key: str, where: str, default: str | None = None) -> ZoneInfo:
+    name = _text(obj, key, where, required=default is None) or default
+    try:
+        return zone_info(name)
+    except ScheduleError as exc:
+        _fail(f"{where}.{key}", str(exc))
+
+
+def _unique(seen: dict[str, str], value: str, where: str) -> str:
+    if value in seen:
+        _fail(where, f"{value!r} is already used by {seen[value]}")
+    seen[value] = where.split(": ", 1)[-1].rsplit(".", 1)[0]
+    return value
+
+
+def _vehicle_id(obj: dict[str, Any], where: str) -> str:
+    vehicle_id = _text(obj, "vehicle_id", where)
+    if VEHICLE_ID_PATTERN.fullmatch(vehicle_id) is None:
+        _fail(f"{where}.vehicle_id", f"got {vehicle_id!r}, expected 1-64 characters of A-Z a-z 0-9 . _ - "
+                                     "(as in telemetry)")
+    return vehicle_id
+
+
+def _schedule(parse: Any, value: Any, where: str) -> WeeklySchedule:
+    try:
+        return parse(value, where)
+    except ScheduleError as exc:
+        raise ReferenceDataError(str(exc)) from None
 
 
 def _load_json(path: Path) -> Any:
@@ -67,6 +154,8 @@ def _load_json(path: Path) -> Any:
         return orjson.loads(path.read_bytes())
     except FileNotFoundError:
         raise ReferenceDataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ReferenceDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except orjson.JSONDecodeError as exc:
         raise ReferenceDataError(f"{path}: not valid JSON ({exc})") from None
 
@@ -74,83 +163,89 @@ def _load_json(path: Path) -> Any:
 def parse_fleet_document(doc: Any, source: str = FLEET_FILE) -> tuple[dict[str, Fleet], dict[str, Vehicle], list[Site]]:
     """fleet.json content to fleets, vehicles and sites."""
     if not isinstance(doc, dict):
-        raise ReferenceDataError(f"{source}: expected an object with fleets, vehicles and sites")
+        _fail(source, f"got {_show(doc)}, expected an object with fleets, vehicles and sites")
+    top = f"{source}: "
     fleets: dict[str, Fleet] = {}
-    try:
-        for i, raw in enumerate(doc.get("fleets", [])):
-            where = f"{source}: fleets[{i}]"
-            kind = _require(raw, "kind", str, where)
-            if kind not in FLEET_KINDS:
-                raise ReferenceDataError(f"{where}.kind: got {kind!r}, expected one of {FLEET_KINDS}")
-            fleet_id = _require(raw, "fleet_id", str, where)
-            fleets[fleet_id] = Fleet(
+    seen: dict[str, str] = {}
+    for i, raw in enumerate(_list(doc, "fleets", source, top=True)):
+        where = f"{top}fleets[{i}]"
+        fleet = _object(raw, where)
+        fleet_id = _unique(seen, _text(fleet, "fleet_id", where), f"{where}.fleet_id")
+        fleets[fleet_id] = Fleet(
+            fleet_id=fleet_id,
+            name=_text(fleet, "name", where, required=False) or fleet_id,
+            kind=_one_of(fleet, "kind", where, FLEET_KINDS),
+            timezone=_zone(fleet, "timezone", where),
+            operating_hours=_schedule(parse_operating_hours, fleet.get("operating_hours"), f"{where}.operating_hours"),
+        )
+    vehicles: dict[str, Vehicle] = {}
+    seen = {}
+    for i, raw in enumerate(_list(doc, "vehicles", source, top=True)):
+        where = f"{top}vehicles[{i}]"
+        vehicle = _object(raw, where)
+        vehicle_id = _unique(seen, _vehicle_id(vehicle, where), f"{where}.vehicle_id")
+        fleet_id = _text(vehicle, "fleet_id", where)
+        if fleet_id not in fleets:
+            _fail(f"{where}.fleet_id", f"{fleet_id!r} is not a fleet in this file")
+        cards = _list(vehicle, "authorized_driver_cards", where)
+        for j, card in enumerate(cards):
+            if not isinstance(card, str) or not 0 < len(card) <= 64:
+                _fail(f"{where}.authorized_driver_cards[{j}]", f"got {_show(card)}, expected a driver card id")
+        vehicles[vehicle_id] = Vehicle(
+            vehicle_id=vehicle_id,
+            fleet_id=fleet_id,
+            category=_one_of(vehicle, "category", where, VEHICLE_CATEGORIES, required=False),
+            plate=_text(vehicle, "plate", where, required=False),
+            authorized_driver_cards=frozenset(cards),
+        )
+    sites = []
+    seen = {}
+    for i, raw in enumerate(_list(doc, "sites", source, top=True)):
+        where = f"{top}sites[{i}]"
+        site = _object(raw, where)
+        site_id = _unique(seen, _text(site, "site_id", where), f"{where}.site_id")
+        fleet_id = _text(site, "fleet_id", where)
+        if fleet_id not in fleets:
+            _fail(f"{where}.fleet_id", f"{fleet_id!r} is not a fleet in this file")
+        sites.append(
+            Site(
+                site_id=site_id,
                 fleet_id=fleet_id,
-                name=raw.get("name") or fleet_id,
-                kind=kind,
-                timezone=zone_info(_require(raw, "timezone", str, where)),
-                operating_hours=parse_operating_hours(raw.get("operating_hours"), f"{where}.operating_hours"),
+                kind=_text(site, "kind", where, required=False) or "site",
+                lat=_number(site, "lat", where, low=-90, high=90),
+                lon=_number(site, "lon", where, low=-180, high=180),
+                radius_m=_number(site, "radius_m", where, positive=True),
             )
-        vehicles: dict[str, Vehicle] = {}
-        for i, raw in enumerate(doc.get("vehicles", [])):
-            where = f"{source}: vehicles[{i}]"
-            fleet_id = _require(raw, "fleet_id", str, where)
-            if fleet_id not in fleets:
-                raise ReferenceDataError(f"{where}.fleet_id: {fleet_id!r} is not a fleet in this file")
-            category = raw.get("category")
-            if category is not None and category not in VEHICLE_CATEGORIES:
-                raise ReferenceDataError(f"{where}.category: got {category!r}, expected one of {VEHICLE_CATEGORIES}")
-            cards = raw.get("authorized_driver_cards") or []
-            if not isinstance(cards, list) or not all(isinstance(c, str) for c in cards):
-                raise ReferenceDataError(f"{where}.authorized_driver_cards: expected a list of card ids")
-            vehicle_id = _require(raw, "vehicle_id", str, where)
-            vehicles[vehicle_id] = Vehicle(vehicle_id, fleet_id, category, raw.get("plate"), frozenset(cards))
-        sites = []
-        for i, raw in enumerate(doc.get("sites", [])):
-            where = f"{source}: sites[{i}]"
-            sites.append(
-                Site(
-                    site_id=_require(raw, "site_id", str, where),
-                    fleet_id=_require(raw, "fleet_id", str, where),
-                    kind=raw.get("kind") or "site",
-                    lat=_number(raw, "lat", where),
-                    lon=_number(raw, "lon", where),
-                    radius_m=_number(raw, "radius_m", where),
-                )
-            )
-    except ScheduleError as exc:
-        raise ReferenceDataError(str(exc)) from None
-    except (AttributeError, TypeError) as exc:
-        raise ReferenceDataError(f"{source}: malformed entry ({exc})") from None
+        )
     return fleets, vehicles, sites
 
 
-def _features(doc: Any, geometry_type: str, source: str) -> list[tuple[str, dict[str, Any], list[Any]]]:
+def _features(doc: Any, geometry_type: str, source: str) -> list[tuple[str, dict[str, Any], Any]]:
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
-        raise ReferenceDataError(f"{source}: expected a GeoJSON FeatureCollection")
+        _fail(source, "expected a GeoJSON FeatureCollection with a list of features")
     out = []
-    for i, feature in enumerate(doc["features"]):
+    for i, raw in enumerate(doc["features"]):
         where = f"{source}: features[{i}]"
-        geometry = feature.get("geometry") if isinstance(feature, dict) else None
+        feature = _object(raw, where)
+        geometry = feature.get("geometry")
         if not isinstance(geometry, dict) or geometry.get("type") != geometry_type:
-            raise ReferenceDataError(f"{where}.geometry: expected a {geometry_type}")
-        props = feature.get("properties")
-        if not isinstance(props, dict):
-            raise ReferenceDataError(f"{where}.properties: expected an object")
-        out.append((where, props, geometry.get("coordinates")))
+            got = geometry.get("type") if isinstance(geometry, dict) else geometry
+            _fail(f"{where}.geometry", f"got {_show(got)}, expected a {geometry_type}")
+        out.append((where, _object(feature.get("properties"), f"{where}.properties"), geometry.get("coordinates")))
     return out
 
 
 def _positions(coords: Any, where: str, minimum: int) -> tuple[tuple[float, float], ...]:
     if not isinstance(coords, list) or len(coords) < minimum:
-        raise ReferenceDataError(f"{where}: expected at least {minimum} [lon, lat] positions")
+        _fail(where, f"got {_show(coords)}, expected a list of at least {minimum} [lon, lat] positions")
     out = []
     for j, pos in enumerate(coords):
         if (
-            not isinstance(pos, list) or len(pos) < 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos[:2])
+            not isinstance(pos, list) or not 2 <= len(pos) <= 3
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in pos)
             or not (-180 <= pos[0] <= 180 and -90 <= pos[1] <= 90)
         ):
-            raise ReferenceDataError(f"{where}[{j}]: got {pos!r}, expected [lon, lat] in WGS 84 degrees")
+            _fail(f"{where}[{j}]", f"got {_show(pos)}, expected [lon, lat] in WGS 84 degrees")
         out.append((float(pos[0]), float(pos[1])))
     return tuple(out)
 
@@ -158,30 +253,43 @@ def _positions(coords: Any, where: str, minimum: int) -> tuple[tuple[float, floa
 def parse_trips_document(doc: Any, source: str = TRIPS_FILE) -> list[Trip]:
     """trips.geojson content to planned trips."""
     trips = []
+    seen: dict[str, str] = {}
     for where, props, coords in _features(doc, "LineString", source):
+        pwhere = f"{where}.properties"
+        trip_id = _unique(seen, _text(props, "trip_id", pwhere), f"{pwhere}.trip_id")
+        start = _time(props, "planned_start", pwhere)
+        end = _time(props, "planned_end", pwhere)
+        if end < start:  # type: ignore[operator]
+            _fail(f"{pwhere}.planned_end", f"got {props['planned_end']!r}, expected no earlier than planned_start")
         stops = []
-        for j, stop in enumerate(props.get("stops") or []):
-            swhere = f"{where}.properties.stops[{j}]"
-            if not isinstance(stop, dict):
-                raise ReferenceDataError(f"{swhere}: expected an object")
+        for j, raw in enumerate(_list(props, "stops", pwhere)):
+            swhere = f"{pwhere}.stops[{j}]"
+            stop = _object(raw, swhere)
+            arrival = _time(stop, "planned_arrival", swhere, required=False)
+            departure = _time(stop, "planned_departure", swhere, required=False)
+            if arrival is not None and departure is not None and departure < arrival:
+                _fail(f"{swhere}.planned_departure",
+                      f"got {stop['planned_departure']!r}, expected no earlier than planned_arrival")
             stops.append(
                 TripStop(
-                    lat=_number(stop, "lat", swhere),
-                    lon=_number(stop, "lon", swhere),
-                    radius_m=float(stop.get("radius_m", 150)),
-                    planned_arrival_ms=_time(stop["planned_arrival"], f"{swhere}.planned_arrival") if stop.get("planned_arrival") else None,
-                    planned_departure_ms=_time(stop["planned_departure"], f"{swhere}.planned_departure") if stop.get("planned_departure") else None,
+                    lat=_number(stop, "lat", swhere, low=-90, high=90),
+                    lon=_number(stop, "lon", swhere, low=-180, high=180),
+                    radius_m=_number(stop, "radius_m", swhere, positive=True, default=DEFAULT_STOP_RADIUS_M),
+                    planned_arrival_ms=arrival,
+                    planned_departure_ms=departure,
                 )
             )
-        pwhere = f"{where}.properties"
+        driver_card = props.get("driver_card_id")
+        if driver_card is not None and (not isinstance(driver_card, str) or not 0 < len(driver_card) <= 64):
+            _fail(f"{pwhere}.driver_card_id", f"got {_show(driver_card)}, expected a driver card id or null")
         trips.append(
             Trip(
-                trip_id=_require(props, "trip_id", str, pwhere),
-                vehicle_id=_require(props, "vehicle_id", str, pwhere),
-                driver_card_id=props.get("driver_card_id"),
-                planned_start_ms=_time(props.get("planned_start"), f"{pwhere}.planned_start"),
-                planned_end_ms=_time(props.get("planned_end"), f"{pwhere}.planned_end"),
-                corridor_m=float(props.get("corridor_m", 500)),
+                trip_id=trip_id,
+                vehicle_id=_vehicle_id(props, pwhere),
+                driver_card_id=driver_card,
+                planned_start_ms=start,  # type: ignore[arg-type]
+                planned_end_ms=end,  # type: ignore[arg-type]
+                corridor_m=_number(props, "corridor_m", pwhere, positive=True, default=DEFAULT_CORRIDOR_M),
                 route=_positions(coords, f"{where}.geometry.coordinates", 2),
                 stops=tuple(stops),
             )
@@ -190,34 +298,41 @@ def parse_trips_document(doc: Any, source: str = TRIPS_FILE) -> list[Trip]:
 
 
 def parse_zones_document(doc: Any, source: str = ZONES_FILE) -> list[Zone]:
-    """zones.geojson content to protected zones (outer ring of each polygon)."""
+    """zones.geojson content to protected zones (the outer ring of each polygon; holes are not read)."""
     zones = []
+    seen: dict[str, str] = {}
     for where, props, coords in _features(doc, "Polygon", source):
         pwhere = f"{where}.properties"
-        if not isinstance(coords, list) or not coords:
-            raise ReferenceDataError(f"{where}.geometry.coordinates: expected a list of rings")
-        access = props.get("access") or {}
-        if not isinstance(access, dict):
-            raise ReferenceDataError(f"{pwhere}.access: expected an object")
+        zone_id = _unique(seen, _text(props, "zone_id", pwhere), f"{pwhere}.zone_id")
+        access = props.get("access")
+        access = {} if access is None else _object(access, f"{pwhere}.access")
+        awhere = f"{pwhere}.access"
+        categories = _list(access, "categories_allowed", awhere)
+        for j, category in enumerate(categories):
+            if not isinstance(category, str) or not category:
+                _fail(f"{awhere}.categories_allowed[{j}]", f"got {_show(category)}, expected a vehicle category")
         max_speed = access.get("max_speed_kmh")
-        if max_speed is not None and (isinstance(max_speed, bool) or not isinstance(max_speed, int | float)):
-            raise ReferenceDataError(f"{pwhere}.access.max_speed_kmh: got {max_speed!r}, expected a number")
-        try:
-            zone = Zone(
-                zone_id=_require(props, "zone_id", str, pwhere),
-                name=props.get("name") or props["zone_id"],
-                kind=props.get("kind") or "public_space",
-                timezone=zone_info(props.get("timezone") or "UTC"),
-                active=parse_windows(props.get("active"), f"{pwhere}.active"),
-                access=ZoneAccess(
-                    categories_allowed=frozenset(access.get("categories_allowed") or ()),
-                    delivery_windows=parse_windows(access.get("delivery_windows"), f"{pwhere}.access.delivery_windows"),
-                    max_speed_kmh=float(max_speed) if max_speed is not None else None,
-                ),
-                ring=_positions(coords[0], f"{where}.geometry.coordinates[0]", 4),
-            )
-        except ScheduleError as exc:
-            raise ReferenceDataError(str(exc)) from None
+        if not isinstance(coords, list) or not coords:
+            _fail(f"{where}.geometry.coordinates", f"got {_show(coords)}, expected a list of rings")
+        ring = _positions(coords[0], f"{where}.geometry.coordinates[0]", 4)
+        if ring[0] != ring[-1]:
+            _fail(f"{where}.geometry.coordinates[0]", "expected a closed ring (the last position equal to the first)")
+        zone = Zone(
+            zone_id=zone_id,
+            name=_text(props, "name", pwhere, required=False) or zone_id,
+            kind=_text(props, "kind", pwhere, required=False) or "public_space",
+            timezone=_zone(props, "timezone", pwhere, default="UTC"),
+            active=_schedule(parse_windows, props.get("active"), f"{pwhere}.active"),
+            access=ZoneAccess(
+                categories_allowed=frozenset(categories),
+                delivery_windows=_schedule(parse_windows, access.get("delivery_windows"), f"{awhere}.delivery_windows"),
+                max_speed_kmh=None if max_speed is None else _number(access, "max_speed_kmh", awhere, low=0, high=300),
+            ),
+            ring=ring,
+        )
+        if not zone.polygon_xy.is_valid:
+            reason = shapely.is_valid_reason(zone.polygon_xy).split("[")[0]  # without coordinates in the frame
+            _fail(f"{where}.geometry.coordinates[0]", f"expected a simple ring, but it is not ({reason})")
         zones.append(zone)
     return zones
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -38,14 +38,14 @@ class LocalFrame:
 
     origin_lat: float
     origin_lon: float
+    _mx: float = field(init=False, repr=False, compare=False)
+    """Metres per degree of longitude at the origin."""
+    _my: float = field(init=False, repr=False, compare=False)
+    """Metres per degree of latitude."""
 
-    @property
-    def _mx(self) -> float:
-        return math.radians(1) * EARTH_RADIUS_M * math.cos(math.radians(self.origin_lat))
-
-    @property
-    def _my(self) -> float:
-        return math.radians(1) * EARTH_RADIUS_M
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_my", math.radians(1) * EARTH_RADIUS_M)
+        object.__setattr__(self, "_mx", self._my * math.cos(math.radians(self.origin_lat)))
 
     def to_xy(self, lat: float, lon: float) -> tuple[float, float]:
         return (lon - self.origin_lon) * self._mx, (lat - self.origin_lat) * self._my

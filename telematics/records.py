@@ -5,8 +5,11 @@ from __future__ import annotations
 import msgspec
 
 
-class TelemetryRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One validated telemetry record; None means "not reported by this device", never false."""
+class TelemetryRecord(msgspec.Struct, omit_defaults=True):
+    """One validated telemetry record; None means "not reported by this device", never false.
+
+    Build it with keywords; positional construction is for the parser's fast path, in this field order.
+    """
 
     vehicle_id: str
     ts_ms: int

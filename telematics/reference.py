@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import shapely
+from shapely import STRtree
 from shapely.geometry import LineString, Point, Polygon
 
 from telematics.geo import LocalFrame, haversine_m
@@ -74,12 +76,18 @@ class Trip:
     """Route line as (lon, lat) pairs, as in the GeoJSON."""
     stops: tuple[TripStop, ...]
     frame: LocalFrame = field(init=False, repr=False)
+    """A frame at the middle of the route's bounding box; over hundreds of km its scale drifts by some %."""
     line_xy: LineString = field(init=False, repr=False)
+    _lat_span: tuple[float, float] = field(init=False, repr=False, compare=False)
+    _segment_tree: STRtree | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        lon0, lat0 = self.route[0]
-        object.__setattr__(self, "frame", LocalFrame(lat0, lon0))
-        line = LineString([self.frame.to_xy(lat, lon) for lon, lat in self.route])
+        lons = [lon for lon, _ in self.route]
+        lats = [lat for _, lat in self.route]
+        frame = LocalFrame((min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2)
+        object.__setattr__(self, "frame", frame)
+        object.__setattr__(self, "_lat_span", (min(lats), max(lats)))
+        line = LineString([frame.to_xy(lat, lon) for lon, lat in self.route])
         shapely.prepare(line)
         object.__setattr__(self, "line_xy", line)
 
@@ -87,10 +95,42 @@ class Trip:
         return self.planned_start_ms - slack_ms <= ts_ms <= self.planned_end_ms + slack_ms
 
     def distance_from_route_m(self, lat: float, lon: float) -> float:
-        return float(self.line_xy.distance(Point(self.frame.to_xy(lat, lon))))
+        """Metres from the route line; within 1 % anywhere within tens of km of it, however long the route."""
+        route = self.route
+        if len(route) == 2:
+            return _segment_distance_m(lat, lon, route[0], route[1])
+        # The trip's frame tells which segments can be the nearest: between the point and the route, its scale
+        # is off by no more than `drift`, so no segment further than rough * drift in the frame can be.
+        point = Point(self.frame.to_xy(lat, lon))
+        rough = float(self.line_xy.distance(point))
+        low, high = min(self._lat_span[0], lat), max(self._lat_span[1], lat)
+        smallest = min(math.cos(math.radians(low)), math.cos(math.radians(high)))
+        largest = 1.0 if low <= 0 <= high else max(math.cos(math.radians(low)), math.cos(math.radians(high)))
+        drift = largest / max(smallest, 1e-6) * 1.01
+        near = self._tree().query(point, predicate="dwithin", distance=rough * drift + 1.0)
+        return min(_segment_distance_m(lat, lon, route[i], route[i + 1]) for i in near.tolist())
 
     def stop_at(self, lat: float, lon: float) -> TripStop | None:
         return next((s for s in self.stops if s.contains(lat, lon)), None)
+
+    def _tree(self) -> STRtree:
+        tree = self._segment_tree
+        if tree is None:
+            coords = list(self.line_xy.coords)
+            tree = STRtree([LineString(coords[i:i + 2]) for i in range(len(coords) - 1)])
+            object.__setattr__(self, "_segment_tree", tree)
+        return tree
+
+
+def _segment_distance_m(lat: float, lon: float, a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Metres from a point to the segment a-b ((lon, lat) pairs), in a frame centred on the point."""
+    frame = LocalFrame(lat, lon)
+    ax, ay = frame.to_xy(a[1], a[0])
+    bx, by = frame.to_xy(b[1], b[0])
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length2))
+    return math.hypot(ax + t * dx, ay + t * dy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +167,8 @@ class Zone:
 
     def near(self, lat: float, lon: float, margin_deg: float = 0.0) -> bool:
         min_lat, min_lon, max_lat, max_lon = self.bbox
-        return min_lat - margin_deg <= lat <= max_lat + margin_deg and min_lon - margin_deg <= lon <= max_lon + margin_deg
+        return (min_lat - margin_deg <= lat <= max_lat + margin_deg
+                and min_lon - margin_deg <= lon <= max_lon + margin_deg)
 
     def contains(self, lat: float, lon: float) -> bool:
         return self.near(lat, lon) and bool(self.polygon_xy.contains(Point(self.frame.to_xy(lat, lon))))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ALL_DAYS = frozenset(range(7))
+_DAY_NUMBERS = {name: i for names in (DAY_NAMES, FULL_DAY_NAMES) for i, name in enumerate(names)}
+_HHMM = re.compile(r"([01]\d|2[0-4]):([0-5]\d)", re.ASCII)
 
 
 class ScheduleError(ValueError):
@@ -17,27 +21,36 @@ class ScheduleError(ValueError):
 
 def parse_hhmm(text: object, where: str) -> int:
     """'HH:MM' (00:00-24:00) to minutes after midnight."""
-    if not isinstance(text, str) or len(text) != 5 or text[2] != ":" or not (text[:2] + text[3:]).isdigit():
+    match = _HHMM.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
         raise ScheduleError(f"{where}: got {text!r}, expected HH:MM")
-    hours, minutes = int(text[:2]), int(text[3:])
-    if hours > 24 or minutes > 59 or (hours == 24 and minutes):
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if hours == 24 and minutes:
         raise ScheduleError(f"{where}: got {text!r}, expected a time from 00:00 to 24:00")
     return hours * 60 + minutes
 
 
 def parse_days(names: object, where: str) -> frozenset[int]:
+    """Day names ("mon" ... "sun", any case; full names too) to weekday numbers, 0 = Monday; None = every day."""
     if names is None:
         return ALL_DAYS
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ScheduleError(f"{where}: got {names!r}, expected a list of day names like ['mon', 'tue']")
-    unknown = [n for n in names if n.lower()[:3] not in DAY_NAMES]
+    unknown = [n for n in names if n.lower() not in _DAY_NUMBERS]
     if unknown:
         raise ScheduleError(f"{where}: unknown day {unknown[0]!r}, expected one of {', '.join(DAY_NAMES)}")
-    return frozenset(DAY_NAMES.index(n.lower()[:3]) for n in names)
+    return frozenset(_DAY_NUMBERS[n.lower()] for n in names)
+
+
+def zone_info(name: str) -> ZoneInfo:
+    """The IANA time zone of that name, or ScheduleError."""
+    if not isinstance(name, str):
+        raise ScheduleError(f"got {name!r}, expected an IANA time zone name like Europe/Berlin")
+    return _zone_info(name)
 
 
 @lru_cache(maxsize=256)
-def zone_info(name: str) -> ZoneInfo:
+def _zone_info(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -70,12 +83,13 @@ class WeeklySchedule:
     always: bool = False
 
     def contains_local(self, weekday: int, minute: int) -> bool:
+        """Whether the local weekday (0 = Monday) and minute of the day fall in a window."""
         return self.always or any(w.contains(weekday, minute) for w in self.windows)
 
 
 def local_weekday_minute(ts_ms: int, tz: ZoneInfo) -> tuple[int, int]:
     """The local weekday (0 = Monday) and minute of the day of an event time in a time zone."""
-    moment = datetime.fromtimestamp(ts_ms / 1000, tz)
+    moment = datetime.fromtimestamp(ts_ms // 1000, tz)  # whole seconds: exact, and the minute only needs those
     return moment.weekday(), moment.hour * 60 + moment.minute
 
 
