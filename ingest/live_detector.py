@@ -15,21 +15,22 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
-from anomaly.behaviour.model import BehaviourModels
 from anomaly.config import EngineConfig
-from anomaly.engine import DetectionEngine, Output
+from anomaly.engine import Output
 from ingest import topics
 from ingest.deadletter import deadletter_value
 from ingest.kafka_clients import make_consumer, make_producer
-from ingest.pipeline import DetectPipeline
+from ingest.pipeline import FeedResult, PipelineCounts
 from ingest.reference_source import ReferenceSource
 from telematics.outputs import Alert, encode
+from telematics.reference import ReferenceData
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +49,16 @@ class LiveDetectorOptions:
     checkpoint_s: float = 5.0
     reference_poll_s: float = 5.0
     stats_every_s: float = 30.0
+    topic: str = topics.TELEMETRY
 
 
 class LiveDetector:
     """One detector instance of the consumer group; several share the telemetry partitions."""
 
-    def __init__(
-        self, options: LiveDetectorOptions, reference: ReferenceSource, models: BehaviourModels | None = None
-    ) -> None:
+    def __init__(self, options: LiveDetectorOptions, reference: ReferenceSource, pipeline: StreamPipeline) -> None:
         self.options = options
         self.reference = reference
-        self.pipeline = DetectPipeline(DetectionEngine(reference.load(), options.config, models=models))
+        self.pipeline = pipeline
         self.client_id = f"truckguard-detect-{os.getpid()}"
         self._futures: list[FutureRecordMetadata] = []
         self._next_offsets: dict[TopicPartition, int] = {}
@@ -74,7 +74,7 @@ class LiveDetector:
         topics.ensure_topics(options.bootstrap, options.partitions)
         self._producer = make_producer(options.bootstrap, self.client_id)
         consumer = self._consumer = make_consumer(options.bootstrap, options.group_id, self.client_id)
-        consumer.subscribe([topics.TELEMETRY], listener=_Rebalance(self))
+        consumer.subscribe([options.topic], listener=_Rebalance(self))
         last_checkpoint = last_idle_check = last_reference_check = last_stats = time.monotonic()
         try:
             while not stop.is_set():
@@ -129,7 +129,7 @@ class LiveDetector:
 
     def _flush_idle(self, now: float) -> None:
         """Release records held for ordering once their vehicle has been silent for idle_flush_s."""
-        for vehicle_id in self.pipeline.engine.held_vehicles():
+        for vehicle_id in self.pipeline.held_vehicles():
             if now - self._last_arrival.get(vehicle_id, now) >= self.options.idle_flush_s:
                 self._emit_marking_dirty(self.pipeline.flush_vehicle(vehicle_id))
 
@@ -142,7 +142,7 @@ class LiveDetector:
         if not self.reference.changed():
             return
         try:
-            self.pipeline.engine.reference = self.reference.load()
+            self.pipeline.reference = self.reference.load()
             log.info("reference data reloaded")
         except ValueError as exc:
             log.error("reference data changed but could not be loaded, keeping the previous data: %s", exc)
@@ -152,11 +152,12 @@ class LiveDetector:
         """Produce state snapshots, wait for every send to be acknowledged, then commit the consumed offsets."""
         if not self._futures and not self._dirty and not self._next_offsets:
             return
-        engine = self.pipeline.engine
+        prefix = self.pipeline.state_key_prefix
         for vehicle_id in sorted(self._dirty):
-            snapshot = engine.snapshot(vehicle_id)
+            snapshot = self.pipeline.snapshot(vehicle_id)
             if snapshot is not None:
-                self._send(topics.DETECTOR_STATE, vehicle_id.encode(), snapshot, self._vehicle_partition[vehicle_id])
+                key = f"{prefix}{vehicle_id}".encode()
+                self._send(topics.DETECTOR_STATE, key, snapshot, self._vehicle_partition[vehicle_id])
         assert self._producer is not None and self._consumer is not None
         self._producer.flush()
         failed = [f.exception for f in self._futures if f.failed()]
@@ -185,12 +186,13 @@ class LiveDetector:
                 for messages in reader.poll(timeout_ms=500).values():
                     for message in messages:
                         if message.key is not None and message.value is not None:
-                            latest[message.key.decode()] = (message.partition, message.value)
+                            vehicle_id = _own_key(message.key.decode(), self.pipeline.state_key_prefix)
+                            if vehicle_id is not None:
+                                latest[vehicle_id] = (message.partition, message.value)
         finally:
             reader.close()
-        engine = self.pipeline.engine
         for vehicle_id, (partition, snapshot) in latest.items():
-            engine.restore(vehicle_id, snapshot)
+            self.pipeline.restore(vehicle_id, snapshot)
             self._vehicle_partition[vehicle_id] = partition
         return len(latest)
 
@@ -198,9 +200,32 @@ class LiveDetector:
         gone = set(partitions)
         for vehicle_id, partition in list(self._vehicle_partition.items()):
             if partition in gone:
-                self.pipeline.engine.forget(vehicle_id)
+                self.pipeline.forget(vehicle_id)
                 del self._vehicle_partition[vehicle_id]
                 self._last_arrival.pop(vehicle_id, None)
+
+
+def _own_key(key: str, prefix: str) -> str | None:
+    """The vehicle id of a state checkpoint key, if the key belongs to the pipeline with this prefix."""
+    if prefix:
+        return key[len(prefix) :] if key.startswith(prefix) else None
+    return None if ":" in key else key
+
+
+class StreamPipeline(Protocol):
+    """What the live loop needs of a pipeline: telemetry (DetectPipeline) or raw CAN (CanPipeline)."""
+
+    state_key_prefix: str
+    counts: PipelineCounts
+    reference: ReferenceData
+
+    def feed(self, raw: bytes) -> FeedResult: ...
+    def flush_vehicle(self, vehicle_id: str) -> list[Output]: ...
+    def advance(self, lateness_ms: int) -> list[Output]: ...
+    def held_vehicles(self) -> list[str]: ...
+    def snapshot(self, vehicle_id: str) -> bytes | None: ...
+    def restore(self, vehicle_id: str, snapshot: bytes) -> None: ...
+    def forget(self, vehicle_id: str) -> None: ...
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from anomaly.engine import DetectionEngine, Output
 from anomaly.ordering import Admission
 from telematics.outputs import Alert
+from telematics.reference import ReferenceData
 from telematics.validation import InvalidRecord, parse_telemetry
 
 
@@ -43,6 +44,9 @@ class PipelineCounts:
 
 class DetectPipeline:
     """Feeds raw telemetry messages to the engine, counting what happens to each."""
+
+    state_key_prefix = ""
+    """Telemetry state checkpoints are keyed by the bare vehicle id."""
 
     def __init__(self, engine: DetectionEngine) -> None:
         self.engine = engine
@@ -82,12 +86,13 @@ class DetectPipeline:
             return []
         return self.count_outputs(self.engine.advance(self.max_event_ms - lateness_ms))
 
-    def finish(self) -> list[Output]:
-        """End of input: release everything held, then let event time run to the last record's."""
-        outputs = self.flush_all()
-        if self.max_event_ms is not None:
-            outputs += self.count_outputs(self.engine.advance(self.max_event_ms))
-        return outputs
+    def finish(self, lateness_ms: int) -> list[Output]:
+        """End of input: release everything held, then let event time pass as far as the live path would.
+
+        The watermark stops at the latest event time less the lateness, as it does live (where more records
+        may always come), so replay and live raise the same alerts for the same records.
+        """
+        return self.flush_all() + self.advance(lateness_ms)
 
     def count_outputs(self, outputs: list[Output]) -> list[Output]:
         for output in outputs:
@@ -96,3 +101,24 @@ class DetectPipeline:
             else:
                 self.counts.stop_requests += 1
         return outputs
+
+    # -- the engine's state, for the live loop's checkpoints and reloads ---------------------------------------
+    @property
+    def reference(self) -> ReferenceData:
+        return self.engine.reference
+
+    @reference.setter
+    def reference(self, reference: ReferenceData) -> None:
+        self.engine.reference = reference
+
+    def held_vehicles(self) -> list[str]:
+        return self.engine.held_vehicles()
+
+    def snapshot(self, vehicle_id: str) -> bytes | None:
+        return self.engine.snapshot(vehicle_id)
+
+    def restore(self, vehicle_id: str, snapshot: bytes) -> None:
+        self.engine.restore(vehicle_id, snapshot)
+
+    def forget(self, vehicle_id: str) -> None:
+        self.engine.forget(vehicle_id)

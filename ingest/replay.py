@@ -13,10 +13,12 @@ import orjson
 from tqdm import tqdm
 
 from anomaly.behaviour.model import BehaviourModels
+from anomaly.can_intrusion import CanModel
 from anomaly.config import EngineConfig
 from anomaly.engine import DetectionEngine, Output
+from ingest.can_pipeline import CanPipeline
 from ingest.pipeline import DetectPipeline
-from telematics.bundle import TELEMETRY_FILE, iter_lines, load_reference
+from telematics.bundle import CAN_FILE, TELEMETRY_FILE, iter_lines, load_reference
 from telematics.outputs import Alert, encode
 
 ADVANCE_EVERY_LINES = 1000
@@ -49,6 +51,11 @@ class ReplaySummary:
             f"stop requests {c['stop_requests']:>10}",
             f"throughput    {self.records_per_s:>10,.0f} records/s ({self.seconds:.2f} s)",
         ]
+        can = c.get("can")
+        if isinstance(can, dict):
+            lines.append(
+                f"CAN batches   {can['records']:>10}   (rejected {can['rejected']}, alerts {can['alerts']})"
+            )
         return "\n".join(lines)
 
 
@@ -65,6 +72,7 @@ def replay_bundle(
     *,
     config: EngineConfig | None = None,
     models: BehaviourModels | None = None,
+    can_model: CanModel | None = None,
     progress: bool | None = None,
 ) -> ReplaySummary:
     """Replay one bundle; outputs are written in the order the engine emits them, so reruns are byte-identical."""
@@ -73,7 +81,10 @@ def replay_bundle(
     if not telemetry.is_file():
         raise BundleError(f"{telemetry}: file not found (a bundle needs {TELEMETRY_FILE})")
     config = config or EngineConfig()
-    pipeline = DetectPipeline(DetectionEngine(load_reference(bundle), config, models=models))
+    reference = load_reference(bundle)
+    pipeline = DetectPipeline(DetectionEngine(reference, config, models=models))
+    can_lines = bundle / CAN_FILE
+    can_pipeline = CanPipeline(can_model, reference) if can_model is not None and can_lines.is_file() else None
     started = time.perf_counter()
     with ExitStack() as stack:
         alerts = stack.enter_context(open(alerts_out, "wb"))
@@ -90,8 +101,21 @@ def replay_bundle(
             if number % ADVANCE_EVERY_LINES == 0:
                 _write(pipeline.advance(config.lateness_ms), alerts, stops)
             bar.update(len(line) + 1)
-        _write(pipeline.finish(), alerts, stops)
-    return ReplaySummary(pipeline.counts.as_dict(), time.perf_counter() - started)
+        _write(pipeline.finish(config.lateness_ms), alerts, stops)
+        if can_pipeline is not None:
+            for number, line in iter_lines(can_lines):
+                result = can_pipeline.feed(line)
+                if result.rejection is not None and rejects is not None:
+                    row = {"file": CAN_FILE, "line": number, "error": result.rejection, "raw": raw_text(line)}
+                    rejects.write(orjson.dumps(row) + b"\n")
+                _write(result.outputs, alerts, stops)
+                if number % ADVANCE_EVERY_LINES == 0:
+                    _write(can_pipeline.advance(config.lateness_ms), alerts, stops)
+            _write(can_pipeline.finish(), alerts, stops)
+    counts = pipeline.counts.as_dict()
+    if can_pipeline is not None:
+        counts["can"] = can_pipeline.counts.as_dict()
+    return ReplaySummary(counts, time.perf_counter() - started)
 
 
 def _no_bar(progress: bool | None) -> bool | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -50,9 +51,42 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.rejects) if args.rejects else None,
         config=EngineConfig(lateness_ms=int(settings.lateness_s * 1000)),
         models=_models(settings),
+        can_model=_can_model(settings),
         progress=False if args.no_progress else None,
     )
     print(summary.render(), file=sys.stderr)
+    return 0
+
+
+def _can_model(settings: Settings):
+    if settings.can_model_path is None:
+        return None
+    from anomaly.can_intrusion import CanModel
+
+    return CanModel.load(settings.can_model_path)
+
+
+def cmd_can_train(args: argparse.Namespace, settings: Settings) -> int:
+    from anomaly.can_intrusion import train_can_model
+
+    senders: dict[int, list[int]] = {}
+    for spec in args.control_sender or ():
+        pgn, _, sa = spec.partition("=")
+        senders.setdefault(int(pgn, 0), []).append(int(sa, 0))
+    model = train_can_model([Path(c) for c in args.captures], control_senders=senders or None)
+    model.save(Path(args.out))
+    print(f"CAN model of {len(args.captures)} capture(s) saved to {args.out}")
+    return 0
+
+
+def cmd_can_detect(args: argparse.Namespace, settings: Settings) -> int:
+    from anomaly.can_intrusion import CanModel, score_log
+
+    windows = score_log(Path(args.log), CanModel.load(Path(args.model)))
+    flagged = [w for w in windows if w.labels]
+    for window in flagged:
+        print(f"{window.vehicle_id} window {window.index} at {window.start:.3f}: {', '.join(sorted(window.labels))}")
+    print(f"{len(windows)} windows scored, {len(flagged)} with an attack")
     return 0
 
 
@@ -92,9 +126,10 @@ def _stop_pid_file(pid_file: Path, what: str) -> int:
 
 def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     from anomaly.config import EngineConfig
+    from anomaly.engine import DetectionEngine
+    from ingest import topics
     from ingest.live_detector import LiveDetector, LiveDetectorOptions
-    from ingest.reference_source import DirectorySource, ReferenceSource, TopicSource
-    from ingest.topics import ensure_topics
+    from ingest.pipeline import DetectPipeline
 
     options = LiveDetectorOptions(
         bootstrap=settings.bootstrap,
@@ -105,13 +140,37 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
         checkpoint_s=settings.checkpoint_s,
     )
     stop = _stop_on_signals()
-    if settings.reference_dir is not None:
-        reference: ReferenceSource = DirectorySource(settings.reference_dir)
-    else:
-        ensure_topics(settings.bootstrap, settings.partitions)
-        reference = TopicSource(settings.bootstrap)
-    LiveDetector(options, reference, _models(settings)).run(stop)
+    reference = _reference_source(settings)
+    pipeline = DetectPipeline(DetectionEngine(reference.load(), options.config, models=_models(settings)))
+    can_loop = None
+    if settings.can_model_path is not None:
+        from anomaly.can_intrusion import CanModel
+        from ingest.can_pipeline import CanPipeline
+
+        can_options = dataclasses.replace(options, topic=topics.CAN, group_id=f"{settings.group_id}-can")
+        can_reference = _reference_source(settings)
+        can_pipeline = CanPipeline(CanModel.load(settings.can_model_path), can_reference.load())
+        can_loop = threading.Thread(
+            target=LiveDetector(can_options, can_reference, can_pipeline).run, args=(stop,), name="can-detect"
+        )
+        can_loop.start()
+    try:
+        LiveDetector(options, reference, pipeline).run(stop)
+    finally:
+        stop.set()
+        if can_loop is not None:
+            can_loop.join()
     return 0
+
+
+def _reference_source(settings: Settings):
+    from ingest.reference_source import DirectorySource, TopicSource
+    from ingest.topics import ensure_topics
+
+    if settings.reference_dir is not None:
+        return DirectorySource(settings.reference_dir)
+    ensure_topics(settings.bootstrap, settings.partitions)
+    return TopicSource(settings.bootstrap)
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -310,6 +369,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--models", dest="models_dir", type=Path, help="behaviour models from `truckguard train` (TRUCKGUARD_MODELS)"
     )
 
+    p.add_argument(
+        "--can-model",
+        dest="can_model_path",
+        type=Path,
+        help="CAN model from `truckguard can train`, "
+        "to run intrusion detection over the bundle's can.jsonl (TRUCKGUARD_CAN_MODEL)",
+    )
+
+    p = command("can", cmd_can_detect, "CAN bus intrusion detection (J1939).")
+    actions = p.add_subparsers(dest="can_action", required=True, metavar="ACTION")
+    can_train = actions.add_parser("train", help="learn a vehicle model's normal traffic from clean captures")
+    can_train.set_defaults(handler=cmd_can_train)
+    can_train.add_argument("captures", nargs="+", help="capture files in any format python-can reads, or can.jsonl")
+    can_train.add_argument("--out", required=True, help="where to save the model (JSON)")
+    can_train.add_argument(
+        "--control-sender",
+        action="append",
+        metavar="PGN=SA",
+        help="a node allowed to send TSC1 (PGN 0) or XBR (1024), e.g. 0=0x03 (repeatable)",
+    )
+    can_detect = actions.add_parser("detect", help="score a CAN log file window by window")
+    can_detect.set_defaults(handler=cmd_can_detect)
+    can_detect.add_argument("log", help="a CAN log (asc, blf, candump .log, csv, trc, ...) or can.jsonl")
+    can_detect.add_argument("--model", required=True, help="model from `truckguard can train`")
+
     p = command("train", cmd_train, "Train the per-fleet behaviour models on bundles of normal history.")
     p.add_argument("bundles", nargs="+", help="bundle directories of normal operation (no incidents)")
     p.add_argument("--out", required=True, help="directory to save the models and their manifest in")
@@ -361,6 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
         "default: the web site's snapshots on truckguard.reference.v1",
     )
     p.add_argument("--group-id", help="consumer group shared by detector instances (TRUCKGUARD_GROUP_ID)")
+    p.add_argument(
+        "--can-model",
+        dest="can_model_path",
+        type=Path,
+        help="CAN model from `truckguard can train`: also watch truckguard.can.v1 (TRUCKGUARD_CAN_MODEL)",
+    )
     p.add_argument(
         "--lateness", dest="lateness_s", type=float, help="seconds a record may arrive late (TRUCKGUARD_LATENESS_S)"
     )
@@ -438,6 +528,7 @@ _SETTINGS_FLAGS = (
     "web_port",
     "database_url",
     "models_dir",
+    "can_model_path",
 )
 
 

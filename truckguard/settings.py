@@ -33,6 +33,8 @@ class Settings:
     """Live detector: how often state is checkpointed and offsets committed (bounds the work redone after a crash)."""
     reference_dir: Path | None = None
     models_dir: Path | None = None
+    can_model_path: Path | None = None
+    """CAN traffic model saved by `truckguard can train`; none means no can_intrusion detection."""
     """Behaviour models saved by `truckguard train`; none means no behaviour_anomaly alerts."""
     secret_key: str = ""
     """Flask session key; empty means one generated once and kept in data_dir/secret_key."""
@@ -95,6 +97,7 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "TRUCKGUARD_CHECKPOINT_S": ("checkpoint_s", float),
     "TRUCKGUARD_REFERENCE": ("reference_dir", Path),
     "TRUCKGUARD_MODELS": ("models_dir", Path),
+    "TRUCKGUARD_CAN_MODEL": ("can_model_path", Path),
     "TRUCKGUARD_SECRET_KEY": ("secret_key", str),
     "TRUCKGUARD_SECURE_COOKIES": ("secure_cookies", _boolean),
     "TRUCKGUARD_MAP_TILES": ("map_tiles", str),
