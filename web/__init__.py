@@ -19,6 +19,7 @@ from web.migrate import upgrade_store
 from web.stop_flow import DEFAULT_EXPIRY_S
 from web.views import account, alerts, api, audit, events, fleet, health, reference, stop_requests, users
 from web.views import auth as auth_views
+from web.views import toolkit as toolkit_views
 
 BLUEPRINTS = (auth_views.bp, account.bp, users.bp, alerts.bp, fleet.bp, reference.bp, stop_requests.bp, audit.bp,
               events.bp, api.bp, health.bp)
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     register_filters(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.register_blueprint(toolkit_views.bp)
     app.after_request(_security_headers)
     app.cli.add_command(upgrade_store_command)
     return app

@@ -35,6 +35,21 @@
   L.control.layers(null, { Vehicles: layers.vehicles, "Planned trips": layers.trips, Sites: layers.sites,
     "Protected zones": layers.zones }).addTo(map);
 
+  // A request's map shows where it was raised, where the vehicle is now and the zone it threatens.
+  const focusBounds = () => {
+    const { focusVehicle, focusZone, lat, lon } = box.dataset;
+    const bounds = L.latLngBounds([]);
+    if (!focusVehicle && !focusZone) return bounds;
+    if (lat) bounds.extend([Number(lat), Number(lon)]);
+    layers.vehicles.eachLayer((layer) => {
+      if (layer.feature.properties.vehicle_id === focusVehicle) bounds.extend(layer.getLatLng());
+    });
+    layers.zones.eachLayer((layer) => {
+      if (layer.feature.properties.zone_id === focusZone) bounds.extend(layer.getBounds());
+    });
+    return bounds;
+  };
+
   let fitted = false;
   async function load() {
     try {
@@ -45,16 +60,19 @@
         layers[name].clearLayers();
         layers[name].addData(data[name]);
       }
-      box.dataset.vehicles = String(data.vehicles.features.length);
       if (!fitted) {
         fitted = true;
-        if (box.dataset.lat) {
-          map.setView([Number(box.dataset.lat), Number(box.dataset.lon)], 14);
+        const focus = focusBounds();
+        if (focus.isValid()) {
+          map.fitBounds(focus.pad(0.25), { maxZoom: 16, animate: false });
+        } else if (box.dataset.lat) {
+          map.setView([Number(box.dataset.lat), Number(box.dataset.lon)], 14, { animate: false });
         } else {
           const bounds = L.featureGroup([layers.vehicles, layers.zones, layers.trips, layers.sites]).getBounds();
-          if (bounds.isValid()) map.fitBounds(bounds.pad(0.1));
+          if (bounds.isValid()) map.fitBounds(bounds.pad(0.1), { animate: false });
         }
       }
+      box.dataset.vehicles = String(data.vehicles.features.length);  // loaded and in place
     } catch (error) {
       box.dataset.error = String(error);
     }
