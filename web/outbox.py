@@ -24,7 +24,10 @@ def enqueue(session: Session, topic: str, key: str, value: dict[str, Any]) -> No
 
 
 def pending(session: Session, limit: int = RELAY_BATCH) -> list[OutboxRow]:
-    query = select(OutboxRow).where(OutboxRow.sent_at.is_(None)).order_by(OutboxRow.message_id).limit(limit)
+    """The oldest unsent messages, locked until the transaction ends (on PostgreSQL) so that a second sink
+    relaying at the same time waits, then finds them sent, instead of sending them again."""
+    query = (select(OutboxRow).where(OutboxRow.sent_at.is_(None)).order_by(OutboxRow.message_id).limit(limit)
+             .with_for_update())
     return list(session.execute(query).scalars())
 
 

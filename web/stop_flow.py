@@ -32,9 +32,13 @@ def contract_value(row: StopRequestRow) -> dict[str, Any]:
     return value
 
 
+def _state(row: StopRequestRow) -> dict[str, Any]:
+    return {"status": row.status, "first_approval_by": row.first_approval_by}
+
+
 def _change(session: Session, row: StopRequestRow, status: str, officer: str, note: str | None,
-            ip: str | None, *, approval: int | None = None) -> None:
-    before = {"status": row.status, "first_approval_by": row.first_approval_by}
+            ip: str | None, *, approval: int | None = None, before: dict[str, Any] | None = None) -> None:
+    before = before or _state(row)
     entry: dict[str, Any] = {"status": status, "at": rfc3339(datetime.now(UTC)), "by": officer}
     if note:
         entry["note"] = note
@@ -67,8 +71,9 @@ def approve(session: Session, request_id: str, officer: str, note: str | None = 
     """The first approval records the officer; a second approval by a different officer authorises."""
     row = _open(session, request_id, expiry_s)
     if row.first_approval_by is None:
+        before = _state(row)  # the audit shows who approved first as the change, not as the state before it
         row.first_approval_by = officer
-        _change(session, row, "requested", officer, note or "first approval (1 of 2)", ip, approval=1)
+        _change(session, row, "requested", officer, note or "first approval (1 of 2)", ip, approval=1, before=before)
     elif row.first_approval_by == officer:
         raise StopRequestError(f"request {request_id}: you gave the first approval; a second officer must authorise")
     else:
