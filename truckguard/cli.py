@@ -257,6 +257,28 @@ def cmd_feed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_fleet(args: argparse.Namespace, settings: Settings) -> int:
+    from can_sim.live_fleet import run_live_fleet
+    from ingest.topics import ensure_topics
+    from telematics.commands import PUBLIC_KEY_NAME
+
+    ensure_topics(settings.bootstrap, settings.partitions)
+    public_key = args.public_key
+    if public_key is None and (settings.keys_dir / PUBLIC_KEY_NAME).exists():
+        public_key = settings.keys_dir / PUBLIC_KEY_NAME
+    stats = run_live_fleet(
+        Path(args.bundle),
+        settings.bootstrap,
+        speed=args.speed,
+        public_key_path=public_key,
+        stop=_stop_on_signals(),
+        forward_can=args.can,
+        bus_vehicles=args.bus,
+    )
+    print(stats.render())
+    return 0
+
+
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from web.server import serve
 
@@ -460,6 +482,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", help="bundle directory")
     p.add_argument(
         "--speed", type=float, default=10.0, help="event-time speed-up; 0 = as fast as possible (default 10)"
+    )
+
+    p = command("fleet", cmd_fleet, "Replay a bundle's fleet live: incident vehicles as J1939 trucks that obey stops.")
+    kafka_flags(p)
+    p.add_argument("bundle", help="bundle directory (telemetry.jsonl; labels.json names the J1939 trucks)")
+    p.add_argument("--speed", type=float, default=5.0, help="event-time speed-up over real time, above 0 (default 5)")
+    p.add_argument(
+        "--public-key",
+        type=Path,
+        help="command-signing public key the trucks trust "
+        "(default: TRUCKGUARD_COMMAND_KEYS/command-signing.pub if present; none: commands are ignored)",
+    )
+    p.add_argument("--can", action="store_true", help="also publish raw CAN batches on truckguard.can.v1")
+    p.add_argument(
+        "--bus",
+        action="append",
+        metavar="VEHICLE",
+        help="run this vehicle on a J1939 bus (repeatable; default: the vehicles with incidents)",
     )
 
     p = command("web", cmd_web, "Serve the web site against the configured store.")

@@ -145,8 +145,8 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
             children[name] = start_child([*me, name], env, workdir / f"{name}.log")
         url = f"http://{settings.web_host}:{settings.web_port}/"
         _wait_http(url + "healthz", 30, children["web"])
-        feed = [*me, "feed", str(demo.bundle), "--speed", str(speed)]
-        children["feed"] = start_child(feed, env, workdir / "feed.log")
+        fleet = [*me, "fleet", str(demo.bundle), "--speed", str(speed)]  # trusts the key in TRUCKGUARD_COMMAND_KEYS
+        children["fleet"] = start_child(fleet, env, workdir / "fleet.log")
         threading.Thread(target=_print_alerts, args=(bootstrap, printer_stop), daemon=True).start()
         _print_welcome(url, demo, speed)
         deadline = None if duration_s is None else time.monotonic() + duration_s
@@ -154,7 +154,7 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
             if deadline is not None and time.monotonic() >= deadline:
                 break
             for name, child in children.items():
-                if name != "feed" and child.poll() is not None:
+                if name != "fleet" and child.poll() is not None:  # the fleet ends by itself with the bundle
                     raise DemoError(f"{name} stopped with code {child.returncode}; see {workdir / (name + '.log')}")
     except DemoError as exc:
         print(f"truckguard demo: {exc}", file=sys.stderr)
@@ -162,7 +162,7 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
     finally:
         print("stopping the demo ...", flush=True)
         printer_stop.set()
-        for name in ("feed", "web", "dispatch", "sink", "detect"):
+        for name in ("fleet", "web", "dispatch", "sink", "detect"):
             if name in children:
                 stop_child(children[name])
         if broker is not None:
@@ -176,7 +176,8 @@ def _print_welcome(url: str, demo: DemoData, speed: float) -> None:
     print("  sign in as (demo accounts, new passwords each run):", flush=True)
     for username, password, role in demo.accounts:
         print(f"    {username:<10} {password:<24} {role}", flush=True)
-    print(f"  simulated fleet: {demo.bundle} at {speed:g}x real time; logs in {demo.workdir}", flush=True)
+    print(f"  simulated fleet: {demo.bundle} at {speed:g}x real time; the vehicles with incidents run on J1939 buses")
+    print(f"  and obey authorised stops; logs in {demo.workdir}", flush=True)
     print(
         "  authorise a stop request as officer1 then officer2 to send the signed command; Ctrl-C stops everything.",
         flush=True,

@@ -1,0 +1,289 @@
+"""Replays a scenario bundle's fleet live: incident vehicles as J1939 trucks that obey stop commands, on Kafka.
+
+The clock starts at the bundle's first event time and runs at ``speed`` times real time, so every record
+carries the scenario's timestamps. A simulated J1939 truck costs about 120 frames per simulated second
+(~0.1 ms of CPU each, ECUs and gateway together), i.e. ~6 % of a core per truck at 5x: by default only the
+vehicles with an incident in labels.json run on a full J1939 bus (ECUs, gateway, command link; they stop
+when an authorised command comes), and the others publish their scenario records as recorded (arrival
+order, late and duplicate deliveries included), as ``truckguard feed`` does. Without labels.json every
+vehicle runs on a bus. A stop command for a vehicle that publishes directly is not acted on (logged at start).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from can_sim.live.clock import ScaledClock
+from can_sim.live.scenario_timeline import ScenarioTimeline
+from can_sim.live.truck import LiveTruck
+from can_sim.truck.command_receiver import KafkaCommandLink
+from can_sim.truck.gateway import GatewayConfig
+from ingest import topics
+from ingest.kafka_clients import make_producer
+from telematics.bundle import TELEMETRY_FILE, iter_lines
+from telematics.commands import load_public_keys
+from telematics.validation import InvalidRecord, parse_telemetry
+
+log = logging.getLogger(__name__)
+
+LABELS_FILE = "labels.json"
+TICK_S = 0.1
+"""Real seconds between steps of the fleet: each step runs every bus up to the clock's event time."""
+COMMAND_POLL_MS = 500
+"""Longest wait of a command link for new commands (its thread's poll)."""
+
+
+@dataclass
+class LiveFleetStats:
+    """What a live fleet run did, and what it cost."""
+
+    bus_vehicles: list[str] = field(default_factory=list)
+    direct_vehicles: list[str] = field(default_factory=list)
+    bus_records: int = 0
+    """Records decoded from the buses by the gateways and published."""
+    direct_records: int = 0
+    """Scenario lines published as recorded."""
+    frames: int = 0
+    can_batches: int = 0
+    commands: int = 0
+    statuses: int = 0
+    event_start: float = 0.0
+    event_reached: float = 0.0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    max_lag_s: float = 0.0
+    """Worst event-time lag of the buses behind the clock, in real seconds (above a tick: overloaded)."""
+    send_errors: int = 0
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def cpu_share(self) -> float:
+        """CPU seconds per real second (1.0 = one core busy), of the whole process."""
+        return self.cpu_s / self.wall_s if self.wall_s else 0.0
+
+    def render(self) -> str:
+        return (
+            f"live fleet: {len(self.bus_vehicles)} on J1939 ({', '.join(self.bus_vehicles) or '-'}), "
+            f"{len(self.direct_vehicles)} direct; {self.event_reached - self.event_start:.0f} s of event time in "
+            f"{self.wall_s:.1f} s; {self.frames} frames ({self.frames_per_s:.0f}/s), {self.bus_records} bus records, "
+            f"{self.direct_records} direct records, {self.can_batches} CAN batches, {self.commands} commands, "
+            f"{self.statuses} status changes; CPU {self.cpu_share:.0%} of a core, worst lag {self.max_lag_s:.2f} s"
+        )
+
+
+@dataclass
+class _Bundle:
+    lines: list[tuple[str | None, bytes, int | None]]
+    """(vehicle_id, raw line, event ms) in arrival order."""
+    records: dict[str, list[dict[str, Any]]]
+    incident_vehicles: set[str]
+    devices: dict[str, dict[str, Any]]
+    has_labels: bool
+
+
+def _read_bundle(bundle_dir: Path) -> _Bundle:
+    lines: list[tuple[str | None, bytes, int | None]] = []
+    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for _, line in iter_lines(bundle_dir / TELEMETRY_FILE):
+        try:
+            parsed = parse_telemetry(line)
+        except InvalidRecord:
+            lines.append((None, line, None))  # sent as it is: the platform dead-letters it, as with a gateway
+            continue
+        lines.append((parsed.vehicle_id, line, parsed.ts_ms))
+        records[parsed.vehicle_id].append(orjson.loads(line))
+    labels_path = bundle_dir / LABELS_FILE
+    incidents: set[str] = set()
+    devices: dict[str, dict[str, Any]] = {}
+    if labels_path.exists():
+        labels = orjson.loads(labels_path.read_bytes())
+        incidents = {i["vehicle_id"] for i in labels.get("incidents", [])}
+        devices = {v["vehicle_id"]: v.get("device") or {} for v in labels.get("vehicles", [])}
+    return _Bundle(lines, dict(records), incidents, devices, labels_path.exists())
+
+
+def _gateway_config(device: dict[str, Any]) -> GatewayConfig:
+    """The scenario device's reporting rates (labels.json ``vehicles[].device``) for the vehicle's gateway."""
+    config = GatewayConfig()
+    if device.get("period_moving_s"):
+        config.moving_interval_s = float(device["period_moving_s"])
+    if device.get("heartbeat_s"):
+        config.parked_interval_s = float(device["heartbeat_s"])
+    return config
+
+
+class _CommandLink(threading.Thread):
+    """One bus vehicle's end of the command topics, on a thread of its own that owns its KafkaCommandLink.
+
+    kafka-python completes a consumer group join only inside a single poll of a few hundred milliseconds,
+    which the bus loop cannot spare; so commands come in through ``inbox``, status changes go out through
+    ``outbox``, and the commands read are committed once the bus loop has handed them all to the truck and
+    the statuses published so far are flushed (at least once; a second delivery is refused as replayed).
+    """
+
+    def __init__(self, bootstrap: str, vehicle_id: str) -> None:
+        super().__init__(name=f"truckguard-commands-{vehicle_id}", daemon=True)
+        self.link = KafkaCommandLink(bootstrap, vehicle_id)
+        self.inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self.outbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self.received = 0
+        self.handled = 0
+        """Commands the bus loop has given to the truck (written by the bus loop only)."""
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        unread = False
+        try:
+            while not self.stopping.is_set():
+                for raw in self.link.poll(timeout_ms=COMMAND_POLL_MS):
+                    self.received += 1
+                    unread = True
+                    self.inbox.put(raw)
+                published = self._publish()
+                if (unread or published) and self.handled >= self.received:
+                    self.link.commit()  # statuses flushed first, then the commands marked as read
+                    unread = False
+            self._publish()
+            if self.handled >= self.received:
+                self.link.commit()
+        except Exception:
+            # a lost link must not take the fleet down: the truck drives on, as one out of coverage would
+            log.exception("vehicle %s: command link failed; stop commands will not reach it", self.link.vehicle_id)
+        finally:
+            self.link.close()
+
+    def _publish(self) -> bool:
+        published = False
+        while True:
+            try:
+                self.link.publish(self.outbox.get_nowait())
+            except queue.Empty:
+                return published
+            published = True
+
+
+def run_live_fleet(
+    bundle_dir: Path,
+    bootstrap: str,
+    *,
+    speed: float,
+    public_key_path: Path | None,
+    stop: threading.Event,
+    forward_can: bool = False,
+    bus_vehicles: Collection[str] | None = None,
+) -> LiveFleetStats:
+    """Run the bundle's fleet live until its last event time (or ``stop``); see the module docstring.
+
+    ``bus_vehicles`` overrides which vehicles run on J1939 buses (default: those with incidents). Without
+    ``public_key_path`` the trucks trust no key, so they never act on a command.
+    """
+    bundle_dir = Path(bundle_dir)
+    bundle = _read_bundle(bundle_dir)
+    if bus_vehicles is None:
+        chosen = bundle.incident_vehicles if bundle.has_labels else set(bundle.records)
+        why = "incidents in labels.json" if bundle.has_labels else "no labels.json: every vehicle"
+    else:
+        chosen, why = set(bus_vehicles), "chosen by the caller"
+    stats = LiveFleetStats(bus_vehicles=sorted(v for v in chosen if v in bundle.records),
+                           direct_vehicles=sorted(v for v in bundle.records if v not in chosen))
+    event_times = [ms for _, _, ms in bundle.lines if ms is not None]
+    if not event_times:
+        log.warning("live fleet: %s has no valid telemetry; nothing to run", bundle_dir)
+        return stats
+    origin, end = min(event_times) / 1000.0, max(event_times) / 1000.0
+    stats.event_start = stats.event_reached = origin
+    public_keys = load_public_keys(public_key_path) if public_key_path is not None else None
+    log.info("live fleet: %s on full J1939 buses (%s)%s; %s publish their scenario records directly "
+             "(a stop command for them is not acted on); %gx real time from %s",
+             ", ".join(stats.bus_vehicles) or "no vehicle", why,
+             "" if public_keys else ", trusting no command key", ", ".join(stats.direct_vehicles) or "no vehicle",
+             speed, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(origin)))
+
+    producer = make_producer(bootstrap, "truckguard-live-fleet")
+
+    def failed(_: Exception) -> None:
+        stats.send_errors += 1
+
+    def send(topic: str, key: bytes | None, value: bytes) -> None:
+        producer.send(topic, key=key, value=value).add_errback(failed)
+
+    trucks: list[tuple[LiveTruck, _CommandLink | None]] = []
+    wall_start, cpu_start = time.monotonic(), time.process_time()
+    try:
+        for vehicle_id in stats.bus_vehicles:
+            key = vehicle_id.encode()
+            link = _CommandLink(bootstrap, vehicle_id) if public_keys else None
+
+            def on_record(record: dict[str, Any], key: bytes = key) -> None:
+                send(topics.TELEMETRY, key, orjson.dumps(record))
+                stats.bus_records += 1
+
+            def on_frames(batch: dict[str, Any], key: bytes = key) -> None:
+                send(topics.CAN, key, orjson.dumps(batch))
+                stats.can_batches += 1
+
+            def on_status(request: dict[str, Any], link: _CommandLink | None = link) -> None:
+                stats.statuses += 1
+                log.info("vehicle %s: stop request %s %s", request.get("vehicle_id"), request.get("request_id"),
+                         request.get("status"))
+                if link is not None:
+                    link.outbox.put(request)
+
+            truck = LiveTruck(vehicle_id, ScenarioTimeline(bundle.records[vehicle_id], origin),
+                              on_record=on_record, public_keys=public_keys, on_status=on_status,
+                              on_frames=on_frames if forward_can else None, forward_raw=forward_can,
+                              config=_gateway_config(bundle.devices.get(vehicle_id, {})))
+            trucks.append((truck, link))
+            if link is not None:
+                link.start()
+        direct = iter([(vid, line, ms) for vid, line, ms in bundle.lines if vid not in chosen])
+        pending = next(direct, None)
+        clock = ScaledClock(origin, speed)
+        while not stop.is_set():
+            target = min(clock.now(), end)
+            for truck, link in trucks:
+                delivered = 0
+                while link is not None and not link.inbox.empty():
+                    truck.deliver(link.inbox.get_nowait())
+                    delivered += 1
+                stats.frames += truck.advance_to(target)
+                if link is not None and delivered:
+                    stats.commands += delivered
+                    link.handled += delivered  # taken by the truck (acknowledged or refused) in that run
+            while pending is not None and (pending[2] is None or pending[2] / 1000.0 <= target):
+                vehicle_id, line, _ = pending
+                send(topics.TELEMETRY, vehicle_id.encode() if vehicle_id else None, line)
+                stats.direct_records += 1
+                pending = next(direct, None)
+            stats.event_reached = target
+            stats.max_lag_s = max(stats.max_lag_s, (clock.now() - target) / speed if target < end else 0.0)
+            if target >= end and pending is None:
+                break
+            stop.wait(TICK_S)
+        for truck, _ in trucks:
+            truck.flush()
+        producer.flush()
+    finally:
+        for truck, link in trucks:
+            truck.close()
+            if link is not None:
+                link.stopping.set()
+                link.join(COMMAND_POLL_MS / 1000 + 10)
+        producer.close()
+        stats.wall_s = time.monotonic() - wall_start
+        stats.cpu_s = time.process_time() - cpu_start
+    log.info("%s", stats.render())
+    return stats
