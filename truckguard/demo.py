@@ -67,11 +67,7 @@ def _print_alerts(bootstrap: str, stop: threading.Event) -> None:
                         flush=True,
                     )
                 else:
-                    print(
-                        f"  STOP REQUEST {value['ts']}  {value['vehicle_id']:<10} {value['mode']}: "
-                        f"awaiting law-enforcement authorisation",
-                        flush=True,
-                    )
+                    print(_stop_request_line(value), flush=True)
                 if stop.is_set():
                     break
     finally:
@@ -120,6 +116,17 @@ def child_environment(settings: Settings, demo: DemoData, bootstrap: str) -> dic
         "TRUCKGUARD_PARTITIONS": str(settings.partitions),
         "TRUCKGUARD_COMMAND_KEYS": str(demo.keys_dir),
     }
+
+
+def _stop_request_line(request: dict) -> str:
+    """One terminal line per stop-request change: who moved it to which status."""
+    last = (request.get("history") or [{}])[-1]
+    status = request.get("status", "?")
+    waiting = " (awaiting two law-enforcement officers)" if status == "requested" else ""
+    return (
+        f"  STOP REQUEST {request['vehicle_id']:<10} {request['mode']}: {status} by {last.get('by', '?')} "
+        f"at {last.get('at', '?')}{waiting}"
+    )
 
 
 def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duration_s: float | None = None) -> int:
