@@ -30,8 +30,8 @@ _TS_RANGE = f"from 0 ({format_ms(0)}) to {MAX_TS_MS} ({format_ms(MAX_TS_MS)})"
 _FLOAT_MAX = sys.float_info.max
 
 
-class InvalidRecord(ValueError):
-    """A telemetry message breaks the contract; ``field`` names the part at fault (or "message")."""
+class ContractError(ValueError):
+    """A message breaks data contract v1; ``field`` names the part at fault (or "message")."""
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -39,7 +39,12 @@ class InvalidRecord(ValueError):
         self.reason = reason
 
 
-def _describe(value: Any) -> str:
+class InvalidRecord(ContractError):
+    """A telemetry message breaks the contract (section 2)."""
+
+
+def describe_value(value: Any) -> str:
+    """A value as an error message quotes it: its repr, cut to 60 characters."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -67,11 +72,11 @@ def _number(field: str, low: float, high: float | None) -> Callable[[Any], float
             return float(value)
         # Rare from here on: subclasses (numpy), wrong types, out of range, not finite.
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidRecord(field, f"got {_describe(value)}, expected a number")
+            raise InvalidRecord(field, f"got {describe_value(value)}, expected a number")
         if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > _FLOAT_MAX:
-            raise InvalidRecord(field, f"got {_describe(value)}, expected a finite number")
+            raise InvalidRecord(field, f"got {describe_value(value)}, expected a finite number")
         if not low <= value <= top:
-            raise InvalidRecord(field, f"got {_describe(value)}, expected {expected}")
+            raise InvalidRecord(field, f"got {describe_value(value)}, expected {expected}")
         return float(value)
 
     return check
@@ -90,7 +95,7 @@ def _boolean(field: str) -> Callable[[Any], bool]:
     def check(value: Any) -> bool:
         if value is True or value is False:
             return value
-        raise InvalidRecord(field, f"got {_describe(value)}, expected true or false")
+        raise InvalidRecord(field, f"got {describe_value(value)}, expected true or false")
 
     return check
 
@@ -109,14 +114,15 @@ def _integral(value: Any, high: int) -> int | None:
 def _seq(value: Any) -> int:
     seq = _integral(value, MAX_SEQ)
     if seq is None:
-        raise InvalidRecord("seq", f"got {_describe(value)}, expected an integer from 0 to {MAX_SEQ}")
+        raise InvalidRecord("seq", f"got {describe_value(value)}, expected an integer from 0 to {MAX_SEQ}")
     return seq
 
 
 def _driver_card(value: Any) -> str | None:
     if value is None or (type(value) is str and len(value) <= 64):
         return value
-    raise InvalidRecord("driver_card_id", f"got {_describe(value)}, expected text of at most 64 characters or null")
+    expected = "expected text of at most 64 characters or null"
+    raise InvalidRecord("driver_card_id", f"got {describe_value(value)}, {expected}")
 
 
 _CHECKS: dict[str, Callable[[Any], Any]] = {
@@ -150,15 +156,15 @@ def parse_timestamp(value: Any) -> int:
             raise InvalidRecord("ts", str(exc)) from None
         if 0 <= ms <= MAX_TS_MS:
             return ms
-        raise InvalidRecord("ts", f"got {_describe(value)}, expected a time {_TS_RANGE}")
+        raise InvalidRecord("ts", f"got {describe_value(value)}, expected a time {_TS_RANGE}")
     ms = _integral(value, MAX_TS_MS)
     if ms is not None:
         return ms
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRecord("ts", f"got {_describe(value)}, expected {_TS_RULE}")
+        raise InvalidRecord("ts", f"got {describe_value(value)}, expected {_TS_RULE}")
     if isinstance(value, float) and not value.is_integer():
-        raise InvalidRecord("ts", f"got {_describe(value)}, expected integer epoch milliseconds (no fraction)")
-    raise InvalidRecord("ts", f"got {_describe(value)}, expected epoch milliseconds {_TS_RANGE}")
+        raise InvalidRecord("ts", f"got {describe_value(value)}, expected integer epoch milliseconds (no fraction)")
+    raise InvalidRecord("ts", f"got {describe_value(value)}, expected epoch milliseconds {_TS_RANGE}")
 
 
 def validate_record(obj: dict[str, Any]) -> TelemetryRecord:
@@ -169,7 +175,7 @@ def validate_record(obj: dict[str, Any]) -> TelemetryRecord:
         raise InvalidRecord("vehicle_id", f"missing, expected {_VEHICLE_ID_RULE}")
     vehicle_id = obj["vehicle_id"]
     if not isinstance(vehicle_id, str) or VEHICLE_ID_PATTERN.fullmatch(vehicle_id) is None:
-        raise InvalidRecord("vehicle_id", f"got {_describe(vehicle_id)}, expected {_VEHICLE_ID_RULE}")
+        raise InvalidRecord("vehicle_id", f"got {describe_value(vehicle_id)}, expected {_VEHICLE_ID_RULE}")
     if "ts" not in obj:
         raise InvalidRecord("ts", f"missing, expected {_TS_RULE}")
     fields: dict[str, Any] = {"vehicle_id": vehicle_id, "ts_ms": parse_timestamp(obj["ts"])}
@@ -233,7 +239,7 @@ def _reread(raw: bytes | str, error: Exception) -> Any:
                 elif isinstance(item, float) and not math.isfinite(item):
                     got = "NaN" if math.isnan(item) else ("Infinity" if item > 0 else "-Infinity")
                 elif abs(item) > _FLOAT_MAX:
-                    got = _describe(item)
+                    got = describe_value(item)
                 else:
                     continue
                 raise InvalidRecord("message", f"not valid JSON ({name}: got {got}, expected a finite number)")

@@ -11,21 +11,11 @@ import orjson
 
 from telematics.outputs import ALERT_KINDS, SEVERITIES, STOP_MODES, STOP_STATUSES
 from telematics.timeutil import TimestampError, parse_rfc3339_ms, to_datetime
-from telematics.validation import VEHICLE_ID_PATTERN
+from telematics.validation import VEHICLE_ID_PATTERN, ContractError, describe_value
 
 
-class ContractViolation(ValueError):
-    """A message breaks the contract; ``field`` names the part at fault (or "message")."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+class ContractViolation(ContractError):
+    """An alert or stop request breaks the contract (sections 3 and 4)."""
 
 
 def decode_object(raw: bytes | str | None) -> dict[str, Any]:
@@ -50,7 +40,7 @@ def _text(obj: dict[str, Any], field: str, *, nullable: bool = False, required: 
     if value is None and nullable:
         return None
     if not isinstance(value, str) or not value:
-        raise ContractViolation(field, f"got {_describe(value)}, expected non-empty text"
+        raise ContractViolation(field, f"got {describe_value(value)}, expected non-empty text"
                                 + (" or null" if nullable else ""))
     return value
 
@@ -58,7 +48,7 @@ def _text(obj: dict[str, Any], field: str, *, nullable: bool = False, required: 
 def _vehicle_id(obj: dict[str, Any]) -> str:
     value = obj.get("vehicle_id")
     if not isinstance(value, str) or not VEHICLE_ID_PATTERN.fullmatch(value):
-        got = "missing" if "vehicle_id" not in obj else f"got {_describe(value)}"
+        got = "missing" if "vehicle_id" not in obj else f"got {describe_value(value)}"
         raise ContractViolation("vehicle_id", f"{got}, expected 1-64 characters of A-Z a-z 0-9 . _ -")
     return value
 
@@ -66,7 +56,7 @@ def _vehicle_id(obj: dict[str, Any]) -> str:
 def _choice(obj: dict[str, Any], field: str, allowed: tuple[str, ...]) -> str:
     value = obj.get(field)
     if value not in allowed:
-        got = "missing" if field not in obj else f"got {_describe(value)}"
+        got = "missing" if field not in obj else f"got {describe_value(value)}"
         raise ContractViolation(field, f"{got}, expected one of {', '.join(allowed)}")
     return value
 
@@ -74,7 +64,7 @@ def _choice(obj: dict[str, Any], field: str, allowed: tuple[str, ...]) -> str:
 def _time(obj: dict[str, Any], field: str) -> datetime:
     value = obj.get(field)
     if not isinstance(value, str):
-        got = "missing" if field not in obj else f"got {_describe(value)}"
+        got = "missing" if field not in obj else f"got {describe_value(value)}"
         raise ContractViolation(field, f"{got}, expected RFC 3339 date-time text (e.g. 2026-11-24T09:15:00Z)")
     try:
         return to_datetime(parse_rfc3339_ms(value))
@@ -92,7 +82,7 @@ def _number(
     if value is None and nullable and field in obj:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        got = "missing" if field not in obj else f"got {_describe(value)}"
+        got = "missing" if field not in obj else f"got {describe_value(value)}"
         raise ContractViolation(field, f"{got}, expected a finite number" + (" or null" if nullable else ""))
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"between {low:g} and {high:g}" if low is not None and high is not None else (
@@ -123,10 +113,10 @@ def check_alert(obj: dict[str, Any]) -> dict[str, Any]:
     """A decoded alert to the store's column values (times as aware UTC datetimes); unknown fields are dropped."""
     revision = obj.get("revision", 0)
     if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
-        raise ContractViolation("revision", f"got {_describe(revision)}, expected an integer of 0 or more")
+        raise ContractViolation("revision", f"got {describe_value(revision)}, expected an integer of 0 or more")
     evidence = obj.get("evidence")
     if not isinstance(evidence, dict):
-        got = "missing" if "evidence" not in obj else f"got {_describe(evidence)}"
+        got = "missing" if "evidence" not in obj else f"got {describe_value(evidence)}"
         raise ContractViolation("evidence", f"{got}, expected a JSON object")
     lat, lon = _position(obj)
     return {
@@ -148,7 +138,7 @@ def check_alert(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _history_entry(entry: Any) -> dict[str, Any]:
     if not isinstance(entry, dict):
-        raise ContractViolation("", f"got {_describe(entry)}, expected an object with status, at and by")
+        raise ContractViolation("", f"got {describe_value(entry)}, expected an object with status, at and by")
     for field in ("status", "at", "by"):
         _text(entry, field)
     _text(entry, "note", required=False)
@@ -160,15 +150,15 @@ def check_stop_request(obj: dict[str, Any]) -> dict[str, Any]:
     alert_ids = obj.get("alert_ids")
     if (not isinstance(alert_ids, list) or not alert_ids
             or not all(isinstance(a, str) and a for a in alert_ids)):
-        got = "missing" if "alert_ids" not in obj else f"got {_describe(alert_ids)}"
+        got = "missing" if "alert_ids" not in obj else f"got {describe_value(alert_ids)}"
         raise ContractViolation("alert_ids", f"{got}, expected a non-empty list of alert ids")
     history = obj.get("history", [])
     if not isinstance(history, list):
-        raise ContractViolation("history", f"got {_describe(history)}, expected a list of status changes")
+        raise ContractViolation("history", f"got {describe_value(history)}, expected a list of status changes")
     entries = [_field(f"history[{i}]", lambda e=entry: _history_entry(e)) for i, entry in enumerate(history)]
     reason = obj.get("reason")
     if not isinstance(reason, str):
-        got = "missing" if "reason" not in obj else f"got {_describe(reason)}"
+        got = "missing" if "reason" not in obj else f"got {describe_value(reason)}"
         raise ContractViolation("reason", f"{got}, expected text")
     lat, lon = _position(obj)
     return {
