@@ -580,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"truckguard: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("kafka", "alembic"):
+    for chatty in ("kafka", "alembic", "numexpr"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         return args.handler(args, settings)
