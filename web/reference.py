@@ -107,7 +107,8 @@ def _check_owner(session: Session, model: type, key: str, scope: Scope, what: st
     """An item that exists already may only be replaced by someone who may change its present fleet."""
     row = session.get(model, key)
     if row is not None and not scope.allows(row.fleet_id):
-        raise ReferenceScopeError(f"{what} {key}: belongs to a fleet that is not yours")
+        # Ids are global, so a refusal cannot be silent; it says no more than that this id is not available.
+        raise ReferenceScopeError(f"{what} {key}: this id is not available to you; choose another or ask an admin")
 
 
 def put_fleet_document(session: Session, doc: Any, scope: Scope, *, actor: str, ip: str | None = None,
