@@ -199,7 +199,9 @@ def test_cross_fleet_changes_are_refused_and_change_nothing(world: Flask) -> Non
     assert client.post("/alerts/al-b/acknowledge", data={"csrf_token": csrf_token(client)}).status_code == 404
     response = client.post("/reference/vehicles", data={"vehicle_id": "VB-1", "fleet_id": "fleet-a",
                                                         "csrf_token": csrf_token(client)})
-    assert response.status_code == 400 and "not yours" in response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400 and "not available to you" in text
+    assert "fleet-b" not in text  # the refusal does not say whose it is
     assert officer.get("/api/alerts/al-b").get_json()["status"] == "open"
     vehicles = {v["vehicle_id"]: v["fleet_id"] for v in officer.get("/api/vehicles").get_json()["vehicles"]}
     assert vehicles["VB-1"] == "fleet-b"
