@@ -53,7 +53,7 @@ def zone_info(name: str) -> ZoneInfo:
 def _zone_info(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # a folder such as "Europe" is an OSError
         raise ScheduleError(f"time zone {name!r} is not an IANA zone name (expected e.g. Europe/Berlin)") from exc
 
 
