@@ -80,42 +80,45 @@ class PolygonXY:
 
 
 class RouteXY:
-    """A route line in metres with a coarse grid of its segments, for a cheap nearest-distance query."""
+    """A route line in metres with a fine grid of its segments, for a cheap exact nearest-distance query."""
 
-    __slots__ = ("cell_m", "cells", "segments")
+    __slots__ = ("cell_m", "cells", "max_ring", "segments")
 
-    def __init__(self, points: Sequence[Point], cell_m: float = 1000.0) -> None:
+    def __init__(self, points: Sequence[Point], cell_m: float = 150.0, max_ring: int = 6) -> None:
         self.cell_m = cell_m
+        self.max_ring = max_ring
         self.segments = tuple(
             (points[i][0], points[i][1], points[i + 1][0], points[i + 1][1]) for i in range(len(points) - 1)
         ) or ((points[0][0], points[0][1], points[0][0], points[0][1]),)
         cells: dict[tuple[int, int], list[int]] = {}
-        for index, (ax, ay, bx, by) in enumerate(self.segments):
-            # Every cell the segment's bounding box touches: a superset, which is all the query needs.
-            for cx in range(math.floor(min(ax, bx) / cell_m), math.floor(max(ax, bx) / cell_m) + 1):
-                for cy in range(math.floor(min(ay, by) / cell_m), math.floor(max(ay, by) / cell_m) + 1):
-                    cells.setdefault((cx, cy), []).append(index)
+        for index, segment in enumerate(self.segments):
+            for key in _cells_touched(segment, cell_m):
+                cells.setdefault(key, []).append(index)
         self.cells = {key: tuple(value) for key, value in cells.items()}
 
     def distance(self, x: float, y: float) -> float:
-        """Exact distance to the line."""
+        """Exact distance to the line: rings of cells outward until nothing further out can be nearer."""
         cell_m = self.cell_m
         cx, cy = math.floor(x / cell_m), math.floor(y / cell_m)
-        segments = self.segments
+        segments, cells = self.segments, self.cells
         best = math.inf
         seen: set[int] = set()
-        for kx in (cx - 1, cx, cx + 1):
-            for ky in (cy - 1, cy, cy + 1):
-                for index in self.cells.get((kx, ky), ()):
+        for ring in range(self.max_ring + 1):
+            for key in _ring(cx, cy, ring):
+                found = cells.get(key)
+                if found is None:
+                    continue
+                for index in found:
                     if index in seen:
                         continue
                     seen.add(index)
                     d = _segment_distance_sq(x, y, *segments[index])
                     if d < best:
                         best = d
-        # Anything outside the 3×3 block is at least one cell away; only then is a full scan needed.
-        if best <= cell_m * cell_m:
-            return math.sqrt(best)
+            # Every segment not seen yet lies wholly in cells of the next ring or beyond: at least ring cells away.
+            reach = ring * cell_m
+            if best <= reach * reach:
+                return math.sqrt(best)
         for segment in segments:
             d = _segment_distance_sq(x, y, *segment)
             if d < best:
@@ -135,6 +138,35 @@ class RouteXY:
                 ) <= margin_m * margin_m:
                     return True
         return False
+
+
+def _cells_touched(segment: tuple[float, float, float, float], cell_m: float) -> set[tuple[int, int]]:
+    """A superset of the grid cells a segment passes through."""
+    ax, ay, bx, by = segment
+    x0, x1 = math.floor(min(ax, bx) / cell_m), math.floor(max(ax, bx) / cell_m)
+    y0, y1 = math.floor(min(ay, by) / cell_m), math.floor(max(ay, by) / cell_m)
+    if (x1 - x0 + 1) * (y1 - y0 + 1) <= 16:
+        return {(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)}
+    # A long diagonal: sample it every quarter cell; a cell it crosses holds a sample or neighbours one.
+    steps = max(1, math.ceil(math.hypot(bx - ax, by - ay) / (cell_m / 4)))
+    touched: set[tuple[int, int]] = set()
+    for k in range(steps + 1):
+        t = k / steps
+        i, j = math.floor((ax + t * (bx - ax)) / cell_m), math.floor((ay + t * (by - ay)) / cell_m)
+        touched.update((i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1))
+    return touched
+
+
+def _ring(cx: int, cy: int, ring: int) -> list[tuple[int, int]]:
+    """The cells at Chebyshev distance ring from (cx, cy)."""
+    if ring == 0:
+        return [(cx, cy)]
+    top, bottom = cy + ring, cy - ring
+    cells = [(i, top) for i in range(cx - ring, cx + ring + 1)]
+    cells += [(i, bottom) for i in range(cx - ring, cx + ring + 1)]
+    cells += [(cx - ring, j) for j in range(bottom + 1, top)]
+    cells += [(cx + ring, j) for j in range(bottom + 1, top)]
+    return cells
 
 
 def _orient(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> float:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from anomaly.config import EngineConfig
 from anomaly.kinematics import Motion, MotionState
 from anomaly.open_alerts import OpenAlert
-from anomaly.spatial import ReferenceIndex, TripShape, ZoneShape
+from anomaly.spatial import ZONE_REACH_M, ReferenceIndex, TripShape, ZoneShape
 from telematics.geo import haversine_m
 from telematics.records import TelemetryRecord
 from telematics.reference import Fleet, ReferenceData, Site, Trip, TripStop, Vehicle, Zone
@@ -19,8 +20,36 @@ if TYPE_CHECKING:
 
 TRIP_SLACK_MS = 30 * 60_000
 """A vehicle counts as on its planned trip this long before the planned start and after the planned end."""
+T = TypeVar("T")
+STOP_EARLY_MS = 30 * 60_000
+STOP_LATE_MS = 90 * 60_000
+"""A planned stop explains a standstill from this long before its planned arrival to this long after its planned
+departure: a customer due this afternoon, or left hours ago, does not explain standing at its gate this morning."""
 PLACE_SLACK_M = 40.0
 """GNSS error allowed around a planned stop's or a site's radius."""
+
+
+class lazy(Generic[T]):
+    """A per-record fact computed on first use: functools.cached_property without its per-access lock."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> lazy[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: object | None, owner: type) -> T | lazy[T]:
+        if obj is None:
+            return self
+        # A non-data descriptor: the value stored in the instance dict shadows it from now on.
+        value = obj.__dict__[self.name] = self.compute(obj)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +86,8 @@ class Observation:
     index: ReferenceIndex | None = None
     motion_state: MotionState | None = None
     models: BehaviourModels | None = None
+    route_hints: dict[str, tuple[Trip, float, float, float]] | None = None
+    """The engine's memo of each vehicle's last exact distance from its route: a cache, never part of its state."""
     speed_kmh: float | None = field(init=False)
     moving: bool = field(init=False)
     motion: Motion = field(init=False)
@@ -94,7 +125,7 @@ class Observation:
     def category(self) -> str | None:
         return self.vehicle.category if self.vehicle else None
 
-    @cached_property
+    @lazy
     def zones(self) -> list[ZoneView]:
         """Zones within reach of the current fix (none without a fix), sorted by zone id."""
         record = self.record
@@ -110,8 +141,15 @@ class Observation:
         for shape in shapes:
             zone = shape.zone
             x, y = zone.frame.to_xy(record.lat, record.lon)  # type: ignore[arg-type]
-            inside = shape.polygon.contains(x, y)
-            boundary = shape.polygon.boundary_distance(x, y)
+            polygon = shape.polygon
+            # The grid cell is coarse: a zone whose bounding box is out of reach is not worth a closer look.
+            if (
+                x < polygon.min_x - ZONE_REACH_M or x > polygon.max_x + ZONE_REACH_M
+                or y < polygon.min_y - ZONE_REACH_M or y > polygon.max_y + ZONE_REACH_M
+            ):
+                continue
+            inside = polygon.contains(x, y)
+            boundary = polygon.boundary_distance(x, y)
             views.append(
                 ZoneView(
                     zone=zone,
@@ -127,7 +165,7 @@ class Observation:
             )
         return views
 
-    @cached_property
+    @lazy
     def site(self) -> Site | None:
         """The fleet site (depot, yard) the vehicle is at, if any."""
         record = self.record
@@ -136,17 +174,23 @@ class Observation:
         assert self.index is not None
         return self.index.site_at(self.fleet_id, record.lat, record.lon, PLACE_SLACK_M)  # type: ignore[arg-type]
 
-    @cached_property
+    @lazy
     def trip(self) -> Trip | None:
         """The planned trip this vehicle is on now (with half an hour's slack either side), if any."""
         trips = self.reference.trips_by_vehicle.get(self.record.vehicle_id)
         if not trips:
             return None
         ts = self.record.ts_ms
-        exact = next((t for t in trips if t.covers(ts)), None)
-        return exact or next((t for t in trips if t.covers(ts, TRIP_SLACK_MS)), None)
+        candidates = [t for t in trips if t.covers(ts)] or [t for t in trips if t.covers(ts, TRIP_SLACK_MS)]
+        if len(candidates) <= 1 or not self.record.has_position:
+            return candidates[0] if candidates else None
+        # Back-to-back trips overlap in their planned times: the vehicle is on the one whose route it follows.
+        index = self.index
+        assert index is not None
+        lat, lon = self.record.lat, self.record.lon
+        return min(candidates, key=lambda t: index.trip_shape(t).route.distance(*t.frame.to_xy(lat, lon)))  # type: ignore[arg-type]
 
-    @cached_property
+    @lazy
     def trip_shape(self) -> TripShape | None:
         trip = self.trip
         if trip is None:
@@ -154,7 +198,7 @@ class Observation:
         assert self.index is not None
         return self.index.trip_shape(trip)
 
-    @cached_property
+    @lazy
     def route_distance_m(self) -> float | None:
         """Metres from the planned trip's route line (None off trip or without a fix)."""
         shape = self.trip_shape
@@ -163,28 +207,45 @@ class Observation:
             return None
         return shape.route.distance(*shape.xy(record.lat, record.lon))  # type: ignore[arg-type]
 
-    @cached_property
+    @lazy
     def route_excess_m(self) -> float:
         """Metres beyond the trip's corridor (0 inside it, or with no trip or fix)."""
-        distance = self.route_distance_m
-        if distance is None:
+        trip, record, hints = self.trip, self.record, self.route_hints
+        if trip is None or not record.has_position:
             return 0.0
-        assert self.trip is not None
-        return max(0.0, distance - self.trip.corridor_m)
+        if hints is not None:
+            # The distance to the route changes by no more than the vehicle has moved: while the last exact
+            # distance plus the movement since stays inside the corridor, the excess is exactly 0 without a look.
+            hint = hints.get(record.vehicle_id)
+            x, y = trip.frame.to_xy(record.lat, record.lon)  # type: ignore[arg-type]
+            if hint is not None and hint[0] is trip:
+                moved = math.hypot(x - hint[1], y - hint[2])
+                if hint[3] + moved <= trip.corridor_m:
+                    return 0.0
+            distance = self.route_distance_m
+            assert distance is not None
+            hints[record.vehicle_id] = (trip, x, y, distance)
+        else:
+            distance = self.route_distance_m
+            assert distance is not None
+        return max(0.0, distance - trip.corridor_m)
 
-    @cached_property
+    @lazy
     def planned_stop(self) -> TripStop | None:
-        """The planned stop of the current trip the vehicle is at, if any."""
+        """The planned stop of the current trip the vehicle is at, around its planned time, if any."""
         trip, record = self.trip, self.record
         if trip is None or not record.has_position:
             return None
-        lat, lon = record.lat, record.lon
+        lat, lon, ts = record.lat, record.lon, record.ts_ms
         return next(
-            (s for s in trip.stops if haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + PLACE_SLACK_M),  # type: ignore[arg-type]
+            (
+                s for s in trip.stops
+                if _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + PLACE_SLACK_M  # type: ignore[arg-type]
+            ),
             None,
         )
 
-    @cached_property
+    @lazy
     def at_known_place(self) -> bool:
         """At a planned stop of the current trip or at one of the fleet's sites (unknown without a fix: False)."""
         return self.planned_stop is not None or self.site is not None
@@ -195,3 +256,10 @@ class Observation:
             return True
         assert self.index is not None
         return self.index.fleet_operating(fleet, ts_ms)
+
+
+def _around_planned_time(stop: TripStop, ts_ms: int) -> bool:
+    arrival, departure = stop.planned_arrival_ms, stop.planned_departure_ms
+    early = arrival is not None and ts_ms < arrival - STOP_EARLY_MS
+    late = departure is not None and ts_ms > departure + STOP_LATE_MS
+    return not (early or late)

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from ingest.broker import EmbeddedBroker, free_port
 from ingest.processes import start_child, stop_child
 from ingest.topics import ALERTS, TELEMETRY, ensure_topics
-from telematics.timeutil import format_ms
+from telematics.timeutil import format_ms, parse_rfc3339_ms
 
 BERLIN = (52.52, 13.405)
 
@@ -194,54 +194,50 @@ def throughput(detectors: int, records: int, vehicles: int, workdir: Path) -> fl
         return (records - first_count) / elapsed if elapsed > 0 else float("inf")
 
 
+def read_panic_latencies(bootstrap: str, seconds: float, out: multiprocessing.Queue) -> None:
+    """In a process of its own: the wall-clock delay from each panic record's own ts to its alert's arrival."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer.assign([TopicPartition(ALERTS, p) for p in range(4)])
+    delays: list[float] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for messages in consumer.poll(timeout_ms=100).values():
+            now_ms = time.time() * 1000
+            for m in messages:
+                alert = json.loads(m.value)
+                if alert["kind"] == "panic":
+                    delays.append((now_ms - parse_rfc3339_ms(alert["ts"])) / 1000)
+    consumer.close()
+    out.put(delays)
+
+
 def latency(rate: int, seconds: int, workdir: Path) -> tuple[list[float], int]:
+    """Records at `rate`/s stamped with the wall clock; each vehicle presses panic once; delays of the alerts."""
     vehicles = rate  # each vehicle reports once a second
     with EmbeddedBroker(free_port()) as broker:
         ensure_topics(broker.bootstrap, 4)
         reference = write_reference(workdir / "reference-latency", vehicles)
         (detector,) = start_detectors(1, broker.bootstrap, reference, "bench-latency", workdir)
-        sent_at: dict[str, float] = {}
-        received: list[float] = []
-        stop = threading.Event()
-
-        def read_alerts() -> None:
-            consumer = KafkaConsumer(
-                bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-            )
-            consumer.assign([TopicPartition(ALERTS, p) for p in range(4)])
-            while not stop.is_set():
-                for messages in consumer.poll(timeout_ms=100).values():
-                    now = time.monotonic()
-                    for m in messages:
-                        alert = json.loads(m.value)
-                        if alert["kind"] == "panic" and alert["vehicle_id"] in sent_at:
-                            received.append(now - sent_at[alert["vehicle_id"]])
-            consumer.close()
-
-        reader = threading.Thread(target=read_alerts)
-        reader.start()
         time.sleep(8)  # the detector joins its group (about 3 s) before the clock starts
+        results: multiprocessing.Queue = multiprocessing.Queue()
+        reader = multiprocessing.Process(target=read_panic_latencies, args=(broker.bootstrap, seconds + 15, results))
+        reader.start()
         fleet = Fleet(vehicles, seed=2)
         panic_second = {i: random.Random(i).randrange(2, seconds) for i in range(vehicles)}
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=2)
         start = time.monotonic()
         for second in range(seconds):
             for i in range(vehicles):
-                due = start + second + i / vehicles
-                pause = due - time.monotonic()
+                pause = start + second + i / vehicles - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
-                panic = panic_second[i] == second
-                value = fleet.record(i, int(time.time() * 1000), panic=panic)
+                value = fleet.record(i, int(time.time() * 1000), panic=panic_second[i] == second)
                 producer.send(TELEMETRY, key=fleet.state[i]["vehicle_id"].encode(), value=value)
-                if panic:
-                    sent_at[fleet.state[i]["vehicle_id"]] = time.monotonic()
         producer.flush()
-        time.sleep(5)
-        stop.set()
+        delays = results.get()
         reader.join()
         stop_child(detector)
-        return received, len(sent_at)
+        return delays, vehicles
 
 
 def percentile(values: list[float], q: float) -> float:

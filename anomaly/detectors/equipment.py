@@ -86,6 +86,7 @@ class JammingState(msgspec.Struct, kw_only=True):
     lost_since_ms: int | None = None
     lost_wheel_m: float = 0.0
     lost_last_ms: int | None = None
+    lost_last_wheel_kmh: float | None = None
 
 
 class GnssJamming:
@@ -109,21 +110,30 @@ class GnssJamming:
         flagged = record.gnss_jamming is True
         wheel = record.wheel_speed_kmh
         lost_driving = not record.has_position and wheel is not None and wheel >= self.wheel_kmh
-        if not flagged and not lost_driving and incident.onset_ms is None and not incident.is_open:
+        # A stop at a red light without a fix does not end the loss (a sparse unit may report only that
+        # stop): only a fix, or a parked vehicle (ignition off), does.
+        loss_goes_on = state.lost_since_ms is not None and not record.has_position and record.ignition is not False
+        if not flagged and not lost_driving and not loss_goes_on and incident.onset_ms is None and not incident.is_open:
             state.flag_since_ms = state.lost_since_ms = state.lost_last_ms = None
             state.lost_wheel_m = 0.0
+            state.lost_last_wheel_kmh = None
             return []
         ts = obs.ts_ms
         state.flag_since_ms = (state.flag_since_ms if state.flag_since_ms is not None else ts) if flagged else None
-        if not record.has_position and (lost_driving or state.lost_since_ms is not None):
+        if not record.has_position and (lost_driving or loss_goes_on):
             if state.lost_since_ms is None:
                 state.lost_since_ms, state.lost_wheel_m = ts, 0.0
             elif state.lost_last_ms is not None and wheel is not None:
-                state.lost_wheel_m += wheel / 3.6 * min(ts - state.lost_last_ms, 60_000) / 1000
+                # The mean of the two samples: a sparse unit's sample at a light says little about the minute before.
+                previous = state.lost_last_wheel_kmh if state.lost_last_wheel_kmh is not None else wheel
+                state.lost_wheel_m += (wheel + previous) / 2 / 3.6 * min(ts - state.lost_last_ms, 60_000) / 1000
             state.lost_last_ms = ts
-        elif record.has_position:
+            if wheel is not None:
+                state.lost_last_wheel_kmh = wheel
+        elif record.has_position or record.ignition is False:
             state.lost_since_ms = state.lost_last_ms = None
             state.lost_wheel_m = 0.0
+            state.lost_last_wheel_kmh = None
         lost_ms = ts - state.lost_since_ms if state.lost_since_ms is not None else 0
         lost_m = state.lost_wheel_m
         beyond_tunnel = lost_driving and (

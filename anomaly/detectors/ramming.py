@@ -4,8 +4,9 @@ Raised before entry. Per zone in reach, the course is cast as a ray against the 
 the boundary follows from speed and acceleration, and the speed at the boundary from whether the vehicle is
 braking. A vehicle on a road alongside the zone is not closing on it, one that turns away stops pointing at
 it, one braking for a junction would stop (or be slow) before the kerb, and a permitted delivery crawls in
-inside its window: none of those is a risk. Context a dispatcher would weigh (who drives, whether the trip's
-route goes that way at all) moves the bar.
+inside its window: none of those is a risk. Without other signals, a vehicle is flagged when it is faster than
+any street near a zone allows, or when turning away at the kerb would take harder braking than a working driver
+uses; with signals that someone else is driving (no card, off-hours, fusion), any approach at speed counts.
 """
 
 from __future__ import annotations
@@ -22,8 +23,26 @@ HORIZON_S = 30.0
 """How far ahead (at the current speed) an approach is looked at."""
 CONTROL_LOSS_KINDS = frozenset({
     "unauthorized_driver", "off_hours_use", "towing", "power_cut", "gnss_jamming", "telematics_offline",
-    "route_deviation", "hijack_suspected", "panic", "cargo_door_open", "can_intrusion", "behaviour_anomaly",
+    "route_deviation", "can_intrusion", "behaviour_anomaly",
 })
+"""Open incidents that say someone else may be driving now. Not hijack_suspected (fusion remembers signals for
+half an hour, long after a driver has resumed the trip; the signals it fuses count here themselves while open),
+nor panic (it stays open for minutes after the card holder has driven on)."""
+
+
+FAST_KMH = 64.0
+"""Faster than any street around a protected zone allows (60 km/h at most in a centre, plus drivers' usual 5 %)."""
+FAST_HORIZON_S = 25.0
+"""How early a vehicle that fast and pointing at a zone is flagged without other signals."""
+TURN_KMH = 16.0
+"""About the speed of a right-angle turn at a junction (1.8 m/s² sideways on a 12 m radius)."""
+HARD_BRAKE_MPS2 = 2.5
+"""Working drivers brake for a junction at 1-2 m/s²; a vehicle that would need more is not going to turn."""
+LATE_HORIZON_S = 8.0
+CRITICAL_S = 15.0
+"""Closer than this (in time) to the boundary, or closer than the unit's next record, a ramming risk is critical."""
+CLOSING_SMOOTHING_S = 2.0
+SWERVE_DEG = (0.0, -5.0, 5.0, -10.0, 10.0)
 
 
 class ZoneApproach(msgspec.Struct, kw_only=True):
@@ -88,41 +107,58 @@ class RammingRisk:
         v = speed_kmh / 3.6
         zone = view.zone
         distance = view.distance_m
-        # Closing speed on the zone, smoothed over records so GNSS jitter on a road alongside does not count.
+        # Closing speed on the zone, smoothed over a couple of seconds so GNSS jitter on a road alongside does not
+        # count; a sparse unit's records are far enough apart to stand on their own.
         if approach.prev_ts_ms is not None and approach.prev_distance_m is not None and ts > approach.prev_ts_ms:
             dt = (ts - approach.prev_ts_ms) / 1000
-            closing_now = (approach.prev_distance_m - distance) / dt if dt <= 30 else 0.0
-            approach.closing_mps = 0.5 * approach.closing_mps + 0.5 * closing_now
+            closing_now = (approach.prev_distance_m - distance) / dt if dt <= 60 else 0.0
+            weight = 1.0 - math.exp(-dt / CLOSING_SMOOTHING_S)
+            approach.closing_mps += weight * (closing_now - approach.closing_mps)
         approach.prev_ts_ms, approach.prev_distance_m = ts, distance
         if view.inside:
             approach.prev_ts_ms = approach.prev_distance_m = None
         limit = zone.access.max_speed_kmh
         permitted_pace = view.permitted and (limit is None or speed_kmh <= max(limit + 15.0, 2 * limit))
         course = obs.motion.course_deg
-        condition = False
+        condition = late = False
         ttb = math.inf
         arrival_kmh = 0.0
         hit_m = None
         context = _context(obs)
         if not view.inside and not permitted_pace and speed_kmh >= self.min_kmh and course is not None:
-            hit_m = view.shape.polygon.ray_hit(view.x, view.y, course, v * HORIZON_S + 30.0)
+            reach = v * HORIZON_S + 30.0
+            # Someone else at the wheel may swerve off the road into a zone beside it: look a few degrees either side.
+            swerves = SWERVE_DEG if context.suspicious else (0.0,)
+            for swerve in swerves:
+                hit = view.shape.polygon.ray_hit(view.x, view.y, course + swerve, reach)
+                if hit is not None and (hit_m is None or hit < hit_m):
+                    hit_m = hit
             if hit_m is not None and approach.closing_mps >= 0.45 * v:
                 accel = obs.motion.accel_mps2 or 0.0
                 accel = max(-6.0, min(3.0, accel))
                 arrival_sq = v * v + 2 * accel * hit_m
                 arrival_kmh = math.sqrt(arrival_sq) * 3.6 if arrival_sq > 0 else 0.0
                 ttb = _time_to(hit_m, v, accel)
-                horizon = HORIZON_S if context.suspicious else _horizon(context, speed_kmh, accel)
-                condition = ttb <= horizon and arrival_kmh >= self.boundary_kmh
+                arriving = arrival_kmh >= self.boundary_kmh
+                turn = TURN_KMH / 3.6
+                # The braking a driver would need from here to turn away at the kerb: a working driver plans
+                # for far less, so needing more means the vehicle is not going to turn.
+                braking = (v * v - turn * turn) / (2 * max(hit_m, 1.0))
+                late = arriving and ttb <= LATE_HORIZON_S and braking >= HARD_BRAKE_MPS2
+                if context.suspicious:
+                    condition = ttb <= HORIZON_S and arriving
+                else:
+                    fast = speed_kmh >= FAST_KMH and not context.expected_turn and ttb <= FAST_HORIZON_S
+                    condition = late or (fast and arriving)
         approach.hits = approach.hits + 1 if condition else 0
         hits = approach.hits
-        needed = 1 if context.suspicious or ttb <= 6 else 2
+        # A unit that reports less often than the vehicle needs to reach the zone gives no second look.
+        next_record_s = _usual_gap_s(obs)
+        needed = 1 if context.suspicious or late or ttb <= next_record_s else 2
         incident = approach.incident
         if not incident.is_open and hits < needed:
             condition = False
-        critical = (
-            ttb <= 15 and arrival_kmh >= 25 and (context.suspicious or hits >= 3 or speed_kmh >= 45)
-        ) or (ttb <= 8 and arrival_kmh >= 20)
+        critical = late or (ttb <= max(CRITICAL_S, next_record_s) and arrival_kmh >= 25)
         return track(
             self.name,
             incident,
@@ -185,17 +221,8 @@ def _context(obs: Observation) -> _Context:
         expected_turn = not any(
             obs.index.route_crosses(obs.trip_shape, v.shape) for v in obs.zones if v.active and not v.permitted
         )
-    return _Context(bool(signals) or off_route, off_route, expected_turn, signals)
-
-
-def _horizon(context: _Context, speed_kmh: float, accel: float) -> float:
-    """How early to warn without other signals: a vehicle on its planned route gets the benefit of the doubt."""
-    if context.expected_turn:
-        return 6.0
-    if speed_kmh >= 55 or accel >= 0.5:
-        return 25.0
-    # At town speed, holding course: a driver brakes for the last junction late; only a late approach counts.
-    return 8.0
+    # Off the route alone is a detour as often as not: it only removes the benefit of the doubt (expected_turn).
+    return _Context(bool(signals), off_route, expected_turn, signals)
 
 
 def _time_to(distance: float, v: float, accel: float) -> float:
@@ -205,6 +232,14 @@ def _time_to(distance: float, v: float, accel: float) -> float:
     if disc < 0:
         return math.inf
     return (-v + math.sqrt(disc)) / accel
+
+
+def _usual_gap_s(obs: Observation) -> float:
+    """The vehicle's usual reporting gap while moving, in seconds (0 while it is not yet known)."""
+    motion = obs.motion_state
+    if motion is None or motion.usual_gap_ms is None or motion.moving_gaps < 3:
+        return 0.0
+    return motion.usual_gap_ms / 1000
 
 
 def _reach_m(obs: Observation) -> float:

@@ -243,6 +243,9 @@ class TrailerUncoupled:
             state.dropped_away = False
         elif state.coupled and record.has_position:
             state.dropped_away = _watch_cargo(obs) and not obs.at_known_place
+        elif obs.moving:
+            # The incident is the drop: once the tractor drives on solo it is over (fusion still remembers it).
+            state.dropped_away = False
         state.coupled = connected
         incident = state.incident
         if not state.dropped_away and incident.onset_ms is None and not incident.is_open:
@@ -254,13 +257,12 @@ class TrailerUncoupled:
             obs.ts_ms,
             hold_ms=0,
             clear_ms=self.clear_ms,
-            severity=lambda: "critical" if obs.moving or not obs.operating(obs.ts_ms) else "warning",
-            score=lambda: 0.85 if obs.moving else 0.7,
+            severity=lambda: "critical" if not obs.operating(obs.ts_ms) else "warning",
+            score=lambda: 0.7,
             evidence=lambda: {
                 "trip_id": obs.trip.trip_id if obs.trip else None,
                 "speed_kmh": kmh(obs.speed_kmh),
-                "summary": "trailer uncoupled away from planned stops and fleet sites"
-                + (", and the tractor drove on" if obs.moving else ""),
+                "summary": "trailer uncoupled away from planned stops and fleet sites",
             },
         )
         return [finding] if finding else []

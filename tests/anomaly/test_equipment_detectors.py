@@ -82,3 +82,12 @@ def test_panic_is_critical_at_once():
     track = Track("NF-101", "09:00:00", START).drive(0, 10, 30).drive(0, 2, 30, panic=True)
     found = alerts(run(reference(), track.records), "panic")
     assert len(found) == 1 and found[0].severity == "critical" and found[0].ts == "2026-11-24T09:00:10Z"
+
+
+def test_gnss_lost_on_a_sparse_unit_that_reports_a_red_light_is_still_lost():
+    # A unit reporting once a minute, no fix, driving, one of its samples taken while waiting at a light.
+    track = Track("NF-101", "09:00:00", START).drive(0, 120, 60, every_s=60)
+    for _ in range(4):
+        track.drive(0, 120, 60, every_s=60, gnss_fix=False).stand(60, every_s=60, gnss_fix=False)
+    found = alerts(run(reference(), track.records), "gnss_jamming")
+    assert found and found[0].evidence["source"] == "gnss_lost_while_moving"

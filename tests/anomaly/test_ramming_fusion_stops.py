@@ -114,3 +114,21 @@ def test_driver_swap_at_the_depot_is_not_an_unauthorized_driver():
     track = Track("NF-101", "09:00:00", DEPOT).drive(90, 20, 15)
     track.stand(120, driver_card_id=None).set(driver_card_id=CARD).drive(90, 60, 30)
     assert not alerts(run(reference(), track.records), "unauthorized_driver")
+
+
+def test_rental_van_far_too_fast_for_a_city_street_is_flagged_well_before_entry():
+    # A hired van (no card, no trip: no other signal) at 75 km/h straight at the zone.
+    start = point(WEST_EDGE, 270, 700)
+    out = run(reference(), Track("SV-7", "12:00:00", start, driver_card_id=...).drive(90, 40, 75).records)
+    ramming = alerts(out, "ramming_risk")
+    assert ramming and ramming[0].ts < entry_time(out)
+    assert ramming[0].evidence["time_to_boundary_s"] >= 15
+
+
+def test_van_on_an_arterial_towards_the_zone_braking_for_the_junction_is_no_risk():
+    # 58 km/h (a 60 km/h street) straight at the zone, braking comfortably from 110 m out and turning away.
+    start = point(WEST_EDGE, 270, 500)
+    track = Track("SV-7", "12:00:00", start, driver_card_id=...).drive(90, 24, 58)
+    track.drive(90, 8, 58, accel=-1.5).drive(0, 60, 15)
+    out = run(reference(), track.records)
+    assert not alerts(out, "ramming_risk") and not loud(out)
