@@ -15,6 +15,8 @@ from telematics.timeutil import TimestampError, parse_rfc3339_ms
 LABELS_FORMAT = "truckguard.labels.v1"
 DEFAULT_GRACE_S = 60.0
 EARLY_RAMMING_KINDS = ("ramming_risk", "hijack_suspected")
+RENTAL_RAMMING = "rental_ramming"
+"""A rental hired for the attack never left its hirer's control: every other ramming is a hijack or a theft."""
 """The kinds that count as a ramming detected before the vehicle reaches the zone."""
 
 
@@ -49,6 +51,10 @@ class RammingScore:
     """Zone entry minus the first ramming_risk or hijack_suspected alert, over incidents detected before entry."""
     stop_request_before_entry: int
     share_stop_request_before_entry: float | None
+    control_loss_incidents: int = 0
+    """Rammings by a hijacked or stolen vehicle (not a rental hired for the attack): issue 3's stop-request target."""
+    control_loss_stop_request_before_entry: int = 0
+    share_control_loss_stop_request_before_entry: float | None = None
 
 
 @dataclass(frozen=True)
@@ -274,6 +280,8 @@ def ramming_score(incidents: pl.DataFrame, alerts: pl.DataFrame, stops: pl.DataF
 
     early = before_entry(alerts.filter(pl.col("kind").is_in(EARLY_RAMMING_KINDS)))
     stopped = before_entry(stops)
+    control_loss = ramming.filter(pl.col("type") != RENTAL_RAMMING)["incident_id"]
+    control_loss_stopped = stopped.filter(pl.col("incident_id").is_in(control_loss.implode())).height
     lead = None
     if early.height:
         lead = early.select(((pl.col("zone_entry_ms") - pl.col("first_ms")) / 1000.0).median()).item()
@@ -284,6 +292,11 @@ def ramming_score(incidents: pl.DataFrame, alerts: pl.DataFrame, stops: pl.DataF
         lead_time_median_s=_round(lead),
         stop_request_before_entry=stopped.height,
         share_stop_request_before_entry=round(stopped.height / total, 4) if total else None,
+        control_loss_incidents=control_loss.len(),
+        control_loss_stop_request_before_entry=control_loss_stopped,
+        share_control_loss_stop_request_before_entry=(
+            round(control_loss_stopped / control_loss.len(), 4) if control_loss.len() else None
+        ),
     )
 
 
@@ -371,7 +384,9 @@ def format_report(report: EvaluationReport) -> str:
         f"ramming incidents {r.incidents}: flagged before zone entry {r.detected_before_entry} "
         f"({_fmt(r.share_detected_before_entry, '{:.1%}')}), median lead time {_fmt(r.lead_time_median_s)} s, "
         f"stop request before entry {r.stop_request_before_entry} "
-        f"({_fmt(r.share_stop_request_before_entry, '{:.1%}')})",
+        f"({_fmt(r.share_stop_request_before_entry, '{:.1%}')}); of the {r.control_loss_incidents} hijack and theft "
+        f"rammings {r.control_loss_stop_request_before_entry} "
+        f"({_fmt(r.share_control_loss_stop_request_before_entry, '{:.1%}')})",
         "",
         f"{'false alerts':<24}{'count':>7}{'per 1,000 vehicle-hours':>26}",
     ]

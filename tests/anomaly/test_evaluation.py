@@ -87,6 +87,9 @@ def test_ramming_is_scored_before_the_zone_entry(report: EvaluationReport) -> No
     assert r.detected_before_entry == 1 and r.share_detected_before_entry == 0.5
     assert r.lead_time_median_s == 45.0
     assert r.stop_request_before_entry == 1 and r.share_stop_request_before_entry == 0.5
+    # The hijack (V5) was stopped before entry; the rental (V6) is not a hijack or theft and does not count here.
+    assert r.control_loss_incidents == 1
+    assert r.control_loss_stop_request_before_entry == 1 and r.share_control_loss_stop_request_before_entry == 1.0
 
 
 def test_false_alerts_per_thousand_vehicle_hours_by_severity(report: EvaluationReport) -> None:
