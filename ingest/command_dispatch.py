@@ -17,11 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.producer.future import FutureRecordMetadata
-from kafka.structs import OffsetAndMetadata
 
 from ingest import topics
 from ingest.deadletter import deadletter_value
-from ingest.kafka_clients import make_consumer, make_producer
+from ingest.kafka_clients import commit_after_acknowledged, make_consumer, make_producer, read_to_end
 from ingest.topics import VEHICLE_COMMANDS
 from telematics.commands import (
     DEFAULT_TTL_S,
@@ -45,10 +44,6 @@ DISPATCHER = "command-dispatch"
 DONE_STATUSES = ("refused", "sent", "acknowledged", "completed", "expired", "cancelled")
 DEFAULT_MAX_AUTHORIZATION_AGE_S = 300.0
 """An authorisation older than this is not acted on: the vehicle and the danger have moved on since."""
-
-
-class DispatchError(RuntimeError):
-    """The broker did not acknowledge a command or status change; offsets were not committed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,13 +302,7 @@ class CommandDispatch:
     def _checkpoint(self, offsets: dict[TopicPartition, int]) -> None:
         """Wait until every command and status change is acknowledged, then commit the consumed offsets."""
         assert self._producer is not None and self._consumer is not None
-        self._producer.flush()
-        failed = [f.exception for f in self._futures if f.failed()]
-        self._futures.clear()
-        if failed:
-            raise DispatchError(f"{len(failed)} sends were not acknowledged (first: {failed[0]}); not committing")
-        if offsets:
-            self._consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+        commit_after_acknowledged(self._producer, self._futures, self._consumer, offsets)
 
     def restore(self) -> int:
         """Read back every command on the vehicle-commands topic and every request already sent, expired or
@@ -325,23 +314,9 @@ class CommandDispatch:
         return len(self.dispatcher.dispatched) - before
 
     def _read_topic(self, topic: str, handle: Callable[[bytes], None]) -> None:
-        reader = KafkaConsumer(
-            bootstrap_servers=self.options.bootstrap, enable_auto_commit=False, client_id=f"{self.client_id}-restore"
-        )
-        try:
-            wanted = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
-            if not wanted:
-                return
-            reader.assign(wanted)
-            reader.seek_to_beginning(*wanted)
-            end = reader.end_offsets(wanted)
-            while any(reader.position(tp) < end[tp] for tp in wanted):
-                for messages in reader.poll(timeout_ms=500).values():
-                    for message in messages:
-                        if message.value is not None:
-                            handle(message.value)
-        finally:
-            reader.close()
+        for message in read_to_end(self.options.bootstrap, topic, client_id=f"{self.client_id}-restore"):
+            if message.value is not None:
+                handle(message.value)
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -20,23 +20,18 @@ from typing import Protocol
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.producer.future import FutureRecordMetadata
-from kafka.structs import OffsetAndMetadata
 
 from anomaly.config import EngineConfig
 from anomaly.engine import Output
 from ingest import topics
 from ingest.deadletter import deadletter_value
-from ingest.kafka_clients import make_consumer, make_producer
+from ingest.kafka_clients import commit_after_acknowledged, make_consumer, make_producer, read_to_end
 from ingest.pipeline import FeedResult, PipelineCounts
 from ingest.reference_source import ReferenceSource
 from telematics.outputs import Alert, encode
 from telematics.reference import ReferenceData
 
 log = logging.getLogger(__name__)
-
-
-class CheckpointError(RuntimeError):
-    """The broker did not acknowledge outputs or state; offsets were not committed."""
 
 
 @dataclass(frozen=True)
@@ -159,38 +154,19 @@ class LiveDetector:
                 key = f"{prefix}{vehicle_id}".encode()
                 self._send(topics.DETECTOR_STATE, key, snapshot, self._vehicle_partition[vehicle_id])
         assert self._producer is not None and self._consumer is not None
-        self._producer.flush()
-        failed = [f.exception for f in self._futures if f.failed()]
-        self._futures.clear()
-        if failed:
-            raise CheckpointError(f"{len(failed)} sends were not acknowledged (first: {failed[0]}); not committing")
+        commit_after_acknowledged(self._producer, self._futures, self._consumer, self._next_offsets)
         self._dirty.clear()
-        if self._next_offsets:
-            self._consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in self._next_offsets.items()})
-            self._next_offsets.clear()
+        self._next_offsets.clear()
 
     def restore_partitions(self, partitions: Iterable[int]) -> int:
         """Load the latest state checkpoint of every vehicle in these partitions; returns how many were restored."""
-        wanted = [TopicPartition(topics.DETECTOR_STATE, p) for p in partitions]
-        if not wanted:
-            return 0
-        reader = KafkaConsumer(
-            bootstrap_servers=self.options.bootstrap, enable_auto_commit=False, client_id=f"{self.client_id}-restore"
-        )
         latest: dict[str, tuple[int, bytes]] = {}
-        try:
-            reader.assign(wanted)
-            reader.seek_to_beginning(*wanted)
-            end = reader.end_offsets(wanted)
-            while any(reader.position(tp) < end[tp] for tp in wanted):
-                for messages in reader.poll(timeout_ms=500).values():
-                    for message in messages:
-                        if message.key is not None and message.value is not None:
-                            vehicle_id = _own_key(message.key.decode(), self.pipeline.state_key_prefix)
-                            if vehicle_id is not None:
-                                latest[vehicle_id] = (message.partition, message.value)
-        finally:
-            reader.close()
+        reader_id = f"{self.client_id}-restore"
+        for message in read_to_end(self.options.bootstrap, topics.DETECTOR_STATE, partitions, client_id=reader_id):
+            if message.key is not None and message.value is not None:
+                vehicle_id = _own_key(message.key.decode(), self.pipeline.state_key_prefix)
+                if vehicle_id is not None:
+                    latest[vehicle_id] = (message.partition, message.value)
         for vehicle_id, (partition, snapshot) in latest.items():
             self.pipeline.restore(vehicle_id, snapshot)
             self._vehicle_partition[vehicle_id] = partition

@@ -53,9 +53,7 @@ class ReplaySummary:
         ]
         can = c.get("can")
         if isinstance(can, dict):
-            lines.append(
-                f"CAN batches   {can['records']:>10}   (rejected {can['rejected']}, alerts {can['alerts']})"
-            )
+            lines.append(f"CAN batches   {can['records']:>10}   (rejected {can['rejected']}, alerts {can['alerts']})")
         return "\n".join(lines)
 
 

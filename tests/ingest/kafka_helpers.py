@@ -6,7 +6,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
+
+from ingest.kafka_clients import read_to_end
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[dict[str, Any] | bytes | str]) -> int:
@@ -28,18 +30,4 @@ def produce(bootstrap: str, topic: str, records: Iterable[dict[str, Any] | bytes
 
 def read_all(bootstrap: str, topic: str) -> list[bytes]:
     """Every message value now in a topic, partition by partition (no consumer group)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        values: list[bytes] = []
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            for messages in consumer.poll(timeout_ms=500).values():
-                values.extend(m.value for m in messages)
-        return values
-    finally:
-        consumer.close()
+    return [message.value for message in read_to_end(bootstrap, topic, client_id="truckguard-test-reader")]
