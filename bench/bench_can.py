@@ -9,37 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from anomaly.can_intrusion import CanIntrusionDetector, score_frames, train_can_model, window_f1
 from anomaly.can_intrusion.frames import as_triples
 from can_sim.can_attacks import Attack, adas_ecu, inject_attacks
 from can_sim.truck import DrivenTimeline, SimulatedClock, VehicleState, simulate_truck, standard_ecus
+from tests.anomaly.test_can_intrusion_captures import CARD, drive  # the same typical drive the tests capture
 
 START = 1795507200.0
-CARD = "DE0000012345"
 TARGETS = {"dos": 0.99, "fuzzing": 0.99, "spoofing": 0.95, "injection": 0.95}
-
-
-def drive(lat: float, speeds: list[float], leg_s: float) -> tuple[DrivenTimeline, float]:
-    initial = VehicleState(lat=lat, lon=13.52, odometer_km=1000.0 + 500 * lat, fuel_level_pct=50.0)
-    changes = [
-        (2.0, {"cab_door_open": True}),
-        (4.0, {"cab_door_open": False, "ignition": True, "driver_card_id": CARD}),
-        (8.0, {"parking_brake": False, "speed_kmh": speeds[0], "heading_deg": 90.0}),
-    ]
-    t = 8.0
-    for speed in speeds[1:]:
-        t += leg_s
-        changes.append((t, {"speed_kmh": speed, "brake_pedal": speed < 30}))
-    t += leg_s
-    changes += [
-        (t, {"speed_kmh": 0.0, "parking_brake": True}),
-        (t + 2, {"cargo_door_open": True}),
-        (t + 5, {"cargo_door_open": False}),
-        (t + 8, {"ignition": False}),
-    ]
-    return DrivenTimeline(initial, changes), t + 14
 
 
 def attacks_every(start_s: int, end_s: int) -> list[Attack]:
@@ -77,7 +60,7 @@ def main() -> None:
     ecus = (*standard_ecus(), adas_ecu())
 
     t0 = time.perf_counter()
-    timeline, duration = drive(52.43, [30, 50, 70, 20], 10.0)
+    timeline, duration = drive(52.43, [30, 50, 70, 20], 10.0, odometer_km=1000.0 + 500 * 52.43)
     training = simulate_truck(timeline, duration, clock=SimulatedClock(START), vehicle_id="TRAIN-1", ecus=ecus).frames
     parked = simulate_truck(
         [(0.0, VehicleState(lat=52.4, lon=13.5))],
@@ -89,7 +72,9 @@ def main() -> None:
     model = train_can_model([training, parked])
     print(f"training: {len(training) + len(parked)} frames, {len(model.ids)} ids ({time.perf_counter() - t0:.1f} s)")
 
-    timeline, duration = drive(48.14, [40, 85, 55, 10, 60, 45, 80, 65, 30, 70, 50, 75], 15.0)
+    timeline, duration = drive(
+        48.14, [40, 85, 55, 10, 60, 45, 80, 65, 30, 70, 50, 75], 15.0, odometer_km=1000.0 + 500 * 48.14
+    )
     held_out = simulate_truck(
         timeline, duration, clock=SimulatedClock(START + 86_400), vehicle_id="HELD-7", ecus=ecus
     ).frames
