@@ -20,7 +20,6 @@ from web.openapi import openapi_document
 from web.passwords import WeakPassword
 from web.reference import (
     announce_change,
-    delete_item,
     fleet_document,
     put_fleet_document,
     put_trips,
@@ -34,7 +33,7 @@ from web.tokens import TokenError, create_token, list_tokens, revoke_token
 from web.views.alerts import ACTING_ROLES
 from web.views.audit import audit_filters
 from web.views.query import alert_filters, stop_request_filters
-from web.views.reference import FLEET_EDITORS, ZONE_EDITORS
+from web.views.reference import FLEET_EDITORS, ZONE_EDITORS, delete_as
 from web.views.stop_requests import expiry_s, scoped_request
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -193,14 +192,9 @@ def put_zone_collection() -> Any:
 @bp.delete("/reference/<any(fleet, vehicle, site, trip, zone):kind>/<key>")
 @allow(*FLEET_EDITORS, "law_enforcement")
 def delete_reference(kind: str, key: str) -> Any:
-    role = current_user().role
-    allowed = (role in ZONE_EDITORS) if kind == "zone" else (role in FLEET_EDITORS)
-    session = get_session()
-    if not allowed or not delete_item(session, kind, key, current_scope(), **_who()):
-        session.rollback()
+    version = delete_as(current_user().role, kind, key, **_who())
+    if version is None:
         return _error(404, f"{kind} {key}: not found among what you may change")
-    version = announce_change(session)
-    session.commit()
     return jsonify(deleted=key, version=version)
 
 

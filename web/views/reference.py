@@ -28,6 +28,19 @@ FLEET_EDITORS = ("fleet_operator", "rental", "admin")
 ZONE_EDITORS = ("law_enforcement", "admin")
 
 
+def delete_as(role: str, kind: str, key: str, **who: Any) -> int | None:
+    """Delete a reference item if this role may change that kind and the item is in scope, then announce the
+    change to the detectors; returns the new reference version, or None (nothing changed, nothing said why)."""
+    allowed = (role in ZONE_EDITORS) if kind == "zone" else (role in FLEET_EDITORS)
+    session = get_session()
+    if not allowed or not delete_item(session, kind, key, current_scope(), **who):
+        session.rollback()
+        return None
+    version = announce_change(session)
+    session.commit()
+    return version
+
+
 def _page(status: int = 200, error: str | None = None, form: dict[str, str] | None = None) -> Any:
     session, scope = get_session(), current_scope()
     return render_template(
@@ -160,13 +173,7 @@ def put_zone() -> Any:
 @bp.post("/<any(fleet, vehicle, site, trip, zone):kind>/<key>/delete")
 @allow(*FLEET_EDITORS, "law_enforcement")
 def delete(kind: str, key: str) -> Any:
-    role = current_user().role
-    allowed = (role in ZONE_EDITORS) if kind == "zone" else (role in FLEET_EDITORS)
-    session = get_session()
-    if not allowed or not delete_item(session, kind, key, current_scope(), **_who()):
-        session.rollback()
+    if delete_as(current_user().role, kind, key, **_who()) is None:
         return _page(404, f"{kind} {key}: not found among what you may change")
-    announce_change(session)
-    session.commit()
     flash(f"{kind.capitalize()} {key} deleted.", "ok")
     return redirect(url_for("reference.index"), 303)
