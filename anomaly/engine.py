@@ -21,6 +21,7 @@ import msgspec
 from anomaly.config import EngineConfig
 from anomaly.detectors import default_detectors
 from anomaly.findings import Detector, Finding
+from anomaly.gate import GATED, must_run
 from anomaly.incidents import Change
 from anomaly.kinematics import MotionState, remember
 from anomaly.observation import Observation
@@ -67,12 +68,18 @@ class DetectionEngine:
         config: EngineConfig | None = None,
         detectors: Iterable[Detector] | None = None,
         models: BehaviourModels | None = None,
+        *,
+        gate: bool = True,
     ) -> None:
+        """``gate=False`` runs every detector on every record: the reference the fast path is tested against."""
         self.config = config or EngineConfig()
         self.reference = reference
         self.models = models
         self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors()
         self._silence_detectors = [d for d in self.detectors if hasattr(d, "silence")]
+        self._silence_floor_ms = min((d.silence_floor_ms for d in self._silence_detectors), default=0)
+        self._gate = gate
+        self._always = frozenset(d.name for d in self.detectors if d.name not in GATED)
         self._states: dict[str, VehicleState] = {}
         # A pure speed-up (outputs are the same with or without it), so it is not saved with the vehicle's state.
         self._route_hints: dict[str, tuple[Trip, float, float, float]] = {}
@@ -154,10 +161,12 @@ class DetectionEngine:
     def restore(self, vehicle_id: str, snapshot: bytes) -> None:
         state = msgspec.json.decode(snapshot, type=VehicleState)
         by_name = {d.name: d for d in self.detectors}
+        saved = state.detectors
+        # Every detector has its state from the start, in the detectors' order (one saved by an older version
+        # may lack some): the gate reads them all.
         state.detectors = {
-            name: msgspec.convert(value, type=by_name[name].state_type)
-            for name, value in state.detectors.items()
-            if name in by_name
+            name: msgspec.convert(saved[name], type=detector.state_type) if name in saved else detector.state_type()
+            for name, detector in by_name.items()
         }
         self._states[vehicle_id] = state
 
@@ -172,7 +181,9 @@ class DetectionEngine:
     def _state(self, vehicle_id: str) -> VehicleState:
         state = self._states.get(vehicle_id)
         if state is None:
-            state = self._states[vehicle_id] = VehicleState()
+            state = self._states[vehicle_id] = VehicleState(
+                detectors={detector.name: detector.state_type() for detector in self.detectors}
+            )
         return state
 
     def _fleet_id(self, vehicle_id: str) -> str | None:
@@ -180,11 +191,16 @@ class DetectionEngine:
         return vehicle.fleet_id if vehicle else None
 
     def _silence(self, vehicle_id: str, state: VehicleState, until_ms: int) -> list[Output]:
+        motion = state.motion
+        last = motion.last_ts_ms
+        # Silence detectors speak only of a moving vehicle silent for longer than their floor.
+        if last is None or not motion.last_moving or until_ms - last <= self._silence_floor_ms:
+            return []
         outputs: list[Output] = []
         fleet_id = self._fleet_id(vehicle_id)
         for detector in self._silence_detectors:
             detector_state = self._detector_state(state, detector)
-            for finding in detector.silence(state.motion, detector_state, until_ms):  # type: ignore[attr-defined]
+            for finding in detector.silence(motion, detector_state, until_ms):  # type: ignore[attr-defined]
                 alert = self._apply(state, vehicle_id, fleet_id, until_ms, finding)
                 if alert is not None:
                     outputs.append(alert)
@@ -220,16 +236,23 @@ class DetectionEngine:
         )
         fleet_id = obs.fleet_id
         detector_states = state.detectors
-        for detector in self.detectors:
-            detector_state = detector_states.get(detector.name)
-            if detector_state is None:
-                detector_state = detector_states[detector.name] = detector.state_type()
-            findings = detector.observe(obs, detector_state)
-            if findings:
-                for finding in findings:
-                    alert = self._apply(state, vehicle_id, fleet_id, record.ts_ms, finding)
-                    if alert is not None:
-                        outputs.append(alert)
+        # None: every detector looks; else only those the gate names (and the ungated ones).
+        must = (must_run(obs, detector_states) | self._always) if self._gate else None
+        if must is None or must:
+            for detector in self.detectors:
+                if must is not None and detector.name not in must:
+                    continue
+                detector_state = detector_states.get(detector.name)
+                if detector_state is None:
+                    detector_state = detector_states[detector.name] = detector.state_type()
+                findings = detector.observe(obs, detector_state)
+                if findings:
+                    for finding in findings:
+                        alert = self._apply(state, vehicle_id, fleet_id, record.ts_ms, finding)
+                        if alert is not None:
+                            outputs.append(alert)
+                    # An incident opened or closed: detectors after this one may read it, so all of them look.
+                    must = None
         remember(state.motion, record, obs.motion, obs.speed_kmh, obs.moving)
         if state.open_alerts:
             request = self._stop_request(state, obs)

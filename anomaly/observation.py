@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from anomaly.config import EngineConfig
@@ -13,7 +12,7 @@ from anomaly.open_alerts import OpenAlert
 from anomaly.spatial import ZONE_REACH_M, ReferenceIndex, TripShape, ZoneShape
 from telematics.geo import haversine_m
 from telematics.records import TelemetryRecord
-from telematics.reference import Fleet, ReferenceData, Site, Trip, TripStop, Vehicle, Zone
+from telematics.reference import Fleet, ReferenceData, Site, Trip, TripStop, Vehicle
 
 if TYPE_CHECKING:
     from anomaly.behaviour.model import BehaviourModels
@@ -52,50 +51,109 @@ class lazy(Generic[T]):
         return value
 
 
-@dataclass(frozen=True, slots=True)
 class ZoneView:
-    """One protected zone as seen from the vehicle's position at this record."""
+    """One protected zone as seen from the vehicle's position at this record.
 
-    zone: Zone
-    shape: ZoneShape
-    inside: bool
-    depth_m: float
-    """Metres inside the boundary (0 when outside)."""
-    distance_m: float
-    """Metres to the boundary (0 when inside)."""
-    active: bool
-    permitted: bool
-    x: float
-    y: float
-    """The vehicle's position in the zone's local frame, metres."""
+    Whether the vehicle is inside is known at once; the distance to the outline and the zone's rules at this
+    time are worked out on first use, as most zones near a vehicle are only looked at to be ruled out.
+    """
+
+    __slots__ = (
+        "_active", "_boundary_m", "_category", "_index", "_permitted", "_ts_ms", "inside", "shape", "x", "y", "zone",
+    )
+
+    def __init__(
+        self, shape: ZoneShape, x: float, y: float, index: ReferenceIndex, category: str | None, ts_ms: int
+    ) -> None:
+        self.shape = shape
+        self.zone = shape.zone
+        self.x = x
+        self.y = y
+        self.inside = shape.polygon.contains(x, y)
+        self._index = index
+        self._category = category
+        self._ts_ms = ts_ms
+        self._boundary_m: float | None = None
+        self._active: bool | None = None
+        self._permitted: bool | None = None
+
+    @property
+    def boundary_m(self) -> float:
+        """Metres from the outline, inside or out."""
+        boundary = self._boundary_m
+        if boundary is None:
+            boundary = self._boundary_m = self.shape.polygon.boundary_distance(self.x, self.y)
+        return boundary
+
+    @property
+    def depth_m(self) -> float:
+        """Metres inside the boundary (0 when outside)."""
+        return self.boundary_m if self.inside else 0.0
+
+    @property
+    def distance_m(self) -> float:
+        """Metres to the boundary (0 when inside)."""
+        return 0.0 if self.inside else self.boundary_m
+
+    def farther_than(self, metres: float) -> bool:
+        """Whether the zone is more than this far away, looking at its exact outline only when its box is near."""
+        if self.inside:
+            return False
+        polygon = self.shape.polygon
+        dx = max(polygon.min_x - self.x, 0.0, self.x - polygon.max_x)
+        dy = max(polygon.min_y - self.y, 0.0, self.y - polygon.max_y)
+        # The outline lies inside its bounding box, so it is at least as far as the box.
+        if dx * dx + dy * dy > metres * metres:
+            return True
+        return self.boundary_m > metres
+
+    @property
+    def active(self) -> bool:
+        active = self._active
+        if active is None:
+            active = self._active = self._index.zone_active(self.zone, self._ts_ms)
+        return active
+
+    @property
+    def permitted(self) -> bool:
+        permitted = self._permitted
+        if permitted is None:
+            permitted = self._permitted = self._index.zone_permits(self.zone, self._category, self._ts_ms)
+        return permitted
 
 
-@dataclass
 class Observation:
     """A record with what the detectors need to know about it; heavier facts are computed on first use."""
 
-    record: TelemetryRecord
-    reference: ReferenceData
-    config: EngineConfig
-    vehicle: Vehicle | None
-    fleet: Fleet | None
-    last_lat: float | None
-    last_lon: float | None
-    open_alerts: dict[str, OpenAlert]
-    """The vehicle's open incidents, including those opened by detectors that ran before on this record."""
-    index: ReferenceIndex | None = None
-    motion_state: MotionState | None = None
-    models: BehaviourModels | None = None
-    route_hints: dict[str, tuple[Trip, float, float, float]] | None = None
-    """The engine's memo of each vehicle's last exact distance from its route: a cache, never part of its state."""
-    speed_kmh: float | None = field(init=False)
-    moving: bool = field(init=False)
-    motion: Motion = field(init=False)
-    extras: dict[str, Any] = field(init=False)
-    """Facts one detector hands to a later one on the same record (e.g. the behaviour score for fusion)."""
-
-    def __post_init__(self) -> None:
-        record = self.record
+    def __init__(
+        self,
+        record: TelemetryRecord,
+        reference: ReferenceData,
+        config: EngineConfig,
+        vehicle: Vehicle | None,
+        fleet: Fleet | None,
+        last_lat: float | None,
+        last_lon: float | None,
+        open_alerts: dict[str, OpenAlert],
+        index: ReferenceIndex | None = None,
+        motion_state: MotionState | None = None,
+        models: BehaviourModels | None = None,
+        route_hints: dict[str, tuple[Trip, float, float, float]] | None = None,
+    ) -> None:
+        self.record = record
+        self.reference = reference
+        self.config = config
+        self.vehicle = vehicle
+        self.fleet = fleet
+        self.last_lat = last_lat
+        self.last_lon = last_lon
+        self.open_alerts = open_alerts
+        """The vehicle's open incidents, including those opened by detectors that ran before on this record."""
+        self.index = index if index is not None else ReferenceIndex(reference)
+        self.motion_state = motion_state if motion_state is not None else MotionState()
+        self.models = models
+        self.route_hints = route_hints
+        """The engine's memo of each vehicle's last exact distance from its route: a cache, never part of its state."""
         wheel, gnss = record.wheel_speed_kmh, record.gnss_speed_kmh
         if wheel is None:
             speed = gnss
@@ -105,13 +163,10 @@ class Observation:
             # With the ignition off the CAN bus may sleep and report 0: trust GNSS then.
             speed = max(wheel, gnss)
         self.speed_kmh = speed
-        self.moving = speed is not None and speed >= self.config.moving_kmh
-        if self.index is None:
-            self.index = ReferenceIndex(self.reference)
-        if self.motion_state is None:
-            self.motion_state = MotionState()
+        self.moving = speed is not None and speed >= config.moving_kmh
         self.motion = Motion(self.motion_state, record, speed, self.moving)
-        self.extras = {}
+        self.extras: dict[str, Any] = {}
+        """Facts one detector hands to a later one on the same record (e.g. the behaviour score for fusion)."""
 
     @property
     def ts_ms(self) -> int:
@@ -132,15 +187,13 @@ class Observation:
         if not record.has_position:
             return []
         index = self.index
-        assert index is not None
         shapes = index.zones_near(record.lat, record.lon)  # type: ignore[arg-type]
         if not shapes:
             return []
         views = []
-        ts, category = record.ts_ms, self.category
+        lat, lon, ts, category = record.lat, record.lon, record.ts_ms, self.category
         for shape in shapes:
-            zone = shape.zone
-            x, y = zone.frame.to_xy(record.lat, record.lon)  # type: ignore[arg-type]
+            x, y = shape.zone.frame.to_xy(lat, lon)  # type: ignore[arg-type]
             polygon = shape.polygon
             # The grid cell is coarse: a zone whose bounding box is out of reach is not worth a closer look.
             if (
@@ -148,21 +201,7 @@ class Observation:
                 or y < polygon.min_y - ZONE_REACH_M or y > polygon.max_y + ZONE_REACH_M
             ):
                 continue
-            inside = polygon.contains(x, y)
-            boundary = polygon.boundary_distance(x, y)
-            views.append(
-                ZoneView(
-                    zone=zone,
-                    shape=shape,
-                    inside=inside,
-                    depth_m=boundary if inside else 0.0,
-                    distance_m=0.0 if inside else boundary,
-                    active=index.zone_active(zone, ts),
-                    permitted=index.zone_permits(zone, category, ts),
-                    x=x,
-                    y=y,
-                )
-            )
+            views.append(ZoneView(shape, x, y, index, category, ts))
         return views
 
     @lazy
@@ -171,7 +210,6 @@ class Observation:
         record = self.record
         if not record.has_position or self.fleet_id is None:
             return None
-        assert self.index is not None
         return self.index.site_at(self.fleet_id, record.lat, record.lon, PLACE_SLACK_M)  # type: ignore[arg-type]
 
     @lazy
@@ -186,7 +224,6 @@ class Observation:
             return candidates[0] if candidates else None
         # Back-to-back trips overlap in their planned times: the vehicle is on the one whose route it follows.
         index = self.index
-        assert index is not None
         lat, lon = self.record.lat, self.record.lon
         return min(candidates, key=lambda t: index.trip_shape(t).route.distance(*t.frame.to_xy(lat, lon)))  # type: ignore[arg-type]
 
@@ -195,7 +232,6 @@ class Observation:
         trip = self.trip
         if trip is None:
             return None
-        assert self.index is not None
         return self.index.trip_shape(trip)
 
     @lazy
@@ -254,7 +290,6 @@ class Observation:
         fleet = self.fleet
         if fleet is None:
             return True
-        assert self.index is not None
         return self.index.fleet_operating(fleet, ts_ms)
 
 

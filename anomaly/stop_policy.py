@@ -82,4 +82,4 @@ def decide(obs: Observation, open_alerts: dict[str, OpenAlert], already_requeste
 
 
 def _near_people(obs: Observation) -> bool:
-    return any(v.active and not v.permitted and v.distance_m <= NEAR_ZONE_M for v in obs.zones)
+    return any(v.active and not v.permitted and not v.farther_than(NEAR_ZONE_M) for v in obs.zones)

@@ -187,6 +187,8 @@ class TelematicsOffline:
     name = "telematics_offline"
     state_type = OfflineState
     min_silence_ms = 120_000
+    silence_floor_ms = min_silence_ms
+    """The engine need not ask about a shorter silence (see ``DetectionEngine._silence``)."""
     gap_factor = 6.0
     default_gap_ms = 30_000.0
     """Assumed reporting gap while the vehicle's own is still unknown."""

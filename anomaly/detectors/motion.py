@@ -8,6 +8,7 @@ from anomaly.findings import Finding, kmh, track
 from anomaly.incidents import Incident
 from anomaly.observation import Observation
 from telematics.geo import haversine_m
+from telematics.records import TelemetryRecord
 
 
 class TowingState(msgspec.Struct, kw_only=True):
@@ -27,6 +28,13 @@ class Towing:
     min_speed_kmh = 8.0
     min_displacement_m = 200.0
 
+    @classmethod
+    def moved(cls, speed_kmh: float | None, displacement_m: float | None) -> bool:
+        """Moving, or moved away from where it was parked, with the ignition off."""
+        return (speed_kmh is not None and speed_kmh >= cls.min_speed_kmh) or (
+            displacement_m is not None and displacement_m >= cls.min_displacement_m
+        )
+
     def observe(self, obs: Observation, state: TowingState) -> list[Finding]:
         record = obs.record
         if record.ignition is not False:
@@ -35,17 +43,8 @@ class Towing:
             condition = False
             displacement = None
         else:
-            if state.anchor_lat is None and record.has_position:
-                state.anchor_lat, state.anchor_lon = record.lat, record.lon
-            displacement = (
-                haversine_m(state.anchor_lat, state.anchor_lon, record.lat, record.lon)  # type: ignore[arg-type]
-                if state.anchor_lat is not None and record.has_position
-                else None
-            )
-            speed = obs.speed_kmh
-            condition = (speed is not None and speed >= self.min_speed_kmh) or (
-                displacement is not None and displacement >= self.min_displacement_m
-            )
+            displacement = follow_parked(state, record)
+            condition = self.moved(obs.speed_kmh, displacement)
         finding = track(
             self.name,
             state.incident,
@@ -63,3 +62,12 @@ class Towing:
             },
         )
         return [finding] if finding else []
+
+
+def follow_parked(state: TowingState, record: TelemetryRecord) -> float | None:
+    """With the ignition off: anchor where the vehicle stands, and say how far it is from there (None: unknown)."""
+    if state.anchor_lat is None and record.has_position:
+        state.anchor_lat, state.anchor_lon = record.lat, record.lon
+    if state.anchor_lat is None or not record.has_position:
+        return None
+    return haversine_m(state.anchor_lat, state.anchor_lon, record.lat, record.lon)  # type: ignore[arg-type]

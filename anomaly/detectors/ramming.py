@@ -72,12 +72,12 @@ class RammingRisk:
             return []
         findings = []
         seen = set()
-        reach = _reach_m(obs)
+        reach = reach_m(obs)
         for view in views:
             zone_id = view.zone.zone_id
             if not view.active:
                 continue
-            in_reach = not view.inside and view.distance_m <= reach
+            in_reach = not view.inside and not view.farther_than(reach)
             approach = by_zone.get(zone_id)
             if approach is None:
                 if not in_reach:
@@ -217,7 +217,6 @@ def _context(obs: Observation) -> _Context:
     expected_turn = False
     if obs.trip is not None and not off_route and obs.trip_shape is not None:
         # On a trip whose route does not go into any zone near here: the road ahead turns before the zone.
-        assert obs.index is not None
         expected_turn = not any(
             obs.index.route_crosses(obs.trip_shape, v.shape) for v in obs.zones if v.active and not v.permitted
         )
@@ -242,5 +241,5 @@ def _usual_gap_s(obs: Observation) -> float:
     return motion.usual_gap_ms / 1000
 
 
-def _reach_m(obs: Observation) -> float:
+def reach_m(obs: Observation) -> float:
     return max(150.0, (obs.speed_kmh or 0.0) / 3.6 * HORIZON_S + 60.0)

@@ -106,20 +106,15 @@ class UnscheduledStop:
     clear_ms = 60_000
     critical_after_ms = 20 * 60_000
 
-    def observe(self, obs: Observation, state: StopState) -> list[Finding]:
+    @classmethod
+    def follow(cls, state: StopState, obs: Observation, stopped: bool) -> int:
+        """Follow where and since when the vehicle stands (a jam creeps); how long it has stood, in ms."""
         record = obs.record
-        incident = state.incident
-        trip = obs.trip
-        stopped = (trip is not None and not obs.moving and obs.speed_kmh is not None) or (
-            trip is not None and obs.speed_kmh is None and record.ignition is False
-        )
-        if not stopped and incident.onset_ms is None and not incident.is_open and state.since_ms is None:
-            return []
         if stopped and record.has_position:
             assert record.lat is not None and record.lon is not None
             anchor_lat, anchor_lon = state.anchor_lat, state.anchor_lon
             if anchor_lat is None or anchor_lon is None or (
-                haversine_m(anchor_lat, anchor_lon, record.lat, record.lon) > self.creep_m
+                haversine_m(anchor_lat, anchor_lon, record.lat, record.lon) > cls.creep_m
             ):
                 state.anchor_lat, state.anchor_lon = record.lat, record.lon
                 state.since_ms = obs.ts_ms
@@ -129,7 +124,17 @@ class UnscheduledStop:
             state.since_ms = None
             state.anchor_lat = state.anchor_lon = None
         since = state.since_ms
-        lasted = obs.ts_ms - since if (stopped and since is not None) else 0
+        return obs.ts_ms - since if (stopped and since is not None) else 0
+
+    def observe(self, obs: Observation, state: StopState) -> list[Finding]:
+        record = obs.record
+        incident = state.incident
+        trip = obs.trip
+        stopped = standing_on_trip(obs)
+        if not stopped and incident.onset_ms is None and not incident.is_open and state.since_ms is None:
+            return []
+        lasted = self.follow(state, obs, stopped)
+        since = state.since_ms
         # Unknown position (no fix): a stop cannot be placed, so it cannot be called unscheduled.
         off_route = obs.route_excess_m > 0.0
         parked = record.ignition is False or record.parking_brake is True or off_route
@@ -162,6 +167,13 @@ class UnscheduledStop:
             finding = _with_onset(finding, since if since is not None else finding.onset_ms)
             incident.onset_ms = finding.onset_ms
         return [finding] if finding else []
+
+
+def standing_on_trip(obs: Observation) -> bool:
+    """Standing still (or parked with no speed reported) while on a planned trip."""
+    if obs.moving or (obs.speed_kmh is None and obs.record.ignition is not False):
+        return False
+    return obs.trip is not None
 
 
 def _with_onset(finding: Finding, onset_ms: int) -> Finding:
