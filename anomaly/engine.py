@@ -52,7 +52,7 @@ class VehicleState(msgspec.Struct, kw_only=True):
     stop_triggers: list[str] = msgspec.field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepResult:
     admission: Admission
     outputs: list[Output] = field(default_factory=list)
@@ -237,7 +237,9 @@ class DetectionEngine:
         fleet_id = obs.fleet_id
         detector_states = state.detectors
         # None: every detector looks; else only those the gate names (and the ungated ones).
-        must = (must_run(obs, detector_states) | self._always) if self._gate else None
+        must = must_run(obs, detector_states) if self._gate else None
+        if must is not None and self._always:
+            must |= self._always
         if must is None or must:
             for detector in self.detectors:
                 if must is not None and detector.name not in must:

@@ -45,11 +45,11 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
     ignition = record.ignition
 
     s = get("panic")
-    if s is None or record.panic is True or not _idle(s):
+    if s is None or record.panic is True or s.incident.onset_ms is not None or s.incident.is_open:
         run.add("panic")
 
     s = get("towing")
-    if s is None or not _idle(s):
+    if s is None or s.incident.onset_ms is not None or s.incident.is_open:
         run.add("towing")
     elif ignition is True:
         s.anchor_lat = s.anchor_lon = None
@@ -59,7 +59,7 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
     volts = record.ext_power_v
     if volts is not None:
         s = get("power_cut")
-        if s is None or volts < PowerCut.cut_below_v or not _idle(s):
+        if s is None or volts < PowerCut.cut_below_v or s.incident.onset_ms is not None or s.incident.is_open:
             run.add("power_cut")
         elif volts >= PowerCut.supplied_from_v:
             s.last_supplied_v = volts
@@ -67,7 +67,7 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
     s = get("gnss_jamming")
     wheel = record.wheel_speed_kmh
     if (
-        s is None or record.gnss_jamming is True or not _idle(s)
+        s is None or record.gnss_jamming is True or s.incident.onset_ms is not None or s.incident.is_open
         or (not has_position and (
             (wheel is not None and wheel >= GnssJamming.wheel_kmh)
             or (s.lost_since_ms is not None and ignition is not False)
@@ -81,7 +81,7 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
     vehicle, fleet = obs.vehicle, obs.fleet
     if vehicle is not None and fleet is not None and fleet.kind != "rental" and record.driver_card_reported:
         s = get("unauthorized_driver")
-        if s is None or not _idle(s) or (
+        if s is None or s.incident.onset_ms is not None or s.incident.is_open or (
             speed is not None and speed >= UnauthorizedDriver.min_speed_kmh
             and record.driver_card_id not in vehicle.authorized_driver_cards
         ):
@@ -89,7 +89,7 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
 
     if fleet is not None and not fleet.operating_hours.always:
         s = get("off_hours_use")
-        if s is None or not _idle(s):
+        if s is None or s.incident.onset_ms is not None or s.incident.is_open:
             run.add("off_hours_use")
         elif ignition is True or moving:
             ts = record.ts_ms
@@ -104,17 +104,17 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
     else:
         trip = obs.trip
         if trip is None:
-            if not _idle(s):
+            if s.incident.onset_ms is not None or s.incident.is_open:
                 run.add("route_deviation")
         elif has_position:
-            if not _idle(s) or obs.route_excess_m > 0.0:
+            if s.incident.onset_ms is not None or s.incident.is_open or obs.route_excess_m > 0.0:
                 run.add("route_deviation")
             elif s.trip_id != trip.trip_id:
                 s.trip_id = trip.trip_id
                 s.peak_excess_m = 0.0
 
     s = get("unscheduled_stop")
-    if s is None or not _idle(s):
+    if s is None or s.incident.onset_ms is not None or s.incident.is_open:
         run.add("unscheduled_stop")
     else:
         stopped = standing_on_trip(obs)
@@ -122,13 +122,16 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
             run.add("unscheduled_stop")
 
     s = get("cargo_door_open")
-    if s is None or record.cargo_door_open is True or not _idle(s):
+    if s is None or record.cargo_door_open is True or s.incident.onset_ms is not None or s.incident.is_open:
         run.add("cargo_door_open")
 
     connected = record.trailer_connected
     if connected is not None:
         s = get("trailer_uncoupled")
-        if s is None or not _idle(s) or (not connected and s.coupled and has_position):
+        if (
+            s is None or s.incident.onset_ms is not None or s.incident.is_open
+            or (not connected and s.coupled and has_position)
+        ):
             run.add("trailer_uncoupled")
         elif connected:
             s.dropped_away, s.coupled = False, True
@@ -161,7 +164,7 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
         run.add("behaviour_anomaly")
 
     s = get("hijack_suspected")
-    if s is None or obs.open_alerts or s.recent or not _idle(s):
+    if s is None or obs.open_alerts or s.recent or s.incident.onset_ms is not None or s.incident.is_open:
         run.add("hijack_suspected")
 
     s = get("telematics_offline")
@@ -169,8 +172,3 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
         run.add("telematics_offline")
     return run
 
-
-def _idle(state: Any) -> bool:
-    """The detector's incident is neither open nor pending."""
-    incident = state.incident
-    return incident.onset_ms is None and not incident.is_open

@@ -53,7 +53,11 @@ def admit(state: OrderingState, record: TelemetryRecord, *, seq_memory_ms: int) 
         return Admission.TOO_LATE
     state.seen[key] = record.ts_ms
     state.arrivals += 1
-    heapq.heappush(state.pending, (record.ts_ms, -1 if record.seq is None else record.seq, state.arrivals, record))
+    held = (record.ts_ms, -1 if record.seq is None else record.seq, state.arrivals, record)
+    if state.pending:
+        heapq.heappush(state.pending, held)
+    else:
+        state.pending.append(held)  # the usual case: nothing held, a one-item list is a heap
     if record.ts_ms > state.max_ts_ms:
         state.max_ts_ms = record.ts_ms
     if state.arrivals % _PRUNE_EVERY == 0:
@@ -73,7 +77,10 @@ def release_ready(state: OrderingState, *, lateness_ms: int) -> list[TelemetryRe
         follows = seq is not None and (state.last_seq is None or seq == state.last_seq + 1)
         if ts_ms > watermark and not follows:
             break
-        heapq.heappop(pending)
+        if len(pending) == 1:
+            pending.clear()
+        else:
+            heapq.heappop(pending)
         out.append(_mark_released(state, record))
     return out
 

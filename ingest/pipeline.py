@@ -12,7 +12,7 @@ from telematics.reference import ReferenceData
 from telematics.validation import InvalidRecord, parse_telemetry
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FeedResult:
     outputs: list[Output]
     rejection: str | None = None
