@@ -25,7 +25,12 @@ class Finding:
 
 
 class Detector(Protocol):
-    """A small unit with a per-vehicle state object and one entry point: a record in, findings out."""
+    """A small unit with a per-vehicle state object and one entry point: a record in, findings out.
+
+    A detector that also reports silences has ``silence(motion, state, until_ms)`` and ``silence_floor_ms``, the
+    shortest silence of a moving vehicle it can report; the engine does not ask about shorter ones. The engine's
+    gate (anomaly/gate.py) mirrors each default detector's first check: change them together.
+    """
 
     name: str
     state_type: type

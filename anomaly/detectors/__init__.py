@@ -1,4 +1,8 @@
-"""The detectors, one small unit each; ``default_detectors()`` is the set the engine runs, in the order it runs them."""
+"""The detectors, one small unit each; ``default_detectors()`` is the set the engine runs, in the order it runs them.
+
+A detector's first check (when a record cannot concern it) is mirrored in anomaly/gate.py: change both together;
+tests/anomaly/test_gate.py fails when they disagree.
+"""
 
 from __future__ import annotations
 
