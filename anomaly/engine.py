@@ -79,7 +79,7 @@ class DetectionEngine:
         self._silence_detectors = [d for d in self.detectors if hasattr(d, "silence")]
         self._silence_floor_ms = min((d.silence_floor_ms for d in self._silence_detectors), default=0)
         self._gate = gate
-        self._always = frozenset(d.name for d in self.detectors if d.name not in GATED)
+        self._always = frozenset(d.name for d in self.detectors if GATED.get(d.name) is not type(d))
         self._states: dict[str, VehicleState] = {}
         # A pure speed-up (outputs are the same with or without it), so it is not saved with the vehicle's state.
         self._route_hints: dict[str, tuple[Trip, float, float, float]] = {}

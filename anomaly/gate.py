@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anomaly.detectors import default_detectors
 from anomaly.detectors.access import OFF_HOURS_GRACE_MS, UnauthorizedDriver
 from anomaly.detectors.equipment import GnssJamming, PowerCut
 from anomaly.detectors.motion import Towing, follow_parked
@@ -25,12 +26,8 @@ from anomaly.detectors.ramming import reach_m
 from anomaly.detectors.trip import UnscheduledStop, standing_on_trip
 from anomaly.observation import Observation
 
-GATED = frozenset({
-    "panic", "towing", "power_cut", "gnss_jamming", "unauthorized_driver", "off_hours_use", "route_deviation",
-    "unscheduled_stop", "cargo_door_open", "trailer_uncoupled", "protected_zone_intrusion", "speed_in_zone",
-    "ramming_risk", "behaviour_anomaly", "hijack_suspected", "telematics_offline",
-})
-"""The detectors this gate knows; any other detector looks at every record."""
+GATED: dict[str, type] = {detector.name: type(detector) for detector in default_detectors()}
+"""The detectors this gate mirrors; any other detector (or another class by one of their names) always looks."""
 _SHORTEST_STOP_MS = min(UnscheduledStop.parked_ms, UnscheduledStop.traffic_ms)
 
 

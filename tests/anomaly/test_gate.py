@@ -16,7 +16,10 @@ import pytest
 from anomaly.behaviour.model import BehaviourModels
 from anomaly.behaviour.store import load_models
 from anomaly.behaviour.training import train_models
+from anomaly.detectors.equipment import Panic, PanicState
 from anomaly.engine import DetectionEngine
+from anomaly.findings import Finding
+from anomaly.observation import Observation
 from can_sim.scenarios import INCIDENT_TYPES, generate_bundle
 from ingest.pipeline import DetectPipeline
 from telematics.bundle import TELEMETRY_FILE, iter_lines, load_reference
@@ -93,3 +96,27 @@ def test_gated_engine_equals_running_every_detector_with_behaviour_models(
 ) -> None:
     assert models.fleets, "the normal history trained no fleet model"
     assert _compare(bundles["mixed"], models=models) > 20
+
+
+class _EveryRecordPanic(Panic):
+    """A detector of a gated name but another class: the gate does not know its first check."""
+
+    def observe(self, obs: Observation, state: PanicState) -> list[Finding]:
+        seen.append(obs.ts_ms)
+        return []
+
+
+seen: list[int] = []
+
+
+def test_a_detector_the_gate_does_not_mirror_looks_at_every_record(bundles: dict[str, Path]) -> None:
+    bundle = bundles["regression"]
+    engine = DetectionEngine(load_reference(bundle), detectors=[_EveryRecordPanic()])
+    pipeline = DetectPipeline(engine)
+    seen.clear()
+    accepted = 0
+    for _, line in list(iter_lines(bundle / TELEMETRY_FILE))[:2_000]:
+        result = pipeline.feed(line)
+        accepted += result.rejection is None and not result.duplicate
+    pipeline.flush_all()
+    assert len(seen) == accepted > 1_000
