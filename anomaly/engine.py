@@ -162,8 +162,8 @@ class DetectionEngine:
         state = msgspec.json.decode(snapshot, type=VehicleState)
         by_name = {d.name: d for d in self.detectors}
         saved = state.detectors
-        # Every detector has its state from the start, in the detectors' order (one saved by an older version
-        # may lack some): the gate reads them all.
+        # Every detector has its state from the start, in the detectors' order, as a new vehicle does (one saved
+        # by an older version may lack some).
         state.detectors = {
             name: msgspec.convert(saved[name], type=detector.state_type) if name in saved else detector.state_type()
             for name, detector in by_name.items()
@@ -199,18 +199,12 @@ class DetectionEngine:
         outputs: list[Output] = []
         fleet_id = self._fleet_id(vehicle_id)
         for detector in self._silence_detectors:
-            detector_state = self._detector_state(state, detector)
+            detector_state = state.detectors[detector.name]
             for finding in detector.silence(motion, detector_state, until_ms):  # type: ignore[attr-defined]
                 alert = self._apply(state, vehicle_id, fleet_id, until_ms, finding)
                 if alert is not None:
                     outputs.append(alert)
         return outputs
-
-    def _detector_state(self, state: VehicleState, detector: Detector) -> Any:
-        detector_state = state.detectors.get(detector.name)
-        if detector_state is None:
-            detector_state = state.detectors[detector.name] = detector.state_type()
-        return detector_state
 
     def _detect(self, state: VehicleState, record: TelemetryRecord) -> list[Output]:
         vehicle_id = record.vehicle_id
@@ -244,10 +238,7 @@ class DetectionEngine:
             for detector in self.detectors:
                 if must is not None and detector.name not in must:
                     continue
-                detector_state = detector_states.get(detector.name)
-                if detector_state is None:
-                    detector_state = detector_states[detector.name] = detector.state_type()
-                findings = detector.observe(obs, detector_state)
+                findings = detector.observe(obs, detector_states[detector.name])
                 if findings:
                     for finding in findings:
                         alert = self._apply(state, vehicle_id, fleet_id, record.ts_ms, finding)

@@ -9,9 +9,10 @@ coupling, the trip being followed) and names the detectors that must still look.
 Each section mirrors one detector's early exit and changes with it. A section may send a detector to look when
 it need not (that is always correct), never the other way round; tests/anomaly/test_gate.py runs every kind
 of scenario with and without the gate and requires the same outputs and the same saved state, byte for byte.
-A detector with no saved state yet (a vehicle's first record, a state restored from an older version) always
-looks. Fusion reads the incidents the others open on the same record, so the engine runs every detector after
-one that reported something (see ``DetectionEngine._detect``).
+The engine gives every vehicle a state for each of its detectors from the start; a name with no state here
+is a detector this engine does not run, so naming it is harmless. Fusion reads the incidents the others open on
+the same record, so the engine runs every detector after one that reported something (see
+``DetectionEngine._detect``).
 """
 
 from __future__ import annotations
