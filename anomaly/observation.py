@@ -219,10 +219,7 @@ class Observation:
         if not trips:
             return None
         ts = self.record.ts_ms
-        # Trip.covers, written out: this runs for every record of a vehicle with trips.
-        candidates = [t for t in trips if t.planned_start_ms <= ts <= t.planned_end_ms] or [
-            t for t in trips if t.planned_start_ms - TRIP_SLACK_MS <= ts <= t.planned_end_ms + TRIP_SLACK_MS
-        ]
+        candidates = [t for t in trips if t.covers(ts)] or [t for t in trips if t.covers(ts, TRIP_SLACK_MS)]
         if len(candidates) <= 1 or not self.record.has_position:
             return candidates[0] if candidates else None
         # Back-to-back trips overlap in their planned times: the vehicle is on the one whose route it follows.
