@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 
-from ingest.processes import die_with_parent
+from ingest.processes import die_with_parent, stop_child
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +104,8 @@ class EmbeddedBroker:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_child(process, timeout_s)
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()
