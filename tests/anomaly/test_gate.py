@@ -98,15 +98,16 @@ def test_gated_engine_equals_running_every_detector_with_behaviour_models(
     assert _compare(bundles["mixed"], models=models) > 20
 
 
+seen: list[int] = []
+"""The event times _EveryRecordPanic was shown."""
+
+
 class _EveryRecordPanic(Panic):
     """A detector of a gated name but another class: the gate does not know its first check."""
 
     def observe(self, obs: Observation, state: PanicState) -> list[Finding]:
         seen.append(obs.ts_ms)
         return []
-
-
-seen: list[int] = []
 
 
 def test_a_detector_the_gate_does_not_mirror_looks_at_every_record(bundles: dict[str, Path]) -> None:
