@@ -91,7 +91,9 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            start_new_session=self.detached,
+            # Its own session always: Ctrl-C at a terminal signals the whole foreground group, and the broker must
+            # outlive the clients its owner stops first. An attached broker still dies with its owner.
+            start_new_session=True,
             preexec_fn=None if self.detached else die_with_parent(),
         )
         try:

@@ -139,6 +139,7 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
     )
     children: dict[str, subprocess.Popen[bytes]] = {}
     printer_stop = threading.Event()
+    printer: threading.Thread | None = None
     try:
         if broker is not None:
             broker.start()
@@ -154,7 +155,8 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
         _wait_http(url + "healthz", 30, children["web"])
         fleet = [*me, "fleet", str(demo.bundle), "--speed", str(speed)]  # trusts the key in TRUCKGUARD_COMMAND_KEYS
         children["fleet"] = start_child(fleet, env, workdir / "fleet.log")
-        threading.Thread(target=_print_alerts, args=(bootstrap, printer_stop), daemon=True).start()
+        printer = threading.Thread(target=_print_alerts, args=(bootstrap, printer_stop), daemon=True)
+        printer.start()
         _print_welcome(url, demo, speed)
         deadline = None if duration_s is None else time.monotonic() + duration_s
         while not stop.wait(0.5):
@@ -172,6 +174,9 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
         for name in ("fleet", "web", "dispatch", "sink", "detect"):
             if name in children:
                 stop_child(children[name])
+        if printer is not None:
+            # Its consumer closes within a poll (0.5 s); stopping the broker under it would log connection errors.
+            printer.join(5)
         if broker is not None:
             broker.stop()
         print("demo stopped; nothing left running.", flush=True)
