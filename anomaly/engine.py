@@ -14,21 +14,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
 from anomaly.config import EngineConfig
 from anomaly.detectors import default_detectors
-from anomaly.findings import Detector, Finding
+from anomaly.findings import Detector, Finding, SilenceDetector
 from anomaly.gate import GATED, must_run
 from anomaly.incidents import Change
-from anomaly.kinematics import MotionState, remember
+from anomaly.kinematics import remember
 from anomaly.observation import Observation
 from anomaly.open_alerts import OpenAlert
-from anomaly.ordering import Admission, OrderingState, admit, release_all, release_ready
+from anomaly.ordering import Admission, admit, release_all, release_ready
 from anomaly.spatial import ReferenceIndex
 from anomaly.stop_policy import decide
+from anomaly.vehicle_state import VehicleState
 from telematics.outputs import Alert, HistoryEntry, StopRequest, deterministic_id
 from telematics.records import TelemetryRecord
 from telematics.reference import ReferenceData, Trip
@@ -38,18 +39,6 @@ if TYPE_CHECKING:
     from anomaly.behaviour.model import BehaviourModels
 
 Output = Alert | StopRequest
-
-
-class VehicleState(msgspec.Struct, kw_only=True):
-    """Everything the engine remembers about one vehicle: plain data, saved and restored as JSON."""
-
-    ordering: OrderingState = msgspec.field(default_factory=OrderingState)
-    last_lat: float | None = None
-    last_lon: float | None = None
-    motion: MotionState = msgspec.field(default_factory=MotionState)
-    detectors: dict[str, Any] = msgspec.field(default_factory=dict)
-    open_alerts: dict[str, OpenAlert] = msgspec.field(default_factory=dict)
-    stop_triggers: list[str] = msgspec.field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -76,7 +65,7 @@ class DetectionEngine:
         self.reference = reference
         self.models = models
         self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors()
-        self._silence_detectors = [d for d in self.detectors if hasattr(d, "silence")]
+        self._silence_detectors = [cast(SilenceDetector, d) for d in self.detectors if hasattr(d, "silence")]
         self._silence_floor_ms = min((d.silence_floor_ms for d in self._silence_detectors), default=0)
         self._gate = gate
         self._always = frozenset(d.name for d in self.detectors if GATED.get(d.name) is not type(d))
@@ -200,7 +189,7 @@ class DetectionEngine:
         fleet_id = self._fleet_id(vehicle_id)
         for detector in self._silence_detectors:
             detector_state = state.detectors[detector.name]
-            for finding in detector.silence(motion, detector_state, until_ms):  # type: ignore[attr-defined]
+            for finding in detector.silence(motion, detector_state, until_ms):
                 alert = self._apply(state, vehicle_id, fleet_id, until_ms, finding)
                 if alert is not None:
                     outputs.append(alert)

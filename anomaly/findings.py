@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from anomaly.incidents import Change, Incident, raise_severity, step
 from anomaly.observation import Observation
+from anomaly.vehicle_state import MotionState
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +33,21 @@ class Detector(Protocol):
     gate (anomaly/gate.py) mirrors each default detector's first check: change them together.
     """
 
-    name: str
-    state_type: type
+    @property
+    def name(self) -> str: ...
+    @property
+    def state_type(self) -> type: ...
 
     def observe(self, obs: Observation, state: Any) -> list[Finding]: ...
+
+
+class SilenceDetector(Detector, Protocol):
+    """A detector that also reports a moving vehicle's silence (see ``Detector``)."""
+
+    @property
+    def silence_floor_ms(self) -> int: ...
+
+    def silence(self, motion: MotionState, state: Any, until_ms: int) -> list[Finding]: ...
 
 
 def track(

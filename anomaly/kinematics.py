@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-import msgspec
-
+from anomaly.vehicle_state import MotionState
 from telematics.geo import bearing_deg, haversine_m
 from telematics.records import TelemetryRecord
 
@@ -14,26 +13,6 @@ COURSE_MIN_MOVE_M = 12.0
 ACCEL_MAX_GAP_MS = 20_000
 """Acceleration is only estimated between records this close together."""
 GAP_EWMA_ALPHA = 0.1
-
-
-class MotionState(msgspec.Struct, kw_only=True):
-    """What the engine remembers of the previous released record; plain data, saved with the vehicle's state."""
-
-    last_ts_ms: int | None = None
-    last_speed_kmh: float | None = None
-    last_moving: bool = False
-    last_ignition: bool | None = None
-    last_cargo_door_open: bool | None = None
-    last_trailer_connected: bool | None = None
-    last_card: str | None = None
-    card_known: bool = False
-    fix_ts_ms: int | None = None
-    course_lat: float | None = None
-    course_lon: float | None = None
-    track_course_deg: float | None = None
-    usual_gap_ms: float | None = None
-    """Exponentially weighted mean of the gaps between records while moving: this device's own reporting rate."""
-    moving_gaps: int = 0
 
 
 class Motion:
@@ -55,10 +34,11 @@ class Motion:
         self.accel_mps2 = accel
         if record.has_position and moving:
             assert record.lat is not None and record.lon is not None
-            if state.course_lat is None:
+            course_lat, course_lon = state.course_lat, state.course_lon
+            if course_lat is None or course_lon is None:
                 state.course_lat, state.course_lon = record.lat, record.lon
-            elif haversine_m(state.course_lat, state.course_lon, record.lat, record.lon) >= COURSE_MIN_MOVE_M:
-                state.track_course_deg = bearing_deg(state.course_lat, state.course_lon, record.lat, record.lon)  # type: ignore[arg-type]
+            elif haversine_m(course_lat, course_lon, record.lat, record.lon) >= COURSE_MIN_MOVE_M:
+                state.track_course_deg = bearing_deg(course_lat, course_lon, record.lat, record.lon)
                 state.course_lat, state.course_lon = record.lat, record.lon
         elif not moving:
             state.course_lat = state.course_lon = None

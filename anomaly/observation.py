@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any
 
 from anomaly.config import EngineConfig
-from anomaly.kinematics import Motion, MotionState
+from anomaly.kinematics import Motion
 from anomaly.open_alerts import OpenAlert
 from anomaly.spatial import ZONE_REACH_M, ReferenceIndex, TripShape, ZoneShape
+from anomaly.vehicle_state import MotionState
 from telematics.geo import haversine_m
 from telematics.records import TelemetryRecord
 from telematics.reference import Fleet, ReferenceData, Site, Trip, TripStop, Vehicle
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 TRIP_SLACK_MS = 30 * 60_000
 """A vehicle counts as on its planned trip this long before the planned start and after the planned end."""
-T = TypeVar("T")
 STOP_EARLY_MS = 30 * 60_000
 STOP_LATE_MS = 90 * 60_000
 """A planned stop explains a standstill from this long before its planned arrival to this long after its planned
@@ -28,27 +27,8 @@ PLACE_SLACK_M = 40.0
 """GNSS error allowed around a planned stop's or a site's radius."""
 
 
-class lazy(Generic[T]):
-    """A per-record fact computed on first use: functools.cached_property without its per-access lock."""
-
-    def __init__(self, compute: Callable[[Any], T]) -> None:
-        self.compute = compute
-        self.name = compute.__name__
-        self.__doc__ = compute.__doc__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> lazy[T]: ...
-    @overload
-    def __get__(self, obj: object, owner: type) -> T: ...
-    def __get__(self, obj: object | None, owner: type) -> T | lazy[T]:
-        if obj is None:
-            return self
-        # A non-data descriptor: the value stored in the instance dict shadows it from now on.
-        value = obj.__dict__[self.name] = self.compute(obj)
-        return value
+_UNKNOWN: Any = object()
+"""A fact of this record not worked out yet (None is a valid answer for most)."""
 
 
 class ZoneView:
@@ -165,6 +145,14 @@ class Observation:
         self.speed_kmh = speed
         self.moving = speed is not None and speed >= config.moving_kmh
         self.motion = Motion(self.motion_state, record, speed, self.moving)
+        self._zones: Any = _UNKNOWN
+        self._site: Any = _UNKNOWN
+        self._trip: Any = _UNKNOWN
+        self._trip_shape: Any = _UNKNOWN
+        self._route_distance_m: Any = _UNKNOWN
+        self._route_excess_m: Any = _UNKNOWN
+        self._planned_stop: Any = _UNKNOWN
+        self._at_known_place: Any = _UNKNOWN
         self.extras: dict[str, Any] = {}
         """Facts one detector hands to a later one on the same record (e.g. the behaviour score for fusion)."""
 
@@ -180,8 +168,14 @@ class Observation:
     def category(self) -> str | None:
         return self.vehicle.category if self.vehicle else None
 
-    @lazy
+    @property
     def zones(self) -> list[ZoneView]:
+        value = self._zones
+        if value is _UNKNOWN:
+            value = self._zones = self._find_zones()
+        return value  # type: ignore[no-any-return]
+
+    def _find_zones(self) -> list[ZoneView]:
         """Zones within reach of the current fix (none without a fix), sorted by zone id."""
         record = self.record
         if not record.has_position:
@@ -204,16 +198,28 @@ class Observation:
             views.append(ZoneView(shape, x, y, index, category, ts))
         return views
 
-    @lazy
+    @property
     def site(self) -> Site | None:
+        value = self._site
+        if value is _UNKNOWN:
+            value = self._site = self._find_site()
+        return value  # type: ignore[no-any-return]
+
+    def _find_site(self) -> Site | None:
         """The fleet site (depot, yard) the vehicle is at, if any."""
         record = self.record
         if not record.has_position or self.fleet_id is None:
             return None
         return self.index.site_at(self.fleet_id, record.lat, record.lon, PLACE_SLACK_M)  # type: ignore[arg-type]
 
-    @lazy
+    @property
     def trip(self) -> Trip | None:
+        value = self._trip
+        if value is _UNKNOWN:
+            value = self._trip = self._find_trip()
+        return value  # type: ignore[no-any-return]
+
+    def _find_trip(self) -> Trip | None:
         """The planned trip this vehicle is on now (with half an hour's slack either side), if any."""
         trips = self.reference.trips_by_vehicle.get(self.record.vehicle_id)
         if not trips:
@@ -227,15 +233,27 @@ class Observation:
         lat, lon = self.record.lat, self.record.lon
         return min(candidates, key=lambda t: index.trip_shape(t).route.distance(*t.frame.to_xy(lat, lon)))  # type: ignore[arg-type]
 
-    @lazy
+    @property
     def trip_shape(self) -> TripShape | None:
+        value = self._trip_shape
+        if value is _UNKNOWN:
+            value = self._trip_shape = self._find_trip_shape()
+        return value  # type: ignore[no-any-return]
+
+    def _find_trip_shape(self) -> TripShape | None:
         trip = self.trip
         if trip is None:
             return None
         return self.index.trip_shape(trip)
 
-    @lazy
+    @property
     def route_distance_m(self) -> float | None:
+        value = self._route_distance_m
+        if value is _UNKNOWN:
+            value = self._route_distance_m = self._find_route_distance_m()
+        return value  # type: ignore[no-any-return]
+
+    def _find_route_distance_m(self) -> float | None:
         """Metres from the planned trip's route line (None off trip or without a fix)."""
         shape = self.trip_shape
         record = self.record
@@ -243,8 +261,14 @@ class Observation:
             return None
         return shape.route.distance(*shape.xy(record.lat, record.lon))  # type: ignore[arg-type]
 
-    @lazy
+    @property
     def route_excess_m(self) -> float:
+        value = self._route_excess_m
+        if value is _UNKNOWN:
+            value = self._route_excess_m = self._find_route_excess_m()
+        return value  # type: ignore[no-any-return]
+
+    def _find_route_excess_m(self) -> float:
         """Metres beyond the trip's corridor (0 inside it, or with no trip or fix)."""
         trip, record, hints = self.trip, self.record, self.route_hints
         if trip is None or not record.has_position:
@@ -266,8 +290,14 @@ class Observation:
             assert distance is not None
         return max(0.0, distance - trip.corridor_m)
 
-    @lazy
+    @property
     def planned_stop(self) -> TripStop | None:
+        value = self._planned_stop
+        if value is _UNKNOWN:
+            value = self._planned_stop = self._find_planned_stop()
+        return value  # type: ignore[no-any-return]
+
+    def _find_planned_stop(self) -> TripStop | None:
         """The planned stop of the current trip the vehicle is at, around its planned time, if any."""
         trip, record = self.trip, self.record
         if trip is None or not record.has_position:
@@ -281,8 +311,14 @@ class Observation:
             None,
         )
 
-    @lazy
+    @property
     def at_known_place(self) -> bool:
+        value = self._at_known_place
+        if value is _UNKNOWN:
+            value = self._at_known_place = self._find_at_known_place()
+        return value  # type: ignore[no-any-return]
+
+    def _find_at_known_place(self) -> bool:
         """At a planned stop of the current trip or at one of the fleet's sites (unknown without a fix: False)."""
         return self.planned_stop is not None or self.site is not None
 

@@ -14,6 +14,7 @@ import zlib
 
 import msgspec
 
+from anomaly.vehicle_state import OrderingState
 from telematics.records import TelemetryRecord
 
 _PRUNE_EVERY = 512
@@ -23,19 +24,6 @@ class Admission(enum.Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     TOO_LATE = "too_late"
-
-
-class OrderingState(msgspec.Struct, kw_only=True):
-    """One vehicle's ordering state: plain data, saved and restored with the rest of its state."""
-
-    max_ts_ms: int = -1
-    released_ts_ms: int = -1
-    last_seq: int | None = None
-    arrivals: int = 0
-    pending: list[tuple[int, int, int, TelemetryRecord]] = msgspec.field(default_factory=list)
-    """A heap of (ts_ms, seq or -1, arrival number, record)."""
-    seen: dict[str, int] = msgspec.field(default_factory=dict)
-    """Duplicate keys ("s<seq>" or "t<ts>:<hash>") to the event time they were seen at."""
 
 
 def _duplicate_key(record: TelemetryRecord) -> str:

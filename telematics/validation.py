@@ -56,7 +56,8 @@ def _json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return {str: "string", list: "list", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "list", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 # --- the checks: the precise, readable definition of a valid record ---------------------------------------
@@ -157,9 +158,9 @@ def parse_timestamp(value: Any) -> int:
         if 0 <= ms <= MAX_TS_MS:
             return ms
         raise InvalidRecord("ts", f"got {describe_value(value)}, expected a time {_TS_RANGE}")
-    ms = _integral(value, MAX_TS_MS)
-    if ms is not None:
-        return ms
+    whole = _integral(value, MAX_TS_MS)
+    if whole is not None:
+        return whole
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidRecord("ts", f"got {describe_value(value)}, expected {_TS_RULE}")
     if isinstance(value, float) and not value.is_integer():
@@ -347,14 +348,16 @@ def _parse_fast(raw: bytes | str) -> TelemetryRecord | None:
         wire = _decode_wire(raw)
     except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
         return None
-    ts = wire.ts_ms
-    if type(ts) is str:
-        if _TS_TEXT(ts) is None:
+    given = wire.ts_ms
+    if type(given) is str:
+        if _TS_TEXT(given) is None:
             return None
         try:
-            ts = (_from_iso(ts) - EPOCH) // _MS
+            ts: int = (_from_iso(given) - EPOCH) // _MS
         except ValueError:
             return None
+    else:
+        ts = given  # type: ignore[assignment]  # an int: msgspec decoded str | int
     if not 0 <= ts <= MAX_TS_MS:
         return None
     wire.ts_ms = ts
@@ -375,7 +378,7 @@ def parse_telemetry(raw: bytes | str) -> TelemetryRecord:
     """One raw message to a validated record; raises InvalidRecord with the reason."""
     kind = type(raw)
     if kind is not bytes and kind is not str:
-        raw, kind = bytes(raw), bytes
+        raw, kind = bytes(raw), bytes  # type: ignore[arg-type]  # a bytearray or memoryview
     # A str of up to 16 Ki characters cannot be more than 64 KiB in UTF-8.
     if len(raw) <= (MAX_MESSAGE_BYTES if kind is bytes else MAX_MESSAGE_BYTES // 4):
         record = _parse_fast(raw)

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-import msgspec
-
+from anomaly.detectors.states import DriverState, OffHoursState
 from anomaly.findings import Finding, kmh, track
-from anomaly.incidents import Incident
 from anomaly.observation import Observation
 
 OFF_HOURS_GRACE_MS = 20 * 60_000
 """A shift that starts or ends within this margin of the operating hours is not off-hours use."""
-
-
-class OffHoursState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
 
 
 class OffHoursUse:
@@ -65,10 +60,6 @@ class OffHoursUse:
         return [finding] if finding else []
 
 
-class DriverState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-
-
 class UnauthorizedDriver:
     """The vehicle moves with no driver card, or with a card not authorised for it (haulier fleets only)."""
 
@@ -76,7 +67,7 @@ class UnauthorizedDriver:
     state_type = DriverState
     hold_ms = 30_000
     clear_ms = 5 * 60_000
-    min_speed_kmh = 10.0
+    min_speed_kmh: ClassVar[float] = 10.0
 
     def observe(self, obs: Observation, state: DriverState) -> list[Finding]:
         vehicle, fleet, record = obs.vehicle, obs.fleet, obs.record

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import msgspec
+from typing import ClassVar
 
+from anomaly.detectors.states import JammingState, OfflineState, PanicState, PowerState
 from anomaly.findings import Finding, kmh, track
-from anomaly.incidents import Change, Incident
-from anomaly.kinematics import MotionState
+from anomaly.incidents import Change
 from anomaly.observation import Observation
+from anomaly.vehicle_state import MotionState
 from telematics.timeutil import format_ms
-
-
-class PanicState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
 
 
 class Panic:
@@ -37,18 +34,13 @@ class Panic:
         return [finding] if finding else []
 
 
-class PowerState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-    last_supplied_v: float | None = None
-
-
 class PowerCut:
     """External supply drops to near 0 V after the unit was powered: cut, or the unit torn out."""
 
     name = "power_cut"
     state_type = PowerState
-    cut_below_v = 2.0
-    supplied_from_v = 6.0
+    cut_below_v: ClassVar[float] = 2.0
+    supplied_from_v: ClassVar[float] = 6.0
     clear_ms = 2 * 60_000
 
     def observe(self, obs: Observation, state: PowerState) -> list[Finding]:
@@ -80,15 +72,6 @@ class PowerCut:
         return [finding] if finding else []
 
 
-class JammingState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-    flag_since_ms: int | None = None
-    lost_since_ms: int | None = None
-    lost_wheel_m: float = 0.0
-    lost_last_ms: int | None = None
-    lost_last_wheel_kmh: float | None = None
-
-
 class GnssJamming:
     """The unit's own jamming flag, or GNSS lost while the wheels turn for longer and further than a tunnel explains."""
 
@@ -102,7 +85,7 @@ class GnssJamming:
     """... and this far by the wheels: longer than the tunnels vehicles normally drive through."""
     long_loss_ms = 6 * 60_000
     """GNSS lost this long while driving counts however slowly."""
-    wheel_kmh = 5.0
+    wheel_kmh: ClassVar[float] = 5.0
 
     def observe(self, obs: Observation, state: JammingState) -> list[Finding]:
         record = obs.record
@@ -170,10 +153,8 @@ class GnssJamming:
         return [finding] if finding else []
 
 
-class OfflineState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-    reported_for_ms: int | None = None
-    """The last record's event time whose silence has been reported."""
+MIN_SILENCE_MS = 120_000
+"""No silence shorter than this is reported, however often the vehicle usually reports."""
 
 
 class TelematicsOffline:
@@ -186,8 +167,8 @@ class TelematicsOffline:
 
     name = "telematics_offline"
     state_type = OfflineState
-    min_silence_ms = 120_000
-    silence_floor_ms = min_silence_ms
+    min_silence_ms = MIN_SILENCE_MS
+    silence_floor_ms = MIN_SILENCE_MS
     """The engine need not ask about a shorter silence (see ``DetectionEngine._silence``)."""
     gap_factor = 6.0
     default_gap_ms = 30_000.0

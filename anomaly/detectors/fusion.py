@@ -9,10 +9,8 @@ with the card pulled followed by a drive off the route is seen as one story.
 
 from __future__ import annotations
 
-import msgspec
-
+from anomaly.detectors.states import FusionState, Signal
 from anomaly.findings import Finding, kmh, track
-from anomaly.incidents import Incident
 from anomaly.observation import Observation
 
 MEMORY_MS = 30 * 60_000
@@ -37,17 +35,6 @@ EVIDENCE: dict[str, tuple[str, float, float]] = {
 }
 WARN_SCORE = 0.6
 CRITICAL_SCORE = 0.8
-
-
-class Signal(msgspec.Struct, kw_only=True, array_like=True):
-    last_ms: int
-    severity: str
-    alert_id: str
-
-
-class FusionState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-    recent: dict[str, Signal] = msgspec.field(default_factory=dict)
 
 
 class HijackSuspected:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import msgspec
+from typing import ClassVar
 
+from anomaly.detectors.states import TowingState
 from anomaly.findings import Finding, kmh, track
-from anomaly.incidents import Incident
 from anomaly.observation import Observation
 from telematics.geo import haversine_m
 from telematics.records import TelemetryRecord
-
-
-class TowingState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-    anchor_lat: float | None = None
-    anchor_lon: float | None = None
-    """Where the vehicle was when its ignition went off."""
 
 
 class Towing:
@@ -25,8 +18,8 @@ class Towing:
     state_type = TowingState
     hold_ms = 15_000
     clear_ms = 5 * 60_000
-    min_speed_kmh = 8.0
-    min_displacement_m = 200.0
+    min_speed_kmh: ClassVar[float] = 8.0
+    min_displacement_m: ClassVar[float] = 200.0
 
     @classmethod
     def moved(cls, speed_kmh: float | None, displacement_m: float | None) -> bool:

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import math
 
-import msgspec
-
+from anomaly.detectors.states import RammingState, ZoneApproach
 from anomaly.findings import Finding, kmh, track
-from anomaly.incidents import Incident
 from anomaly.observation import Observation, ZoneView
 
 HORIZON_S = 30.0
@@ -43,18 +41,6 @@ CRITICAL_S = 15.0
 """Closer than this (in time) to the boundary, or closer than the unit's next record, a ramming risk is critical."""
 CLOSING_SMOOTHING_S = 2.0
 SWERVE_DEG = (0.0, -5.0, 5.0, -10.0, 10.0)
-
-
-class ZoneApproach(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-    prev_ts_ms: int | None = None
-    prev_distance_m: float | None = None
-    closing_mps: float = 0.0
-    hits: int = 0
-
-
-class RammingState(msgspec.Struct, kw_only=True):
-    by_zone: dict[str, ZoneApproach] = msgspec.field(default_factory=dict)
 
 
 class RammingRisk:

@@ -6,18 +6,12 @@ else, on a trip, it is a sign that someone other than the operator decides where
 
 from __future__ import annotations
 
-import msgspec
+from typing import ClassVar
 
+from anomaly.detectors.states import DoorState, RouteState, StopState, TrailerState
 from anomaly.findings import Finding, kmh, track
-from anomaly.incidents import Incident
 from anomaly.observation import Observation
 from telematics.geo import haversine_m
-
-
-class RouteState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-    peak_excess_m: float = 0.0
-    trip_id: str | None = None
 
 
 class RouteDeviation:
@@ -85,23 +79,16 @@ class RouteDeviation:
         return [finding] if finding else []
 
 
-class StopState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-    since_ms: int | None = None
-    anchor_lat: float | None = None
-    anchor_lon: float | None = None
-
-
 class UnscheduledStop:
     """Standing still on a trip, away from its planned stops and the fleet's sites, longer than traffic explains."""
 
     name = "unscheduled_stop"
     state_type = StopState
-    traffic_ms = 5 * 60_000
+    traffic_ms: ClassVar[int] = 5 * 60_000
     """Engine running, on the route: a light or a jam explains this long a standstill."""
-    parked_ms = 3 * 60_000
+    parked_ms: ClassVar[int] = 3 * 60_000
     """Engine off, or off the route: less is needed to be sure it is a stop."""
-    creep_m = 60.0
+    creep_m: ClassVar[float] = 60.0
     """Moving less than this from where it stopped is still the same stop (a jam creeps)."""
     clear_ms = 60_000
     critical_after_ms = 20 * 60_000
@@ -189,10 +176,6 @@ def _watch_cargo(obs: Observation) -> bool:
     return fleet is not None and (obs.trip is not None or fleet.kind == "haulier")
 
 
-class DoorState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-
-
 class CargoDoorOpen:
     """The cargo door open away from the trip's planned stops and the fleet's sites."""
 
@@ -230,13 +213,6 @@ class CargoDoorOpen:
             },
         )
         return [finding] if finding else []
-
-
-class TrailerState(msgspec.Struct, kw_only=True):
-    incident: Incident = msgspec.field(default_factory=Incident)
-    coupled: bool | None = None
-    dropped_away: bool = False
-    """The last uncoupling happened away from planned stops and sites."""
 
 
 class TrailerUncoupled:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import msgspec
-
+from anomaly.detectors.states import ZoneIncidents
 from anomaly.findings import Finding, kmh, track
 from anomaly.incidents import Incident
 from anomaly.observation import Observation, ZoneView
 
 CLEAR_DEPTH_M = 8.0
 """Deeper than this inside the outline, GNSS noise on a road alongside cannot explain the fix."""
-
-
-class ZoneIncidents(msgspec.Struct, kw_only=True):
-    by_zone: dict[str, Incident] = msgspec.field(default_factory=dict)
 
 
 def _step_zones(
@@ -42,7 +37,9 @@ class ProtectedZoneIntrusion:
     critical_kmh = 10.0
 
     def observe(self, obs: Observation, state: ZoneIncidents) -> list[Finding]:
-        conditions = {v.zone.zone_id: (v.inside and v.active and not v.permitted, v) for v in obs.zones}
+        conditions: dict[str, tuple[bool, ZoneView | None]] = {
+            v.zone.zone_id: (v.inside and v.active and not v.permitted, v) for v in obs.zones
+        }
 
         def step_one(incident: Incident, condition: bool, view: ZoneView | None, zone_id: str) -> Finding | None:
             deep = view is not None and view.depth_m >= CLEAR_DEPTH_M

@@ -1,0 +1,58 @@
+"""What the engine remembers about one vehicle: plain data, saved and restored as JSON.
+
+The engine that keeps these is compiled (see setup.py); msgspec types stay interpreted, so they live here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from anomaly.open_alerts import OpenAlert
+from telematics.records import TelemetryRecord
+
+
+class OrderingState(msgspec.Struct, kw_only=True):
+    """One vehicle's ordering state: plain data, saved and restored with the rest of its state."""
+
+    max_ts_ms: int = -1
+    released_ts_ms: int = -1
+    last_seq: int | None = None
+    arrivals: int = 0
+    pending: list[tuple[int, int, int, TelemetryRecord]] = msgspec.field(default_factory=list)
+    """A heap of (ts_ms, seq or -1, arrival number, record)."""
+    seen: dict[str, int] = msgspec.field(default_factory=dict)
+    """Duplicate keys ("s<seq>" or "t<ts>:<hash>") to the event time they were seen at."""
+
+
+class MotionState(msgspec.Struct, kw_only=True):
+    """What the engine remembers of the previous released record; plain data, saved with the vehicle's state."""
+
+    last_ts_ms: int | None = None
+    last_speed_kmh: float | None = None
+    last_moving: bool = False
+    last_ignition: bool | None = None
+    last_cargo_door_open: bool | None = None
+    last_trailer_connected: bool | None = None
+    last_card: str | None = None
+    card_known: bool = False
+    fix_ts_ms: int | None = None
+    course_lat: float | None = None
+    course_lon: float | None = None
+    track_course_deg: float | None = None
+    usual_gap_ms: float | None = None
+    """Exponentially weighted mean of the gaps between records while moving: this device's own reporting rate."""
+    moving_gaps: int = 0
+
+
+class VehicleState(msgspec.Struct, kw_only=True):
+    """Everything the engine remembers about one vehicle: plain data, saved and restored as JSON."""
+
+    ordering: OrderingState = msgspec.field(default_factory=OrderingState)
+    last_lat: float | None = None
+    last_lon: float | None = None
+    motion: MotionState = msgspec.field(default_factory=MotionState)
+    detectors: dict[str, Any] = msgspec.field(default_factory=dict)
+    open_alerts: dict[str, OpenAlert] = msgspec.field(default_factory=dict)
+    stop_triggers: list[str] = msgspec.field(default_factory=list)
