@@ -298,7 +298,7 @@ def _bounded(low: float, high: float) -> Any:
 class _Wire(msgspec.Struct, rename={"ts_ms": "ts", "driver_card_reported": "(computed) driver_card_reported"}):
     """Contract section 2 as msgspec types, in TelemetryRecord's field order; a None default means absent."""
 
-    vehicle_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,64}\Z")]
+    vehicle_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # and VEHICLE_ID_PATTERN, below
     ts_ms: str | int
     seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = None  # type: ignore[assignment]  # msgspec's limit
     lat: _bounded(-90, 90) | None = None  # type: ignore[valid-type]
@@ -333,6 +333,49 @@ _TS_TEXT = re.compile(
 ).fullmatch
 _from_iso = datetime.fromisoformat
 _MS = timedelta(milliseconds=1)
+_DIGITS = frozenset("0123456789")
+_valid_vehicle_ids: set[str] = set()
+"""Vehicle ids already matched against VEHICLE_ID_PATTERN: a fleet sends the same few over and over."""
+_minute_ms: dict[str, int] = {}
+"""Epoch milliseconds of a "YYYY-MM-DDTHH:MM" that began a valid UTC timestamp (checked in full the first time)."""
+_CACHE_LIMIT = 100_000
+
+
+def _vehicle_id_ok(vehicle_id: str) -> bool:
+    if vehicle_id in _valid_vehicle_ids:
+        return True
+    if VEHICLE_ID_PATTERN.fullmatch(vehicle_id) is None:
+        return False
+    if len(_valid_vehicle_ids) >= _CACHE_LIMIT:
+        _valid_vehicle_ids.clear()
+    _valid_vehicle_ids.add(vehicle_id)
+    return True
+
+
+def _utc_ms(text: str) -> int | None:
+    """Epoch ms of RFC 3339 text the fast path takes; None to leave it to the precise path.
+
+    The usual "YYYY-MM-DDTHH:MM:SSZ" or "...:SS.mmmZ" adds its seconds to the minute's start, once that minute
+    was seen in a timestamp checked in full; anything else is checked in full here.
+    """
+    size = len(text)
+    if (size == 20 or (size == 24 and text[19] == "." and text[20] in _DIGITS and text[21] in _DIGITS
+                       and text[22] in _DIGITS)) and text[-1] == "Z" and text[16] == ":" and text[17] in "012345" \
+            and text[18] in _DIGITS:
+        minute = _minute_ms.get(text[:16])
+        if minute is not None:
+            return minute + int(text[17:19]) * 1000 + (int(text[20:23]) if size == 24 else 0)
+    if _TS_TEXT(text) is None:
+        return None
+    try:
+        ms: int = (_from_iso(text) - EPOCH) // _MS
+    except ValueError:
+        return None
+    if text[-1] == "Z" and (size == 20 or size == 24):
+        if len(_minute_ms) >= _CACHE_LIMIT:
+            _minute_ms.clear()
+        _minute_ms[text[:16]] = ms - ms % 60_000
+    return ms
 
 
 def _parse_fast(raw: bytes | str) -> TelemetryRecord | None:
@@ -348,14 +391,14 @@ def _parse_fast(raw: bytes | str) -> TelemetryRecord | None:
         wire = _decode_wire(raw)
     except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
         return None
+    if not _vehicle_id_ok(wire.vehicle_id):
+        return None
     given = wire.ts_ms
     if type(given) is str:
-        if _TS_TEXT(given) is None:
+        parsed = _utc_ms(given)
+        if parsed is None:
             return None
-        try:
-            ts: int = (_from_iso(given) - EPOCH) // _MS
-        except ValueError:
-            return None
+        ts = parsed
     else:
         ts = given  # type: ignore[assignment]  # an int: msgspec decoded str | int
     if not 0 <= ts <= MAX_TS_MS:

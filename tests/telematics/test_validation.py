@@ -16,12 +16,14 @@ from hypothesis import strategies as st
 
 from telematics.contract import schema
 from telematics.records import TelemetryRecord
+from telematics.timeutil import TimestampError, parse_rfc3339_ms
 from telematics.validation import (
     MAX_MESSAGE_BYTES,
     MAX_SEQ,
     MAX_TS_MS,
     InvalidRecord,
     _parse_fast,
+    _utc_ms,
     decode_message,
     parse_telemetry,
     parse_timestamp,
@@ -658,3 +660,28 @@ def test_schema_and_checks_agree_on_the_fields_of_section_2() -> None:
         assert SCHEMA["properties"][name].get("maximum") == high
     assert VALIDATOR.is_valid(FULL)
     assert orjson.loads(orjson.dumps(FULL)) == FULL
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 30)),
+    st.sampled_from(["", ".000", ".5", ".25", ".250", ".999", ".1234", ".123456789"]),
+    st.sampled_from(["Z", "z", "+00:00", "+01:30", "-05:00"]),
+)
+def test_the_fast_timestamp_reading_agrees_with_the_precise_one_cold_and_warm(
+    moment: datetime, fraction: str, offset: str
+) -> None:
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + offset
+    try:
+        expected: int | None = parse_rfc3339_ms(text)
+    except TimestampError:
+        expected = None
+    assert _utc_ms(text) == (expected if text[10] == "T" and offset != "z" else None)
+    assert _utc_ms(text) == _utc_ms(text)  # the minute is now known: the shortcut gives the same
+
+
+def test_a_known_minute_does_not_let_an_impossible_second_through() -> None:
+    assert _utc_ms("2026-11-24T09:15:07Z") == parse_rfc3339_ms("2026-11-24T09:15:07Z")
+    for bad in ("2026-11-24T09:15:60Z", "2026-11-24T09:15:7xZ", "2026-11-24T09:15:07.12xZ", "2026-11-24T09:15:07Y"):
+        assert _utc_ms(bad) is None
+    assert _utc_ms("2026-11-24T09:15:59.999Z") == parse_rfc3339_ms("2026-11-24T09:15:59.999Z")
