@@ -91,14 +91,20 @@ def replay_bundle(
         bar = stack.enter_context(
             tqdm(total=os.path.getsize(telemetry), unit="B", unit_scale=True, desc="replay", disable=_no_bar(progress))
         )
+        feed = pipeline.feed
+        read = 0
         for number, line in iter_lines(telemetry):
-            result = pipeline.feed(line)
+            result = feed(line)
             if result.rejection is not None and rejects is not None:
                 rejects.write(orjson.dumps({"line": number, "error": result.rejection, "raw": raw_text(line)}) + b"\n")
-            _write(result.outputs, alerts, stops)
+            if result.outputs:
+                _write(result.outputs, alerts, stops)
+            read += len(line) + 1
             if number % ADVANCE_EVERY_LINES == 0:
                 _write(pipeline.advance(config.lateness_ms), alerts, stops)
-            bar.update(len(line) + 1)
+                bar.update(read)
+                read = 0
+        bar.update(read)
         _write(pipeline.finish(config.lateness_ms), alerts, stops)
         if can_pipeline is not None:
             for number, line in iter_lines(can_lines):

@@ -349,10 +349,24 @@ def load_reference(directory: Path) -> ReferenceData:
     return ReferenceData(fleets=fleets, vehicles=vehicles, sites=sites, trips=trips, zones=zones)
 
 
+_READ_BYTES = 1 << 22
+
+
 def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, raw line without its newline) of a JSON Lines file; blank lines are skipped."""
+    number = 0
+    rest = b""
     with open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield number, line
+        # Read in large blocks and split them: much faster than reading line by line.
+        while block := handle.read(_READ_BYTES):
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                number += 1
+                line = line.rstrip(b"\r\n")
+                if line.strip():
+                    yield number, line
+    if rest:
+        line = rest.rstrip(b"\r\n")
+        if line.strip():
+            yield number + 1, line

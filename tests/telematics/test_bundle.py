@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import telematics.bundle as bundle_module
 from telematics.bundle import (
     ReferenceDataError,
     iter_lines,
@@ -361,3 +362,17 @@ def test_iter_lines(tmp_path: Path) -> None:
     assert list(iter_lines(path)) == [(1, b'{"a": 1}'), (4, b'{"b": 2}'), (5, b"\xff\xfe"), (6, b'{"c": 3}')]
     path.write_bytes(b"")
     assert list(iter_lines(path)) == []
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64])
+def test_iter_lines_is_the_same_whatever_the_read_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    path = tmp_path / "telemetry.jsonl"
+    text = b'{"a": 1}\r\n\n   \n{"b": 2}\n\xff\xfe\n\n{"c": 3}\r\r\n{"d": 4}'
+    path.write_bytes(text)
+    monkeypatch.setattr(bundle_module, "_READ_BYTES", block)
+    expected = [(n, line.rstrip(b"\r\n")) for n, line in enumerate(text.split(b"\n"), 1) if line.strip()]
+    assert list(iter_lines(path)) == expected == [
+        (1, b'{"a": 1}'), (4, b'{"b": 2}'), (5, b"\xff\xfe"), (7, b'{"c": 3}'), (8, b'{"d": 4}')
+    ]
