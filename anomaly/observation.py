@@ -148,11 +148,9 @@ class Observation:
         self._zones: Any = _UNKNOWN
         self._site: Any = _UNKNOWN
         self._trip: Any = _UNKNOWN
-        self._trip_shape: Any = _UNKNOWN
         self._route_distance_m: Any = _UNKNOWN
         self._route_excess_m: Any = _UNKNOWN
         self._planned_stop: Any = _UNKNOWN
-        self._at_known_place: Any = _UNKNOWN
         self.extras: dict[str, Any] = {}
         """Facts one detector hands to a later one on the same record (e.g. the behaviour score for fusion)."""
 
@@ -170,13 +168,13 @@ class Observation:
 
     @property
     def zones(self) -> list[ZoneView]:
+        """Zones within reach of the current fix (none without a fix), sorted by zone id."""
         value = self._zones
         if value is _UNKNOWN:
             value = self._zones = self._find_zones()
         return value  # type: ignore[no-any-return]
 
     def _find_zones(self) -> list[ZoneView]:
-        """Zones within reach of the current fix (none without a fix), sorted by zone id."""
         record = self.record
         if not record.has_position:
             return []
@@ -200,13 +198,13 @@ class Observation:
 
     @property
     def site(self) -> Site | None:
+        """The fleet site (depot, yard) the vehicle is at, if any."""
         value = self._site
         if value is _UNKNOWN:
             value = self._site = self._find_site()
         return value  # type: ignore[no-any-return]
 
     def _find_site(self) -> Site | None:
-        """The fleet site (depot, yard) the vehicle is at, if any."""
         record = self.record
         if not record.has_position or self.fleet_id is None:
             return None
@@ -214,13 +212,13 @@ class Observation:
 
     @property
     def trip(self) -> Trip | None:
+        """The planned trip this vehicle is on now (with half an hour's slack either side), if any."""
         value = self._trip
         if value is _UNKNOWN:
             value = self._trip = self._find_trip()
         return value  # type: ignore[no-any-return]
 
     def _find_trip(self) -> Trip | None:
-        """The planned trip this vehicle is on now (with half an hour's slack either side), if any."""
         trips = self.reference.trips_by_vehicle.get(self.record.vehicle_id)
         if not trips:
             return None
@@ -235,12 +233,7 @@ class Observation:
 
     @property
     def trip_shape(self) -> TripShape | None:
-        value = self._trip_shape
-        if value is _UNKNOWN:
-            value = self._trip_shape = self._find_trip_shape()
-        return value  # type: ignore[no-any-return]
-
-    def _find_trip_shape(self) -> TripShape | None:
+        """The current trip's route in its local frame (the index keeps one per trip)."""
         trip = self.trip
         if trip is None:
             return None
@@ -248,13 +241,13 @@ class Observation:
 
     @property
     def route_distance_m(self) -> float | None:
+        """Metres from the planned trip's route line (None off trip or without a fix)."""
         value = self._route_distance_m
         if value is _UNKNOWN:
             value = self._route_distance_m = self._find_route_distance_m()
         return value  # type: ignore[no-any-return]
 
     def _find_route_distance_m(self) -> float | None:
-        """Metres from the planned trip's route line (None off trip or without a fix)."""
         shape = self.trip_shape
         record = self.record
         if shape is None or not record.has_position:
@@ -263,13 +256,13 @@ class Observation:
 
     @property
     def route_excess_m(self) -> float:
+        """Metres beyond the trip's corridor (0 inside it, or with no trip or fix)."""
         value = self._route_excess_m
         if value is _UNKNOWN:
             value = self._route_excess_m = self._find_route_excess_m()
         return value  # type: ignore[no-any-return]
 
     def _find_route_excess_m(self) -> float:
-        """Metres beyond the trip's corridor (0 inside it, or with no trip or fix)."""
         trip, record, hints = self.trip, self.record, self.route_hints
         if trip is None or not record.has_position:
             return 0.0
@@ -292,13 +285,13 @@ class Observation:
 
     @property
     def planned_stop(self) -> TripStop | None:
+        """The planned stop of the current trip the vehicle is at, around its planned time, if any."""
         value = self._planned_stop
         if value is _UNKNOWN:
             value = self._planned_stop = self._find_planned_stop()
         return value  # type: ignore[no-any-return]
 
     def _find_planned_stop(self) -> TripStop | None:
-        """The planned stop of the current trip the vehicle is at, around its planned time, if any."""
         trip, record = self.trip, self.record
         if trip is None or not record.has_position:
             return None
@@ -313,12 +306,6 @@ class Observation:
 
     @property
     def at_known_place(self) -> bool:
-        value = self._at_known_place
-        if value is _UNKNOWN:
-            value = self._at_known_place = self._find_at_known_place()
-        return value  # type: ignore[no-any-return]
-
-    def _find_at_known_place(self) -> bool:
         """At a planned stop of the current trip or at one of the fleet's sites (unknown without a fix: False)."""
         return self.planned_stop is not None or self.site is not None
 
