@@ -358,15 +358,15 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     rest = b""
     with open(path, "rb") as handle:
         # Read in large blocks and split them: much faster than reading line by line.
-        while block := handle.read(_READ_BYTES):
+        while True:
+            block = handle.read(_READ_BYTES)
             lines = (rest + block).split(b"\n")
-            rest = lines.pop()
+            # The last piece may be cut by the block; at the end of the file it is the last line.
+            rest = lines.pop() if block else b""
             for line in lines:
                 number += 1
                 line = line.rstrip(b"\r\n")
                 if line.strip():
                     yield number, line
-    if rest:
-        line = rest.rstrip(b"\r\n")
-        if line.strip():
-            yield number + 1, line
+            if not block:
+                return
