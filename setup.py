@@ -38,6 +38,7 @@ COMPILED_MODULES = [
     "anomaly/detectors/trip.py",
     "anomaly/detectors/zones.py",
     "telematics/geo.py",
+    "telematics/records.py",
     "ingest/pipeline.py",
 ]
 """The per-record path. Keep msgspec types out of these modules (mypyc cannot compile them): see vehicle_state.py."""

@@ -149,6 +149,8 @@ class DetectionEngine:
 
     def restore(self, vehicle_id: str, snapshot: bytes) -> None:
         state = msgspec.json.decode(snapshot, type=VehicleState)
+        held = state.ordering.pending
+        state.ordering.pending = [(ts, seq, arrival, TelemetryRecord(**fields)) for ts, seq, arrival, fields in held]
         by_name = {d.name: d for d in self.detectors}
         saved = state.detectors
         # Every detector has its state from the start, in the detectors' order, as a new vehicle does (one saved

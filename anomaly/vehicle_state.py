@@ -10,7 +10,6 @@ from typing import Any
 import msgspec
 
 from anomaly.open_alerts import OpenAlert
-from telematics.records import TelemetryRecord
 
 
 class OrderingState(msgspec.Struct, kw_only=True):
@@ -20,8 +19,8 @@ class OrderingState(msgspec.Struct, kw_only=True):
     released_ts_ms: int = -1
     last_seq: int | None = None
     arrivals: int = 0
-    pending: list[tuple[int, int, int, TelemetryRecord]] = msgspec.field(default_factory=list)
-    """A heap of (ts_ms, seq or -1, arrival number, record)."""
+    pending: list[tuple[int, int, int, Any]] = msgspec.field(default_factory=list)
+    """A heap of (ts_ms, seq or -1, arrival number, TelemetryRecord); restored as JSON objects (held_records)."""
     seen: dict[str, int] = msgspec.field(default_factory=dict)
     """Duplicate keys ("s<seq>" or "t<ts>:<hash>") to the event time they were seen at."""
 

@@ -1,11 +1,17 @@
-"""The telemetry record of contract v1, section 2, as a plain typed value."""
+"""The telemetry record of contract v1, section 2, as a plain typed value.
+
+Every detector reads records field by field, so this class is compiled with the engine (setup.py): a compiled
+module then reads a field directly instead of through Python's attribute look-up. It is a dataclass, not a
+msgspec type, for that reason (mypyc compiles dataclasses); msgspec still encodes it as a JSON object.
+"""
 
 from __future__ import annotations
 
-import msgspec
+from dataclasses import dataclass
 
 
-class TelemetryRecord(msgspec.Struct, omit_defaults=True):
+@dataclass(slots=True)
+class TelemetryRecord:
     """One validated telemetry record; None means "not reported by this device", never false.
 
     Build it with keywords; positional construction is for the parser's fast path, in this field order.

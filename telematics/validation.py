@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -322,7 +323,7 @@ class _Wire(msgspec.Struct, rename={"ts_ms": "ts", "driver_card_reported": "(com
     fuel_level_pct: _bounded(0, 100) = None  # type: ignore[valid-type]
 
 
-if _Wire.__struct_fields__ != TelemetryRecord.__struct_fields__:
+if _Wire.__struct_fields__ != tuple(field.name for field in dataclasses.fields(TelemetryRecord)):
     raise RuntimeError("telematics.validation._Wire must list TelemetryRecord's fields in the same order")
 _decode_wire = msgspec.json.Decoder(_Wire).decode
 _astuple = msgspec.structs.astuple
