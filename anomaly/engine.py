@@ -27,6 +27,7 @@ from anomaly.kinematics import remember
 from anomaly.observation import Observation
 from anomaly.open_alerts import OpenAlert
 from anomaly.ordering import Admission, admit, release_all, release_ready
+from anomaly.saved_state import load
 from anomaly.spatial import ReferenceIndex
 from anomaly.stop_policy import decide
 from anomaly.vehicle_state import VehicleState
@@ -65,6 +66,7 @@ class DetectionEngine:
         self.reference = reference
         self.models = models
         self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors()
+        self._named_detectors = [(d.name, d) for d in self.detectors]
         self._silence_detectors = [cast(SilenceDetector, d) for d in self.detectors if hasattr(d, "silence")]
         self._silence_floor_ms = min((d.silence_floor_ms for d in self._silence_detectors), default=0)
         self._gate = gate
@@ -148,16 +150,12 @@ class DetectionEngine:
         return None if state is None else msgspec.json.encode(state)
 
     def restore(self, vehicle_id: str, snapshot: bytes) -> None:
-        state = msgspec.json.decode(snapshot, type=VehicleState)
-        held = state.ordering.pending
-        state.ordering.pending = [(ts, seq, arrival, TelemetryRecord(**fields)) for ts, seq, arrival, fields in held]
-        by_name = {d.name: d for d in self.detectors}
+        state = load(VehicleState, msgspec.json.decode(snapshot))
         saved = state.detectors
         # Every detector has its state from the start, in the detectors' order, as a new vehicle does (one saved
         # by an older version may lack some).
         state.detectors = {
-            name: msgspec.convert(saved[name], type=detector.state_type) if name in saved else detector.state_type()
-            for name, detector in by_name.items()
+            d.name: load(d.state_type, saved[d.name]) if d.name in saved else d.state_type() for d in self.detectors
         }
         self._states[vehicle_id] = state
 
@@ -226,10 +224,10 @@ class DetectionEngine:
         if must is not None and self._always:
             must |= self._always
         if must is None or must:
-            for detector in self.detectors:
-                if must is not None and detector.name not in must:
+            for name, detector in self._named_detectors:
+                if must is not None and name not in must:
                     continue
-                findings = detector.observe(obs, detector_states[detector.name])
+                findings = detector.observe(obs, detector_states[name])
                 if findings:
                     for finding in findings:
                         alert = self._apply(state, vehicle_id, fleet_id, record.ts_ms, finding)

@@ -24,7 +24,24 @@ from anomaly.detectors.access import OFF_HOURS_GRACE_MS, UnauthorizedDriver
 from anomaly.detectors.equipment import GnssJamming, PowerCut
 from anomaly.detectors.motion import Towing, follow_parked
 from anomaly.detectors.ramming import reach_m
+from anomaly.detectors.states import (
+    DoorState,
+    DriverState,
+    FusionState,
+    JammingState,
+    OffHoursState,
+    OfflineState,
+    PanicState,
+    PowerState,
+    RammingState,
+    RouteState,
+    StopState,
+    TowingState,
+    TrailerState,
+    ZoneIncidents,
+)
 from anomaly.detectors.trip import UnscheduledStop, standing_on_trip
+from anomaly.incidents import Incident
 from anomaly.observation import Observation
 
 GATED: dict[str, type] = {detector.name: type(detector) for detector in default_detectors()}
@@ -32,62 +49,66 @@ GATED: dict[str, type] = {detector.name: type(detector) for detector in default_
 _SHORTEST_STOP_MS = min(UnscheduledStop.parked_ms, UnscheduledStop.traffic_ms)
 
 
+def _under_way(incident: Incident) -> bool:
+    """The incident's condition has begun to hold, or it is open: its detector must look."""
+    return incident.onset_ms is not None or incident.is_open
+
+
 def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
     """The names of the gated detectors that must look at this record (bookkeeping for the others done here)."""
     record = obs.record
-    get = states.get
     run: set[str] = set()
     has_position = record.has_position
     moving = obs.moving
     speed = obs.speed_kmh
     ignition = record.ignition
 
-    s = get("panic")
-    if s is None or record.panic is True or s.incident.onset_ms is not None or s.incident.is_open:
+    panic: PanicState | None = states.get("panic")
+    if panic is None or record.panic is True or _under_way(panic.incident):
         run.add("panic")
 
-    s = get("towing")
-    if s is None or s.incident.onset_ms is not None or s.incident.is_open:
+    towing: TowingState | None = states.get("towing")
+    if towing is None or _under_way(towing.incident):
         run.add("towing")
     elif ignition is True:
-        s.anchor_lat = s.anchor_lon = None
-    elif ignition is False and Towing.moved(speed, follow_parked(s, record)):
+        towing.anchor_lat = towing.anchor_lon = None
+    elif ignition is False and Towing.moved(speed, follow_parked(towing, record)):
         run.add("towing")
 
     volts = record.ext_power_v
     if volts is not None:
-        s = get("power_cut")
-        if s is None or volts < PowerCut.cut_below_v or s.incident.onset_ms is not None or s.incident.is_open:
+        power: PowerState | None = states.get("power_cut")
+        if power is None or volts < PowerCut.cut_below_v or _under_way(power.incident):
             run.add("power_cut")
         elif volts >= PowerCut.supplied_from_v:
-            s.last_supplied_v = volts
+            power.last_supplied_v = volts
 
-    s = get("gnss_jamming")
+    jamming: JammingState | None = states.get("gnss_jamming")
     wheel = record.wheel_speed_kmh
     if (
-        s is None or record.gnss_jamming is True or s.incident.onset_ms is not None or s.incident.is_open
+        jamming is None or record.gnss_jamming is True or _under_way(jamming.incident)
         or (not has_position and (
             (wheel is not None and wheel >= GnssJamming.wheel_kmh)
-            or (s.lost_since_ms is not None and ignition is not False)
+            or (jamming.lost_since_ms is not None and ignition is not False)
         ))
     ):
         run.add("gnss_jamming")
     else:
-        s.flag_since_ms = s.lost_since_ms = s.lost_last_ms = s.lost_last_wheel_kmh = None
-        s.lost_wheel_m = 0.0
+        jamming.flag_since_ms = jamming.lost_since_ms = jamming.lost_last_ms = jamming.lost_last_wheel_kmh = None
+        jamming.lost_wheel_m = 0.0
 
     vehicle, fleet = obs.vehicle, obs.fleet
     if vehicle is not None and fleet is not None and fleet.kind != "rental" and record.driver_card_reported:
-        s = get("unauthorized_driver")
-        if s is None or s.incident.onset_ms is not None or s.incident.is_open or (
+        driver: DriverState | None = states.get("unauthorized_driver")
+        if driver is None or _under_way(driver.incident) or (
             speed is not None and speed >= UnauthorizedDriver.min_speed_kmh
             and record.driver_card_id not in vehicle.authorized_driver_cards
         ):
             run.add("unauthorized_driver")
 
     if fleet is not None and not fleet.operating_hours.always:
-        s = get("off_hours_use")
-        if s is None or s.incident.onset_ms is not None or s.incident.is_open:
+        off_hours: OffHoursState | None = states.get("off_hours_use")
+        if off_hours is None or _under_way(off_hours.incident):
             run.add("off_hours_use")
         elif ignition is True or moving:
             ts = record.ts_ms
@@ -96,47 +117,47 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
             ):
                 run.add("off_hours_use")
 
-    s = get("route_deviation")
-    if s is None:
+    route: RouteState | None = states.get("route_deviation")
+    if route is None:
         run.add("route_deviation")
     else:
         trip = obs.trip
         if trip is None:
-            if s.incident.onset_ms is not None or s.incident.is_open:
+            if _under_way(route.incident):
                 run.add("route_deviation")
         elif has_position:
-            if s.incident.onset_ms is not None or s.incident.is_open or obs.route_excess_m > 0.0:
+            if _under_way(route.incident) or obs.route_excess_m > 0.0:
                 run.add("route_deviation")
-            elif s.trip_id != trip.trip_id:
-                s.trip_id = trip.trip_id
-                s.peak_excess_m = 0.0
+            elif route.trip_id != trip.trip_id:
+                route.trip_id = trip.trip_id
+                route.peak_excess_m = 0.0
 
-    s = get("unscheduled_stop")
-    if s is None or s.incident.onset_ms is not None or s.incident.is_open:
+    stop: StopState | None = states.get("unscheduled_stop")
+    if stop is None or _under_way(stop.incident):
         run.add("unscheduled_stop")
     else:
         stopped = standing_on_trip(obs)
-        if (stopped or s.since_ms is not None) and UnscheduledStop.follow(s, obs, stopped) >= _SHORTEST_STOP_MS:
+        if (stopped or stop.since_ms is not None) and UnscheduledStop.follow(stop, obs, stopped) >= _SHORTEST_STOP_MS:
             run.add("unscheduled_stop")
 
-    s = get("cargo_door_open")
-    if s is None or record.cargo_door_open is True or s.incident.onset_ms is not None or s.incident.is_open:
+    door: DoorState | None = states.get("cargo_door_open")
+    if door is None or record.cargo_door_open is True or _under_way(door.incident):
         run.add("cargo_door_open")
 
     connected = record.trailer_connected
     if connected is not None:
-        s = get("trailer_uncoupled")
+        trailer: TrailerState | None = states.get("trailer_uncoupled")
         if (
-            s is None or s.incident.onset_ms is not None or s.incident.is_open
-            or (not connected and s.coupled and has_position)
+            trailer is None or _under_way(trailer.incident)
+            or (not connected and trailer.coupled and has_position)
         ):
             run.add("trailer_uncoupled")
         elif connected:
-            s.dropped_away, s.coupled = False, True
-        elif not moving and s.dropped_away:
+            trailer.dropped_away, trailer.coupled = False, True
+        elif not moving and trailer.dropped_away:
             run.add("trailer_uncoupled")
         else:
-            s.dropped_away, s.coupled = False, False
+            trailer.dropped_away, trailer.coupled = False, False
 
     views = obs.zones
     inside = False
@@ -145,11 +166,11 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
             inside = True
             break
     for name in ("protected_zone_intrusion", "speed_in_zone"):
-        s = get(name)
-        if s is None or s.by_zone or inside:
+        zone_incidents: ZoneIncidents | None = states.get(name)
+        if zone_incidents is None or zone_incidents.by_zone or inside:
             run.add(name)
-    s = get("ramming_risk")
-    if s is None or s.by_zone:
+    ramming: RammingState | None = states.get("ramming_risk")
+    if ramming is None or ramming.by_zone:
         run.add("ramming_risk")
     elif views:
         reach = reach_m(obs)
@@ -161,12 +182,12 @@ def must_run(obs: Observation, states: dict[str, Any]) -> set[str]:
     if obs.models is not None:
         run.add("behaviour_anomaly")
 
-    s = get("hijack_suspected")
-    if s is None or obs.open_alerts or s.recent or s.incident.onset_ms is not None or s.incident.is_open:
+    fusion: FusionState | None = states.get("hijack_suspected")
+    if fusion is None or obs.open_alerts or fusion.recent or _under_way(fusion.incident):
         run.add("hijack_suspected")
 
-    s = get("telematics_offline")
-    if s is None or s.incident.is_open:
+    offline: OfflineState | None = states.get("telematics_offline")
+    if offline is None or offline.incident.is_open:
         run.add("telematics_offline")
     return run
 

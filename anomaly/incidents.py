@@ -8,8 +8,7 @@ alert (escalated in place, same id) instead of a flood.
 from __future__ import annotations
 
 import enum
-
-import msgspec
+from dataclasses import dataclass
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -21,7 +20,8 @@ class Change(enum.Enum):
     CLOSED = 3
 
 
-class Incident(msgspec.Struct, kw_only=True):
+@dataclass(slots=True)
+class Incident:
     """State of one (vehicle, kind[, zone]) incident; plain data so it can be saved and restored."""
 
     is_open: bool = False

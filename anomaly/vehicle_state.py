@@ -1,31 +1,33 @@
 """What the engine remembers about one vehicle: plain data, saved and restored as JSON.
 
-The engine that keeps these is compiled (see setup.py); msgspec types stay interpreted, so they live here.
+They are dataclasses compiled with the engine (setup.py), so the engine reads them directly. msgspec writes
+them; anomaly/saved_state.py reads them back.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
-
-import msgspec
 
 from anomaly.open_alerts import OpenAlert
 
 
-class OrderingState(msgspec.Struct, kw_only=True):
+@dataclass(slots=True)
+class OrderingState:
     """One vehicle's ordering state: plain data, saved and restored with the rest of its state."""
 
     max_ts_ms: int = -1
     released_ts_ms: int = -1
     last_seq: int | None = None
     arrivals: int = 0
-    pending: list[tuple[int, int, int, Any]] = msgspec.field(default_factory=list)
+    pending: list[tuple[int, int, int, Any]] = field(default_factory=list)
     """A heap of (ts_ms, seq or -1, arrival number, TelemetryRecord); restored as JSON objects (held_records)."""
-    seen: dict[str, int] = msgspec.field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
     """Duplicate keys ("s<seq>" or "t<ts>:<hash>") to the event time they were seen at."""
 
 
-class MotionState(msgspec.Struct, kw_only=True):
+@dataclass(slots=True)
+class MotionState:
     """What the engine remembers of the previous released record; plain data, saved with the vehicle's state."""
 
     last_ts_ms: int | None = None
@@ -45,13 +47,14 @@ class MotionState(msgspec.Struct, kw_only=True):
     moving_gaps: int = 0
 
 
-class VehicleState(msgspec.Struct, kw_only=True):
+@dataclass(slots=True)
+class VehicleState:
     """Everything the engine remembers about one vehicle: plain data, saved and restored as JSON."""
 
-    ordering: OrderingState = msgspec.field(default_factory=OrderingState)
+    ordering: OrderingState = field(default_factory=OrderingState)
     last_lat: float | None = None
     last_lon: float | None = None
-    motion: MotionState = msgspec.field(default_factory=MotionState)
-    detectors: dict[str, Any] = msgspec.field(default_factory=dict)
-    open_alerts: dict[str, OpenAlert] = msgspec.field(default_factory=dict)
-    stop_triggers: list[str] = msgspec.field(default_factory=list)
+    motion: MotionState = field(default_factory=MotionState)
+    detectors: dict[str, Any] = field(default_factory=dict)
+    open_alerts: dict[str, OpenAlert] = field(default_factory=dict)
+    stop_triggers: list[str] = field(default_factory=list)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import msgspec
+from dataclasses import dataclass, field
 
 from anomaly.behaviour.features import FEATURES, MIN_RECORDS, WindowAccumulator, window_of
 from anomaly.findings import Finding, track
@@ -11,13 +11,14 @@ from anomaly.observation import Observation
 from telematics.timeutil import format_ms
 
 
-class BehaviourState(msgspec.Struct, kw_only=True):
-    window: WindowAccumulator = msgspec.field(default_factory=WindowAccumulator)
-    incident: Incident = msgspec.field(default_factory=Incident)
+@dataclass(slots=True)
+class BehaviourState:
+    window: WindowAccumulator = field(default_factory=WindowAccumulator)
+    incident: Incident = field(default_factory=Incident)
     anomalous: bool = False
     strong_windows: int = 0
     last_score: float | None = None
-    last_features: list[float] = msgspec.field(default_factory=list)
+    last_features: list[float] = field(default_factory=list)
     last_window_ms: int | None = None
 
 

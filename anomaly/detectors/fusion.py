@@ -9,7 +9,8 @@ with the card pulled followed by a drive off the route is seen as one story.
 
 from __future__ import annotations
 
-from anomaly.detectors.states import FusionState, Signal
+from anomaly.detectors.signal import Signal
+from anomaly.detectors.states import FusionState
 from anomaly.findings import Finding, kmh, track
 from anomaly.observation import Observation
 
