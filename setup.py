@@ -41,6 +41,7 @@ COMPILED_MODULES = [
     "anomaly/detectors/trip.py",
     "anomaly/detectors/zones.py",
     "telematics/geo.py",
+    "telematics/parse.py",
     "telematics/records.py",
     "ingest/pipeline.py",
 ]

@@ -13,7 +13,6 @@ alert if no watermark did, so both paths give the same bytes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 import msgspec
@@ -42,11 +41,15 @@ if TYPE_CHECKING:
 Output = Alert | StopRequest
 
 
-@dataclass(slots=True)
 class StepResult:
-    admission: Admission
-    outputs: list[Output] = field(default_factory=list)
-    reason: str | None = None
+    """What one record came to: admitted or not (and why not), and the outputs its admission released."""
+
+    __slots__ = ("admission", "outputs", "reason")
+
+    def __init__(self, admission: Admission, outputs: list[Output] | None = None, reason: str | None = None) -> None:
+        self.admission = admission
+        self.outputs: list[Output] = [] if outputs is None else outputs
+        self.reason = reason
 
 
 class DetectionEngine:

@@ -32,7 +32,8 @@ from ingest import topics
 from ingest.kafka_clients import make_producer
 from telematics.bundle import TELEMETRY_FILE, iter_lines
 from telematics.commands import load_public_keys
-from telematics.validation import InvalidRecord, parse_telemetry
+from telematics.parse import parse_telemetry
+from telematics.validation import InvalidRecord
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from ingest.pipeline import FeedResult, PipelineCounts
 from telematics.canlog.batch import batch_to_frames
 from telematics.canlog.errors import InvalidFrame
 from telematics.reference import ReferenceData
-from telematics.validation import VEHICLE_ID_PATTERN
+from telematics.wire import VEHICLE_ID_PATTERN
 
 MAX_BATCH_BYTES = 1024 * 1024
 STATE_KEY_PREFIX = "can:"

@@ -8,17 +8,24 @@ from dataclasses import dataclass, field
 from anomaly.engine import DetectionEngine, Output
 from anomaly.ordering import Admission
 from telematics.outputs import Alert
+from telematics.parse import parse_telemetry
 from telematics.reference import ReferenceData
-from telematics.validation import InvalidRecord, parse_telemetry
+from telematics.validation import InvalidRecord
 
 
-@dataclass(slots=True)
 class FeedResult:
-    outputs: list[Output]
-    rejection: str | None = None
-    """Why the message was rejected (dead-letter it with this reason), or None."""
-    vehicle_id: str | None = None
-    duplicate: bool = False
+    """What one raw message came to: its outputs, or why it was rejected (dead-letter it with this reason)."""
+
+    __slots__ = ("duplicate", "outputs", "rejection", "vehicle_id")
+
+    def __init__(
+        self, outputs: list[Output], rejection: str | None = None, vehicle_id: str | None = None,
+        duplicate: bool = False,
+    ) -> None:
+        self.outputs = outputs
+        self.rejection = rejection
+        self.vehicle_id = vehicle_id
+        self.duplicate = duplicate
 
 
 @dataclass

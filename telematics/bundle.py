@@ -25,7 +25,7 @@ from telematics.reference import (
 )
 from telematics.schedule import ScheduleError, WeeklySchedule, parse_operating_hours, parse_windows, zone_info
 from telematics.timeutil import TimestampError, parse_rfc3339_ms
-from telematics.validation import VEHICLE_ID_PATTERN
+from telematics.wire import VEHICLE_ID_PATTERN
 
 FLEET_FILE = "fleet.json"
 TRIPS_FILE = "trips.geojson"

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import re
-import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
 import orjson
 
 from telematics.records import TelemetryRecord
-from telematics.timeutil import EPOCH, TimestampError, format_ms, parse_rfc3339_ms
+from telematics.timeutil import TimestampError, format_ms, parse_rfc3339_ms
+from telematics.wire import FLOAT_MAX, MAX_MESSAGE_BYTES, MAX_TS_MS, VEHICLE_ID_PATTERN
 
-MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SEQ = 2**64 - 1
 """seq is a per-vehicle counter; beyond 64 bits it cannot be read back exactly from JSON."""
-MAX_TS_MS = (datetime(9999, 12, 31, tzinfo=UTC) - EPOCH).days * 86_400_000 - 1
-"""9999-12-30T23:59:59.999Z: the last instant that is still a date in every time zone."""
-VEHICLE_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-"""The contract's vehicle_id; use it with fullmatch."""
 
 _VEHICLE_ID_RULE = "1-64 characters of A-Z a-z 0-9 . _ -"
 _TS_RULE = "RFC 3339 text or integer epoch milliseconds"
 _TS_RANGE = f"from 0 ({format_ms(0)}) to {MAX_TS_MS} ({format_ms(MAX_TS_MS)})"
-_FLOAT_MAX = sys.float_info.max
 
 
 class ContractError(ValueError):
@@ -65,7 +55,7 @@ def _json_type(value: Any) -> str:
 
 
 def _number(field: str, low: float, high: float | None) -> Callable[[Any], float]:
-    top = _FLOAT_MAX if high is None else high
+    top = FLOAT_MAX if high is None else high
     expected = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
 
     def check(value: Any) -> float:
@@ -75,7 +65,7 @@ def _number(field: str, low: float, high: float | None) -> Callable[[Any], float
         # Rare from here on: subclasses (numpy), wrong types, out of range, not finite.
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidRecord(field, f"got {describe_value(value)}, expected a number")
-        if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > _FLOAT_MAX:
+        if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > FLOAT_MAX:
             raise InvalidRecord(field, f"got {describe_value(value)}, expected a finite number")
         if not low <= value <= top:
             raise InvalidRecord(field, f"got {describe_value(value)}, expected {expected}")
@@ -240,7 +230,7 @@ def _reread(raw: bytes | str, error: Exception) -> Any:
                     got = item.text
                 elif isinstance(item, float) and not math.isfinite(item):
                     got = "NaN" if math.isnan(item) else ("Infinity" if item > 0 else "-Infinity")
-                elif abs(item) > _FLOAT_MAX:
+                elif abs(item) > FLOAT_MAX:
                     got = describe_value(item)
                 else:
                     continue
@@ -284,148 +274,3 @@ def decode_message(raw: bytes | str) -> dict[str, Any]:
         raise InvalidRecord("message", f"got a JSON {_json_type(value)}, expected an object")
     return value
 
-
-# --- the fast path -----------------------------------------------------------------------------------------
-# msgspec decodes and range-checks a typical record in C, in one pass. It only ever accepts: anything it does not
-# accept, or any doubt, goes to the precise path above, which decides and words the reason. tests/telematics/
-# test_validation.py checks that every record the fast path accepts is the one the precise path returns.
-
-
-def _bounded(low: float, high: float) -> Any:
-    return Annotated[float, msgspec.Meta(ge=low, le=high)]
-
-
-# The JSON key of driver_card_reported is one no device sends: the fast path computes it, like the precise one.
-class _Wire(msgspec.Struct, rename={"ts_ms": "ts", "driver_card_reported": "(computed) driver_card_reported"}):
-    """Contract section 2 as msgspec types, in TelemetryRecord's field order; a None default means absent."""
-
-    vehicle_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # and VEHICLE_ID_PATTERN, below
-    ts_ms: str | int
-    seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = None  # type: ignore[assignment]  # msgspec's limit
-    lat: _bounded(-90, 90) | None = None  # type: ignore[valid-type]
-    lon: _bounded(-180, 180) | None = None  # type: ignore[valid-type]
-    gnss_fix: bool = None  # type: ignore[assignment]
-    gnss_jamming: bool = None  # type: ignore[assignment]
-    gnss_speed_kmh: _bounded(0, 300) = None  # type: ignore[valid-type]
-    heading_deg: _bounded(0, 360) = None  # type: ignore[valid-type]
-    wheel_speed_kmh: _bounded(0, 300) = None  # type: ignore[valid-type]
-    engine_rpm: _bounded(0, 10000) = None  # type: ignore[valid-type]
-    ignition: bool = None  # type: ignore[assignment]
-    parking_brake: bool = None  # type: ignore[assignment]
-    cab_door_open: bool = None  # type: ignore[assignment]
-    cargo_door_open: bool = None  # type: ignore[assignment]
-    trailer_connected: bool = None  # type: ignore[assignment]
-    driver_card_reported: Any = False
-    driver_card_id: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
-    panic: bool = None  # type: ignore[assignment]
-    ext_power_v: _bounded(0, 100) = None  # type: ignore[valid-type]
-    odometer_km: _bounded(0, _FLOAT_MAX) = None  # type: ignore[valid-type]
-    fuel_level_pct: _bounded(0, 100) = None  # type: ignore[valid-type]
-
-
-if _Wire.__struct_fields__ != tuple(field.name for field in dataclasses.fields(TelemetryRecord)):
-    raise RuntimeError("telematics.validation._Wire must list TelemetryRecord's fields in the same order")
-_decode_wire = msgspec.json.Decoder(_Wire).decode
-_astuple = msgspec.structs.astuple
-_UNSET = msgspec.UNSET
-_TS_TEXT = re.compile(
-    r"\d{4}-(?:0[1-9]|1[0-2])-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
-    re.ASCII,
-).fullmatch
-_from_iso = datetime.fromisoformat
-_MS = timedelta(milliseconds=1)
-_DIGITS = frozenset("0123456789")
-_valid_vehicle_ids: set[str] = set()
-"""Vehicle ids already matched against VEHICLE_ID_PATTERN: a fleet sends the same few over and over."""
-_minute_ms: dict[str, int] = {}
-"""Epoch milliseconds of a "YYYY-MM-DDTHH:MM" that began a valid UTC timestamp (checked in full the first time)."""
-_CACHE_LIMIT = 100_000
-
-
-def _vehicle_id_ok(vehicle_id: str) -> bool:
-    if vehicle_id in _valid_vehicle_ids:
-        return True
-    if VEHICLE_ID_PATTERN.fullmatch(vehicle_id) is None:
-        return False
-    if len(_valid_vehicle_ids) >= _CACHE_LIMIT:
-        _valid_vehicle_ids.clear()
-    _valid_vehicle_ids.add(vehicle_id)
-    return True
-
-
-def _utc_ms(text: str) -> int | None:
-    """Epoch ms of RFC 3339 text the fast path takes; None to leave it to the precise path.
-
-    The usual "YYYY-MM-DDTHH:MM:SSZ" or "...:SS.mmmZ" adds its seconds to the minute's start, once that minute
-    was seen in a timestamp checked in full; anything else is checked in full here.
-    """
-    size = len(text)
-    if (size == 20 or (size == 24 and text[19] == "." and text[20] in _DIGITS and text[21] in _DIGITS
-                       and text[22] in _DIGITS)) and text[-1] == "Z" and text[16] == ":" and text[17] in "012345" \
-            and text[18] in _DIGITS:
-        minute = _minute_ms.get(text[:16])
-        if minute is not None:
-            return minute + int(text[17:19]) * 1000 + (int(text[20:23]) if size == 24 else 0)
-    if _TS_TEXT(text) is None:
-        return None
-    try:
-        ms: int = (_from_iso(text) - EPOCH) // _MS
-    except ValueError:
-        return None
-    if text[-1] == "Z" and (size == 20 or size == 24):
-        if len(_minute_ms) >= _CACHE_LIMIT:
-            _minute_ms.clear()
-        _minute_ms[text[:16]] = ms - ms % 60_000
-    return ms
-
-
-def _parse_fast(raw: bytes | str) -> TelemetryRecord | None:
-    """The record when msgspec takes the message as it is, else None (then the precise path decides)."""
-    if not raw.isascii():
-        if not isinstance(raw, bytes):
-            return None
-        try:
-            raw.decode("utf-8")  # msgspec does not check UTF-8 inside fields it skips
-        except UnicodeDecodeError:
-            return None
-    try:
-        wire = _decode_wire(raw)
-    except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
-        return None
-    if not _vehicle_id_ok(wire.vehicle_id):
-        return None
-    given = wire.ts_ms
-    if type(given) is str:
-        parsed = _utc_ms(given)
-        if parsed is None:
-            return None
-        ts = parsed
-    else:
-        ts = given  # type: ignore[assignment]  # an int: msgspec decoded str | int
-    if not 0 <= ts <= MAX_TS_MS:
-        return None
-    wire.ts_ms = ts
-    lat = wire.lat
-    if (lat is None) != (wire.lon is None):
-        return None
-    if wire.gnss_fix is None:
-        wire.gnss_fix = lat is not None
-    if wire.driver_card_id is _UNSET:
-        wire.driver_card_id = None
-        wire.driver_card_reported = False
-    else:
-        wire.driver_card_reported = True
-    return TelemetryRecord(*_astuple(wire))
-
-
-def parse_telemetry(raw: bytes | str) -> TelemetryRecord:
-    """One raw message to a validated record; raises InvalidRecord with the reason."""
-    kind = type(raw)
-    if kind is not bytes and kind is not str:
-        raw, kind = bytes(raw), bytes  # type: ignore[arg-type]  # a bytearray or memoryview
-    # A str of up to 16 Ki characters cannot be more than 64 KiB in UTF-8.
-    if len(raw) <= (MAX_MESSAGE_BYTES if kind is bytes else MAX_MESSAGE_BYTES // 4):
-        record = _parse_fast(raw)
-        if record is not None:
-            return record
-    return validate_record(decode_message(raw))

@@ -11,7 +11,8 @@ import orjson
 
 from telematics.outputs import ALERT_KINDS, SEVERITIES, STOP_MODES, STOP_STATUSES
 from telematics.timeutil import TimestampError, parse_rfc3339_ms, to_datetime
-from telematics.validation import VEHICLE_ID_PATTERN, ContractError, describe_value
+from telematics.validation import ContractError, describe_value
+from telematics.wire import VEHICLE_ID_PATTERN
 
 
 class ContractViolation(ContractError):

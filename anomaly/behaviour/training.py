@@ -20,9 +20,10 @@ from anomaly.config import EngineConfig
 from anomaly.observation import Observation
 from anomaly.spatial import ReferenceIndex
 from telematics.bundle import TELEMETRY_FILE, iter_lines, load_reference
+from telematics.parse import parse_telemetry
 from telematics.records import TelemetryRecord
 from telematics.reference import ReferenceData
-from telematics.validation import InvalidRecord, parse_telemetry
+from telematics.validation import InvalidRecord
 
 MIN_WINDOWS = 30
 """A fleet with fewer normal windows than this gets no model (it would call everything strange)."""

@@ -18,8 +18,8 @@ from ingest.broker import EmbeddedBroker
 from ingest.command_dispatch import CommandDispatch, DispatchOptions
 from telematics.commands import generate_keypair
 from telematics.geo import destination
+from telematics.parse import parse_telemetry
 from telematics.timeutil import format_ms, parse_rfc3339_ms
-from telematics.validation import parse_telemetry
 from tests.conftest import wait_for
 from tests.ingest.kafka_helpers import produce, read_all
 

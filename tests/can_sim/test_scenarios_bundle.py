@@ -19,8 +19,8 @@ from can_sim.scenarios import (
     generate_bundle,
 )
 from telematics.bundle import load_reference
+from telematics.parse import parse_telemetry
 from telematics.records import TelemetryRecord
-from telematics.validation import parse_telemetry
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # a Tuesday, 09:00 in Berlin
 FILES = ("fleet.json", "trips.geojson", "zones.geojson", "telemetry.jsonl", "labels.json")

@@ -10,8 +10,8 @@ import pytest
 
 from can_sim.scenarios import demo_bundle
 from telematics.bundle import load_reference
+from telematics.parse import parse_telemetry
 from telematics.timeutil import parse_rfc3339_ms
-from telematics.validation import parse_telemetry
 
 
 @pytest.mark.parametrize(("start", "kind"), [

@@ -12,10 +12,10 @@ import pytest
 
 from can_sim.scenarios import generate_bundle
 from telematics.bundle import load_reference
+from telematics.parse import parse_telemetry
 from telematics.records import TelemetryRecord
 from telematics.reference import ReferenceData
 from telematics.timeutil import parse_rfc3339_ms
-from telematics.validation import parse_telemetry
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # Tuesday 09:00-11:00 in Berlin
 

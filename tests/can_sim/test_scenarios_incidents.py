@@ -12,9 +12,9 @@ import pytest
 
 from can_sim.scenarios import INCIDENT_TYPES, IncidentSpec, generate_bundle
 from telematics.bundle import load_reference
+from telematics.parse import parse_telemetry
 from telematics.records import TelemetryRecord
 from telematics.timeutil import parse_rfc3339_ms
-from telematics.validation import parse_telemetry
 
 DAY = datetime(2026, 12, 1, 7, 30, tzinfo=UTC)  # Tuesday 08:30 in Berlin: trucks on their trips
 NIGHT = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 02:00 in Berlin: trucks parked at the depot

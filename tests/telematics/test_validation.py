@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from telematics.contract import schema
+from telematics.parse import parse_fast, parse_telemetry, utc_ms
 from telematics.records import TelemetryRecord
 from telematics.timeutil import TimestampError, parse_rfc3339_ms
 from telematics.validation import (
@@ -22,10 +23,7 @@ from telematics.validation import (
     MAX_SEQ,
     MAX_TS_MS,
     InvalidRecord,
-    _parse_fast,
-    _utc_ms,
     decode_message,
-    parse_telemetry,
     parse_timestamp,
     validate_record,
 )
@@ -628,7 +626,7 @@ def mangled(draw: st.DrawFn) -> bytes:
 @settings(QUICK, max_examples=300)
 @given(mangled())
 def test_the_fast_path_only_ever_agrees_with_the_precise_path(message: bytes) -> None:
-    fast = _parse_fast(message)
+    fast = parse_fast(message)
     try:
         precise: TelemetryRecord | None = validate_record(decode_message(message))
     except InvalidRecord:
@@ -646,7 +644,7 @@ def test_the_fast_path_only_ever_agrees_with_the_precise_path(message: bytes) ->
     raw().decode(),
 ])
 def test_ordinary_records_take_the_fast_path(message: bytes | str) -> None:
-    record = _parse_fast(message)
+    record = parse_fast(message)
     assert record is not None
     assert record == validate_record(decode_message(message))
 
@@ -676,12 +674,12 @@ def test_the_fast_timestamp_reading_agrees_with_the_precise_one_cold_and_warm(
         expected: int | None = parse_rfc3339_ms(text)
     except TimestampError:
         expected = None
-    assert _utc_ms(text) == (expected if text[10] == "T" and offset != "z" else None)
-    assert _utc_ms(text) == _utc_ms(text)  # the minute is now known: the shortcut gives the same
+    assert utc_ms(text) == (expected if text[10] == "T" and offset != "z" else None)
+    assert utc_ms(text) == utc_ms(text)  # the minute is now known: the shortcut gives the same
 
 
 def test_a_known_minute_does_not_let_an_impossible_second_through() -> None:
-    assert _utc_ms("2026-11-24T09:15:07Z") == parse_rfc3339_ms("2026-11-24T09:15:07Z")
+    assert utc_ms("2026-11-24T09:15:07Z") == parse_rfc3339_ms("2026-11-24T09:15:07Z")
     for bad in ("2026-11-24T09:15:60Z", "2026-11-24T09:15:7xZ", "2026-11-24T09:15:07.12xZ", "2026-11-24T09:15:07Y"):
-        assert _utc_ms(bad) is None
-    assert _utc_ms("2026-11-24T09:15:59.999Z") == parse_rfc3339_ms("2026-11-24T09:15:59.999Z")
+        assert utc_ms(bad) is None
+    assert utc_ms("2026-11-24T09:15:59.999Z") == parse_rfc3339_ms("2026-11-24T09:15:59.999Z")
