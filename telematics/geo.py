@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Final
 
-EARTH_RADIUS_M = 6_371_008.8
+EARTH_RADIUS_M: Final = 6_371_008.8
+_RADIANS: Final = math.pi / 180.0
+_DEGREES: Final = 180.0 / math.pi
+"""The factors math.radians and math.degrees multiply by (the same bits): compiled, a product needs no call."""
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    p1, p2 = lat1 * _RADIANS, lat2 * _RADIANS
+    dp, dl = p2 - p1, (lon2 - lon1) * _RADIANS
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Initial course from the first point to the second, 0-360, 0 = north."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
+    p1, p2 = lat1 * _RADIANS, lat2 * _RADIANS
+    dl = (lon2 - lon1) * _RADIANS
     x = math.sin(dl) * math.cos(p2)
     y = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return (math.degrees(math.atan2(x, y)) + 360.0) % 360.0
+    return (math.atan2(x, y) * _DEGREES + 360.0) % 360.0
 
 
 def destination(lat: float, lon: float, course_deg: float, distance_m: float) -> tuple[float, float]:
