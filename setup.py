@@ -45,7 +45,7 @@ COMPILED_MODULES = [
     "telematics/records.py",
     "ingest/pipeline.py",
 ]
-"""The per-record path. Keep msgspec types out of these modules (mypyc cannot compile them): see vehicle_state.py."""
+"""The per-record path. Keep msgspec types out of these modules (mypyc cannot compile them): see telematics/wire.py."""
 
 
 def _fingerprints() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -29,24 +30,29 @@ def test_same_bundle_twice_gives_identical_bytes(tmp_path: Path):
     assert outputs[0] == outputs[1] and outputs[0][0] and outputs[0][1]
 
 
-def test_snapshot_and_restore_mid_stream_gives_the_same_outputs():
+def restarted_at(cut: int, raw: list[dict], saved: Callable[[bytes], bytes] = lambda snapshot: snapshot) -> list:
+    """Outputs of one engine up to the cut, then of a new one restored from its snapshots (passed through saved)."""
     ref = reference()
-    records = [validate_record(r) for r in story()]
-    uninterrupted = run(ref, story())
+    records = [validate_record(r) for r in raw]
+    first = DetectionEngine(ref)
+    out = []
+    for record in records[:cut]:
+        out.extend(first.process(record).outputs)
+    second = DetectionEngine(ref)
+    for vehicle_id in first.vehicle_ids():
+        snapshot = first.snapshot(vehicle_id)
+        assert snapshot is not None
+        second.restore(vehicle_id, saved(snapshot))
+    for record in records[cut:]:
+        out.extend(second.process(record).outputs)
+    out.extend(second.flush_all())
+    return out
+
+
+def test_snapshot_and_restore_mid_stream_gives_the_same_outputs():
+    uninterrupted = run(reference(), story())
     for cut in (10, 40, 120):
-        first = DetectionEngine(ref)
-        out = []
-        for record in records[:cut]:
-            out.extend(first.process(record).outputs)
-        second = DetectionEngine(ref)
-        for vehicle_id in first.vehicle_ids():
-            snapshot = first.snapshot(vehicle_id)
-            assert snapshot is not None
-            second.restore(vehicle_id, snapshot)
-        for record in records[cut:]:
-            out.extend(second.process(record).outputs)
-        out.extend(second.flush_all())
-        assert as_bytes(out) == as_bytes(uninterrupted), f"cut at {cut}"
+        assert as_bytes(restarted_at(cut, story())) == as_bytes(uninterrupted), f"cut at {cut}"
 
 
 def test_late_and_duplicate_records_give_the_same_outputs_as_in_order():
@@ -91,28 +97,19 @@ def _without_defaults(record: dict) -> dict:
 
 @pytest.mark.parametrize("older_format", [False, True])
 def test_records_held_for_reordering_are_saved_and_restored(older_format: bool):
-    ref = reference()
     raw = shuffled_story()
-    records = [validate_record(r) for r in raw]
-    uninterrupted = run(ref, raw)
+    uninterrupted = run(reference(), raw)
     held_at_cuts = 0
-    for cut in range(20, len(records), 17):
-        first = DetectionEngine(ref)
-        out = []
-        for record in records[:cut]:
-            out.extend(first.process(record).outputs)
-        second = DetectionEngine(ref)
-        for vehicle_id in first.vehicle_ids():
-            snapshot = first.snapshot(vehicle_id)
-            assert snapshot is not None
-            saved = orjson.loads(snapshot)
-            held = saved["ordering"]["pending"]
-            held_at_cuts += bool(held)
-            if older_format:
-                saved["ordering"]["pending"] = [[*item[:3], _without_defaults(item[3])] for item in held]
-            second.restore(vehicle_id, orjson.dumps(saved))
-        for record in records[cut:]:
-            out.extend(second.process(record).outputs)
-        out.extend(second.flush_all())
-        assert as_bytes(out) == as_bytes(uninterrupted), f"cut at {cut}"
+
+    def saved(snapshot: bytes) -> bytes:
+        nonlocal held_at_cuts
+        state = orjson.loads(snapshot)
+        held = state["ordering"]["pending"]
+        held_at_cuts += bool(held)
+        if older_format:
+            state["ordering"]["pending"] = [[*item[:3], _without_defaults(item[3])] for item in held]
+        return orjson.dumps(state)
+
+    for cut in range(20, len(raw), 17):
+        assert as_bytes(restarted_at(cut, raw, saved)) == as_bytes(uninterrupted), f"cut at {cut}"
     assert held_at_cuts > 0  # the cuts did fall while records were held
