@@ -10,6 +10,7 @@ version still loads; a field this version no longer has is ignored.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -51,23 +52,35 @@ def load(cls: type[T], saved: Any) -> T:
     """One saved value as an instance of cls (a dataclass built field by field, or a msgspec type)."""
     if issubclass(cls, msgspec.Struct):
         return msgspec.convert(saved, type=cls)
-    if not dataclasses.is_dataclass(cls):
-        raise TypeError(f"{cls.__name__} is neither a dataclass nor a msgspec type")
     if not isinstance(saved, dict):
         raise SavedStateError(f"{cls.__name__}: got {type(saved).__name__}, expected a JSON object")
     value = cls()
-    for field in dataclasses.fields(cls):
-        if field.name not in saved:
-            continue
-        item = saved[field.name]
-        default = getattr(value, field.name)
-        reader = FIELD_READERS.get((cls, field.name))
-        if reader is not None:
-            item = reader(item)
-        elif dataclasses.is_dataclass(default) or isinstance(default, msgspec.Struct):
-            item = load(type(default), item)
-        try:
-            setattr(value, field.name, item)
-        except TypeError as exc:  # a compiled class checks the type
-            raise SavedStateError(f"{cls.__name__}.{field.name}: {exc}") from None
+    for name, reader in _plan(cls):
+        if name in saved:
+            item = saved[name] if reader is None else reader(saved[name])
+            try:
+                setattr(value, name, item)
+            except TypeError as exc:  # a compiled class checks the type
+                raise SavedStateError(f"{cls.__name__}.{name}: {exc}") from None
     return value
+
+
+_plans: dict[type, list[tuple[str, Callable[[Any], Any] | None]]] = {}
+
+
+def _plan(cls: type) -> list[tuple[str, Callable[[Any], Any] | None]]:
+    """A dataclass's fields, each with how to read its saved value (None: as plain JSON); worked out once."""
+    plan = _plans.get(cls)
+    if plan is None:
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls.__name__} is neither a dataclass nor a msgspec type")
+        fresh = cls()
+        plan = []
+        for field in dataclasses.fields(cls):
+            reader = FIELD_READERS.get((cls, field.name))
+            default = getattr(fresh, field.name)
+            if reader is None and (dataclasses.is_dataclass(default) or isinstance(default, msgspec.Struct)):
+                reader = functools.partial(load, type(default))
+            plan.append((field.name, reader))
+        _plans[cls] = plan
+    return plan
