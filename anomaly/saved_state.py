@@ -3,8 +3,8 @@
 The state classes are dataclasses compiled with the engine, and a compiled class keeps no precise field types
 for msgspec to decode into. So each field's default says what it holds: a dataclass or msgspec value there is
 read as that class, ``FIELD_READERS`` reads the fields that hold collections of objects, and anything else is
-plain JSON (numbers, text, lists, dicts). A field the saved state lacks keeps its default, so state saved by an older
-version still loads; a field this version no longer has is ignored.
+plain JSON (numbers, text, lists, dicts). A field the saved state lacks keeps its default, so state saved by an
+older version still loads; a field this version no longer has is ignored.
 """
 
 from __future__ import annotations
