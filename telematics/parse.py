@@ -9,22 +9,16 @@ every record of replay and of the live detector passes through it.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
 from typing import Final
 
 from telematics.records import TelemetryRecord
-from telematics.timeutil import EPOCH
+from telematics.timeutil import TimestampError, parse_rfc3339_ms
 from telematics.validation import decode_message, validate_record
 from telematics.wire import MAX_MESSAGE_BYTES, MAX_TS_MS, UNSET, VEHICLE_ID_PATTERN, decode_wire, wire_fields
 
+# Final copies: compiled code reads these as constants, not as attributes of the interpreted wire module.
 _MAX_MESSAGE_BYTES: Final = MAX_MESSAGE_BYTES
 _MAX_TS_MS: Final = MAX_TS_MS
-_TS_TEXT = re.compile(
-    r"\d{4}-(?:0[1-9]|1[0-2])-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
-    re.ASCII,
-)
-_MS = timedelta(milliseconds=1)
 _DIGITS: Final = "0123456789"
 _SECOND_TENS: Final = "012345"
 _valid_vehicle_ids: set[str] = set()
@@ -104,7 +98,7 @@ def utc_ms(text: str) -> int | None:
     """Epoch ms of RFC 3339 text the fast path takes; None to leave it to the precise path.
 
     The usual "YYYY-MM-DDTHH:MM:SSZ" or "...:SS.mmmZ" adds its seconds to the minute's start, once that minute
-    was seen in a timestamp checked in full; anything else is checked in full here.
+    was seen in a timestamp checked in full; anything else is checked in full here (telematics/timeutil.py).
     """
     size = len(text)
     if (size == 20 or (size == 24 and text[19] == "." and text[20] in _DIGITS and text[21] in _DIGITS
@@ -113,11 +107,11 @@ def utc_ms(text: str) -> int | None:
         minute = _minute_ms.get(text[:16])
         if minute is not None:
             return minute + int(text[17:19]) * 1000 + (int(text[20:23]) if size == 24 else 0)
-    if _TS_TEXT.fullmatch(text) is None:
-        return None
+    if text[10:11] != "T" or text[-1:] == "z":
+        return None  # a lower-case t or z, or no T at all: left to the precise path
     try:
-        ms: int = (datetime.fromisoformat(text) - EPOCH) // _MS
-    except ValueError:
+        ms = parse_rfc3339_ms(text)
+    except TimestampError:
         return None
     if text[-1] == "Z" and (size == 20 or size == 24):
         if len(_minute_ms) >= _CACHE_LIMIT:
