@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anomaly.open_alerts import OpenAlert
+from telematics.records import TelemetryRecord
 
 
 @dataclass(slots=True)
@@ -20,8 +21,8 @@ class OrderingState:
     released_ts_ms: int = -1
     last_seq: int | None = None
     arrivals: int = 0
-    pending: list[tuple[int, int, int, Any]] = field(default_factory=list)
-    """A heap of (ts_ms, seq or -1, arrival number, TelemetryRecord); restored as JSON objects (held_records)."""
+    pending: list[tuple[int, int, int, TelemetryRecord]] = field(default_factory=list)
+    """A heap of (ts_ms, seq or -1, arrival number, record)."""
     seen: dict[str, int] = field(default_factory=dict)
     """Duplicate keys ("s<seq>" or "t<ts>:<hash>") to the event time they were seen at."""
 
