@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
+from telematics.settings import SettingsError, documented_variables, load_settings
 from toolkit.loader import default_content
 from truckguard.cli import build_parser, main
-from truckguard.settings import SettingsError, documented_variables, load_settings
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

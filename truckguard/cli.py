@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from truckguard.settings import Settings, SettingsError, load_settings
+from telematics.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("truckguard")
 

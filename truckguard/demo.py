@@ -20,7 +20,7 @@ import orjson
 from ingest import topics
 from ingest.broker import EmbeddedBroker
 from ingest.processes import start_child, stop_child
-from truckguard.settings import Settings
+from telematics.settings import Settings
 
 log = logging.getLogger(__name__)
 

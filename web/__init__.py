@@ -12,7 +12,7 @@ import click
 from flask import Flask, Response, current_app
 from flask.cli import with_appcontext
 
-from truckguard.settings import Settings, load_settings
+from telematics.settings import Settings, load_settings
 from web import auth, db
 from web.display import register_filters
 from web.migrate import upgrade_store

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from waitress import create_server
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
-from truckguard.settings import Settings
+from telematics.settings import Settings
 from web import create_app
 
 THREADS = 8

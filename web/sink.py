@@ -21,9 +21,9 @@ from ingest.deadletter import deadletter_value
 from ingest.kafka_clients import make_consumer, make_producer
 from ingest.topics import ALERTS, DEADLETTER, STOP_REQUESTS, TELEMETRY, ensure_topics
 from telematics.parse import parse_telemetry
+from telematics.settings import Settings
 from telematics.timeutil import TimestampError, parse_rfc3339_ms, to_datetime
 from telematics.validation import InvalidRecord
-from truckguard.settings import Settings
 from web.contract import ContractViolation, check_alert, check_stop_request, decode_object
 from web.db import make_engine, writer
 from web.migrate import upgrade_store

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy.orm import Session
 from waitress import create_server
 
+from telematics.settings import Settings
 from tests.conftest import truckguard_process
 from tests.ingest.kafka_helpers import read_all
-from truckguard.settings import Settings
 from web import create_app
 from web.accounts import create_user
 from web.db import make_engine

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from truckguard.settings import Settings
+from telematics.settings import Settings
 from web import create_app
 from web.db import make_engine
 from web.migrate import upgrade_store

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ingest.broker import EmbeddedBroker, free_port
 from ingest.topics import ALERTS, STOP_REQUESTS, TELEMETRY
 from telematics.geo import destination
+from telematics.settings import Settings
 from tests.bundles import FLEET, MARKET_CENTRE, ZONES, write_bundle
 from tests.conftest import wait_for
 from tests.ingest.kafka_helpers import produce
@@ -36,7 +37,6 @@ from tests.web.browser_helpers import (
     ts,
 )
 from tests.web.samples import alert, stop_request
-from truckguard.settings import Settings
 from web.db import make_engine
 from web.models import AlertRow, StopRequestRow
 from web.positions import latest_positions

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from truckguard.settings import Settings
+from telematics.settings import Settings
 from web.server import make_server
 
 

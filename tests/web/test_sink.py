@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ingest.topics import ALERTS, DEADLETTER, STOP_REQUESTS
+from telematics.settings import Settings
 from tests.web.samples import alert, stop_request
-from truckguard.settings import Settings
 from web import sink as sink_module
 from web.models import AlertRow
 from web.sink import GROUP_ID, OutputSink, run_sink

@@ -14,11 +14,11 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from ingest.topics import STOP_REQUESTS, TELEMETRY, ensure_topics
+from telematics.settings import Settings
 from tests.bundles import ZONES
 from tests.conftest import wait_for
 from tests.ingest.kafka_helpers import produce, read_all
 from tests.web.samples import stop_request
-from truckguard.settings import Settings
 from web.db import make_engine
 from web.migrate import upgrade_store
 from web.models import OutboxRow, StopRequestRow, TrackPointRow

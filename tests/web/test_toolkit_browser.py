@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from telematics.settings import Settings
 from tests.web.people import PASSWORD
 from toolkit.loader import default_content
-from truckguard.settings import Settings
 from web.accounts import add_user
 from web.server import make_server
 

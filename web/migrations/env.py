@@ -24,7 +24,7 @@ def _url() -> str:
     url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from truckguard.settings import load_settings
+    from telematics.settings import load_settings
 
     return load_settings().store_url
 
