@@ -23,7 +23,6 @@ HERE = Path(__file__).resolve().parent
 
 COMPILED_MODULES = [
     "anomaly/engine.py",
-    "anomaly/gate.py",
     "anomaly/observation.py",
     "anomaly/ordering.py",
     "anomaly/kinematics.py",

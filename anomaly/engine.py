@@ -20,7 +20,6 @@ import msgspec
 from anomaly.config import EngineConfig
 from anomaly.detectors import default_detectors
 from anomaly.findings import Detector, Finding, SilenceDetector
-from anomaly.gate import GATED, must_run
 from anomaly.incidents import Change
 from anomaly.kinematics import remember
 from anomaly.observation import Observation
@@ -62,9 +61,10 @@ class DetectionEngine:
         detectors: Iterable[Detector] | None = None,
         models: BehaviourModels | None = None,
         *,
-        gate: bool = True,
+        fast_path: bool = True,
     ) -> None:
-        """``gate=False`` runs every detector on every record: the reference the fast path is tested against."""
+        """``fast_path=False`` runs every detector on every record, never asking ``quiet``: the reference the
+        detectors' fast paths are tested against."""
         self.config = config or EngineConfig()
         self.reference = reference
         self.models = models
@@ -72,8 +72,7 @@ class DetectionEngine:
         self._named_detectors = [(d.name, d) for d in self.detectors]
         self._silence_detectors = [cast(SilenceDetector, d) for d in self.detectors if hasattr(d, "silence")]
         self._silence_floor_ms = min((d.silence_floor_ms for d in self._silence_detectors), default=0)
-        self._gate = gate
-        self._always = frozenset(d.name for d in self.detectors if GATED.get(d.name) is not type(d))
+        self._fast_path = fast_path
         self._states: dict[str, VehicleState] = {}
         # A pure speed-up (outputs are the same with or without it), so it is not saved with the vehicle's state.
         self._route_hints: dict[str, tuple[Trip, float, float, float]] = {}
@@ -222,22 +221,20 @@ class DetectionEngine:
         )
         fleet_id = obs.fleet_id
         detector_states = state.detectors
-        # None: every detector looks; else only those the gate names (and the ungated ones).
-        must = must_run(obs, detector_states) if self._gate else None
-        if must is not None and self._always:
-            must |= self._always
-        if must is None or must:
-            for name, detector in self._named_detectors:
-                if must is not None and name not in must:
-                    continue
+        # Every detector first says whether the record is quiet for it (doing a quiet record's bookkeeping), all
+        # before any looks; once one reports something, every detector after it looks: fusion reads the incidents
+        # opened on the same record.
+        everyone = not self._fast_path
+        looks = [] if everyone else [not d.quiet(obs, detector_states[d.name]) for d in self.detectors]
+        for position, (name, detector) in enumerate(self._named_detectors):
+            if everyone or looks[position]:
                 findings = detector.observe(obs, detector_states[name])
                 if findings:
                     for finding in findings:
                         alert = self._apply(state, vehicle_id, fleet_id, record.ts_ms, finding)
                         if alert is not None:
                             outputs.append(alert)
-                    # An incident opened or closed: detectors after this one may read it, so all of them look.
-                    must = None
+                    everyone = True
         remember(state.motion, record, obs.motion, obs.speed_kmh, obs.moving)
         if state.open_alerts:
             request = self._stop_request(state, obs)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+
+from mypy_extensions import mypyc_attr
 
 from anomaly.incidents import Change, Incident, raise_severity, step
 from anomaly.observation import Observation
@@ -25,25 +27,41 @@ class Finding:
     """The event time the alert stands for when no record raised it (a silence); None: the record's own ts."""
 
 
-class Detector(Protocol):
-    """A small unit with a per-vehicle state object and one entry point: a record in, findings out.
+@mypyc_attr(allow_interpreted_subclasses=True)
+class Detector:
+    """A small unit with a per-vehicle state object and two entry points: ``quiet`` and ``observe``.
+
+    ``quiet(obs, state)`` is the detector's own fast path: True when this record cannot concern it (it does the
+    small bookkeeping ``observe`` would have done on such a record, and nothing else), so the engine skips
+    ``observe``. It may answer False when it need not (that is always correct), never True when ``observe`` would
+    report or change more than that bookkeeping; tests/anomaly/test_fast_path.py runs every kind of scenario with
+    and without the fast path and requires the same outputs and saved state, byte for byte. The default here is
+    False (always look); every detector of ``default_detectors()`` defines its own (a test checks).
 
     A detector that also reports silences has ``silence(motion, state, until_ms)`` and ``silence_floor_ms``, the
-    shortest silence of a moving vehicle it can report; the engine does not ask about shorter ones. The engine's
-    gate (anomaly/gate.py) mirrors each default detector's first check: change them together.
+    shortest silence of a moving vehicle it can report; the engine does not ask about shorter ones.
     """
+
+    name: ClassVar[str] = ""
+    state_type: ClassVar[type] = object
+
+    def quiet(self, obs: Observation, state: Any) -> bool:
+        return False
+
+    def observe(self, obs: Observation, state: Any) -> list[Finding]:
+        raise NotImplementedError(f"{type(self).__name__} does not define observe")
+
+
+def under_way(incident: Incident) -> bool:
+    """The incident's condition has begun to hold, or it is open: its detector must look."""
+    return incident.onset_ms is not None or incident.is_open
+
+
+class SilenceDetector(Protocol):
+    """A detector that also reports a moving vehicle's silence (see ``Detector``)."""
 
     @property
     def name(self) -> str: ...
-    @property
-    def state_type(self) -> type: ...
-
-    def observe(self, obs: Observation, state: Any) -> list[Finding]: ...
-
-
-class SilenceDetector(Detector, Protocol):
-    """A detector that also reports a moving vehicle's silence (see ``Detector``)."""
-
     @property
     def silence_floor_ms(self) -> int: ...
 

@@ -12,12 +12,8 @@ import msgspec
 
 from anomaly.observation import Observation
 from anomaly.open_alerts import OpenAlert
+from telematics.kinds import CONTROL_LOSS_KINDS, ZONE_KINDS
 
-ZONE_KINDS = frozenset({"protected_zone_intrusion", "speed_in_zone", "ramming_risk"})
-CONTROL_LOSS_KINDS = frozenset({
-    "unauthorized_driver", "off_hours_use", "towing", "power_cut", "gnss_jamming", "panic", "hijack_suspected",
-    "telematics_offline", "route_deviation", "can_intrusion",
-})
 ATTACK_SPEED_KMH = 30.0
 """A vehicle this fast inside a zone it may not enter is dangerous whoever drives it."""
 DERATE_TO_KMH = 30.0

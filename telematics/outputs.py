@@ -7,12 +7,10 @@ from typing import Any
 
 import msgspec
 
-ALERT_KINDS = (
-    "route_deviation", "unscheduled_stop", "unauthorized_driver", "off_hours_use", "towing",
-    "cargo_door_open", "trailer_uncoupled", "gnss_jamming", "telematics_offline", "power_cut",
-    "panic", "protected_zone_intrusion", "speed_in_zone", "ramming_risk", "can_intrusion",
-    "behaviour_anomaly", "hijack_suspected", "safety_system_disabled",
-)
+from telematics.kinds import ALERT_KINDS
+
+__all__ = ["ALERT_KINDS", "SEVERITIES", "STOP_MODES", "STOP_STATUSES"]
+
 SEVERITIES = ("info", "warning", "critical")
 STOP_MODES = ("prevent_restart", "speed_limit", "controlled_stop")
 STOP_STATUSES = ("requested", "authorized", "refused", "sent", "acknowledged", "completed", "expired", "cancelled")

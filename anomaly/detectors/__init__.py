@@ -1,7 +1,7 @@
 """The detectors, one small unit each; ``default_detectors()`` is the set the engine runs, in the order it runs them.
 
-A detector's first check (when a record cannot concern it) is mirrored in anomaly/gate.py: change both together;
-tests/anomaly/test_gate.py fails when they disagree.
+Each detector says itself when a record cannot concern it (``quiet``, see anomaly/findings.py);
+tests/anomaly/test_fast_path.py requires the same outputs with and without asking.
 """
 
 from __future__ import annotations

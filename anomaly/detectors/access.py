@@ -7,20 +7,31 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from anomaly.detectors.states import DriverState, OffHoursState
-from anomaly.findings import Finding, kmh, track
+from anomaly.findings import Detector, Finding, kmh, track, under_way
 from anomaly.observation import Observation
 
 OFF_HOURS_GRACE_MS = 20 * 60_000
 """A shift that starts or ends within this margin of the operating hours is not off-hours use."""
 
 
-class OffHoursUse:
+class OffHoursUse(Detector):
     """Ignition on or movement outside the fleet's operating hours, in the fleet's time zone."""
 
     name = "off_hours_use"
     state_type = OffHoursState
     hold_ms = 60_000
     clear_ms = 10 * 60_000
+
+    def quiet(self, obs: Observation, state: OffHoursState) -> bool:
+        fleet = obs.fleet
+        if fleet is None or fleet.operating_hours.always:
+            return True
+        if under_way(state.incident):
+            return False
+        if obs.record.ignition is not True and not obs.moving:
+            return True
+        ts = obs.ts_ms
+        return obs.operating(ts) or obs.operating(ts - OFF_HOURS_GRACE_MS) or obs.operating(ts + OFF_HOURS_GRACE_MS)
 
     def observe(self, obs: Observation, state: OffHoursState) -> list[Finding]:
         fleet = obs.fleet
@@ -60,7 +71,7 @@ class OffHoursUse:
         return [finding] if finding else []
 
 
-class UnauthorizedDriver:
+class UnauthorizedDriver(Detector):
     """The vehicle moves with no driver card, or with a card not authorised for it (haulier fleets only)."""
 
     name = "unauthorized_driver"
@@ -68,6 +79,15 @@ class UnauthorizedDriver:
     hold_ms = 30_000
     clear_ms = 5 * 60_000
     min_speed_kmh: ClassVar[float] = 10.0
+
+    def quiet(self, obs: Observation, state: DriverState) -> bool:
+        vehicle, fleet, record = obs.vehicle, obs.fleet, obs.record
+        if vehicle is None or fleet is None or fleet.kind == "rental" or not record.driver_card_reported:
+            return True
+        if under_way(state.incident):
+            return False
+        speed = obs.speed_kmh
+        return speed is None or speed < self.min_speed_kmh or record.driver_card_id in vehicle.authorized_driver_cards
 
     def observe(self, obs: Observation, state: DriverState) -> list[Finding]:
         vehicle, fleet, record = obs.vehicle, obs.fleet, obs.record

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from anomaly.behaviour.features import FEATURES, MIN_RECORDS, WindowAccumulator, window_of
-from anomaly.findings import Finding, track
+from anomaly.findings import Detector, Finding, track
 from anomaly.incidents import Incident
 from anomaly.observation import Observation
 from telematics.timeutil import format_ms
@@ -22,12 +22,15 @@ class BehaviourState:
     last_window_ms: int | None = None
 
 
-class BehaviourAnomaly:
+class BehaviourAnomaly(Detector):
     """Scores each completed window; one anomalous window opens an info alert, strong ones in a row a warning."""
 
     name = "behaviour_anomaly"
     state_type = BehaviourState
     clear_ms = 12 * 60_000
+
+    def quiet(self, obs: Observation, state: BehaviourState) -> bool:
+        return obs.models is None
 
     def observe(self, obs: Observation, state: BehaviourState) -> list[Finding]:
         models = obs.models

@@ -5,19 +5,22 @@ from __future__ import annotations
 from typing import ClassVar
 
 from anomaly.detectors.states import JammingState, OfflineState, PanicState, PowerState
-from anomaly.findings import Finding, kmh, track
+from anomaly.findings import Detector, Finding, kmh, track, under_way
 from anomaly.incidents import Change
 from anomaly.observation import Observation
 from anomaly.vehicle_state import MotionState
 from telematics.timeutil import format_ms
 
 
-class Panic:
+class Panic(Detector):
     """The driver pressed the panic button: always critical, at once."""
 
     name = "panic"
     state_type = PanicState
     clear_ms = 10 * 60_000
+
+    def quiet(self, obs: Observation, state: PanicState) -> bool:
+        return obs.record.panic is not True and not under_way(state.incident)
 
     def observe(self, obs: Observation, state: PanicState) -> list[Finding]:
         finding = track(
@@ -34,7 +37,7 @@ class Panic:
         return [finding] if finding else []
 
 
-class PowerCut:
+class PowerCut(Detector):
     """External supply drops to near 0 V after the unit was powered: cut, or the unit torn out."""
 
     name = "power_cut"
@@ -42,6 +45,16 @@ class PowerCut:
     cut_below_v: ClassVar[float] = 2.0
     supplied_from_v: ClassVar[float] = 6.0
     clear_ms = 2 * 60_000
+
+    def quiet(self, obs: Observation, state: PowerState) -> bool:
+        volts = obs.record.ext_power_v
+        if volts is None:
+            return True
+        if volts < self.cut_below_v or under_way(state.incident):
+            return False
+        if volts >= self.supplied_from_v:
+            state.last_supplied_v = volts
+        return True
 
     def observe(self, obs: Observation, state: PowerState) -> list[Finding]:
         volts = obs.record.ext_power_v
@@ -72,7 +85,7 @@ class PowerCut:
         return [finding] if finding else []
 
 
-class GnssJamming:
+class GnssJamming(Detector):
     """The unit's own jamming flag, or GNSS lost while the wheels turn for longer and further than a tunnel explains."""
 
     name = "gnss_jamming"
@@ -86,6 +99,20 @@ class GnssJamming:
     long_loss_ms = 6 * 60_000
     """GNSS lost this long while driving counts however slowly."""
     wheel_kmh: ClassVar[float] = 5.0
+
+    def quiet(self, obs: Observation, state: JammingState) -> bool:
+        record = obs.record
+        if record.gnss_jamming is True or under_way(state.incident):
+            return False
+        if not record.has_position:
+            wheel = record.wheel_speed_kmh
+            if (wheel is not None and wheel >= self.wheel_kmh) or (
+                state.lost_since_ms is not None and record.ignition is not False
+            ):
+                return False
+        state.flag_since_ms = state.lost_since_ms = state.lost_last_ms = state.lost_last_wheel_kmh = None
+        state.lost_wheel_m = 0.0
+        return True
 
     def observe(self, obs: Observation, state: JammingState) -> list[Finding]:
         record = obs.record
@@ -157,7 +184,7 @@ MIN_SILENCE_MS = 120_000
 """No silence shorter than this is reported, however often the vehicle usually reports."""
 
 
-class TelematicsOffline:
+class TelematicsOffline(Detector):
     """A moving vehicle silent for longer than its own usual reporting gap explains.
 
     Raised either by the engine's watermark (``silence`` with the watermark) or by the vehicle's next record
@@ -207,6 +234,9 @@ class TelematicsOffline:
                 at_ms=last + threshold,
             )
         ]
+
+    def quiet(self, obs: Observation, state: OfflineState) -> bool:
+        return not state.incident.is_open
 
     def observe(self, obs: Observation, state: OfflineState) -> list[Finding]:
         incident = state.incident

@@ -11,37 +11,22 @@ from __future__ import annotations
 
 from anomaly.detectors.signal import Signal
 from anomaly.detectors.states import FusionState
-from anomaly.findings import Finding, kmh, track
+from anomaly.findings import Detector, Finding, kmh, track, under_way
 from anomaly.observation import Observation
+from telematics.kinds import FUSION_WEIGHTS
 
 MEMORY_MS = 30 * 60_000
-# kind: (group, weight as warning/info, weight as critical)
-EVIDENCE: dict[str, tuple[str, float, float]] = {
-    "unauthorized_driver": ("driver", 0.4, 0.55),
-    "off_hours_use": ("driver", 0.3, 0.45),
-    "panic": ("driver", 0.7, 0.7),
-    "towing": ("tamper", 0.55, 0.6),
-    "power_cut": ("tamper", 0.35, 0.5),
-    "gnss_jamming": ("tamper", 0.4, 0.55),
-    "telematics_offline": ("tamper", 0.35, 0.45),
-    "can_intrusion": ("tamper", 0.45, 0.55),
-    "route_deviation": ("route", 0.4, 0.6),
-    "unscheduled_stop": ("route", 0.3, 0.4),
-    "cargo_door_open": ("cargo", 0.3, 0.45),
-    "trailer_uncoupled": ("cargo", 0.35, 0.45),
-    "ramming_risk": ("zone", 0.45, 0.6),
-    "protected_zone_intrusion": ("zone", 0.35, 0.5),
-    "speed_in_zone": ("zone", 0.15, 0.3),
-    "behaviour_anomaly": ("behaviour", 0.25, 0.35),
-}
 WARN_SCORE = 0.6
 CRITICAL_SCORE = 0.8
 
 
-class HijackSuspected:
+class HijackSuspected(Detector):
     name = "hijack_suspected"
     state_type = FusionState
     clear_ms = 15 * 60_000
+
+    def quiet(self, obs: Observation, state: FusionState) -> bool:
+        return not obs.open_alerts and not state.recent and not under_way(state.incident)
 
     def observe(self, obs: Observation, state: FusionState) -> list[Finding]:
         open_alerts = obs.open_alerts
@@ -51,7 +36,7 @@ class HijackSuspected:
             return []
         ts = obs.ts_ms
         for alert in open_alerts.values():
-            if alert.kind in EVIDENCE:
+            if alert.kind in FUSION_WEIGHTS:
                 known = recent.get(alert.kind)
                 severity = alert.severity
                 if known is not None and known.severity == "critical" and ts - known.last_ms < MEMORY_MS:
@@ -62,9 +47,9 @@ class HijackSuspected:
         groups: set[str] = set()
         keep = 1.0
         for kind, signal in recent.items():
-            group, warn_w, crit_w = EVIDENCE[kind]
-            groups.add(group)
-            keep *= 1.0 - (crit_w if signal.severity == "critical" else warn_w)
+            weight = FUSION_WEIGHTS[kind]
+            groups.add(weight.group)
+            keep *= 1.0 - (weight.critical if signal.severity == "critical" else weight.warning)
         score = 1.0 - keep
         condition = len(groups) >= 2 and score >= WARN_SCORE
         moving = obs.moving

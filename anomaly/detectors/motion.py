@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from anomaly.detectors.states import TowingState
-from anomaly.findings import Finding, kmh, track
+from anomaly.findings import Detector, Finding, kmh, track, under_way
 from anomaly.observation import Observation
 from telematics.geo import haversine_m
 from telematics.records import TelemetryRecord
 
 
-class Towing:
+class Towing(Detector):
     """Speed over ground, or a displacement from where it was parked, while the ignition is off."""
 
     name = "towing"
@@ -27,6 +27,15 @@ class Towing:
         return (speed_kmh is not None and speed_kmh >= cls.min_speed_kmh) or (
             displacement_m is not None and displacement_m >= cls.min_displacement_m
         )
+
+    def quiet(self, obs: Observation, state: TowingState) -> bool:
+        if under_way(state.incident):
+            return False
+        ignition = obs.record.ignition
+        if ignition is True:
+            state.anchor_lat = state.anchor_lon = None
+            return True
+        return ignition is not False or not self.moved(obs.speed_kmh, follow_parked(state, obs.record))
 
     def observe(self, obs: Observation, state: TowingState) -> list[Finding]:
         record = obs.record

@@ -14,18 +14,12 @@ from __future__ import annotations
 import math
 
 from anomaly.detectors.states import RammingState, ZoneApproach
-from anomaly.findings import Finding, kmh, track
+from anomaly.findings import Detector, Finding, kmh, track
 from anomaly.observation import Observation, ZoneView
+from telematics.kinds import OTHER_DRIVER_KINDS
 
 HORIZON_S = 30.0
 """How far ahead (at the current speed) an approach is looked at."""
-CONTROL_LOSS_KINDS = frozenset({
-    "unauthorized_driver", "off_hours_use", "towing", "power_cut", "gnss_jamming", "telematics_offline",
-    "route_deviation", "can_intrusion", "behaviour_anomaly",
-})
-"""Open incidents that say someone else may be driving now. Not hijack_suspected (fusion remembers signals for
-half an hour, long after a driver has resumed the trip; the signals it fuses count here themselves while open),
-nor panic (it stays open for minutes after the card holder has driven on)."""
 
 
 FAST_KMH = 64.0
@@ -43,13 +37,22 @@ CLOSING_SMOOTHING_S = 2.0
 SWERVE_DEG = (0.0, -5.0, 5.0, -10.0, 10.0)
 
 
-class RammingRisk:
+class RammingRisk(Detector):
     name = "ramming_risk"
     state_type = RammingState
     clear_ms = 60_000
     min_kmh = 15.0
     boundary_kmh = 18.0
     """Arriving at the kerb slower than this is a vehicle stopping or turning, not ramming."""
+
+    def quiet(self, obs: Observation, state: RammingState) -> bool:
+        if state.by_zone:
+            return False
+        views = obs.zones
+        if not views:
+            return True
+        reach = reach_m(obs)
+        return not any(view.active and not view.inside and not view.farther_than(reach) for view in views)
 
     def observe(self, obs: Observation, state: RammingState) -> list[Finding]:
         by_zone = state.by_zone
@@ -186,7 +189,7 @@ class _Context:
 
 
 def _context(obs: Observation) -> _Context:
-    found = {a.kind for a in obs.open_alerts.values() if a.kind in CONTROL_LOSS_KINDS}
+    found = {a.kind for a in obs.open_alerts.values() if a.kind in OTHER_DRIVER_KINDS}
     # The raw facts behind those alerts count at once: their alerts wait out hold times a run-up does not have.
     record, fleet, vehicle = obs.record, obs.fleet, obs.vehicle
     if fleet is not None and not fleet.operating_hours.always and not obs.operating(obs.ts_ms):

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from anomaly.detectors.states import DoorState, RouteState, StopState, TrailerState
-from anomaly.findings import Finding, kmh, track
+from anomaly.findings import Detector, Finding, kmh, track, under_way
 from anomaly.observation import Observation
 from telematics.geo import haversine_m
 
 
-class RouteDeviation:
+class RouteDeviation(Detector):
     """Sustained distance beyond the trip's corridor; a short, shallow detour around road works is not one."""
 
     name = "route_deviation"
@@ -27,6 +27,19 @@ class RouteDeviation:
     deep_fraction = 0.6
     """Deep enough: this fraction of the corridor width beyond it."""
     critical_excess_m = 1500.0
+
+    def quiet(self, obs: Observation, state: RouteState) -> bool:
+        trip = obs.trip
+        if trip is None:
+            return not under_way(state.incident)
+        if not obs.record.has_position:
+            return True
+        if under_way(state.incident) or obs.route_excess_m > 0.0:
+            return False
+        if state.trip_id != trip.trip_id:
+            state.trip_id = trip.trip_id
+            state.peak_excess_m = 0.0
+        return True
 
     def observe(self, obs: Observation, state: RouteState) -> list[Finding]:
         incident = state.incident
@@ -79,7 +92,7 @@ class RouteDeviation:
         return [finding] if finding else []
 
 
-class UnscheduledStop:
+class UnscheduledStop(Detector):
     """Standing still on a trip, away from its planned stops and the fleet's sites, longer than traffic explains."""
 
     name = "unscheduled_stop"
@@ -112,6 +125,14 @@ class UnscheduledStop:
             state.anchor_lat = state.anchor_lon = None
         since = state.since_ms
         return obs.ts_ms - since if (stopped and since is not None) else 0
+
+    def quiet(self, obs: Observation, state: StopState) -> bool:
+        if under_way(state.incident):
+            return False
+        stopped = standing_on_trip(obs)
+        if not stopped and state.since_ms is None:
+            return True
+        return self.follow(state, obs, stopped) < min(self.parked_ms, self.traffic_ms)
 
     def observe(self, obs: Observation, state: StopState) -> list[Finding]:
         record = obs.record
@@ -176,7 +197,7 @@ def _watch_cargo(obs: Observation) -> bool:
     return fleet is not None and (obs.trip is not None or fleet.kind == "haulier")
 
 
-class CargoDoorOpen:
+class CargoDoorOpen(Detector):
     """The cargo door open away from the trip's planned stops and the fleet's sites."""
 
     name = "cargo_door_open"
@@ -184,6 +205,9 @@ class CargoDoorOpen:
     hold_ms = 5_000
     clear_ms = 2 * 60_000
     moving_kmh = 10.0
+
+    def quiet(self, obs: Observation, state: DoorState) -> bool:
+        return obs.record.cargo_door_open is not True and not under_way(state.incident)
 
     def observe(self, obs: Observation, state: DoorState) -> list[Finding]:
         record = obs.record
@@ -215,12 +239,26 @@ class CargoDoorOpen:
         return [finding] if finding else []
 
 
-class TrailerUncoupled:
+class TrailerUncoupled(Detector):
     """The trailer uncoupled away from the trip's planned stops and the fleet's sites (dropped, or stolen)."""
 
     name = "trailer_uncoupled"
     state_type = TrailerState
     clear_ms = 60_000
+
+    def quiet(self, obs: Observation, state: TrailerState) -> bool:
+        connected = obs.record.trailer_connected
+        if connected is None:
+            return True
+        if under_way(state.incident) or (not connected and state.coupled and obs.record.has_position):
+            return False
+        if connected:
+            state.dropped_away, state.coupled = False, True
+            return True
+        if not obs.moving and state.dropped_away:
+            return False
+        state.dropped_away, state.coupled = False, False
+        return True
 
     def observe(self, obs: Observation, state: TrailerState) -> list[Finding]:
         record = obs.record

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from anomaly.detectors.states import ZoneIncidents
-from anomaly.findings import Finding, kmh, track
+from anomaly.findings import Detector, Finding, kmh, track
 from anomaly.incidents import Incident
 from anomaly.observation import Observation, ZoneView
 
 CLEAR_DEPTH_M = 8.0
 """Deeper than this inside the outline, GNSS noise on a road alongside cannot explain the fix."""
+
+
+def _inside_any(obs: Observation) -> bool:
+    """The fix is inside one of the zones near it (active or not)."""
+    return any(view.inside for view in obs.zones)
 
 
 def _step_zones(
@@ -27,7 +32,7 @@ def _step_zones(
     return findings
 
 
-class ProtectedZoneIntrusion:
+class ProtectedZoneIntrusion(Detector):
     """Inside an active zone while the vehicle's category or the time is not permitted there."""
 
     name = "protected_zone_intrusion"
@@ -35,6 +40,9 @@ class ProtectedZoneIntrusion:
     hold_ms = 5_000
     clear_ms = 60_000
     critical_kmh = 10.0
+
+    def quiet(self, obs: Observation, state: ZoneIncidents) -> bool:
+        return not state.by_zone and not _inside_any(obs)
 
     def observe(self, obs: Observation, state: ZoneIncidents) -> list[Finding]:
         conditions: dict[str, tuple[bool, ZoneView | None]] = {
@@ -59,13 +67,16 @@ class ProtectedZoneIntrusion:
         return _step_zones(state, obs, conditions, step_one)
 
 
-class SpeedInZone:
+class SpeedInZone(Detector):
     """Inside an active zone faster than its max_speed_kmh (any vehicle, permitted or not)."""
 
     name = "speed_in_zone"
     state_type = ZoneIncidents
     hold_ms = 2_000
     clear_ms = 60_000
+
+    def quiet(self, obs: Observation, state: ZoneIncidents) -> bool:
+        return not state.by_zone and not _inside_any(obs)
 
     def observe(self, obs: Observation, state: ZoneIncidents) -> list[Finding]:
         speed = obs.speed_kmh

@@ -1,8 +1,9 @@
-"""The engine's fast path (anomaly/gate.py) changes nothing: same outputs and same saved state as every detector.
+"""The detectors' fast paths (``quiet``) change nothing: same outputs and same saved state as every detector looking.
 
-Scenario bundles with every incident type and hard case are fed to two engines, one gated and one running
-every detector on every record, in the same arrival order (late and duplicate records included). The outputs
-must be the same bytes at every step, and every vehicle's saved state the same bytes at checkpoints.
+Scenario bundles with every incident type and hard case are fed to two engines, one asking each detector
+whether a record is quiet for it and one running every detector on every record, in the same arrival order
+(late and duplicate records included). The outputs must be the same bytes at every step, and every vehicle's
+saved state the same bytes at checkpoints.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import pytest
 from anomaly.behaviour.model import BehaviourModels
 from anomaly.behaviour.store import load_models
 from anomaly.behaviour.training import train_models
+from anomaly.detectors import default_detectors
 from anomaly.detectors.states import PanicState
 from anomaly.engine import DetectionEngine
-from anomaly.findings import Finding
+from anomaly.findings import Detector, Finding
 from anomaly.observation import Observation
 from can_sim.scenarios import INCIDENT_TYPES, generate_bundle
 from ingest.pipeline import DetectPipeline
@@ -40,7 +42,7 @@ def _regression_suite(bundle: Path, seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    work = tmp_path_factory.mktemp("gate")
+    work = tmp_path_factory.mktemp("fast-path")
     _regression_suite(work / "regression", seed=7)
     generate_bundle(
         work / "mixed", seed=8, vehicles=14, days=0.5, start=datetime(2026, 12, 2, 18, tzinfo=UTC),
@@ -51,7 +53,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> BehaviourModels:
-    work = tmp_path_factory.mktemp("gate-models")
+    work = tmp_path_factory.mktemp("fast-path-models")
     generate_bundle(
         work / "normal", seed=9, vehicles=12, days=1, start=datetime(2026, 11, 30, tzinfo=UTC), incidents=[],
     )
@@ -61,49 +63,58 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> BehaviourModels:
 
 def _compare(bundle: Path, models: BehaviourModels | None) -> int:
     reference = load_reference(bundle)
-    gated = DetectPipeline(DetectionEngine(reference, models=models))
-    reference_run = DetectPipeline(DetectionEngine(reference, models=models, gate=False))
+    asking = DetectPipeline(DetectionEngine(reference, models=models))
+    reference_run = DetectPipeline(DetectionEngine(reference, models=models, fast_path=False))
     emitted = 0
     for number, line in iter_lines(bundle / TELEMETRY_FILE):
-        fast, full = gated.feed(line), reference_run.feed(line)
+        fast, full = asking.feed(line), reference_run.feed(line)
         assert (fast.rejection, fast.duplicate) == (full.rejection, full.duplicate), f"line {number}"
         assert [encode(o) for o in fast.outputs] == [encode(o) for o in full.outputs], f"line {number}"
         emitted += len(full.outputs)
         if number % 500 == 0:
-            assert [encode(o) for o in gated.advance(60_000)] == [encode(o) for o in reference_run.advance(60_000)]
+            assert [encode(o) for o in asking.advance(60_000)] == [encode(o) for o in reference_run.advance(60_000)]
         if number % CHECKPOINT_EVERY == 0:
-            _same_state(gated, reference_run, number)
-    assert [encode(o) for o in gated.finish(60_000)] == [encode(o) for o in reference_run.finish(60_000)]
-    _same_state(gated, reference_run, "end")
+            _same_state(asking, reference_run, number)
+    assert [encode(o) for o in asking.finish(60_000)] == [encode(o) for o in reference_run.finish(60_000)]
+    _same_state(asking, reference_run, "end")
     return emitted
 
 
-def _same_state(gated: DetectPipeline, full: DetectPipeline, where: object) -> None:
+def _same_state(asking: DetectPipeline, full: DetectPipeline, where: object) -> None:
     vehicles = full.engine.vehicle_ids()
-    assert gated.engine.vehicle_ids() == vehicles
+    assert asking.engine.vehicle_ids() == vehicles
     for vehicle_id in vehicles:
-        assert gated.snapshot(vehicle_id) == full.snapshot(vehicle_id), f"{vehicle_id} at {where}"
+        assert asking.snapshot(vehicle_id) == full.snapshot(vehicle_id), f"{vehicle_id} at {where}"
 
 
 @pytest.mark.parametrize("name", ["regression", "mixed"])
-def test_gated_engine_equals_running_every_detector(bundles: dict[str, Path], name: str) -> None:
+def test_fast_path_equals_running_every_detector(bundles: dict[str, Path], name: str) -> None:
     emitted = _compare(bundles[name], models=None)
     assert emitted > 20  # the suites raise alerts of many kinds: the comparison is not of two empty streams
 
 
-def test_gated_engine_equals_running_every_detector_with_behaviour_models(
+def test_fast_path_equals_running_every_detector_with_behaviour_models(
     bundles: dict[str, Path], models: BehaviourModels
 ) -> None:
     assert models.fleets, "the normal history trained no fleet model"
     assert _compare(bundles["mixed"], models=models) > 20
 
 
+def test_every_default_detector_defines_its_own_fast_path() -> None:
+    # A detector that inherited the base's answer would still be correct (it always looks), but slow; one that
+    # forgot observe could not run at all.
+    for detector in default_detectors():
+        assert isinstance(detector, Detector)
+        assert type(detector).quiet is not Detector.quiet, f"{type(detector).__name__} has no quiet() of its own"
+        assert type(detector).observe is not Detector.observe, f"{type(detector).__name__} has no observe()"
+
+
 seen: list[int] = []
 """The event times _EveryRecordPanic was shown."""
 
 
-class _EveryRecordPanic:
-    """A detector of a gated name but another class: the gate does not know its first check."""
+class _EveryRecordPanic(Detector):
+    """A detector with no fast path of its own: the base class's ``quiet`` says every record concerns it."""
 
     name = "panic"
     state_type = PanicState
@@ -113,7 +124,7 @@ class _EveryRecordPanic:
         return []
 
 
-def test_a_detector_the_gate_does_not_mirror_looks_at_every_record(bundles: dict[str, Path]) -> None:
+def test_a_detector_without_a_fast_path_looks_at_every_record(bundles: dict[str, Path]) -> None:
     bundle = bundles["regression"]
     engine = DetectionEngine(load_reference(bundle), detectors=[_EveryRecordPanic()])
     pipeline = DetectPipeline(engine)
