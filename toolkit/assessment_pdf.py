@@ -27,7 +27,9 @@ def level_label(level: int | None, strings: Strings) -> str:
     return strings.text("level.none") if level is None else strings.text(f"level.level_{level}")
 
 
-class _Report(FPDF):
+class ReportDocument(FPDF):
+    """An A4 report with a page-numbered footer and helpers for wrapped lines and headings."""
+
     def __init__(self, footer_text: str) -> None:
         super().__init__(format="A4")
         self.footer_text = footer_text
@@ -52,7 +54,7 @@ class _Report(FPDF):
         self.ln(1.5)
 
 
-def _gap_lines(pdf: _Report, gap: Gap, strings: Strings, number: str = "") -> None:
+def _gap_lines(pdf: ReportDocument, gap: Gap, strings: Strings, number: str = "") -> None:
     q = gap.question
     kind = strings.text("assessment.gap_required" if q.required else "assessment.gap_recommended")
     pdf.line_of(f"{number}{level_label(q.level, strings)}, {kind}: {q.text}", size=9.5, style="B")
@@ -78,7 +80,7 @@ def render_assessment_pdf(
     content = content or default_content()
     strings = content.strings
     footer = f"{strings.text('assessment.version', version=result.content_version)}"
-    pdf = _Report(footer)
+    pdf = ReportDocument(footer)
     pdf.set_creation_date(generated_at)
     pdf.set_title(latin1(strings.text("assessment.report_title")))
     pdf.set_producer("truckguard toolkit")

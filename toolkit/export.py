@@ -1,4 +1,4 @@
-"""Writes every guidance item, with its sources, as JSON or CSV for reuse outside truckguard."""
+"""Writes every guidance item, with its cited sources and sections, as JSON or CSV for reuse outside truckguard."""
 
 from __future__ import annotations
 
@@ -12,22 +12,25 @@ from toolkit.errors import ExportFormatError
 from toolkit.loader import default_content
 from toolkit.model import Content
 
-CSV_COLUMNS = ("id", "audience", "phase", "title", "text", "tags", "source_ids", "source_titles", "source_urls")
+CSV_COLUMNS = ("id", "audience", "phase", "action", "title", "text", "tags", "source_ids", "source_titles",
+               "source_urls", "source_sections")
 LIST_SEPARATOR = " | "
 
 
 def item_records(content: Content) -> list[dict[str, Any]]:
-    """Every item as a plain dict, its sources resolved to id, title, publisher, year and url."""
+    """Every item as a plain dict, each citation resolved to id, title, publisher, year, url and section."""
     return [
         {
             "id": item.id,
             "audience": item.audience,
             "phase": item.phase,
+            "action": item.action,
             "title": item.title,
             "text": item.text,
             "tags": list(item.tags),
-            "sources": [{"id": s.id, "title": s.title, "publisher": s.publisher, "year": s.year, "url": s.url}
-                        for s in content.sources_of(item)],
+            "sources": [{"id": s.id, "title": s.title, "publisher": s.publisher, "year": s.year, "url": s.url,
+                         "section": c.section}
+                        for c, s in zip(item.citations, content.sources_of(item), strict=True)],
         }
         for item in content.items.values()
     ]
@@ -45,11 +48,12 @@ def write_csv(content: Content) -> str:
     for record in item_records(content):
         sources = record["sources"]
         writer.writerow([
-            record["id"], record["audience"], record["phase"], record["title"], record["text"],
+            record["id"], record["audience"], record["phase"], record["action"], record["title"], record["text"],
             LIST_SEPARATOR.join(record["tags"]),
             LIST_SEPARATOR.join(s["id"] for s in sources),
             LIST_SEPARATOR.join(s["title"] for s in sources),
             LIST_SEPARATOR.join(s["url"] for s in sources),
+            LIST_SEPARATOR.join(s["section"] for s in sources),
         ])
     return buffer.getvalue()
 
@@ -59,7 +63,7 @@ WRITERS: dict[str, Callable[[Content], str]] = {"json": write_json, "csv": write
 
 
 def export_items(format: str = "json", content: Content | None = None) -> str:
-    """Every guidance item with its sources, in the named format (``json`` or ``csv``)."""
+    """Every guidance item with its cited sources and sections, in the named format (``json`` or ``csv``)."""
     writer = WRITERS.get(format)
     if writer is None:
         raise ExportFormatError(f"format: got {format!r}, expected one of {', '.join(WRITERS)}")

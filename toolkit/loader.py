@@ -24,12 +24,15 @@ from toolkit.model import (
     AssessmentSection,
     Band,
     Checklist,
+    Citation,
     Content,
     FormField,
     FormSection,
     GuidanceItem,
     Indicator,
     Mitigation,
+    Plan,
+    PlanSection,
     PublicSpaceRules,
     Screening,
     ScreeningOption,
@@ -47,7 +50,16 @@ CHECKLISTS_FILE = "checklists.yaml"
 ASSESSMENT_FILE = "assessment.yaml"
 SCREENING_FILE = "screening.yaml"
 PUBLIC_SPACE_FILE = "public_space.yaml"
+PLANS_FILE = "plans.yaml"
 YES_NO = ("yes", "no")
+MIRROR_HOSTS = frozenset({
+    "vdocuments.mx", "vdocuments.us", "vdocuments.net", "vdocuments.site", "vdocument.in", "fdocuments.in",
+    "fdocuments.net", "documents.pub", "dokumen.pub", "dokumen.tips", "pdfslide.net", "doczz.net",
+    "studylib.net", "scribd.com", "123docz.net", "idoc.tips", "docplayer.net", "1library.net", "pdf4pro.com",
+    "readkong.com", "autodocbox.com", "abcdocz.com", "yumpu.com", "issuu.com", "docslib.org", "kupdf.net",
+    "epdf.pub", "silo.tips", "manualzz.com",
+})
+"""Sites that re-host other bodies' documents: the toolkit cites the issuing body instead (issue 23)."""
 
 
 @cache
@@ -96,6 +108,12 @@ def well_formed_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and "." in host and not any(c.isspace() for c in url)
 
 
+def mirror_host(url: str) -> str | None:
+    """The document-mirror site a URL points to (``MIRROR_HOSTS`` or a subdomain of one), or None."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return next((m for m in MIRROR_HOSTS if host == m or host.endswith("." + m)), None)
+
+
 def _unique(entries: Iterable[Mapping[str, Any]], rel: str, what: str = "id") -> None:
     seen: set[str] = set()
     for entry in entries:
@@ -119,6 +137,10 @@ def load_sources(directory: Path) -> tuple[dict[str, Source], str]:
         if not well_formed_url(raw["url"]):
             raise ContentError(SOURCES_FILE, f"got {raw['url']!r}, expected an absolute http(s) URL",
                                item_id=raw["id"], field="url")
+        mirror = mirror_host(raw["url"])
+        if mirror is not None:
+            raise ContentError(SOURCES_FILE, f"got {raw['url']!r} on the document-mirror site {mirror}, expected "
+                               "the issuing body's own publication", item_id=raw["id"], field="url")
         sources[raw["id"]] = Source(raw["id"], raw["title"], raw["publisher"], raw["year"], raw["url"], raw.get("note"))
     return sources, doc["version"]
 
@@ -140,13 +162,29 @@ def load_items(directory: Path, sources: Mapping[str, Source]) -> tuple[dict[str
                 raise ContentError(rel, f"duplicate id, already used in {where[raw['id']]}", item_id=raw["id"],
                                    field="id")
             where[raw["id"]] = rel
-            _check_refs(raw["sources"], sources, rel, raw["id"], "sources", "source")
+            citations = tuple(Citation(c["source"], " ".join(c["section"].split())) for c in raw["sources"])
+            cited = [c.source for c in citations]
+            _check_refs(cited, sources, rel, raw["id"], "sources", "source")
+            if len(set(cited)) != len(cited):
+                raise ContentError(rel, f"cites a source twice in {cited} (expected one citation per source, "
+                                   "its sections joined)", item_id=raw["id"], field="sources")
             items.append(GuidanceItem(raw["id"], raw["audience"], raw["phase"], raw["title"].strip(),
-                                      " ".join(raw["text"].split()), tuple(raw["sources"]),
-                                      tuple(raw.get("tags", ())), rel))
+                                      " ".join(raw["text"].split()), tuple(cited), tuple(raw.get("tags", ())), rel,
+                                      raw["action"], citations))
     order = {item.id: n for n, item in enumerate(items)}
     items.sort(key=lambda i: (AUDIENCES.index(i.audience), PHASES.index(i.phase), order[i.id]))
     return {item.id: item for item in items}, versions
+
+
+def _unique_actions(checklist_id: str, items: Iterable[GuidanceItem]) -> None:
+    """One voice: no two items of a checklist ask for the same action."""
+    seen: dict[str, str] = {}
+    for item in items:
+        if item.action in seen:
+            raise ContentError(CHECKLISTS_FILE, f"action {item.action!r} of item {item.id!r} repeats item "
+                               f"{seen[item.action]!r} (expected one item per action in a checklist)",
+                               item_id=checklist_id, field="items")
+        seen[item.action] = item.id
 
 
 def load_checklists(directory: Path, items: Mapping[str, GuidanceItem]) -> tuple[dict[str, Checklist], str]:
@@ -169,6 +207,7 @@ def load_checklists(directory: Path, items: Mapping[str, GuidanceItem]) -> tuple
             if not item_ids:
                 raise ContentError(CHECKLISTS_FILE, "no guidance items match its audience and phases",
                                    item_id=cid, field="phases")
+        _unique_actions(cid, [items[i] for i in item_ids])
         checklists[cid] = Checklist(cid, audience, raw["title"], item_ids, raw.get("intro", ""))
     return checklists, doc["version"]
 
@@ -295,6 +334,38 @@ def load_public_space(directory: Path, items: Mapping[str, GuidanceItem],
                             tuple(doc.get("sources", ())))
 
 
+def load_plans(directory: Path, items: Mapping[str, GuidanceItem], checklists: Mapping[str, Checklist],
+               assessment: Assessment, sources: Mapping[str, Source]) -> tuple[dict[str, Plan], str]:
+    """The plan templates; every section points at items of the plan's audience and known questions."""
+    rel = PLANS_FILE
+    doc = read_document(directory / rel, rel, "plans")
+    _unique(doc["plans"], rel)
+    questions = {q.id: q for q in assessment.questions}
+    plans = {}
+    for raw in doc["plans"]:
+        pid, audience = raw["id"], raw["audience"]
+        _check_refs([raw["checklist"]], checklists, rel, pid, "checklist", "checklist")
+        if checklists[raw["checklist"]].audience != audience:
+            raise ContentError(rel, f"checklist {raw['checklist']!r} is for {checklists[raw['checklist']].audience!r}, "
+                               f"expected {audience!r}", item_id=pid, field="checklist")
+        _check_refs(raw["sources"], sources, rel, pid, "sources", "source")
+        _unique(raw["sections"], rel)
+        sections = []
+        for sec in raw["sections"]:
+            where = f"sections.{sec['id']}"
+            _check_refs(sec["items"], items, rel, pid, f"{where}.items", "guidance item")
+            for item_id in sec["items"]:
+                if items[item_id].audience != audience:
+                    raise ContentError(rel, f"item {item_id!r} is for {items[item_id].audience!r}, expected "
+                                       f"{audience!r}", item_id=pid, field=f"{where}.items")
+            _check_refs(sec.get("questions", ()), questions, rel, pid, f"{where}.questions", "assessment question")
+            sections.append(PlanSection(sec["id"], sec["title"], " ".join(sec["prompt"].split()), tuple(sec["items"]),
+                                        tuple(sec.get("questions", ()))))
+        plans[pid] = Plan(pid, audience, raw["title"], " ".join(raw["intro"].split()), raw["checklist"],
+                          tuple(sections), tuple(raw["sources"]))
+    return plans, doc["version"]
+
+
 def load_strings(directory: Path, language: str) -> Strings:
     rel = f"strings.{language}.yaml"
     doc = read_document(directory / rel, rel, "strings")
@@ -312,6 +383,7 @@ def load_content(directory: Path | str | None = None, *, language: str = "en") -
     assessment = load_assessment(directory, items, sources)
     screening = load_screening(directory, sources)
     public_space = load_public_space(directory, items, sources)
+    plans, plans_version = load_plans(directory, items, checklists, assessment, sources)
     strings = load_strings(directory, language)
     versions = {
         SOURCES_FILE: sources_version,
@@ -320,9 +392,10 @@ def load_content(directory: Path | str | None = None, *, language: str = "en") -
         ASSESSMENT_FILE: assessment.version,
         SCREENING_FILE: screening.version,
         PUBLIC_SPACE_FILE: public_space.version,
+        PLANS_FILE: plans_version,
         f"strings.{language}.yaml": strings.version,
     }
-    return Content(sources, items, checklists, assessment, screening, public_space, strings, versions)
+    return Content(sources, items, checklists, assessment, screening, public_space, strings, versions, plans)
 
 
 @cache

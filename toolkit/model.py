@@ -35,6 +35,14 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class Citation:
+    """One source an item rests on, and where in it (section, point or page) the claim stands."""
+
+    source: str
+    section: str
+
+
+@dataclass(frozen=True, slots=True)
 class GuidanceItem:
     id: str
     audience: str
@@ -42,9 +50,13 @@ class GuidanceItem:
     title: str
     text: str
     sources: tuple[str, ...]
+    """The cited source ids, in citation order (the same as ``citations``)."""
     tags: tuple[str, ...] = ()
     file: str = ""
     """The content file the item came from, for error messages and editors."""
+    action: str = ""
+    """A short key for the one thing the item asks someone to do; unique within every checklist that holds it."""
+    citations: tuple[Citation, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +209,32 @@ class PublicSpaceRules:
     sources: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class PlanSection:
+    id: str
+    title: str
+    prompt: str
+    """What this section of the finished plan has to state."""
+    items: tuple[str, ...]
+    """The guidance items behind the section, for this plan's audience."""
+    questions: tuple[str, ...] = ()
+    """Self-assessment questions whose answers the section reports."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A plan template (fleet security plan, rental security delivery plan, operational requirement)."""
+
+    id: str
+    audience: str
+    title: str
+    intro: str
+    checklist: str
+    """The checklist whose progress marks the plan's measures in place or to do."""
+    sections: tuple[PlanSection, ...]
+    sources: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Strings:
     """User-facing strings of one language, looked up by dotted key."""
@@ -241,6 +279,7 @@ class Content:
     strings: Strings
     versions: Mapping[str, str]
     """Content file (relative path) -> its version."""
+    plans: Mapping[str, Plan] = field(default_factory=dict)
 
     def item(self, item_id: str) -> GuidanceItem:
         return self.items[item_id]

@@ -72,6 +72,16 @@ def score_item(item: GuidanceItem, terms: tuple[str, ...], phrase: str) -> float
     return round(total, 6)
 
 
+def _trim(query_words: list[str], stopwords: frozenset[str]) -> list[str]:
+    """The query's words without leading and trailing stopwords ("what is the secure parking" -> secure parking)."""
+    start, end = 0, len(query_words)
+    while start < end and query_words[start] in stopwords:
+        start += 1
+    while end > start and query_words[end - 1] in stopwords:
+        end -= 1
+    return query_words[start:end]
+
+
 def _check_filter(value: str | None, known: tuple[str, ...], field: str) -> None:
     if value is not None and value not in known:
         raise AnswerError(field, value, f"one of {', '.join(known)}")
@@ -103,7 +113,7 @@ def search(
     elif not terms:
         hits = []
     else:
-        phrase = " ".join(words(query))
+        phrase = " ".join(_trim(words(query), stopwords))
         scored = [(score_item(item, terms, phrase), n, item) for n, item in candidates]
         hits = [SearchHit(item, score) for score, n, item in sorted(scored, key=lambda s: (-s[0], s[1])) if score > 0]
     return hits[:limit] if limit is not None else hits

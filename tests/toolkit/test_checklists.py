@@ -28,19 +28,19 @@ def test_derived_checklists_take_the_audience_items_of_their_phases(content: Con
 
 
 def test_explicit_checklists_keep_their_order() -> None:
-    assert get_checklist("driver-every-stop").item_ids[:2] == ("drv-park-01", "drv-park-02")
+    assert get_checklist("driver-every-stop").item_ids[:2] == ("drv-park-01", "drv-park-04")
 
 
 def test_progress_marks_counts_and_round_trips_through_json() -> None:
     checklist = get_checklist("driver-every-stop")
     progress = ChecklistProgress(checklist.id)
-    progress = progress.mark(checklist, "drv-park-02").mark(checklist, "drv-park-01").mark(checklist, "drv-park-04")
-    progress = progress.mark(checklist, "drv-park-04", done=False)
+    progress = progress.mark(checklist, "drv-park-04").mark(checklist, "drv-park-01").mark(checklist, "drv-park-03")
+    progress = progress.mark(checklist, "drv-park-03", done=False)
     status = progress.status(checklist)
-    assert (status.done_count, status.total, status.percent, status.complete) == (2, 5, 40, False)
-    assert status.done == ("drv-park-01", "drv-park-02")
+    assert (status.done_count, status.total, status.percent, status.complete) == (2, 4, 50, False)
+    assert status.done == ("drv-park-01", "drv-park-04")
     saved = json.loads(json.dumps(progress.to_dict()))
-    assert saved == {"format": 1, "checklist_id": "driver-every-stop", "done": ["drv-park-01", "drv-park-02"]}
+    assert saved == {"format": 1, "checklist_id": "driver-every-stop", "done": ["drv-park-01", "drv-park-04"]}
     assert ChecklistProgress.from_dict(saved) == progress
 
 

@@ -21,10 +21,13 @@ def test_json_export_has_every_item_with_resolved_sources(content: Content) -> N
         item = content.items[record["id"]]
         assert (record["audience"], record["phase"], record["title"], record["text"]) == (
             item.audience, item.phase, item.title, item.text)
+        assert record["action"] == item.action
         assert [s["id"] for s in record["sources"]] == list(item.sources)
+        assert [s["section"] for s in record["sources"]] == [c.section for c in item.citations]
         for source in record["sources"]:
             assert source["title"] == content.sources[source["id"]].title
             assert source["url"] == content.sources[source["id"]].url
+            assert source["section"].strip()
 
 
 def test_json_export_is_the_default_and_stable() -> None:
@@ -42,6 +45,9 @@ def test_csv_export_has_one_row_per_item(content: Content) -> None:
     assert row["source_ids"].split(LIST_SEPARATOR) == list(item.sources)
     assert row["source_urls"].split(LIST_SEPARATOR) == [content.sources[s].url for s in item.sources]
     assert row["tags"].split(LIST_SEPARATOR) == list(item.tags)
+    assert row["action"] == item.action == "lock-cab-take-keys"
+    assert row["source_sections"].split(LIST_SEPARATOR) == [c.section for c in item.citations]
+    assert all(r["source_sections"].count(LIST_SEPARATOR) == r["source_ids"].count(LIST_SEPARATOR) for r in rows)
 
 
 def test_unknown_format_is_refused() -> None:

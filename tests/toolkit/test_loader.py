@@ -26,7 +26,8 @@ def test_an_unchanged_copy_loads_like_the_packaged_content(content_copy: Path, c
 
 
 def test_unknown_source_names_file_item_and_field(edit_yaml: Edit) -> None:
-    directory = edit_yaml("items/driver.yaml", lambda d: _item(d, "drv-park-01")["sources"].append("no-such-source"))
+    directory = edit_yaml("items/driver.yaml", lambda d: _item(d, "drv-park-01")["sources"].append(
+        {"source": "no-such-source", "section": "Chapter 1"}))
     with pytest.raises(ContentError) as caught:
         load_content(directory)
     error = caught.value
@@ -145,3 +146,54 @@ def test_a_missing_file_is_named(content_copy: Path) -> None:
 def test_a_missing_string_key_is_reported_with_the_file(content: Content) -> None:
     with pytest.raises(KeyError, match=r"strings\.en\.yaml"):
         content.strings.text("site.reason.no_such_reason")
+
+
+def test_a_mirror_url_is_refused_naming_the_mirror(edit_yaml: Edit) -> None:
+    directory = edit_yaml("sources.yaml", lambda d: d["sources"][0].update(
+        url="https://vdocuments.mx/iru-road-goods-transport-security-guidelines.html"))
+    with pytest.raises(ContentError, match=r"document-mirror site vdocuments\.mx") as caught:
+        load_content(directory)
+    assert (caught.value.file, caught.value.item_id, caught.value.field) == ("sources.yaml", "roadsec-2019", "url")
+
+
+def test_a_citation_without_section_is_a_schema_error(edit_yaml: Edit) -> None:
+    directory = edit_yaml("items/driver.yaml", lambda d: _item(d, "drv-park-01")["sources"][0].pop("section"))
+    with pytest.raises(ContentError, match="missing") as caught:
+        load_content(directory)
+    assert (caught.value.item_id, caught.value.field) == ("drv-park-01", "sources[0].section")
+
+
+def test_an_item_without_action_is_a_schema_error(edit_yaml: Edit) -> None:
+    directory = edit_yaml("items/driver.yaml", lambda d: _item(d, "drv-park-01").pop("action"))
+    with pytest.raises(ContentError) as caught:
+        load_content(directory)
+    assert (caught.value.item_id, caught.value.field) == ("drv-park-01", "action")
+
+
+def test_a_repeated_action_in_a_checklist_names_both_items(edit_yaml: Edit) -> None:
+    directory = edit_yaml("items/driver.yaml", lambda d: _item(d, "drv-park-04").update(action="lock-cab-take-keys"))
+    with pytest.raises(ContentError, match="action 'lock-cab-take-keys' of item 'drv-park-04' repeats item "
+                                           "'drv-park-01'") as caught:
+        load_content(directory)
+    assert caught.value.file == "checklists.yaml" and caught.value.field == "items"
+
+
+def test_a_source_cited_twice_by_one_item_is_refused(edit_yaml: Edit) -> None:
+    directory = edit_yaml("items/driver.yaml", lambda d: _item(d, "drv-park-01")["sources"].append(
+        {"source": "dft-vaw-2019", "section": "again"}))
+    with pytest.raises(ContentError, match="cites a source twice") as caught:
+        load_content(directory)
+    assert (caught.value.item_id, caught.value.field) == ("drv-park-01", "sources")
+
+
+def test_a_plan_section_with_another_audience_item_is_refused(edit_yaml: Edit) -> None:
+    directory = edit_yaml("plans.yaml", lambda d: d["plans"][0]["sections"][0]["items"].append("rc-book-01"))
+    with pytest.raises(ContentError, match="'rc-book-01' is for 'rental_counter', expected 'fleet_manager'") as caught:
+        load_content(directory)
+    assert (caught.value.file, caught.value.item_id) == ("plans.yaml", "fleet-security-plan")
+
+
+def test_a_plan_asking_an_unknown_question_is_refused(edit_yaml: Edit) -> None:
+    directory = edit_yaml("plans.yaml", lambda d: d["plans"][0]["sections"][0]["questions"].append("q-nothing"))
+    with pytest.raises(ContentError, match="unknown assessment question 'q-nothing'"):
+        load_content(directory)

@@ -20,7 +20,9 @@ from toolkit.assessment_pdf import render_assessment_pdf
 from toolkit.checklists import checklist_items
 from toolkit.errors import AnswerError
 from toolkit.loader import default_content, load_strings
-from toolkit.model import AUDIENCES, JOURNEY_PHASES, PHASES, RENTAL_PHASES, Content, FormField, Strings
+from toolkit.model import AUDIENCES, JOURNEY_PHASES, PHASES, RENTAL_PHASES, Content, FormField, Plan, Strings
+from toolkit.plan_pdf import render_plan_pdf
+from toolkit.plans import FilledPlan, fill_plan, plan_markdown
 from toolkit.screening import screen_hire, to_report
 from toolkit.search import search as search_items
 from toolkit.site_assessment import assess_site
@@ -61,6 +63,7 @@ WINDOW_ROWS = 3
 DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEB_STRINGS_DIR = Path(__file__).resolve().parent.parent / "templates" / "toolkit"
 _PATH_PART = re.compile(r"([A-Za-z_]+)(?:\[(\d+)\])?")
+PLAN_FORMATS = ("md", "pdf")
 
 
 # --- content and strings --------------------------------------------------------------------------------------
@@ -142,8 +145,8 @@ def item(item_id: str) -> str:
     if found is None:
         abort(404)
     checklists = [c for c in content().checklists.values() if item_id in c.item_ids]
-    return render_template("toolkit/item.html", item=found, sources=content().sources_of(found),
-                           checklists=checklists)
+    cited = list(zip(found.citations, content().sources_of(found), strict=True))
+    return render_template("toolkit/item.html", item=found, cited=cited, checklists=checklists)
 
 
 @bp.get("/search")
@@ -209,6 +212,81 @@ def save_checklist(checklist_id: str) -> Any:
     session.commit()
     flash(text("web.checklists.saved"), "ok")
     return redirect(url_for("toolkit.checklist", checklist_id=checklist_id), 303)
+
+
+# --- plan templates -------------------------------------------------------------------------------------------
+
+def _plan(plan_id: str) -> Plan:
+    plan = content().plans.get(plan_id)
+    if plan is None:
+        abort(404)
+    return plan
+
+
+def _filled_plan(plan: Plan) -> FilledPlan:
+    """The template filled from the signed-in user's own checklist progress, latest self-assessment and, for an
+    operational requirement, the site assessment named by ``?site=``; a visitor gets the blank template."""
+    user = g.get("user")
+    if user is None:
+        return fill_plan(plan.id, content=content())
+    session = get_session()
+    progress = load_progress(session, user.user_id, plan.checklist)
+    checklist = content().checklists[plan.checklist]
+    context: list[tuple[str, str]] = []
+    status = progress.status(checklist)
+    context.append((text("web.plans.checklist_label"), text("web.plans.checklist_value", title=checklist.title,
+                                                             done=status.done_count, total=status.total)))
+    answers = None
+    if any(s.questions for s in plan.sections) and user.role in ASSESSMENT_ROLES:
+        history = user_assessments(session, user.user_id)
+        if history:
+            latest = history[0]
+            known = {q.id for q in content().assessment.questions}
+            answers = {k: v == "yes" or v is True for k, v in latest.answers.items() if k in known}
+            result = score_assessment({k: v for k, v in latest.answers.items() if k in known}, content())
+            level = text(f"level.level_{result.achieved_level}") if result.achieved_level else text("level.none")
+            context.append((text("web.plans.assessment_label"),
+                            text("web.plans.assessment_value", when=latest.created_at.strftime("%Y-%m-%d"),
+                                 level=level)))
+            if latest.organisation:
+                context.append((text("web.plans.organisation_label"), latest.organisation))
+    site_id = request.args.get("site", "")
+    if plan.audience == "public_space_authority" and site_id.isdigit() and user.role in SITE_ROLES:
+        row = get_session().get(SiteAssessmentRow, int(site_id))
+        if row is not None:
+            context.append((text("web.plans.site_label"), f"{row.name} ({row.site_id})"))
+            context.append((text("web.plans.rating_label"), str(row.result.get("rating", ""))))
+    return fill_plan(plan.id, done=progress.done, answers=answers, context=tuple(context), content=content())
+
+
+@bp.get("/plans")
+@public
+def plans() -> str:
+    return render_template("toolkit/plans.html", plans=list(content().plans.values()))
+
+
+@bp.get("/plans/<plan_id>")
+@public
+def plan(plan_id: str) -> str:
+    filled = _filled_plan(_plan(plan_id))
+    sites = list_site_assessments(get_session()) if (filled.plan.audience == "public_space_authority"
+                                                     and _role() in SITE_ROLES) else []
+    return render_template("toolkit/plan.html", filled=filled, sites=sites, site=request.args.get("site", ""))
+
+
+@bp.get("/plans/<plan_id>.<fmt>")
+@public
+def plan_download(plan_id: str, fmt: str) -> Response:
+    if fmt not in PLAN_FORMATS:
+        abort(404)
+    filled = _filled_plan(_plan(plan_id))
+    if fmt == "md":
+        response = Response(plan_markdown(filled, content()), mimetype="text/markdown")
+    else:
+        response = Response(render_plan_pdf(filled, generated_at=datetime.now(UTC), content=content()),
+                            mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{plan_id}.{fmt}"'
+    return response
 
 
 # --- operator self-assessment ---------------------------------------------------------------------------------
