@@ -1,8 +1,10 @@
-"""CAN intrusion benchmark: window-level F1 per attack on a held-out capture, clean-traffic false alarms, frames/s.
+"""CAN intrusion benchmark: window-level F1 per attack on a held-out capture, clean-traffic false alarms, frames/s,
+each with a trained model and with none (the J1939 protocol rules alone); optionally real trucks' captures.
 
-Run: python bench/bench_can.py [--clean-minutes 10] [--repeat 5]
+Run: python bench/bench_can.py [--clean-minutes 10] [--repeat 5] [--real DIR]
 Trains on one simulated drive (and a parked capture), evaluates on another truck's drive (other seed, place,
-speeds), then times the detector's hot path on one core.
+speeds), then times the detector's hot path on one core. ``--real DIR`` also scores the public captures that
+``bench/fetch_can_captures.py DIR`` fetched: windows holding an attack's own frames are its labels.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from anomaly.can_intrusion import CanIntrusionDetector, score_frames, train_can_model, window_f1
-from anomaly.can_intrusion.frames import as_triples
+from anomaly.can_intrusion import CanIntrusionDetector, CanModel, score_frames, train_can_model, window_f1
+from anomaly.can_intrusion.frames import Triple, as_triples
+from anomaly.can_intrusion.model import ADDRESS_CLAIM_PGN, PROTOCOL_ATTACKS, TP_CM_PGN, TP_DT_PGN, split_id
 from can_sim.can_attacks import Attack, adas_ecu, inject_attacks
 from can_sim.truck import DrivenTimeline, SimulatedClock, VehicleState, simulate_truck, standard_ecus
 from tests.anomaly.test_can_intrusion_captures import CARD, drive  # the same typical drive the tests capture
@@ -41,7 +44,10 @@ def attacks_every(start_s: int, end_s: int) -> list[Attack]:
         Attack("injection", 0, 3, mode="xbr", sa=0x2A),
         Attack("address_claim", 0, 3),
         Attack("address_claim", 0, 2, mode="storm"),
+        Attack("address_claim", 0, 3, mode="takeover"),
         Attack("transport_protocol", 0, 3),
+        Attack("request_overload", 0, 3),
+        Attack("request_overload", 0, 3, mode="global", rate_hz=60),
     ]
     out, t, k = [], start_s, 0
     while t + 3 <= end_s:
@@ -56,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clean-minutes", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--real", type=Path, default=None, help="captures fetched by bench/fetch_can_captures.py")
     args = parser.parse_args()
     ecus = (*standard_ecus(), adas_ecu())
 
@@ -80,17 +87,21 @@ def main() -> None:
     ).frames
     moving_from, moving_to = 10, 8 + 15 * 12 - 2
     capture = inject_attacks(held_out, attacks_every(moving_from, moving_to), seed=2024)
-    windows = score_frames(capture.frames, model, vehicle_id="HELD-7")
-    table = window_f1({w.index: w.labels for w in windows}, capture.labels, capture.windows())
     print(f"\nheld-out capture: {len(capture.frames)} frames, {len(capture.windows())} windows of {model.window_s:g} s")
-    print(f"{'attack':<20}{'windows':>8}{'tp':>6}{'fp':>6}{'fn':>6}{'precision':>11}{'recall':>8}{'F1':>8}  target")
-    for attack, row in table.items():
-        target = TARGETS.get(attack)
-        verdict = "" if target is None else f"{target:.2f} {'ok' if row['f1'] >= target else 'MISSED'}"
-        print(
-            f"{attack:<20}{row['support']:>8}{row['tp']:>6}{row['fp']:>6}{row['fn']:>6}"
-            f"{row['precision']:>11.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}  {verdict}"
-        )
+    for title, used in (("with the trained model", model), ("without a model (protocol rules)", CanModel())):
+        windows = score_frames(capture.frames, used, vehicle_id="HELD-7")
+        table = window_f1({w.index: w.labels for w in windows}, capture.labels, capture.windows())
+        print(f"\n{title}")
+        print(f"{'attack':<20}{'windows':>8}{'tp':>6}{'fp':>6}{'fn':>6}{'precision':>11}{'recall':>8}{'F1':>8}  target")
+        for attack, row in table.items():
+            target = TARGETS.get(attack) if used is model else (0.99 if attack in PROTOCOL_ATTACKS else None)
+            verdict = "" if target is None else f"{target:.2f} {'ok' if row['f1'] >= target else 'MISSED'}"
+            if used is not model and attack not in PROTOCOL_ATTACKS:
+                verdict = "needs a model"
+            print(
+                f"{attack:<20}{row['support']:>8}{row['tp']:>6}{row['fp']:>6}{row['fn']:>6}"
+                f"{row['precision']:>11.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}  {verdict}"
+            )
 
     # ten minutes of clean traffic: a parked, idling and driving truck, none of it seen in training
     minutes = args.clean_minutes
@@ -114,34 +125,95 @@ def main() -> None:
         vehicle_id="CLEAN-3",
         ecus=ecus,
     ).frames
-    clean_windows = score_frames(clean, model, vehicle_id="CLEAN-3")
-    false_alarms = [w for w in clean_windows if w.labels]
-    print(
-        f"\nclean traffic: {minutes:g} min, {len(clean)} frames (simulated in {time.perf_counter() - t0:.1f} s): "
-        f"{len(false_alarms)} windows with a finding"
-    )
-    for w in false_alarms[:5]:
-        print("  ", w.index, json.dumps(w.details)[:200])
+    print(f"\nclean traffic: {minutes:g} min, {len(clean)} frames (simulated in {time.perf_counter() - t0:.1f} s)")
+    for title, used in (("with the model", model), ("without a model", CanModel())):
+        false_alarms = [w for w in score_frames(clean, used, vehicle_id="CLEAN-3") if w.labels]
+        print(f"  {title}: {len(false_alarms)} windows with a finding")
+        for w in false_alarms[:5]:
+            print("    ", w.index, json.dumps(w.details)[:200])
 
-    # throughput: the detector's hot path over the clean ten minutes plus the attacked capture, best of N
+    # throughput: the detector's hot path over the clean traffic plus the attacked capture, best of N
     frames = as_triples(clean) + as_triples(capture.frames)
     frames.sort(key=lambda f: f[0])
-    detector = CanIntrusionDetector(model)
-    best = float("inf")
-    for _ in range(args.repeat):
+    print()
+    for title, used in (("with the model", model), ("without a model", CanModel())):
+        detector = CanIntrusionDetector(used)
+        best = float("inf")
+        for _ in range(args.repeat):
+            state = detector.new_state("BENCH")
+            started = time.perf_counter()
+            detector.observe_batch(state, frames)
+            detector.flush(state)
+            best = min(best, time.perf_counter() - started)
+        from_frames = time.perf_counter()
         state = detector.new_state("BENCH")
-        started = time.perf_counter()
-        detector.observe_batch(state, frames)
-        detector.flush(state)
-        best = min(best, time.perf_counter() - started)
-    from_frames = time.perf_counter()
-    state = detector.new_state("BENCH")
-    detector.observe_batch(state, clean)
-    frame_rate_objects = len(clean) / (time.perf_counter() - from_frames)
+        detector.observe_batch(state, clean)
+        frame_rate_objects = len(clean) / (time.perf_counter() - from_frames)
+        print(
+            f"throughput {title}: {len(frames) / best:,.0f} frames/s on (t, id, bytes) triples "
+            f"(best of {args.repeat} over {len(frames)} frames); {frame_rate_objects:,.0f} frames/s from canlog Frames"
+        )
+    if args.real is not None:
+        real_captures(args.real)
+
+
+def _signature(name: str, normal_sas: set[int]) -> tuple[str, object] | None:
+    """The expected attack of a real capture and a test for its own frames (labels come from these, not from
+    the detector)."""
+    if name.startswith("ts_dos"):
+        return "dos", lambda i: i == 0
+    if name == "ts_fuzz_1ms_Data_Only.log":
+        return "fuzzing", lambda i: i == 0x1FFFFFFF
+    if name.startswith("ts_fuzz"):
+        return "fuzzing", lambda i: i & 0xFF not in normal_sas
+    if name.startswith("ts_request_overload"):
+        return "request_overload", lambda i: i == 0x1CEA00F9
+    if name == "ts_address_claim.log":
+        return "address_claim", lambda i: split_id(i)[0] == ADDRESS_CLAIM_PGN
+    if name == "ts_tsc1.log":
+        return "injection", lambda i: i == 0x0C00000B
+    if "exhaustion" in name:
+        return "transport_protocol", lambda i: split_id(i)[0] in (TP_CM_PGN, TP_DT_PGN) and i & 0xFF not in (0, 0xF)
+    return None
+
+
+def real_captures(directory: Path) -> None:
+    """Every capture fetched into DIR: its expected attack found or not, windows named wrongly, clean windows
+    flagged; with no model, and (Truck_Sentry) with a model trained on that truck's clean capture."""
+    from telematics.canlog import read_frames
+
+    def load(path: Path) -> list[Triple]:
+        return sorted(as_triples(list(read_frames(path))), key=lambda f: f[0])
+
+    captures = {path.name: load(path) for path in sorted(directory.iterdir()) if path.suffix in (".log", ".trc")}
+    normal = captures.get("ts_normal.log", [])
+    normal_sas = {f[1] & 0xFF for f in normal}
+    truck_model = train_can_model([normal]) if normal else None
+    print(f"\nreal captures in {directory} (a window is labelled when it holds a frame of the attack itself)")
     print(
-        f"\nthroughput: {len(frames) / best:,.0f} frames/s on (t, id, bytes) triples "
-        f"(best of {args.repeat} over {len(frames)} frames); {frame_rate_objects:,.0f} frames/s from canlog Frames"
+        f"{'capture':<36}{'model':<7}{'windows':>8}{'attack':>20}{'labelled':>9}{'found':>7}"
+        f"{'false':>7}  other names in attack windows"
     )
+    for name, frames in captures.items():
+        signature = _signature(name, normal_sas)
+        base = int(frames[0][0])
+        labelled = set() if signature is None else {int(t) for t, i, _ in frames if signature[1](i)}  # type: ignore[operator]
+        models = [("none", CanModel())]
+        if truck_model is not None and name.startswith("ts_"):
+            models.append(("truck", truck_model))
+        for model_name, used in models:
+            if name == "ts_normal.log" and model_name == "truck":
+                continue  # its own training capture
+            windows = score_frames(frames, used, vehicle_id=name)
+            attack = signature[0] if signature else "(clean)"
+            found = sum(1 for w in windows if w.index in labelled and attack in w.labels)
+            false = sum(1 for w in windows if w.labels and w.index not in labelled)
+            others = sorted({a for w in windows if w.index in labelled for a in w.labels} - {attack})
+            first = min((w.index - base for w in windows if w.index in labelled and attack in w.labels), default=None)
+            print(
+                f"{name:<36}{model_name:<7}{len(windows):>8}{attack:>20}{len(labelled):>9}{found:>7}{false:>7}  "
+                f"{', '.join(others) or '-'}{'' if first is None else f'  (first at {first} s)'}"
+            )
 
 
 if __name__ == "__main__":

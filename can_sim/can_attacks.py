@@ -19,7 +19,12 @@ from telematics.j1939 import decode_frame, default_database, encode_frame, make_
 from telematics.j1939.codec import SignalValue
 from telematics.j1939.transport import TP_CM_PGN, TP_DT_PGN
 
-ATTACK_LABELS = ("dos", "fuzzing", "spoofing", "injection", "address_claim", "transport_protocol")
+REQUEST_PGN = 59904
+ADDRESS_CLAIM_PGN = 60928
+NULL_SA = 0xFE
+"""J1939-81's null address: the source of a Cannot Claim Address."""
+
+ATTACK_LABELS = ("dos", "fuzzing", "spoofing", "injection", "address_claim", "transport_protocol", "request_overload")
 ATTACKER_SA = 0xF9
 """Off-board diagnostic tool address: what a laptop plugged into the diagnostic port would use."""
 ADAS_SA = 0x2A
@@ -180,10 +185,26 @@ def _name(rng: random.Random, function: int) -> dict[str, SignalValue]:
             "IndustryGroup": 1, "ArbitraryAddressCapable": 0}
 
 
-def _address_claim(frames: list[Frame], attack: Attack, t0: float, t1: float, rng: random.Random) -> list[Frame]:
+def _victim_name(frames: Sequence[Frame], sa: int, rng: random.Random) -> bytes:
+    for frame in frames:
+        if frame.arbitration_id & 0xFF == sa and parse_can_id(frame.arbitration_id).pgn == ADDRESS_CLAIM_PGN:
+            return frame.data
+    return rng.randbytes(8)
+
+
+def _address_claim(frames: list[Frame], attack: Attack, t0: float, t1: float, rng: random.Random,
+                   drop: set[int]) -> list[Frame]:
     mode = attack.mode or "hijack"
     out = []
-    if mode == "hijack":  # claim the engine's address with a NAME that wins arbitration, again and again
+    if mode == "takeover":
+        # one claim with the all-zero NAME, which wins every contention; the victim, as J1939-81 has it, answers
+        # with Cannot Claim Address from the null address and falls silent (as on a real truck's bench capture)
+        sa = attack.sa if attack.sa is not None else 0x00
+        t = t0 + rng.uniform(0.1, 0.5)
+        out.append(_frame(t, make_can_id(ADDRESS_CLAIM_PGN, sa, 0xFF), bytes(8)))
+        out.append(_frame(t + 0.015, make_can_id(ADDRESS_CLAIM_PGN, NULL_SA, 0xFF), _victim_name(frames, sa, rng)))
+        drop.update(i for i, f in enumerate(frames) if f.arbitration_id & 0xFF == sa and t <= f.timestamp < t1)
+    elif mode == "hijack":  # claim the engine's address with a NAME that wins arbitration, again and again
         sa = attack.sa if attack.sa is not None else 0x00
         name = _name(rng, sa)
         name["IdentityNumber"] = 0
@@ -194,7 +215,7 @@ def _address_claim(frames: list[Frame], attack: Attack, t0: float, t1: float, rn
             sa = rng.randint(0x80, 0xFD)
             out.append(_frame(t, *encode_frame("AddressClaimed", _name(rng, rng.randint(128, 250)), sa=sa)))
     else:
-        raise AttackError(f"mode: got {mode!r} for address_claim, expected 'hijack' or 'storm'")
+        raise AttackError(f"mode: got {mode!r} for address_claim, expected 'hijack', 'storm' or 'takeover'")
     return out
 
 
@@ -226,8 +247,23 @@ def _transport(frames: list[Frame], attack: Attack, t0: float, t1: float, rng: r
     return [f for f in out if f.timestamp < t1]
 
 
-_INJECTORS = {"dos": _dos, "fuzzing": _fuzzing, "injection": _injection, "address_claim": _address_claim,
-              "transport_protocol": _transport}
+def _request_overload(frames: list[Frame], attack: Attack, t0: float, t1: float, rng: random.Random) -> list[Frame]:
+    """Requests (PGN 59904) at a rate no compliant requester reaches, each making the target answer."""
+    mode = attack.mode or "engine"
+    if mode not in ("engine", "global"):
+        raise AttackError(f"mode: got {mode!r} for request_overload, expected 'engine' or 'global'")
+    da = 0x00 if mode == "engine" else 0xFF
+    can_id = make_can_id(REQUEST_PGN, attack.sa if attack.sa is not None else ATTACKER_SA, da)
+    requested = (65259, 65260, 65242, 64965)  # component, vehicle and software identification, ECU identification
+    out = []
+    for t in _times(t0, t1, attack.rate_hz or 500.0, rng):
+        pgn = rng.choice(requested)
+        out.append(_frame(t, can_id, bytes([pgn & 0xFF, (pgn >> 8) & 0xFF, pgn >> 16])))
+    return out
+
+
+_INJECTORS = {"dos": _dos, "fuzzing": _fuzzing, "injection": _injection, "transport_protocol": _transport,
+              "request_overload": _request_overload}
 
 
 def inject_attacks(frames: Iterable[Frame], attacks: Sequence[Attack], *, seed: int = 0,
@@ -255,6 +291,10 @@ def inject_attacks(frames: Iterable[Frame], attacks: Sequence[Attack], *, seed: 
             added = _spoofing(clean, attack, t0, t1, rng, drop)
             injected.extend((f, "spoofing") for f in added)
             suppressed.extend(clean[i] for i in sorted(drop - before))  # a masquerade's silenced frames label too
+            continue
+        if attack.attack == "address_claim":
+            # a victim that lost its address is silent: its missing frames are the attack's effect, not its windows
+            injected.extend((f, "address_claim") for f in _address_claim(clean, attack, t0, t1, rng, drop))
             continue
         added = _INJECTORS[attack.attack](clean, attack, t0, t1, rng)
         injected.extend((f, attack.attack) for f in added)

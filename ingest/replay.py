@@ -82,7 +82,10 @@ def replay_bundle(
     reference = load_reference(bundle)
     pipeline = DetectPipeline(DetectionEngine(reference, config, models=models))
     can_lines = bundle / CAN_FILE
-    can_pipeline = CanPipeline(can_model, reference) if can_model is not None and can_lines.is_file() else None
+    # CAN frames are always scored: without a trained model, by the J1939 protocol rules alone (the empty model)
+    can_pipeline = None
+    if can_lines.is_file():
+        can_pipeline = CanPipeline(can_model if can_model is not None else CanModel(), reference)
     started = time.perf_counter()
     with ExitStack() as stack:
         alerts = stack.enter_context(open(alerts_out, "wb"))

@@ -15,20 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from telematics.settings import Settings, SettingsError, load_settings
+from truckguard.device_commands import register as register_device_commands
+from truckguard.signals import stop_on_signals
 
 log = logging.getLogger("truckguard")
-
-
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGINT or SIGTERM, so loops can finish their checkpoint and exit cleanly."""
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
 
 
 # -- commands ----------------------------------------------------------------------------------------------
@@ -51,19 +41,18 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.rejects) if args.rejects else None,
         config=EngineConfig(lateness_ms=int(settings.lateness_s * 1000)),
         models=_models(settings),
-        can_model=_can_model(settings),
+        can_model=_can_model(settings.can_model_path),
         progress=False if args.no_progress else None,
     )
     print(summary.render(), file=sys.stderr)
     return 0
 
 
-def _can_model(settings: Settings):
-    if settings.can_model_path is None:
-        return None
+def _can_model(path: Path | None):
+    """The trained CAN model at path; without one, the J1939 protocol rules alone (an empty model)."""
     from anomaly.can_intrusion import CanModel
 
-    return CanModel.load(settings.can_model_path)
+    return CanModel.load(path) if path is not None else CanModel()
 
 
 def cmd_can_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,9 +69,9 @@ def cmd_can_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_can_detect(args: argparse.Namespace, settings: Settings) -> int:
-    from anomaly.can_intrusion import CanModel, score_log
+    from anomaly.can_intrusion import score_log
 
-    windows = score_log(Path(args.log), CanModel.load(Path(args.model)))
+    windows = score_log(Path(args.log), _can_model(Path(args.model) if args.model else None))
     flagged = [w for w in windows if w.labels]
     for window in flagged:
         print(f"{window.vehicle_id} window {window.index} at {window.start:.3f}: {', '.join(sorted(window.labels))}")
@@ -104,7 +93,7 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     assert broker.process is not None
     if args.foreground:
         print(f"broker answers at {bootstrap} (Ctrl-C stops it)", flush=True)
-        _stop_on_signals().wait()
+        stop_on_signals().wait()
         broker.stop()
         return 0
     pid_file.write_text(str(broker.process.pid))
@@ -139,27 +128,24 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
         idle_flush_s=settings.idle_flush_s,
         checkpoint_s=settings.checkpoint_s,
     )
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     reference = _reference_source(settings)
     pipeline = DetectPipeline(DetectionEngine(reference.load(), options.config, models=_models(settings)))
-    can_loop = None
-    if settings.can_model_path is not None:
-        from anomaly.can_intrusion import CanModel
-        from ingest.can_pipeline import CanPipeline
+    from ingest.can_pipeline import CanPipeline
 
-        can_options = dataclasses.replace(options, topic=topics.CAN, group_id=f"{settings.group_id}-can")
-        can_reference = _reference_source(settings)
-        can_pipeline = CanPipeline(CanModel.load(settings.can_model_path), can_reference.load())
-        can_loop = threading.Thread(
-            target=LiveDetector(can_options, can_reference, can_pipeline).run, args=(stop,), name="can-detect"
-        )
-        can_loop.start()
+    # CAN frames are always scored: by the J1939 protocol rules, and by the model when there is one.
+    can_options = dataclasses.replace(options, topic=topics.CAN, group_id=f"{settings.group_id}-can")
+    can_reference = _reference_source(settings)
+    can_pipeline = CanPipeline(_can_model(settings.can_model_path), can_reference.load())
+    can_loop = threading.Thread(
+        target=LiveDetector(can_options, can_reference, can_pipeline).run, args=(stop,), name="can-detect"
+    )
+    can_loop.start()
     try:
         LiveDetector(options, reference, pipeline).run(stop)
     finally:
         stop.set()
-        if can_loop is not None:
-            can_loop.join()
+        can_loop.join()
     return 0
 
 
@@ -252,7 +238,7 @@ def cmd_feed(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.topics import ensure_topics
 
     ensure_topics(settings.bootstrap, settings.partitions)
-    sent = stream_bundle(Path(args.bundle), settings.bootstrap, speed=args.speed, stop=_stop_on_signals())
+    sent = stream_bundle(Path(args.bundle), settings.bootstrap, speed=args.speed, stop=stop_on_signals())
     print(f"sent {sent} telemetry records to {settings.bootstrap}")
     return 0
 
@@ -271,7 +257,7 @@ def cmd_fleet(args: argparse.Namespace, settings: Settings) -> int:
         settings.bootstrap,
         speed=args.speed,
         public_key_path=public_key,
-        stop=_stop_on_signals(),
+        stop=stop_on_signals(),
         forward_can=args.can,
         bus_vehicles=args.bus,
     )
@@ -289,7 +275,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
     from web.sink import run_sink
 
-    run_sink(settings, _stop_on_signals())
+    run_sink(settings, stop_on_signals())
     return 0
 
 
@@ -339,14 +325,14 @@ def cmd_dispatch(args: argparse.Namespace, settings: Settings) -> int:
         ttl_s=settings.command_ttl_s,
         max_authorization_age_s=settings.max_authorization_age_s,
     )
-    CommandDispatch(options).run(_stop_on_signals())
+    CommandDispatch(options).run(stop_on_signals())
     return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from truckguard.demo import run_demo
 
-    return run_demo(settings, speed=args.speed, stop=_stop_on_signals(), duration_s=args.duration)
+    return run_demo(settings, speed=args.speed, stop=stop_on_signals(), duration_s=args.duration)
 
 
 # -- parser ------------------------------------------------------------------------------------------------
@@ -414,7 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     can_detect = actions.add_parser("detect", help="score a CAN log file window by window")
     can_detect.set_defaults(handler=cmd_can_detect)
     can_detect.add_argument("log", help="a CAN log (asc, blf, candump .log, csv, trc, ...) or can.jsonl")
-    can_detect.add_argument("--model", required=True, help="model from `truckguard can train`")
+    can_detect.add_argument(
+        "--model", help="model from `truckguard can train` (without it, the J1939 protocol rules alone)"
+    )
 
     p = command("train", cmd_train, "Train the per-fleet behaviour models on bundles of normal history.")
     p.add_argument("bundles", nargs="+", help="bundle directories of normal operation (no incidents)")
@@ -471,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--can-model",
         dest="can_model_path",
         type=Path,
-        help="CAN model from `truckguard can train`: also watch truckguard.can.v1 (TRUCKGUARD_CAN_MODEL)",
+        help="CAN model from `truckguard can train`: adds spoofing and injection to the J1939 protocol rules that "
+        "always watch truckguard.can.v1 (TRUCKGUARD_CAN_MODEL)",
     )
     p.add_argument(
         "--lateness", dest="lateness_s", type=float, help="seconds a record may arrive late (TRUCKGUARD_LATENESS_S)"
@@ -552,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="stop by itself after this many seconds (default: until Ctrl-C)")
     p.add_argument("--port", dest="web_port", type=int, help="web port (TRUCKGUARD_WEB_PORT, default 8000)")
     p.add_argument("--broker-port", type=int, help="embedded broker port (TRUCKGUARD_BROKER_PORT)")
+    register_device_commands(sub)
     return parser
 
 

@@ -1,4 +1,8 @@
-"""The CAN intrusion detector: one vehicle's frames in bus time, in windows, against its model; findings out.
+"""The CAN intrusion detector: one vehicle's frames in bus time, in windows, against J1939 and its model; findings out.
+
+Protocol rules (bus load, floods of one id, frames no J1939 node may send, address claims, requests, the
+transport protocol) need no model; with the empty model (``CanModel()``) they run alone and the detector learns
+the vehicle's own ids and rates online during a baseline. A trained model adds spoofing and injection.
 
 The hot path is one loop over (t, can_id, data) with a pre-computed tuple per known CAN id (shortest gap,
 checked payload bits, DLC); protocol frames (address claims, transport protocol, TSC1/XBR), the two speed
@@ -20,7 +24,9 @@ from anomaly.can_intrusion.model import (
     CONTROL_PGNS,
     KIND_CLAIM,
     KIND_CONTROL,
+    KIND_PERIODIC,
     KIND_TRANSPORT,
+    REQUEST_PGN,
     TCO1_PGN,
     TP_CM_PGN,
     TP_DT_PGN,
@@ -41,12 +47,31 @@ from anomaly.incidents import SEVERITY_RANK
 from telematics.j1939 import default_database
 
 # special handling codes in the per-id tuple
-_PLAIN, _CLAIM, _TRANSPORT, _CONTROL, _WHEEL, _NAV, _TACHO, _POSITION = range(8)
+_PLAIN, _CLAIM, _TRANSPORT, _CONTROL, _WHEEL, _NAV, _TACHO, _POSITION, _REQUEST = range(9)
 _BY_KIND = {KIND_CLAIM: _CLAIM, KIND_TRANSPORT: _TRANSPORT, KIND_CONTROL: _CONTROL}
-_BY_PGN = {CCVS1_PGN: _WHEEL, VDS_PGN: _NAV, TCO1_PGN: _TACHO, VP_PGN: _POSITION}
+_BY_PGN = {CCVS1_PGN: _WHEEL, VDS_PGN: _NAV, TCO1_PGN: _TACHO, VP_PGN: _POSITION, REQUEST_PGN: _REQUEST}
+_PROTOCOL_PGNS = frozenset((TP_CM_PGN, TP_DT_PGN, ADDRESS_CLAIM_PGN, REQUEST_PGN))
+"""Judged by their own rules, never by rates or novelty."""
+_EDP_BIT = 1 << 25
+"""Extended data page: 0 in every J1939 frame (J1939-21); set, the frame is ISO 15765-3 or reserved."""
+_FRAME_BITS = 67
+"""Bits of an extended data frame around its data, before stuffing: SOF, 29-bit id with SRR/IDE/RTR, control,
+CRC, delimiters, ACK, EOF and interframe space (ISO 11898-1)."""
+_ESTABLISHED_FRAMES = 20
+"""A PGN the model saw this often, periodically, has a settled set of senders: a new one is a spoofer. A PGN seen
+less often (on request, on an event) may come from any ECU already on the bus."""
+_MAX_BASELINE_IDS = 1024
+_MAX_REQUESTED = 64
+_LOST_TO_FLOOD = 3
+"""Transport packets out of session that a flood explains (the few transfers under way when it began)."""
+_ON_CHANGE_PGNS = frozenset((65226,))
+"""DM1: once a second and, J1939-73, also when a fault's state changes."""
 _NOT_AVAILABLE_16 = 0xFB00
 """Two-byte J1939 values from here up are indicators (not available, error), not measurements."""
 _NULL_ADDRESS = 254
+_NOT_IN_MODEL = -1
+_UNSOLICITED = -2
+_CONFLICT_WHY = {_NOT_IN_MODEL: "name_not_in_model", _UNSOLICITED: "unsolicited_repeated_claims"}
 _GLOBAL = 255
 BYTES_PER_PACKET = 7
 MAX_TP_SIZE = 1785
@@ -62,8 +87,10 @@ def _signal(message: str, name: str) -> tuple[int, int, float, float]:
 class CanIntrusionDetector:
     """Pure detector: ``observe_batch(state, frames)`` per vehicle; states are msgspec Structs (see state.py)."""
 
-    def __init__(self, model: CanModel, config: CanDetectorConfig | None = None) -> None:
+    def __init__(self, model: CanModel | None = None, config: CanDetectorConfig | None = None) -> None:
+        model = model if model is not None else CanModel()
         self.model = model
+        self.trained = model.trained
         self.config = config or CanDetectorConfig()
         self.window_s = model.window_s
         gap_factor = self.config.gap_factor
@@ -83,7 +110,16 @@ class CanIntrusionDetector:
         self._pgn_sources = {pgn: frozenset(sas) for pgn, sas in model.pgn_sources.items()}
         self._control_senders = {pgn: frozenset(model.control_senders.get(pgn, ())) for pgn in CONTROL_PGNS}
         self._claim_names = {sa: frozenset(names) for sa, names in model.claim_names.items()}
-        self._tp_senders = {sa: frozenset(pgns) for sa, pgns in model.transport.senders.items()}
+        self._model_sas = frozenset(p.sa for p in model.ids.values())
+        frames_by_pgn: dict[int, int] = {}
+        periodic: set[int] = set()
+        for p in model.ids.values():
+            frames_by_pgn[p.pgn] = frames_by_pgn.get(p.pgn, 0) + p.frames
+            if p.kind == KIND_PERIODIC:
+                periodic.add(p.pgn)
+        self._established = frozenset(
+            pgn for pgn, n in frames_by_pgn.items() if n >= _ESTABLISHED_FRAMES and pgn in periodic
+        )
         self._wheel = _signal("CCVS1", "WheelBasedVehicleSpeed")
         self._nav = _signal("VDS", "NavigationBasedVehicleSpeed")
         self._tacho = _signal("TCO1", "TachographVehicleSpeed")
@@ -119,19 +155,21 @@ class CanIntrusionDetector:
         counts, short, bad = tally.counts, tally.short_gaps, tally.bad_payload
         window_end = state.window_end if state.window_end is not None else -math.inf
         window_start = state.window_start if state.window_start is not None else -math.inf
-        n = 0
+        n = nbytes = 0
         last_t = tally.last_t
         for t, can_id, data in triples:
             if t >= window_end:
                 tally.frames += n
+                tally.payload_bytes += nbytes
                 tally.last_t = last_t
-                n = 0
+                n = nbytes = 0
                 findings.extend(self._roll(state, t))
                 tally = state.tally
                 counts, short, bad = tally.counts, tally.short_gaps, tally.bad_payload
                 window_end = state.window_end  # type: ignore[assignment]
                 window_start = state.window_start  # type: ignore[assignment]
             n += 1
+            nbytes += len(data)
             last_t = t
             counts[can_id] = counts.get(can_id, 0) + 1
             profile = profiles.get(can_id)
@@ -141,7 +179,7 @@ class CanIntrusionDetector:
             special, min_gap, mask, value, dlc = profile
             previous = last_seen.get(can_id)
             last_seen[can_id] = t
-            if previous is not None and t - previous < min_gap:
+            if previous is not None and t - previous < min_gap and not self._answered(state, can_id, t):
                 if previous >= window_start:
                     short[can_id] = short.get(can_id, 0) + 1
                 elif previous >= state.quiet_since:
@@ -152,6 +190,7 @@ class CanIntrusionDetector:
             if special:
                 self._special(state, tally, special, t, can_id, data)
         tally.frames += n
+        tally.payload_bytes += nbytes
         tally.last_t = last_t
         state.frames += len(triples)
         return findings
@@ -180,6 +219,7 @@ class CanIntrusionDetector:
         flagged = self._evaluate(state, tally)
         last_t = tally.last_t if tally.last_t is not None else state.window_start
         findings = self._incidents(state, flagged, state.window_start, state.window_end, last_t)
+        self._learn(state, tally, calm=not flagged)
         if "fuzzing" in flagged or "dos" in flagged:
             state.quiet_since = state.window_end
         state.tally = WindowTally()
@@ -189,27 +229,70 @@ class CanIntrusionDetector:
     def _evaluate(self, state: CanVehicleState, tally: WindowTally) -> dict[str, tuple[float, dict[str, Any]]]:
         """Attack types seen in one finished window, with a score and the evidence."""
         cfg, model, w = self.config, self.model, self.window_s
+        trained = self.trained
         flagged: dict[str, tuple[float, dict[str, Any]]] = {}
         max_per_window = self._max_per_window
         dos_min = cfg.dos_min_rate_hz * w
+        counts = tally.counts
+        judged = {k: split_id(k) for k in counts}
+        requests_ids = {k for k, (pgn, _) in judged.items() if pgn == REQUEST_PGN}
 
         floods = {
             can_id: count
-            for can_id, count in tally.counts.items()
-            if count >= dos_min and count > cfg.dos_factor * max_per_window.get(can_id, 0) + 10
+            for can_id, count in counts.items()
+            if count >= dos_min and can_id not in requests_ids
+            and (not trained or count > cfg.dos_factor * max_per_window.get(can_id, 0) + 10)
         }
+        load = (tally.frames * _FRAME_BITS + 8 * tally.payload_bytes) / (cfg.bitrate_bps * w)
+        # claims and transport frames from many addresses are judged by their own rules (storm, exhaustion)
+        sources = {sa for pgn, sa in judged.values() if pgn not in _PROTOCOL_PGNS}
+        baseline_over = (
+            not trained and state.first_t is not None and state.window_start is not None
+            and state.window_start - state.first_t >= cfg.baseline_s
+        )
+        new_ids: list[int] = []
+        busy: list[int] = []
+        if baseline_over:
+            baseline = state.baseline
+            for can_id, count in counts.items():
+                if judged[can_id][0] in _PROTOCOL_PGNS or can_id in floods:
+                    continue
+                most = baseline.get(can_id)
+                if most is None:
+                    new_ids.append(can_id)
+                elif count >= most + cfg.busy_margin:
+                    busy.append(can_id)
         unknown = {k: v for k, v in tally.unknown.items() if k not in floods}
+        # ids never seen from ECUs of the vehicle (a fault's DM1, an answer to a request) are tolerated in numbers
+        strangers = [k for k in unknown if k & 0xFF not in self._model_sas and k & 0xFF not in state.names]
         # a control id (TSC1/XBR) with an unusual payload is a command, judged as injection below
         bad = {k: v for k, v in tally.bad_payload.items() if k not in floods and k not in self._control_ids}
-        bad_frames = sum(bad.values())
-        fuzz_like = len(unknown) >= cfg.fuzz_unknown_ids or bad_frames >= cfg.fuzz_bad_payloads
+        bad_frames = sum(bad.values()) + tally.bad_dlc
+        fuzz_reasons = {
+            "invalid_frames": tally.invalid >= cfg.fuzz_invalid,
+            "too_many_sources": len(sources) > cfg.max_nodes,
+            "unknown_ids": trained and (len(strangers) >= cfg.fuzz_unknown_ids or len(unknown) >= cfg.fuzz_new_ids),
+            "new_ids": len(new_ids) >= cfg.fuzz_new_ids,
+            "many_ids_busier": len(busy) >= cfg.fuzz_busy_ids,
+            "bad_payloads": bad_frames >= cfg.fuzz_bad_payloads,
+        }
+        fuzz_like = any(fuzz_reasons.values())
+        active = frozenset(state.active_sas)
         total_limit = cfg.total_factor * max(model.max_frames_per_window, 1)
-        if floods or (tally.frames > total_limit and not fuzz_like):
+        requests = sum(tally.requests.values())
+        overloaded = {k: v for k, v in tally.requests.items() if v > cfg.request_pair_max}
+        request_overload = bool(overloaded) or requests > cfg.request_total_max
+        # a request flood is named as such; the rest of the window's traffic is judged for a flood of its own
+        others = tally.frames - requests if request_overload else tally.frames
+        if floods or load >= cfg.bus_load_limit or (trained and others > total_limit and not fuzz_like):
             top = sorted(floods.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
             rate = tally.frames / w
+            excess = tally.frames / (2 * total_limit) if trained else load
+            score = min(1.0, 0.5 + 0.5 * excess)
             flagged["dos"] = (
-                min(1.0, 0.5 + 0.5 * tally.frames / (2 * total_limit)),
-                {"frames_per_s": round(rate, 1), "normal_max_per_s": round(model.max_frames_per_window / w, 1),
+                score,
+                {"frames_per_s": round(rate, 1), "bus_load": round(load, 3), "bitrate_bps": cfg.bitrate_bps,
+                 "normal_max_per_s": round(model.max_frames_per_window / w, 1) if trained else None,
                  "flood_ids": [f"0x{k:08x}" for k, _ in top], "flood_frames": [v for _, v in top]},
             )
 
@@ -218,14 +301,27 @@ class CanIntrusionDetector:
             # known protocol ids: only an id of the attacker's own that repeats still counts as its own attack.
             if not fuzz_like:
                 return {k: v for k, v in ids.items() if k not in floods}
+            if not trained:  # the vehicle's own addresses are the fuzzer's targets, not the attacker's
+                return {k: v for k, v in ids.items() if k not in floods and v >= 2 and k & 0xFF not in active}
             return {k: v for k, v in ids.items() if k not in floods and v >= 2 and k not in self._profiles}
 
         if fuzz_like:
             flagged["fuzzing"] = (
-                min(1.0, 0.6 + 0.05 * (len(unknown) + bad_frames)),
-                {"unknown_ids": len(unknown), "unknown_frames": sum(unknown.values()),
-                 "example_ids": [f"0x{k:08x}" for k in sorted(unknown)[:5]],
+                min(1.0, 0.6 + 0.05 * (len(unknown) + len(new_ids) + bad_frames + tally.invalid)),
+                {"reasons": sorted(k for k, v in fuzz_reasons.items() if v),
+                 "unknown_ids": len(unknown) if trained else len(new_ids),
+                 "unknown_frames": sum(unknown.values()) if trained else sum(counts[k] for k in new_ids),
+                 "example_ids": [f"0x{k:08x}" for k in sorted(unknown if trained else new_ids)[:5]],
+                 "invalid_frames": tally.invalid, "sources": len(sources), "busier_ids": len(busy),
                  "bad_payload_frames": bad_frames, "bad_payload_ids": [f"0x{k:08x}" for k in sorted(bad)[:5]]},
+            )
+
+        if request_overload:
+            top_pairs = sorted(overloaded.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            flagged["request_overload"] = (
+                min(1.0, 0.6 + 0.4 * requests / (10 * cfg.request_total_max)),
+                {"requests": requests, "requests_per_s": round(requests / w, 1),
+                 "pairs": [{"sa": k >> 8, "da": k & 0xFF, "requests": v} for k, v in top_pairs]},
             )
 
         control = repeated_or_calm(tally.control)
@@ -254,6 +350,8 @@ class CanIntrusionDetector:
                 continue
             if count >= (2 if max_per_window.get(can_id, 0) >= 5 else 1):
                 fast[can_id] = count
+        if "dos" in flagged:
+            fast = {}  # a flood holds frames back; once it ends, they go out back to back
         speed_mismatch = 0 if fuzz_like else tally.speed_mismatch
         if wrong_sa or fast or speed_mismatch:
             details: dict[str, Any] = {}
@@ -269,15 +367,19 @@ class CanIntrusionDetector:
             flagged["spoofing"] = (min(1.0, 0.7 + 0.05 * (len(wrong_sa) + len(fast) + speed_mismatch)), details)
 
         claim_ids = repeated_or_calm(tally.claim_ids)
-        storm_limit = max(2 * model.max_claims_per_window, model.max_claims_per_window + cfg.claim_margin)
+        storm_limit = max(2 * model.max_claims_per_window, model.max_claims_per_window + cfg.claim_margin,
+                          cfg.max_nodes)
         storm = not fuzz_like and tally.claims > storm_limit
         conflicts = [c for c in tally.claim_conflicts if c[3] in claim_ids]
-        if storm or conflicts:
+        cannot_claim = 0 if fuzz_like else tally.cannot_claim
+        if storm or conflicts or cannot_claim:
             flagged["address_claim"] = (
-                0.9 if conflicts else 0.8,
-                {"claims": tally.claims, "normal_max": model.max_claims_per_window, "storm": storm,
+                0.9 if conflicts or cannot_claim else 0.8,
+                {"claims": tally.claims, "normal_max": model.max_claims_per_window if trained else cfg.max_nodes,
+                 "storm": storm, "cannot_claim": cannot_claim,
                  "conflicts": [{"sa": sa, "held_name": f"0x{held:016x}" if held >= 0 else None,
-                                "claimed_name": f"0x{name:016x}"} for sa, held, name, _ in conflicts[:5]]},
+                                "claimed_name": f"0x{name:016x}", "why": _CONFLICT_WHY.get(held, "name_changed")}
+                               for sa, held, name, _ in conflicts[:5]]},
             )
 
         tp_ids = repeated_or_calm(tally.tp_ids)
@@ -285,9 +387,18 @@ class CanIntrusionDetector:
         for what, can_id in tally.tp_violations:
             if can_id in tp_ids:
                 violations[what] = violations.get(what, 0) + 1
-        if tally.rts_cts > model.transport.max_rts_cts_per_window + cfg.rts_cts_margin:
+        rts_limit = model.transport.max_rts_cts_per_window + cfg.rts_cts_margin if trained else cfg.untrained_sessions
+        session_limit = (
+            model.transport.max_sessions_per_window + cfg.session_margin if trained else cfg.untrained_sessions
+        )
+        lost = ("packet_without_session", "bad_sequence")
+        if "dos" in flagged and sum(violations.get(k, 0) for k in lost) <= _LOST_TO_FLOOD:
+            # frames lose arbitration to a flood: the transfers under way lose an announcement or a packet
+            for kind in lost:
+                violations.pop(kind, None)
+        if not fuzz_like and tally.rts_cts > rts_limit:
             violations["rts_cts_flood"] = tally.rts_cts
-        if tally.sessions > model.transport.max_sessions_per_window + cfg.session_margin:
+        if not fuzz_like and tally.sessions > session_limit:
             violations["session_flood"] = tally.sessions
         if violations:
             flagged["transport_protocol"] = (
@@ -295,6 +406,39 @@ class CanIntrusionDetector:
                 {"violations": violations, "sas": sorted(set(tally.tp_sources))[:10]},
             )
         return flagged
+
+    def _learn(self, state: CanVehicleState, tally: WindowTally, *, calm: bool) -> None:
+        """After a window: the SAs on the bus, and (no model) each id's busiest window, from calm windows only."""
+        counts = tally.counts
+        active = set()
+        for can_id in counts:
+            pgn, sa = split_id(can_id)
+            if pgn != ADDRESS_CLAIM_PGN and sa < _NULL_ADDRESS:
+                active.add(sa)
+        state.active_sas = sorted(active) if len(active) <= self.config.max_nodes else state.active_sas
+        horizon = (tally.last_t or 0.0) - self.config.clear_s
+        for sa in [sa for sa, times in state.unsolicited.items() if times[-1] < horizon]:
+            del state.unsolicited[sa]
+        if not calm:
+            return
+        if self.trained:
+            # ids the vehicle's own ECUs sent in a calm window join its extra ids: seldom seen, not suspect
+            names, room = state.names, self.config.max_extra_ids - len(state.extra_ids)
+            for can_id in sorted(tally.unknown)[: max(room, 0)]:
+                if can_id & 0xFF in self._model_sas or can_id & 0xFF in names:
+                    state.extra_ids[can_id] = 1
+            return
+        baseline = state.baseline
+        for can_id, count in counts.items():
+            if split_id(can_id)[0] in _PROTOCOL_PGNS:
+                continue
+            most = baseline.get(can_id)
+            if most is None:
+                if len(baseline) >= _MAX_BASELINE_IDS:
+                    continue
+                baseline[can_id] = count
+            elif count > most:
+                baseline[can_id] = count
 
     def _incidents(
         self, state: CanVehicleState, flagged: dict[str, tuple[float, dict[str, Any]]],
@@ -334,24 +478,79 @@ class CanIntrusionDetector:
         pgn, sa = split_id(can_id)
         if pgn in (TP_CM_PGN, TP_DT_PGN):
             self._transport(state, tally, t, can_id, pgn, sa, data)
-        elif pgn == ADDRESS_CLAIM_PGN:
-            self._claim(state, tally, can_id, sa, data)
-        elif pgn in CONTROL_PGNS:
+            return
+        if pgn == ADDRESS_CLAIM_PGN:
+            self._claim(state, tally, t, can_id, sa, data)
+            return
+        if pgn == REQUEST_PGN:
+            self._request(state, tally, t, can_id, sa, data)
+            return
+        if can_id & _EDP_BIT or sa == _GLOBAL:
+            tally.invalid += 1  # EDP is 0 in J1939 (J1939-21); 255 is the global destination, never a source
+        if not self.trained:
+            self._untrained(state, tally, t, can_id, data)
+            return
+        if pgn in CONTROL_PGNS:
             if sa not in self._control_senders[pgn]:
                 tally.control[can_id] = tally.control.get(can_id, 0) + 1
-        elif can_id in state.extra_ids:
             return
-        elif pgn in self._pgn_sources:
-            if sa not in self._pgn_sources[pgn]:
+        if can_id in state.extra_ids:
+            return
+        in_warmup = state.first_t is not None and t - state.first_t < self.config.warmup_s
+        room = len(state.extra_ids) < self.config.max_extra_ids
+        sources = self._pgn_sources.get(pgn)
+        if sources is not None:
+            if sa in sources:
+                return  # another destination of a known PDU1 sender
+            # An ECU of the vehicle (in the model, or one that claimed its address on this bus, as J1939-81 has
+            # every ECU do before it talks) sending a PGN the model saw seldom (on request, on an event), or any
+            # PGN during the warm-up, is learned; a periodic PGN's settled senders never gain a stranger.
+            on_bus = sa in self._model_sas or sa in state.names
+            if room and on_bus and (in_warmup or pgn not in self._established):
+                state.extra_ids[can_id] = 1
+            else:
                 tally.wrong_sa[can_id] = tally.wrong_sa.get(can_id, 0) + 1
-        elif (
-            state.first_t is not None
-            and t - state.first_t < self.config.warmup_s
-            and len(state.extra_ids) < self.config.max_extra_ids
-        ):
+        elif in_warmup and room:
             state.extra_ids[can_id] = 1
         else:
             tally.unknown[can_id] = tally.unknown.get(can_id, 0) + 1
+
+    def _untrained(self, state: CanVehicleState, tally: WindowTally, t: float, can_id: int, data: bytes) -> None:
+        """No model: an id keeps the data length it had in the baseline (J1939-21 fixes it per PGN)."""
+        known = state.dlc.get(can_id)
+        if known is None:
+            if (state.first_t is not None and t - state.first_t < self.config.baseline_s
+                    and len(state.dlc) < _MAX_BASELINE_IDS):
+                state.dlc[can_id] = len(data)
+        elif known != len(data):
+            tally.bad_dlc += 1
+
+    def _request(self, state: CanVehicleState, tally: WindowTally, t: float, can_id: int, sa: int, data: bytes) -> None:
+        """A request (PGN 59904): counted per requester and destination; the PGN asked for is noted."""
+        key = (sa << 8) | ((can_id >> 8) & 0xFF)
+        tally.requests[key] = tally.requests.get(key, 0) + 1
+        if len(data) < 3:
+            return
+        pgn = data[0] | (data[1] << 8) | (data[2] << 16)
+        if pgn == ADDRESS_CLAIM_PGN:
+            state.claim_request_t = t
+        requested = state.requested
+        if pgn not in requested and len(requested) >= _MAX_REQUESTED:
+            horizon = t - self.config.answer_s
+            for old in [k for k, asked in requested.items() if asked < horizon]:
+                del requested[old]
+            if len(requested) >= _MAX_REQUESTED:
+                return
+        requested[pgn] = t
+
+    def _answered(self, state: CanVehicleState, can_id: int, t: float) -> bool:
+        """A frame sent out of its period that J1939 allows: an answer to a request for its PGN (J1939-21), or a
+        DM1 on a change of fault state (J1939-73)."""
+        pgn = split_id(can_id)[0]
+        if pgn in _ON_CHANGE_PGNS:
+            return True
+        asked = state.requested.get(pgn)
+        return asked is not None and t - asked <= self.config.answer_s
 
     def _special(
         self, state: CanVehicleState, tally: WindowTally, special: int, t: float, can_id: int, data: bytes
@@ -369,7 +568,9 @@ class CanIntrusionDetector:
             if sa not in self._control_senders[pgn]:
                 tally.control[can_id] = tally.control.get(can_id, 0) + 1
         elif special == _CLAIM:
-            self._claim(state, tally, can_id, can_id & 0xFF, data)
+            self._claim(state, tally, t, can_id, can_id & 0xFF, data)
+        elif special == _REQUEST:
+            self._request(state, tally, t, can_id, can_id & 0xFF, data)
         elif special == _TRANSPORT:
             pgn, sa = split_id(can_id)
             self._transport(state, tally, t, can_id, pgn, sa, data)
@@ -423,21 +624,41 @@ class CanIntrusionDetector:
         if lat is not None and lon is not None and -90 <= lat <= 90 and -180 <= lon <= 180:
             state.lat, state.lon = lat, lon
 
-    def _claim(self, state: CanVehicleState, tally: WindowTally, can_id: int, sa: int, data: bytes) -> None:
+    def _claim(
+        self, state: CanVehicleState, tally: WindowTally, t: float, can_id: int, sa: int, data: bytes
+    ) -> None:
         tally.claims += 1
         tally.claim_ids[can_id] = tally.claim_ids.get(can_id, 0) + 1
-        if len(data) != 8 or sa == _NULL_ADDRESS:
+        if len(data) != 8:
+            return
+        if sa == _NULL_ADDRESS:
+            tally.cannot_claim += 1  # J1939-81: a CA that lost its address says so from the null address
             return
         name = int.from_bytes(data, "little")
         held = state.names.get(sa)
         if held is None:
             allowed = self._claim_names.get(sa)
             if allowed is not None and name >> _IDENTITY_BITS not in allowed:
-                tally.claim_conflicts.append([sa, -1, name, can_id])
+                tally.claim_conflicts.append([sa, _NOT_IN_MODEL, name, can_id])
                 return
             state.names[sa] = name
         elif held != name:
             tally.claim_conflicts.append([sa, held, name, can_id])
+            return
+        asked = state.claim_request_t
+        if asked is not None and t - asked <= self.config.answer_s:
+            return
+        # An ECU (re)starting, e.g. after bus-off, claims before it talks (J1939-81): only a claim of an address
+        # that is busy sending is a takeover attempt.
+        if sa not in state.active_sas and not any(
+            k & 0xFF == sa and split_id(k)[0] != ADDRESS_CLAIM_PGN for k in tally.counts
+        ):
+            return
+        times = [x for x in state.unsolicited.get(sa, ()) if t - x < self.config.clear_s]
+        times.append(t)
+        state.unsolicited[sa] = times
+        if len(times) >= self.config.unsolicited_claims:
+            tally.claim_conflicts.append([sa, _UNSOLICITED, name, can_id])
 
     def _violation(self, tally: WindowTally, can_id: int, sa: int, what: str) -> None:
         tally.tp_violations.append((what, can_id))
@@ -456,13 +677,16 @@ class CanIntrusionDetector:
             self._connection(state, tally, t, can_id, sa, da, data)
             return
         sequence = data[0]
+        # a capture (or a bus tap) that starts in the middle of a transfer sees its last packets alone
+        joined_late = state.first_t is not None and t - state.first_t < self.config.capture_start_grace_s
         if da == _GLOBAL:
             session = state.bam.get(sa)
             if session is not None and t - session.last_t > self.config.bam_timeout_s:
                 del state.bam[sa]
                 session = None
             if session is None:
-                self._violation(tally, can_id, sa, "packet_without_session")
+                if not joined_late:
+                    self._violation(tally, can_id, sa, "packet_without_session")
                 return
             if sequence != session.received + 1 or sequence > session.packets:
                 self._violation(tally, can_id, sa, "bad_sequence")
@@ -471,7 +695,7 @@ class CanIntrusionDetector:
             session.received, session.last_t = sequence, t
             if session.received == session.packets:
                 del state.bam[sa]
-        elif (sa << 8) | da not in state.rts:
+        elif (sa << 8) | da not in state.rts and not joined_late:
             self._violation(tally, can_id, sa, "packet_without_session")
 
     def _connection(
@@ -485,8 +709,8 @@ class CanIntrusionDetector:
             if packets == 0 or packets != -(-size // BYTES_PER_PACKET) or not 9 <= size <= MAX_TP_SIZE:
                 self._violation(tally, can_id, sa, "bad_size")
                 return
-            if packeted not in self._tp_senders.get(sa, ()):
-                self._violation(tally, can_id, sa, "unexpected_sender")
+            # A sender the model never saw using TP is no violation: ECUs send multi-packet PGNs (DM1, component
+            # and vehicle identification) seldom and on request, so a short capture misses them.
             if control == 32:
                 if da != _GLOBAL:
                     self._violation(tally, can_id, sa, "bam_to_destination")

@@ -7,14 +7,17 @@ from pathlib import Path
 import msgspec
 
 MODEL_VERSION = "can-model-1"
-ATTACKS = ("dos", "fuzzing", "spoofing", "injection", "address_claim", "transport_protocol")
+ATTACKS = ("dos", "fuzzing", "spoofing", "injection", "address_claim", "transport_protocol", "request_overload")
 """Values of ``evidence.attack`` in ``can_intrusion`` alerts."""
+PROTOCOL_ATTACKS = ("dos", "fuzzing", "address_claim", "transport_protocol", "request_overload")
+"""What the protocol rules find with no model; spoofing and injection need a model of the vehicle's traffic."""
 
 TSC1_PGN = 0
 XBR_PGN = 1024
 CONTROL_PGNS = (TSC1_PGN, XBR_PGN)
 """Torque/speed control and external brake requests: only a few named nodes may ever send them."""
 ADDRESS_CLAIM_PGN = 60928
+REQUEST_PGN = 59904
 TP_CM_PGN = 60416
 TP_DT_PGN = 60160
 CCVS1_PGN = 65265
@@ -81,6 +84,11 @@ class CanModel(msgspec.Struct, kw_only=True):
     frames: int = 0
     windows: int = 0
     notes: dict[str, str] = msgspec.field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        """False for the empty model: the detector then applies the protocol rules alone."""
+        return bool(self.ids)
 
     def save(self, path: Path | str) -> Path:
         """Write the model as indented JSON; returns the path."""

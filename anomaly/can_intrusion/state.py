@@ -38,6 +38,15 @@ class WindowTally(msgspec.Struct, kw_only=True):
     tp_sources: list[int] = msgspec.field(default_factory=list)
     rts_cts: int = 0
     sessions: int = 0
+    payload_bytes: int = 0
+    invalid: int = 0
+    """Frames no J1939 node may send (EDP bit set, SA 255)."""
+    bad_dlc: int = 0
+    """Frames of a baseline id (model-less) with another data length than it always had."""
+    requests: dict[int, int] = msgspec.field(default_factory=dict)
+    """(SA << 8 | DA) -> requests (PGN 59904) in this window."""
+    cannot_claim: int = 0
+    """Cannot Claim Address frames (an address claim from the null address 254): a node lost its address."""
     speed_mismatch: int = 0
     speed_detail: list[float] = msgspec.field(default_factory=list)
     """[wheel km/h, GNSS km/h] of the first mismatch."""
@@ -68,7 +77,7 @@ class CanVehicleState(msgspec.Struct, kw_only=True):
     last_seen: dict[int, float] = msgspec.field(default_factory=dict)
     tally: WindowTally = msgspec.field(default_factory=WindowTally)
     extra_ids: dict[int, int] = msgspec.field(default_factory=dict)
-    """Ids unknown to the model that this vehicle sent during its warm-up: its own, not an attacker's."""
+    """Ids unknown to the model that this vehicle's own ECUs sent (in the warm-up, or seldom-seen PGNs later)."""
     names: dict[int, int] = msgspec.field(default_factory=dict)
     """SA -> the NAME that claimed it on this vehicle (learned in warm-up and after)."""
     bam: dict[int, BamSession] = msgspec.field(default_factory=dict)
@@ -82,6 +91,18 @@ class CanVehicleState(msgspec.Struct, kw_only=True):
     lat: float | None = None
     lon: float | None = None
     incidents: dict[str, CanIncident] = msgspec.field(default_factory=dict)
+    baseline: dict[int, int] = msgspec.field(default_factory=dict)
+    """Without a model: id -> its busiest window so far (learned in the baseline, then from calm windows)."""
+    dlc: dict[int, int] = msgspec.field(default_factory=dict)
+    """Without a model: id -> the data length it had in the baseline."""
+    active_sas: list[int] = msgspec.field(default_factory=list)
+    """Source addresses that sent anything but address claims in the previous window."""
+    claim_request_t: float | None = None
+    """Bus time of the last Request for Address Claim."""
+    requested: dict[int, float] = msgspec.field(default_factory=dict)
+    """PGN -> bus time of the last request for it (at most 64 PGNs)."""
+    unsolicited: dict[int, list[float]] = msgspec.field(default_factory=dict)
+    """SA -> bus times of its recent claims that answered no request."""
 
 
 def encode_state(state: CanVehicleState) -> bytes:

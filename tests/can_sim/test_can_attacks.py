@@ -60,3 +60,29 @@ def test_injected_torque_control_comes_from_the_diagnostic_address() -> None:
 def test_bad_attacks_are_refused_naming_the_field(attack: Attack, message: str) -> None:
     with pytest.raises(AttackError, match=message):
         inject_attacks(held_out_frames(), [attack], seed=0)
+
+
+def test_a_request_overload_asks_the_engine_far_faster_than_any_requester() -> None:
+    capture = inject_attacks(held_out_frames(), [Attack("request_overload", 12, 13)], seed=7)
+    requests = [f for f in capture.frames if parse_can_id(f.arbitration_id).pgn == 59904]
+    assert 450 <= len(requests) <= 550  # 500 a second by default
+    assert {(parse_can_id(f.arbitration_id).sa, parse_can_id(f.arbitration_id).da) for f in requests} == {
+        (ATTACKER_SA, 0x00)
+    }
+    assert {len(f.data) for f in requests} == {3}  # J1939-21: a request carries the 3-byte PGN asked for
+    assert capture.labels == {int(base()) + 12: {"request_overload"}}
+
+
+def test_an_address_takeover_wins_the_claim_and_silences_the_victim() -> None:
+    capture = inject_attacks(held_out_frames(), [Attack("address_claim", 12, 20, mode="takeover")], seed=8)
+    claims = [f for f in capture.frames if parse_can_id(f.arbitration_id).pgn == 60928 and f.timestamp > base() + 5]
+    assert (parse_can_id(claims[0].arbitration_id).sa, claims[0].data) == (0x00, bytes(8))
+    engine_name = next(f.data for f in held_out_frames() if f.arbitration_id == 0x18EEFF00)
+    assert (parse_can_id(claims[1].arbitration_id).sa, claims[1].data) == (0xFE, engine_name)  # Cannot Claim
+    engine_after = [
+        f
+        for f in capture.frames
+        if f.arbitration_id & 0xFF == 0x00 and claims[1].timestamp < f.timestamp < base() + 20 and f not in claims
+    ]
+    assert engine_after == []
+    assert capture.labels == {int(base()) + 12: {"address_claim"}}

@@ -65,6 +65,15 @@ def test_replay_scores_can_jsonl_and_rejects_a_bad_batch(tmp_path: Path) -> None
     assert summary.counts["can"]["rejected"] == 1
 
 
+def test_replay_without_a_model_scores_can_jsonl_by_the_protocol_rules(tmp_path: Path) -> None:
+    bundle, _ = can_bundle(tmp_path)
+    summary = replay_bundle(bundle, tmp_path / "a.jsonl", tmp_path / "s.jsonl", tmp_path / "r.jsonl", progress=False)
+    alerts = can_alerts_of((tmp_path / "a.jsonl").read_bytes().splitlines())
+    assert [(a["evidence"]["attack"], a["severity"]) for a in alerts] == [("dos", "warning")]
+    assert alerts[0]["evidence"]["flood_ids"] == ["0x00000000"] and alerts[0]["fleet_id"] == "nordfracht"
+    assert summary.counts["can"]["records"] == len(can_batches()) + 1 and summary.counts["can"]["rejected"] == 1
+
+
 @pytest.mark.slow
 def test_live_detector_watches_the_can_topic_and_matches_replay(broker: EmbeddedBroker, tmp_path: Path) -> None:
     from anomaly.can_intrusion import CanModel
