@@ -180,6 +180,7 @@ def parse_fleet_document(doc: Any, source: str = FLEET_FILE) -> tuple[dict[str, 
         )
     vehicles: dict[str, Vehicle] = {}
     seen = {}
+    devices_seen: dict[str, str] = {}
     for i, raw in enumerate(_list(doc, "vehicles", source, top=True)):
         where = f"{top}vehicles[{i}]"
         vehicle = _object(raw, where)
@@ -191,12 +192,18 @@ def parse_fleet_document(doc: Any, source: str = FLEET_FILE) -> tuple[dict[str, 
         for j, card in enumerate(cards):
             if not isinstance(card, str) or not 0 < len(card) <= 64:
                 _fail(f"{where}.authorized_driver_cards[{j}]", f"got {_show(card)}, expected a driver card id")
+        device_ids = _list(vehicle, "device_ids", where)
+        for j, device_id in enumerate(device_ids):
+            if not isinstance(device_id, str) or not 0 < len(device_id) <= 64:
+                _fail(f"{where}.device_ids[{j}]", f"got {_show(device_id)}, expected a device id of 1-64 characters")
+            _unique(devices_seen, device_id, f"{where}.device_ids[{j}]")
         vehicles[vehicle_id] = Vehicle(
             vehicle_id=vehicle_id,
             fleet_id=fleet_id,
             category=_one_of(vehicle, "category", where, VEHICLE_CATEGORIES, required=False),
             plate=_text(vehicle, "plate", where, required=False),
             authorized_driver_cards=frozenset(cards),
+            device_ids=frozenset(device_ids),
         )
     sites = []
     seen = {}

@@ -37,6 +37,8 @@ class Vehicle:
     category: str | None
     plate: str | None
     authorized_driver_cards: frozenset[str]
+    device_ids: frozenset[str] = frozenset()
+    """Identifiers its telematics units report with: a Teltonika IMEI, a Traccar uniqueId, an OsmAnd id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +205,8 @@ class ReferenceData:
     zones: list[Zone] = field(default_factory=list)
     sites_by_fleet: dict[str, list[Site]] = field(init=False, default_factory=dict)
     trips_by_vehicle: dict[str, list[Trip]] = field(init=False, default_factory=dict)
+    vehicle_by_device: dict[str, str | None] = field(init=False, default_factory=dict)
+    """Device id -> vehicle_id; None for a device that several vehicles list (it cannot be told apart)."""
 
     def __post_init__(self) -> None:
         self.reindex()
@@ -214,6 +218,15 @@ class ReferenceData:
         self.trips_by_vehicle = {}
         for trip in sorted(self.trips, key=lambda t: (t.planned_start_ms, t.trip_id)):
             self.trips_by_vehicle.setdefault(trip.vehicle_id, []).append(trip)
+        self.vehicle_by_device = {}
+        for vehicle in self.vehicles.values():
+            for device_id in vehicle.device_ids:
+                known = device_id in self.vehicle_by_device
+                self.vehicle_by_device[device_id] = None if known else vehicle.vehicle_id
+
+    def vehicle_for_device(self, device_id: str) -> str | None:
+        """The vehicle a device id is listed for; None when no vehicle, or more than one, lists it."""
+        return self.vehicle_by_device.get(device_id)
 
     def fleet_of(self, vehicle_id: str) -> Fleet | None:
         vehicle = self.vehicles.get(vehicle_id)

@@ -1,0 +1,1 @@
+"""The device listeners: real telematics units and tracking servers publishing contract telemetry to Kafka."""

@@ -1,0 +1,101 @@
+"""`truckguard devices serve`: runs the device listeners in one asyncio loop until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from ingest.devices.counters import DeviceCounters
+from ingest.devices.directory import DeviceDirectory
+from ingest.devices.http_server import DeviceHttp, HttpOptions
+from ingest.devices.publisher import DevicePublisher
+from ingest.devices.teltonika_server import TeltonikaOptions, TeltonikaServer
+from ingest.kafka_clients import make_producer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    bootstrap: str
+    teltonika: TeltonikaOptions | None = None
+    http: HttpOptions = field(default_factory=HttpOptions)
+    summary_every_s: float = 60.0
+    reference_check_s: float = 5.0
+
+
+@dataclass
+class RunningDevices:
+    """What a started device service listens on (ports actually bound) and counts."""
+
+    ports: dict[str, int]
+    counters: DeviceCounters
+
+
+async def serve_devices(options: ServeOptions, directory: DeviceDirectory, stop: asyncio.Event,
+                        started: asyncio.Future[RunningDevices] | None = None) -> DeviceCounters:
+    """Listens until ``stop`` is set; then closes the listeners and flushes what is still in flight."""
+    if options.teltonika is None and options.http.osmand_port is None and options.http.traccar_port is None:
+        raise ValueError("no listener asked for: give --teltonika, --osmand and/or --traccar a port")
+    loop = asyncio.get_running_loop()
+    producer = make_producer(options.bootstrap, "truckguard-devices")
+    publisher = DevicePublisher(producer)
+    counters = DeviceCounters()
+    teltonika = None
+    http = DeviceHttp(directory, publisher, counters)
+    try:
+        ports: dict[str, int] = {}
+        if options.teltonika is not None:
+            teltonika = TeltonikaServer(options.teltonika, directory, publisher, counters)
+            ports["teltonika"] = await teltonika.start()
+        ports.update(await http.start(options.http))
+        if started is not None:
+            started.set_result(RunningDevices(ports, counters))
+        next_summary = loop.time() + options.summary_every_s
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), options.reference_check_s)
+            if await loop.run_in_executor(None, directory.refresh):
+                log.info("reference data changed: device registrations reloaded")
+            if loop.time() >= next_summary:
+                counters.log_summary()
+                next_summary = loop.time() + options.summary_every_s
+    finally:
+        if teltonika is not None:
+            await teltonika.close()
+        await http.close()
+        await loop.run_in_executor(None, producer.flush)
+        producer.close()
+        counters.log_summary()
+    return counters
+
+
+def run_devices(options: ServeOptions, directory: DeviceDirectory, stop: threading.Event,
+                ready: threading.Event | None = None, running: list[RunningDevices] | None = None) -> DeviceCounters:
+    """Blocking entry point: serves until the threading event ``stop`` is set (the CLI's signal handler sets it)."""
+
+    async def main() -> DeviceCounters:
+        loop = asyncio.get_running_loop()
+        async_stop = asyncio.Event()
+        started: asyncio.Future[RunningDevices] = loop.create_future()
+
+        def watch() -> None:
+            stop.wait()
+            loop.call_soon_threadsafe(async_stop.set)
+
+        threading.Thread(target=watch, name="devices-stop", daemon=True).start()
+
+        def announce(future: asyncio.Future[RunningDevices]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                if running is not None:
+                    running.append(future.result())
+                if ready is not None:
+                    ready.set()
+
+        started.add_done_callback(announce)
+        return await serve_devices(options, directory, async_stop, started)
+
+    return asyncio.run(main())

@@ -1,0 +1,1 @@
+"""The formats real telematics units and tracking servers speak (Teltonika, OsmAnd, Traccar), as pure parsers."""
