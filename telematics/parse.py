@@ -59,7 +59,8 @@ def parse_fast(raw: bytes | str) -> TelemetryRecord | None:
         return None
     # The Wire's values, in TelemetryRecord's field order (checked in telematics/wire.py).
     (vehicle_id, given_ts, seq, lat, lon, gnss_fix, gnss_jamming, gnss_speed, heading, wheel_speed, rpm,
-     ignition, parking_brake, cab_door, cargo_door, trailer, _, card, panic, volts, odometer, fuel) = wire_fields(wire)
+     ignition, parking_brake, cab_door, cargo_door, trailer, _, card, panic, volts, odometer, fuel, hdop, satellites,
+     accuracy, safety_systems, _, source) = wire_fields(wire)
     if not vehicle_id_ok(vehicle_id):
         return None
     if isinstance(given_ts, str):
@@ -79,7 +80,7 @@ def parse_fast(raw: bytes | str) -> TelemetryRecord | None:
     return TelemetryRecord(
         vehicle_id, ts, seq, lat, lon, gnss_fix, gnss_jamming, gnss_speed, heading, wheel_speed, rpm, ignition,
         parking_brake, cab_door, cargo_door, trailer, card_reported, card if card_reported else None, panic, volts,
-        odometer, fuel,
+        odometer, fuel, hdop, satellites, accuracy, safety_systems, None, source,
     )
 
 

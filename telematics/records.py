@@ -10,6 +10,7 @@ msgspec type, for that reason (mypyc compiles dataclasses); msgspec still encode
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(slots=True, init=False)
@@ -42,6 +43,15 @@ class TelemetryRecord:
     ext_power_v: float | None = None
     odometer_km: float | None = None
     fuel_level_pct: float | None = None
+    hdop: float | None = None
+    satellites: int | None = None
+    gnss_accuracy_m: float | None = None
+    """Estimated horizontal error (1 sigma, metres), where the device reports one."""
+    safety_systems: dict[str, str] | None = None
+    """Active safety systems (``aebs``, ``esc``, ``lane_keeping``, ...): ``on``, ``off``, ``fault``, ``unavailable``."""
+    speed_governor: dict[str, Any] | None = None
+    """The vehicle's own speed governance: ``active``, ``limit_kmh``, ``zone_id``, ``source``."""
+    source: str | None = None
 
     def __init__(
         self,
@@ -67,6 +77,12 @@ class TelemetryRecord:
         ext_power_v: float | None = None,
         odometer_km: float | None = None,
         fuel_level_pct: float | None = None,
+        hdop: float | None = None,
+        satellites: int | None = None,
+        gnss_accuracy_m: float | None = None,
+        safety_systems: dict[str, str] | None = None,
+        speed_governor: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> None:
         self.vehicle_id = vehicle_id
         self.ts_ms = ts_ms
@@ -90,6 +106,12 @@ class TelemetryRecord:
         self.ext_power_v = ext_power_v
         self.odometer_km = odometer_km
         self.fuel_level_pct = fuel_level_pct
+        self.hdop = hdop
+        self.satellites = satellites
+        self.gnss_accuracy_m = gnss_accuracy_m
+        self.safety_systems = safety_systems
+        self.speed_governor = speed_governor
+        self.source = source
 
     @property
     def speed_kmh(self) -> float | None:

@@ -103,6 +103,54 @@ def _integral(value: Any, high: int) -> int | None:
     return int(value) if 0 <= value <= high else None
 
 
+def _whole_number(field: str, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        whole = _integral(value, high)
+        if whole is None:
+            raise InvalidRecord(field, f"got {describe_value(value)}, expected an integer from 0 to {high}")
+        return whole
+
+    return check
+
+
+SAFETY_SYSTEM_STATES = ("on", "off", "fault", "unavailable")
+GOVERNOR_SOURCES = ("zone", "command", "none")
+
+
+def _safety_systems(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidRecord("safety_systems", f"got {describe_value(value)}, expected an object")
+    for system, state in value.items():
+        if state not in SAFETY_SYSTEM_STATES or type(state) is not str:
+            raise InvalidRecord(
+                f"safety_systems.{system}", f"got {describe_value(state)}, expected one of {SAFETY_SYSTEM_STATES}"
+            )
+    return dict(value)
+
+
+def _speed_governor(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidRecord("speed_governor", f"got {describe_value(value)}, expected an object")
+    if "active" in value and type(value["active"]) is not bool:
+        raise InvalidRecord("speed_governor.active", f"got {describe_value(value['active'])}, expected true or false")
+    if value.get("limit_kmh") is not None:
+        _number("speed_governor.limit_kmh", 0, 300)(value["limit_kmh"])
+    zone_id = value.get("zone_id")
+    if zone_id is not None and type(zone_id) is not str:
+        raise InvalidRecord("speed_governor.zone_id", f"got {describe_value(zone_id)}, expected text or null")
+    if "source" in value and value["source"] not in GOVERNOR_SOURCES:
+        raise InvalidRecord(
+            "speed_governor.source", f"got {describe_value(value['source'])}, expected one of {GOVERNOR_SOURCES}"
+        )
+    return dict(value)
+
+
+def _source(value: Any) -> str:
+    if type(value) is str and len(value) <= 64:
+        return value
+    raise InvalidRecord("source", f"got {describe_value(value)}, expected text of at most 64 characters")
+
+
 def _seq(value: Any) -> int:
     seq = _integral(value, MAX_SEQ)
     if seq is None:
@@ -128,6 +176,12 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "ext_power_v": _number("ext_power_v", 0, 100),
     "odometer_km": _number("odometer_km", 0, None),
     "fuel_level_pct": _number("fuel_level_pct", 0, 100),
+    "hdop": _number("hdop", 0, 100),
+    "satellites": _whole_number("satellites", 255),
+    "gnss_accuracy_m": _number("gnss_accuracy_m", 0, None),
+    "safety_systems": _safety_systems,
+    "speed_governor": _speed_governor,
+    "source": _source,
     "driver_card_id": _driver_card,
     **{
         name: _boolean(name)

@@ -11,7 +11,7 @@ import dataclasses
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -28,6 +28,9 @@ FLOAT_MAX = sys.float_info.max
 
 def _bounded(low: float, high: float) -> Any:
     return Annotated[float, msgspec.Meta(ge=low, le=high)]
+
+
+SafetySystemState = Literal["on", "off", "fault", "unavailable"]
 
 
 # The JSON key of driver_card_reported is one no device sends: the parser computes it, like the precise path.
@@ -60,6 +63,13 @@ class Wire(msgspec.Struct, rename={"ts_ms": "ts", "driver_card_reported": "(comp
     ext_power_v: _bounded(0, 100) = None  # type: ignore[valid-type]
     odometer_km: _bounded(0, FLOAT_MAX) = None  # type: ignore[valid-type]
     fuel_level_pct: _bounded(0, 100) = None  # type: ignore[valid-type]
+    hdop: _bounded(0, 100) = None  # type: ignore[valid-type]
+    satellites: Annotated[int, msgspec.Meta(ge=0, le=255)] = None  # type: ignore[assignment]
+    gnss_accuracy_m: _bounded(0, FLOAT_MAX) = None  # type: ignore[valid-type]
+    safety_systems: dict[str, SafetySystemState] = None  # type: ignore[assignment]
+    speed_governor: msgspec.UnsetType = msgspec.UNSET
+    """Any value is left to the precise path (rare: only vehicles with an on-board governor send it)."""
+    source: Annotated[str, msgspec.Meta(max_length=64)] = None  # type: ignore[assignment]
 
 
 if Wire.__struct_fields__ != tuple(field.name for field in dataclasses.fields(TelemetryRecord)):

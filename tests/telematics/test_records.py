@@ -12,7 +12,9 @@ VALUES = {
     "gnss_jamming": True, "gnss_speed_kmh": 41.5, "heading_deg": 90.5, "wheel_speed_kmh": 42.5, "engine_rpm": 1350.0,
     "ignition": True, "parking_brake": True, "cab_door_open": True, "cargo_door_open": True,
     "trailer_connected": True, "driver_card_reported": True, "driver_card_id": "DE0000012345", "panic": True,
-    "ext_power_v": 24.5, "odometer_km": 123456.5, "fuel_level_pct": 55.5,
+    "ext_power_v": 24.5, "odometer_km": 123456.5, "fuel_level_pct": 55.5, "hdop": 0.9, "satellites": 12,
+    "gnss_accuracy_m": 3.5, "safety_systems": {"aebs": "off"}, "speed_governor": {"active": False},
+    "source": "teltonika",
 }
 
 

@@ -36,11 +36,15 @@ FULL: dict[str, Any] = {
     "gnss_fix": True, "gnss_jamming": False, "gnss_speed_kmh": 42.5, "heading_deg": 90, "wheel_speed_kmh": 41.0,
     "engine_rpm": 1350, "ignition": True, "parking_brake": False, "cab_door_open": False, "cargo_door_open": True,
     "trailer_connected": True, "driver_card_id": "DE0000012345", "panic": False, "ext_power_v": 24.2,
-    "odometer_km": 412345.6, "fuel_level_pct": 63.5,
+    "odometer_km": 412345.6, "fuel_level_pct": 63.5, "hdop": 1.2, "satellites": 11, "gnss_accuracy_m": 4.5,
+    "safety_systems": {"aebs": "on", "esc": "on", "lane_keeping": "off"},
+    "speed_governor": {"active": True, "limit_kmh": 20, "zone_id": "ber-market", "source": "zone"},
+    "source": "teltonika",
 }
 NUMBER_RANGES = {
     "gnss_speed_kmh": (0, 300), "wheel_speed_kmh": (0, 300), "heading_deg": (0, 360), "engine_rpm": (0, 10000),
-    "ext_power_v": (0, 100), "odometer_km": (0, None), "fuel_level_pct": (0, 100),
+    "ext_power_v": (0, 100), "odometer_km": (0, None), "fuel_level_pct": (0, 100), "hdop": (0, 100),
+    "gnss_accuracy_m": (0, None),
 }
 BOOLEANS = ("gnss_fix", "gnss_jamming", "ignition", "parking_brake", "cab_door_open", "cargo_door_open",
             "trailer_connected", "panic")
@@ -86,9 +90,13 @@ def test_every_field_of_section_2_is_read() -> None:
         gnss_speed_kmh=42.5, heading_deg=90.0, wheel_speed_kmh=41.0, engine_rpm=1350.0, ignition=True,
         parking_brake=False, cab_door_open=False, cargo_door_open=True, trailer_connected=True,
         driver_card_reported=True, driver_card_id="DE0000012345", panic=False, ext_power_v=24.2,
-        odometer_km=412345.6, fuel_level_pct=63.5,
+        odometer_km=412345.6, fuel_level_pct=63.5, hdop=1.2, satellites=11, gnss_accuracy_m=4.5,
+        safety_systems={"aebs": "on", "esc": "on", "lane_keeping": "off"},
+        speed_governor={"active": True, "limit_kmh": 20, "zone_id": "ber-market", "source": "zone"},
+        source="teltonika",
     )
     assert all(type(getattr(record, name)) is float for name in NUMBER_RANGES)
+    assert type(record.satellites) is int
 
 
 @pytest.mark.parametrize(("ts", "expected"), [
@@ -637,7 +645,7 @@ def test_the_fast_path_only_ever_agrees_with_the_precise_path(message: bytes) ->
 
 
 @pytest.mark.parametrize("message", [
-    raw(), json.dumps(FULL).encode(), raw(ts=T0), raw(lat=None, lon=None), raw(driver_card_id=None),
+    raw(), json.dumps({k: v for k, v in FULL.items() if k != "speed_governor"}).encode(), raw(ts=T0), raw(lat=None, lon=None), raw(driver_card_id=None),
     raw(driver_card_id="🚚" * 64), raw(vehicle_id="a" * 64, seq=2**63 - 1),
     raw(firmware={"v": [1, 2]}, x=0).replace(b"0}", b"1e999}"),
     raw(ts="2026-11-24T10:15:00.123456+01:00"), raw(name="Jürgen").replace(b"\\u00fc", "ü".encode()),
@@ -647,6 +655,15 @@ def test_ordinary_records_take_the_fast_path(message: bytes | str) -> None:
     record = parse_fast(message)
     assert record is not None
     assert record == validate_record(decode_message(message))
+
+
+def test_a_speed_governor_is_left_to_the_precise_path() -> None:
+    message = raw(speed_governor={"active": True, "limit_kmh": 20, "zone_id": None, "source": "command"})
+    assert parse_fast(message) is None
+    assert both_paths(message).speed_governor == {"active": True, "limit_kmh": 20, "zone_id": None, "source": "command"}
+    assert rejected(raw(speed_governor={"source": "driver"})).field == "speed_governor.source"
+    assert rejected(raw(safety_systems={"aebs": "disabled"})).field == "safety_systems.aebs"
+    assert rejected(raw(satellites=1.5)).field == "satellites"
 
 
 def test_schema_and_checks_agree_on_the_fields_of_section_2() -> None:
