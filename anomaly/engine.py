@@ -288,7 +288,7 @@ class DetectionEngine:
             status="requested",
             alert_ids=decision.alert_ids,
             reason=decision.reason,
-            zone_id=decision.trigger.zone_id,
+            zone_id=decision.zone_id,
             lat=state.last_lat,
             lon=state.last_lon,
             history=[HistoryEntry(status="requested", at=ts, by="detector")],

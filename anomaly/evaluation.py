@@ -9,15 +9,20 @@ from typing import Any
 import msgspec
 import polars as pl
 
+from telematics.kinds import EARLY_RAMMING_KINDS
 from telematics.outputs import SEVERITIES
 from telematics.timeutil import TimestampError, parse_rfc3339_ms
 
 LABELS_FORMAT = "truckguard.labels.v1"
 DEFAULT_GRACE_S = 60.0
-EARLY_RAMMING_KINDS = ("ramming_risk", "hijack_suspected")
 RENTAL_RAMMING = "rental_ramming"
 """A rental hired for the attack never left its hirer's control: every other ramming is a hijack or a theft."""
-"""The kinds that count as a ramming detected before the vehicle reaches the zone."""
+LOUD_SEVERITIES = ("warning", "critical")
+"""The severities a dispatcher is asked to act on: the issue's false-alarm target counts these."""
+GROUPINGS = ("device_profile", "driving_profile", "cadence")
+"""How per-vehicle figures are grouped: the labels' device and driving profiles, and the moving cadence."""
+CADENCE_BUCKETS = ((15, "<=15 s"), (45, "30 s"))
+"""Moving report period up to 15 s, up to 45 s (the 30 s class), else the 60 s class."""
 
 
 class LabelsError(ValueError):
@@ -65,6 +70,27 @@ class FalseAlertScore:
 
 
 @dataclass(frozen=True)
+class GroupScore:
+    """The issue's figures for the vehicles of one device profile, driving profile or cadence class."""
+
+    grouping: str
+    """"device_profile", "driving_profile" or "cadence"."""
+    group: str
+    vehicles: int
+    vehicle_hours: float
+    false_loud_alerts: int
+    """False warning and critical alerts."""
+    false_loud_per_1000_vehicle_hours: float
+    false_loud_by_kind: dict[str, int]
+    false_stop_requests: int
+    """Stop requests outside every incident window: on normal days and normal stretches."""
+    incidents: int
+    detected: int
+    recall: float | None
+    ramming: RammingScore
+
+
+@dataclass(frozen=True)
 class EvaluationReport:
     """Everything evaluate() measured; to_dict() gives plain JSON-ready values."""
 
@@ -85,6 +111,8 @@ class EvaluationReport:
     kind_coverage: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per expected alert kind: in how many incidents it was expected and in how many it was raised."""
     missed: list[str] = field(default_factory=list)
+    by_group: list[GroupScore] = field(default_factory=list)
+    """The same figures per device profile, driving profile and cadence class (labels that name them)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +174,37 @@ def _hard_case_rows(labels: Mapping[str, Any]) -> list[dict[str, Any]]:
                      "hc_start_ms": _ms(case.get("start"), f"{where}.start", LabelsError),
                      "hc_end_ms": _ms(case.get("end"), f"{where}.end", LabelsError)})
     return rows
+
+
+def vehicle_groups(labels: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """grouping -> group -> vehicle ids, from the labels' vehicle entries (absent profile fields: no grouping)."""
+    out: dict[str, dict[str, list[str]]] = {g: {} for g in GROUPINGS}
+    for i, vehicle in enumerate(labels.get("vehicles") or []):
+        if not isinstance(vehicle, Mapping) or not isinstance(vehicle.get("vehicle_id"), str):
+            raise LabelsError(f"labels.vehicles[{i}]: expected an object with a vehicle_id")
+        vid = vehicle["vehicle_id"]
+        for grouping in ("device_profile", "driving_profile"):
+            if isinstance(vehicle.get(grouping), str):
+                out[grouping].setdefault(vehicle[grouping], []).append(vid)
+        device = vehicle.get("device")
+        period = device.get("period_moving_s") if isinstance(device, Mapping) else None
+        if isinstance(period, int | float) and not isinstance(period, bool):
+            out["cadence"].setdefault(cadence_class(float(period)), []).append(vid)
+    return {g: groups for g, groups in out.items() if groups}
+
+
+def _group_order(grouping: str, group: str) -> tuple[int, str]:
+    if grouping == "cadence":
+        return ([name for _, name in CADENCE_BUCKETS] + ["60 s"]).index(group), group
+    return 0, group
+
+
+def cadence_class(period_moving_s: float) -> str:
+    """The cadence class of a unit's moving report period: "<=15 s", "30 s" or "60 s"."""
+    for limit, name in CADENCE_BUCKETS:
+        if period_moving_s <= limit:
+            return name
+    return "60 s"
 
 
 def _as_mapping(item: Any) -> Mapping[str, Any]:
@@ -217,6 +276,13 @@ def evaluate(labels: Mapping[str, Any], alerts: Iterable[Any], stop_requests: It
     false_alerts = outside_incidents(alert_df, incidents, grace_ms)
     false_stops = outside_incidents(stop_df, incidents, grace_ms)
     detected = detections.height
+    hours_per_vehicle = _hours_per_vehicle(labels, float(hours))
+    by_group = [
+        group_score(grouping, group, vids, hours_per_vehicle, incidents, alert_df, stop_df, false_alerts,
+                    false_stops, detections, grace_ms)
+        for grouping, groups in vehicle_groups(labels).items()
+        for group, vids in sorted(groups.items(), key=lambda item: _group_order(grouping, item[0]))
+    ] if hours_per_vehicle is not None else []
     return EvaluationReport(
         vehicle_hours=float(hours),
         grace_s=grace_s,
@@ -232,6 +298,32 @@ def evaluate(labels: Mapping[str, Any], alerts: Iterable[Any], stop_requests: It
         false_stop_requests_per_1000_vehicle_hours=round(false_stops.height * 1000.0 / float(hours), 3),
         kind_coverage=kind_coverage(incidents, alert_df, grace_ms),
         missed=sorted(set(incidents["incident_id"].to_list()) - set(detections["incident_id"].to_list())),
+        by_group=by_group,
+    )
+
+
+def _hours_per_vehicle(labels: Mapping[str, Any], vehicle_hours: float) -> float | None:
+    vehicles = labels.get("vehicles") if isinstance(labels, Mapping) else None
+    return vehicle_hours / len(vehicles) if isinstance(vehicles, list) and vehicles else None
+
+
+def group_score(grouping: str, group: str, vehicle_ids: list[str], hours_per_vehicle: float,
+                incidents: pl.DataFrame, alerts: pl.DataFrame, stops: pl.DataFrame, false_alerts: pl.DataFrame,
+                false_stops: pl.DataFrame, detections: pl.DataFrame, grace_ms: int) -> GroupScore:
+    """The figures restricted to one group's vehicles (their share of the vehicle-hours as the denominator)."""
+    mine = pl.col("vehicle_id").is_in(pl.Series(vehicle_ids, dtype=pl.Utf8).implode())
+    hours = round(len(vehicle_ids) * hours_per_vehicle, 3)
+    loud = false_alerts.filter(mine & pl.col("severity").is_in(LOUD_SEVERITIES))
+    own = incidents.filter(mine)
+    own_detected = detections.filter(pl.col("incident_id").is_in(own["incident_id"].implode())).height
+    return GroupScore(
+        grouping=grouping, group=group, vehicles=len(vehicle_ids), vehicle_hours=hours,
+        false_loud_alerts=loud.height,
+        false_loud_per_1000_vehicle_hours=round(loud.height * 1000.0 / hours, 3) if hours else 0.0,
+        false_loud_by_kind=_counts(loud, "kind"), false_stop_requests=false_stops.filter(mine).height,
+        incidents=own.height, detected=own_detected,
+        recall=round(own_detected / own.height, 4) if own.height else None,
+        ramming=ramming_score(own, alerts.filter(mine), stops.filter(mine), grace_ms),
     )
 
 
@@ -400,4 +492,36 @@ def format_report(report: EvaluationReport) -> str:
                      + ", ".join(f"{k} {n}" for k, n in report.false_alerts_by_hard_case.items()))
     if report.missed:
         lines.append("missed: " + ", ".join(report.missed))
+    lines += _group_lines(report.by_group)
     return "\n".join(lines)
+
+
+_GROUP_TITLES = {"device_profile": "device profile", "driving_profile": "driving profile",
+                 "cadence": "moving cadence"}
+
+
+def _group_lines(groups: list[GroupScore]) -> list[str]:
+    """One table per grouping: false warning+critical per 1,000 vehicle-hours, stop requests, recall, rammings."""
+    lines: list[str] = []
+    for grouping, title in _GROUP_TITLES.items():
+        rows = [g for g in groups if g.grouping == grouping]
+        if not rows:
+            continue
+        lines += ["", f"{'by ' + title:<25}{'veh':>4}{'veh-h':>7}{'false w+c':>10}{'/1000 vh':>9}{'stops':>6}"
+                      f"{'inc':>5}{'recall':>8}{'ram':>5}{'early':>6}{'lead s':>8}{'stop<entry':>11}{'hij/thf':>8}"]
+        for g in rows:
+            r = g.ramming
+            lines.append(
+                f"{g.group:<25}{g.vehicles:>4}{g.vehicle_hours:>7g}{g.false_loud_alerts:>10}"
+                f"{g.false_loud_per_1000_vehicle_hours:>9.1f}{g.false_stop_requests:>6}{g.incidents:>5}"
+                f"{_fmt(g.recall, '{:.0%}'):>8}{r.incidents:>5}{r.detected_before_entry:>6}"
+                f"{_fmt(r.lead_time_median_s):>8}{r.stop_request_before_entry:>11}"
+                f"{r.control_loss_stop_request_before_entry:>4}/{r.control_loss_incidents:<3}")
+        for g in rows:
+            if g.false_loud_by_kind:
+                lines.append(f"  {g.group}: " + ", ".join(f"{k} {n}" for k, n in g.false_loud_by_kind.items()))
+    if groups:
+        lines.append("(veh vehicles, stops false stop requests, inc incidents, ram rammings, early flagged before "
+                     "entry, lead median lead time, stop<entry stop request before entry, hij/thf of the hijack "
+                     "and theft rammings)")
+    return lines

@@ -12,7 +12,14 @@ COURSE_MIN_MOVE_M = 12.0
 """The track's course is taken between fixes at least this far apart, so GNSS jitter does not spin it."""
 ACCEL_MAX_GAP_MS = 20_000
 """Acceleration is only estimated between records this close together."""
+COURSE_MAX_GAP_MS = 20_000
+"""The track's course is only taken between fixes this close in time: over a longer chord (a unit reporting once a
+minute) the straight line cuts corners and off-ramps, and says little about the street the vehicle is on."""
 GAP_EWMA_ALPHA = 0.1
+SILENT_STANDSTILL_MS = 5 * 60_000
+STOOD_M = 100.0
+"""A silence this long that ends this close to where it began: the vehicle stood, and its unit said nothing
+(event-driven units report only on movement; some stop reporting with the ignition off)."""
 
 
 class Motion:
@@ -38,7 +45,10 @@ class Motion:
             if course_lat is None or course_lon is None:
                 state.course_lat, state.course_lon = record.lat, record.lon
             elif haversine_m(course_lat, course_lon, record.lat, record.lon) >= COURSE_MIN_MOVE_M:
-                state.track_course_deg = bearing_deg(course_lat, course_lon, record.lat, record.lon)
+                short_chord = self.gap_ms is not None and self.gap_ms <= COURSE_MAX_GAP_MS
+                state.track_course_deg = (
+                    bearing_deg(course_lat, course_lon, record.lat, record.lon) if short_chord else None
+                )
                 state.course_lat, state.course_lon = record.lat, record.lon
         elif not moving:
             state.course_lat = state.course_lon = None
@@ -57,8 +67,15 @@ def remember(state: MotionState, record: TelemetryRecord, motion: Motion, speed:
         sample = float(gap) if usual is None else min(float(gap), 3.0 * usual + 1000.0)
         state.usual_gap_ms = sample if usual is None else usual + GAP_EWMA_ALPHA * (sample - usual)
         state.moving_gaps += 1
+    if (
+        gap is not None and gap >= SILENT_STANDSTILL_MS and record.has_position
+        and state.fix_lat is not None and state.fix_lon is not None
+        and haversine_m(state.fix_lat, state.fix_lon, record.lat, record.lon) <= STOOD_M  # type: ignore[arg-type]
+    ):
+        state.silent_standstills += 1
     state.last_ts_ms = record.ts_ms
     state.last_speed_kmh = speed
+    state.last_speed_reported = record.wheel_speed_kmh is not None or record.gnss_speed_kmh is not None
     state.last_moving = moving
     if record.ignition is not None:
         state.last_ignition = record.ignition
@@ -70,7 +87,7 @@ def remember(state: MotionState, record: TelemetryRecord, motion: Motion, speed:
         state.last_card = record.driver_card_id
         state.card_known = True
     if record.has_position:
-        state.fix_ts_ms = record.ts_ms
+        state.fix_ts_ms, state.fix_lat, state.fix_lon = record.ts_ms, record.lat, record.lon
 
 
 def kmh_to_mps(kmh: float) -> float:

@@ -17,14 +17,26 @@ from telematics.reference import Fleet, ReferenceData, Site, Trip, TripStop, Veh
 if TYPE_CHECKING:
     from anomaly.behaviour.model import BehaviourModels
 
-TRIP_SLACK_MS = 30 * 60_000
-"""A vehicle counts as on its planned trip this long before the planned start and after the planned end."""
-STOP_EARLY_MS = 30 * 60_000
-STOP_LATE_MS = 90 * 60_000
-"""A planned stop explains a standstill from this long before its planned arrival to this long after its planned
-departure: a customer due this afternoon, or left hours ago, does not explain standing at its gate this morning."""
+TRIP_SLACK_MS = 75 * 60_000
+"""A vehicle counts as on its planned trip this long before the planned start and after the planned end: trucks run
+up to an hour early or late against their plans (traffic, dock queues, the driver's breaks), plus a margin."""
+STOP_EARLY_MS = 3 * 60 * 60_000
+STOP_LATE_MS = 3 * 60 * 60_000
+"""A planned stop is matched by place first; time is only a loose bound: a truck an hour or two early or late is at
+its customer all the same, while a customer due tomorrow does not explain standing at its gate today."""
+QUEUE_M = 150.0
+"""A standstill this close to a planned stop's radius is the queue at its gate or dock: 7-8 trucks at 18-20 m each."""
+DOCK_M = 500.0
+"""A planned stop's point is an address geocode, often on the street front or the parcel's centre; the docks of a
+large distribution centre lie up to several hundred metres from it, and that is where doors are opened."""
 PLACE_SLACK_M = 40.0
 """GNSS error allowed around a planned stop's or a site's radius."""
+DEFAULT_GNSS_ERROR_M = 10.0
+"""Horizontal GNSS error (1 sigma) assumed when the device reports none: 2-5 m under open sky, 10-50 m between
+tall buildings; a detector that must not be fooled by a city centre's fixes assumes the city."""
+UERE_M = 5.0
+"""Horizontal error per unit of HDOP: HDOP times the user equivalent range error (about 5 m for a single-frequency
+receiver) estimates the 1-sigma horizontal error."""
 
 
 _UNKNOWN: Any = object()
@@ -142,7 +154,12 @@ class Observation:
         else:
             # With the ignition off the CAN bus may sleep and report 0: trust GNSS then.
             speed = max(wheel, gnss)
+        self.reported_speed_kmh = speed
+        """The speed the device reported (wheels or receiver); None when it reports none."""
+        if speed is None:
+            speed = _track_speed_kmh(self.motion_state, record)
         self.speed_kmh = speed
+        """The reported speed, else the speed along the track from the previous fix (units that report no speed)."""
         self.moving = speed is not None and speed >= config.moving_kmh
         self.motion = Motion(self.motion_state, record, speed, self.moving)
         self._zones: Any = _UNKNOWN
@@ -223,13 +240,20 @@ class Observation:
         if not trips:
             return None
         ts = self.record.ts_ms
-        candidates = [t for t in trips if t.covers(ts)] or [t for t in trips if t.covers(ts, TRIP_SLACK_MS)]
+        candidates = [t for t in trips if t.covers(ts, TRIP_SLACK_MS)]
         if len(candidates) <= 1 or not self.record.has_position:
             return candidates[0] if candidates else None
-        # Back-to-back trips overlap in their planned times: the vehicle is on the one whose route it follows.
+        # Back-to-back trips overlap once their times are given slack, and a truck running late is still on the
+        # earlier one when the next one's planned window begins: the vehicle is on a trip whose corridor it is in,
+        # the one planned for now if several, else the nearest.
         index = self.index
         lat, lon = self.record.lat, self.record.lon
-        return min(candidates, key=lambda t: index.trip_shape(t).route.distance(*t.frame.to_xy(lat, lon)))  # type: ignore[arg-type]
+
+        def preference(trip: Trip) -> tuple[bool, bool, float]:
+            distance = index.trip_shape(trip).route.distance(*trip.frame.to_xy(lat, lon))  # type: ignore[arg-type]
+            return (distance > trip.corridor_m, not trip.covers(ts), distance)
+
+        return min(candidates, key=preference)
 
     @property
     def trip_shape(self) -> TripShape | None:
@@ -292,16 +316,43 @@ class Observation:
         return value  # type: ignore[no-any-return]
 
     def _find_planned_stop(self) -> TripStop | None:
-        trip, record = self.trip, self.record
-        if trip is None or not record.has_position:
+        record = self.record
+        if self.trip is None or not record.has_position:
             return None
         lat, lon, ts = record.lat, record.lon, record.ts_ms
+        # Any trip of the vehicle around now: the same customer is often a stop of two trips in a row.
         return next(
             (
-                s for s in trip.stops
+                s for trip in self._trips_around() for s in trip.stops
                 if _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + PLACE_SLACK_M  # type: ignore[arg-type]
             ),
             None,
+        )
+
+    def _trips_around(self) -> list[Trip]:
+        trips = self.reference.trips_by_vehicle.get(self.record.vehicle_id) or []
+        ts = self.record.ts_ms
+        return [t for t in trips if t.covers(ts, TRIP_SLACK_MS)]
+
+    @property
+    def gnss_error_m(self) -> float:
+        """The fix's estimated horizontal error (1 sigma): the device's own estimate, else from HDOP, else assumed."""
+        record = self.record
+        if record.gnss_accuracy_m is not None:
+            return max(record.gnss_accuracy_m, 1.0)
+        if record.hdop is not None:
+            return max(record.hdop * UERE_M, 1.0)
+        return DEFAULT_GNSS_ERROR_M
+
+    def near_planned_stop(self, margin_m: float) -> bool:
+        """Within margin_m of the radius of a planned stop around its time (unknown without a fix: False)."""
+        record = self.record
+        if self.trip is None or not record.has_position:
+            return False
+        lat, lon, ts = record.lat, record.lon, record.ts_ms
+        return any(
+            _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + margin_m  # type: ignore[arg-type]
+            for trip in self._trips_around() for s in trip.stops
         )
 
     @property
@@ -314,6 +365,22 @@ class Observation:
         if fleet is None:
             return True
         return self.index.fleet_operating(fleet, ts_ms)
+
+
+TRACK_SPEED_GAP_MS = (5_000, 300_000)
+"""A speed along the track is taken between fixes this far apart: closer, GNSS noise dominates; farther, the vehicle
+may have stopped and gone on in between."""
+
+
+def _track_speed_kmh(motion: MotionState, record: TelemetryRecord) -> float | None:
+    """The mean speed from the previous fix to this one, for units that report none (phone apps, many trackers)."""
+    if not record.has_position or motion.fix_ts_ms is None or motion.fix_lat is None or motion.fix_lon is None:
+        return None
+    gap_ms = record.ts_ms - motion.fix_ts_ms
+    if not TRACK_SPEED_GAP_MS[0] <= gap_ms <= TRACK_SPEED_GAP_MS[1]:
+        return None
+    metres = haversine_m(motion.fix_lat, motion.fix_lon, record.lat, record.lon)  # type: ignore[arg-type]
+    return metres / gap_ms * 3600.0
 
 
 def _around_planned_time(stop: TripStop, ts_ms: int) -> bool:

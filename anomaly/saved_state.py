@@ -21,6 +21,7 @@ from anomaly.detectors.states import FusionState, RammingState, ZoneApproach, Zo
 from anomaly.incidents import Incident
 from anomaly.open_alerts import OpenAlert
 from anomaly.vehicle_state import OrderingState, VehicleState
+from telematics.errors import BadInput
 from telematics.records import TelemetryRecord
 
 T = TypeVar("T")
@@ -44,7 +45,7 @@ FIELD_READERS: dict[tuple[type, str], Callable[[Any], Any]] = {
 """How to read the state fields that hold collections of objects."""
 
 
-class SavedStateError(ValueError):
+class SavedStateError(BadInput):
     """A saved state does not have the shape of the engine's state classes."""
 
 

@@ -3,7 +3,9 @@
 A request is only ever a request: a human in law enforcement authorises or refuses it. The mode never asks
 for an abrupt stop at speed: a vehicle heading into people gets a controlled stop (gradual, hazard lights),
 one out of control elsewhere is derated (speed_limit) so it cannot reach attack speed, and a parked one is
-kept from restarting. At most one request per incident: none while any alert it was raised for stays open.
+kept from restarting. At most one request per incident: none while any alert it was raised for stays open. A
+request never rests on one record: its trigger must have held since an earlier record, and a moving vehicle's
+zone trigger needs a second, independent signal (loss of control) or attack speed inside the zone.
 """
 
 from __future__ import annotations
@@ -27,21 +29,27 @@ class StopDecision(msgspec.Struct, kw_only=True):
     target_speed_kmh: float | None
     alert_ids: list[str]
     reason: str
+    zone_id: str | None
+    """The protected zone the vehicle threatens: the zone trigger's, or the nearest one a hijacked vehicle nears."""
 
 
 def decide(obs: Observation, open_alerts: dict[str, OpenAlert], already_requested: list[str]) -> StopDecision | None:
     """A stop request to raise now, or None."""
     if already_requested and any(a.alert_id in already_requested for a in open_alerts.values()):
         return None
-    critical = [a for a in open_alerts.values() if a.severity == "critical"]
+    # Never on one record: an alert whose condition began at this very record waits for the next one.
+    critical = [a for a in open_alerts.values() if a.severity == "critical" and a.onset_ms < obs.ts_ms]
     if not critical:
         return None
     speed = obs.speed_kmh or 0.0
     control_loss = sorted((a for a in open_alerts.values() if a.kind in CONTROL_LOSS_KINDS), key=lambda a: a.kind)
     hijack = next((a for a in critical if a.kind == "hijack_suspected"), None)
     zone_triggers = sorted((a for a in critical if a.kind in ZONE_KINDS), key=lambda a: (a.onset_ms, a.alert_id))
-    zone_trigger = zone_triggers[0] if zone_triggers else None
-    inside_at_speed = zone_trigger is not None and zone_trigger.kind != "ramming_risk" and speed >= ATTACK_SPEED_KMH
+    # Inside a zone at attack speed is a signal of its own, even when a ramming risk for it was raised first.
+    inside = [a for a in zone_triggers if a.kind != "ramming_risk"]
+    inside_at_speed = bool(inside) and speed >= ATTACK_SPEED_KMH
+    zone_trigger = (inside[0] if inside_at_speed and not control_loss else zone_triggers[0]) if zone_triggers else None
+    zone_id = zone_trigger.zone_id if zone_trigger is not None else None
     if zone_trigger is not None and obs.moving and (control_loss or inside_at_speed):
         trigger, mode, target = zone_trigger, "controlled_stop", None
         what = "heading into" if zone_trigger.kind == "ramming_risk" else "inside"
@@ -55,7 +63,8 @@ def decide(obs: Observation, open_alerts: dict[str, OpenAlert], already_requeste
             action = "requesting that the engine not restart once stopped"
             situation = "hijack suspected while the vehicle is being towed" if towed and obs.moving \
                 else "hijack suspected while the vehicle stands"
-        elif _near_people(obs):
+        elif (near := _nearest_unpermitted_zone(obs)) is not None:
+            zone_id = near
             mode, target = "controlled_stop", None
             action = "requesting a controlled stop (gradual slow-down to a standstill, hazard lights on)"
             situation = f"hijack suspected at {speed:.0f} km/h near an active protected zone"
@@ -68,14 +77,24 @@ def decide(obs: Observation, open_alerts: dict[str, OpenAlert], already_requeste
     others = [a for a in control_loss if a.alert_id != trigger.alert_id]
     signals = [a.kind.replace("_", " ") for a in others]
     because = f" with {', '.join(signals)}" if signals else ""
+    # The officers see every open zone alert too (the ramming risk, the intrusion), not only what decided it.
+    zone_alerts = sorted(
+        (a for a in open_alerts.values() if a.kind in ZONE_KINDS and a.severity != "info"),
+        key=lambda a: (a.onset_ms, a.alert_id),
+    )
+    listed = [trigger.alert_id, *(a.alert_id for a in others)]
+    listed += [a.alert_id for a in zone_alerts if a.alert_id not in listed]
     return StopDecision(
         trigger=trigger,
         mode=mode,
         target_speed_kmh=target,
-        alert_ids=[trigger.alert_id, *(a.alert_id for a in others)],
+        alert_ids=listed,
         reason=f"{situation}{because}; {action}",
+        zone_id=zone_id,
     )
 
 
-def _near_people(obs: Observation) -> bool:
-    return any(v.active and not v.permitted and not v.farther_than(NEAR_ZONE_M) for v in obs.zones)
+def _nearest_unpermitted_zone(obs: Observation) -> str | None:
+    """The nearest active zone the vehicle may not enter, within NEAR_ZONE_M; None when there is none."""
+    near = [v for v in obs.zones if v.active and not v.permitted and not v.farther_than(NEAR_ZONE_M)]
+    return min(near, key=lambda v: (v.distance_m, v.zone.zone_id)).zone.zone_id if near else None

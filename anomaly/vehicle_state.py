@@ -33,6 +33,8 @@ class MotionState:
 
     last_ts_ms: int | None = None
     last_speed_kmh: float | None = None
+    last_speed_reported: bool = False
+    """The last speed came from the device (wheels or receiver), not from the track between two fixes."""
     last_moving: bool = False
     last_ignition: bool | None = None
     last_cargo_door_open: bool | None = None
@@ -40,12 +42,17 @@ class MotionState:
     last_card: str | None = None
     card_known: bool = False
     fix_ts_ms: int | None = None
+    fix_lat: float | None = None
+    fix_lon: float | None = None
+    """The previous record's fix (time and place): where the vehicle came from to this record's fix."""
     course_lat: float | None = None
     course_lon: float | None = None
     track_course_deg: float | None = None
     usual_gap_ms: float | None = None
     """Exponentially weighted mean of the gaps between records while moving: this device's own reporting rate."""
     moving_gaps: int = 0
+    silent_standstills: int = 0
+    """Long silences after which the vehicle was where it had been: its unit falls silent while the vehicle stands."""
 
 
 @dataclass(slots=True)

@@ -11,12 +11,13 @@ import sklearn
 
 from anomaly.behaviour.features import FEATURES
 from anomaly.behaviour.model import MODEL_VERSION, BehaviourModels, compile_forest
+from telematics.errors import BadInput
 
 MANIFEST_FILE = "manifest.json"
 FORESTS_FILE = "forests.joblib"
 
 
-class ModelStoreError(ValueError):
+class ModelStoreError(BadInput):
     """A model directory is missing, or was made for other features or another model version."""
 
 

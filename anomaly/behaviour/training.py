@@ -20,6 +20,7 @@ from anomaly.config import EngineConfig
 from anomaly.observation import Observation
 from anomaly.spatial import ReferenceIndex
 from telematics.bundle import TELEMETRY_FILE, iter_lines, load_reference
+from telematics.errors import BadInput
 from telematics.parse import parse_telemetry
 from telematics.records import TelemetryRecord
 from telematics.reference import ReferenceData
@@ -32,7 +33,7 @@ THRESHOLD_MARGIN = 0.02
 STRONG_MARGIN = 0.06
 
 
-class TrainingError(ValueError):
+class TrainingError(BadInput):
     """Training input is unusable: no records, or no reference data for records given directly."""
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import msgspec
 
+from telematics.errors import BadInput
+
 MODEL_VERSION = "can-model-1"
 ATTACKS = ("dos", "fuzzing", "spoofing", "injection", "address_claim", "transport_protocol", "request_overload")
 """Values of ``evidence.attack`` in ``can_intrusion`` alerts."""
@@ -32,7 +34,7 @@ KIND_CLAIM = "claim"
 KIND_CONTROL = "control"
 
 
-class CanModelError(ValueError):
+class CanModelError(BadInput):
     """A CAN model file is unreadable, of another version, or inconsistent."""
 
 

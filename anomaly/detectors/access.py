@@ -106,10 +106,12 @@ class UnauthorizedDriver(Detector):
             allowed.add(trip.driver_card_id)
         no_card = card is None
         wrong_card = card is not None and bool(allowed) and card not in allowed
+        # Inside the fleet's own yard, staff shunt vehicles between bays without a driver card: not a driver.
+        in_yard = obs.site is not None
         finding = track(
             self.name,
             state.incident,
-            moving and (no_card or wrong_card),
+            moving and (no_card or wrong_card) and not in_yard,
             obs.ts_ms,
             hold_ms=self.hold_ms,
             clear_ms=self.clear_ms,

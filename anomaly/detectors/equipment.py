@@ -97,7 +97,9 @@ class GnssJamming(Detector):
     tunnel_m = 2_000.0
     """... and this far by the wheels: longer than the tunnels vehicles normally drive through."""
     long_loss_ms = 6 * 60_000
-    """GNSS lost this long while driving counts however slowly."""
+    long_loss_m = 1_000.0
+    """GNSS lost this long while driving counts from this far on: a jam in a tunnel or an underground road crawls for
+    many minutes without a fix and covers a few hundred metres."""
     wheel_kmh: ClassVar[float] = 5.0
 
     def quiet(self, obs: Observation, state: JammingState) -> bool:
@@ -147,7 +149,8 @@ class GnssJamming(Detector):
         lost_ms = ts - state.lost_since_ms if state.lost_since_ms is not None else 0
         lost_m = state.lost_wheel_m
         beyond_tunnel = lost_driving and (
-            (lost_ms >= self.tunnel_ms and lost_m >= self.tunnel_m) or lost_ms >= self.long_loss_ms
+            (lost_ms >= self.tunnel_ms and lost_m >= self.tunnel_m)
+            or (lost_ms >= self.long_loss_ms and lost_m >= self.long_loss_m)
         )
         flag_ms = ts - state.flag_since_ms if state.flag_since_ms is not None else 0
         lasted = max(flag_ms, lost_ms)
@@ -180,8 +183,9 @@ class GnssJamming(Detector):
         return [finding] if finding else []
 
 
-MIN_SILENCE_MS = 120_000
-"""No silence shorter than this is reported, however often the vehicle usually reports."""
+MIN_SILENCE_MS = 5 * 60_000
+"""No silence shorter than this is reported, however often the vehicle usually reports: mobile-network dead spots,
+tunnels and underground loading bays silence a moving vehicle's unit for minutes on ordinary days."""
 
 
 class TelematicsOffline(Detector):
@@ -189,7 +193,12 @@ class TelematicsOffline(Detector):
 
     Raised either by the engine's watermark (``silence`` with the watermark) or by the vehicle's next record
     (``silence`` with that record's time) — whichever comes first — from the vehicle's own last record, so the
-    alert is the same bytes either way.
+    alert is the same bytes either way. It opens as info: on real fleets a silence is nearly always a dead spot, a
+    store-and-forward gap that fills later, an event-driven or heartbeat unit, or a bus whose AVL feed drops it out
+    of service. It becomes a warning only for a steady unit (one that reports at least every ``steady_gap_ms``
+    while moving) silent for ``long_silence_ms`` after a record at cruising speed: such a vehicle does not park
+    between two of its records. A unit seen falling silent while its vehicle stands is only asked about when its
+    last record was at cruising speed.
     """
 
     name = "telematics_offline"
@@ -200,6 +209,14 @@ class TelematicsOffline(Detector):
     gap_factor = 6.0
     default_gap_ms = 30_000.0
     """Assumed reporting gap while the vehicle's own is still unknown."""
+    long_silence_ms = 20 * 60_000
+    """Silent this long, a steady unit is no longer in a dead spot or a tunnel: a warning."""
+    steady_gap_ms = 30_000.0
+    """A unit that reports at least this often while moving (Teltonika's 10 s default, fleet units of 1-30 s) gives a
+    record before any stop; sparser units (trackers, event-driven, AVL feeds) fall silent for ordinary reasons."""
+    moving_kmh = 10.0
+    """Slower than this at its last record, the vehicle may have been stopping: silence at a standstill is normal."""
+    cruising_kmh = 30.0
 
     def threshold_ms(self, motion: MotionState) -> int:
         usual = motion.usual_gap_ms
@@ -209,31 +226,53 @@ class TelematicsOffline(Detector):
 
     def silence(self, motion: MotionState, state: OfflineState, until_ms: int) -> list[Finding]:
         last = motion.last_ts_ms
-        if last is None or not motion.last_moving or state.reported_for_ms == last:
+        if last is None or not motion.last_moving:
+            return []
+        speed = motion.last_speed_kmh or 0.0
+        if speed < (self.cruising_kmh if motion.silent_standstills else self.moving_kmh):
             return []
         threshold = self.threshold_ms(motion)
-        if until_ms - last <= threshold:
-            return []
-        state.reported_for_ms = last
-        incident = state.incident
-        incident.is_open, incident.onset_ms, incident.last_true_ms = True, last, last
-        incident.severity, incident.revision = "warning", 0
+        long_ms = max(self.long_silence_ms, 2 * threshold)
         usual = motion.usual_gap_ms
-        return [
-            Finding(
-                self.name, Change.OPENED, "warning", last, 0.7, None,
-                {
-                    "last_record_ts": format_ms(last),
-                    "silent_for_s": threshold // 1000,
-                    "usual_gap_s": None if usual is None else round(usual / 1000, 1),
-                    "speed_kmh": kmh(motion.last_speed_kmh),
-                    "summary": f"moving at {kmh(motion.last_speed_kmh)} km/h, then silent for more than "
-                    f"{threshold // 1000} s (usually reports every {round((usual or 0) / 1000, 1)} s)",
-                },
-                0,
-                at_ms=last + threshold,
-            )
-        ]
+        # A phone app that records trips stops between two fixes at speed when its user ends the trip: only a
+        # fleet unit's own speed says the vehicle was cruising.
+        steady = (
+            motion.moving_gaps >= 10 and usual is not None and usual <= self.steady_gap_ms
+            and speed >= self.cruising_kmh and motion.last_speed_reported
+        )
+        findings: list[Finding] = []
+        incident = state.incident
+        if state.reported_for_ms != last:
+            if until_ms - last <= threshold:
+                return []
+            state.reported_for_ms = last
+            incident.is_open, incident.onset_ms, incident.last_true_ms = True, last, last
+            incident.severity, incident.revision = "info", 0
+            findings.append(self._finding(motion, Change.OPENED, "info", 0.5, last, threshold))
+        if steady and state.escalated_for_ms != last and incident.is_open and until_ms - last > long_ms:
+            state.escalated_for_ms = last
+            incident.severity, incident.revision = "warning", 1
+            findings.append(self._finding(motion, Change.ESCALATED, "warning", 0.7, last, long_ms))
+        return findings
+
+    def _finding(
+        self, motion: MotionState, change: Change, severity: str, score: float, last: int, silent_ms: int
+    ) -> Finding:
+        usual = motion.usual_gap_ms
+        rate = "its reporting rate not yet learned" if usual is None else f"usually reports every {usual / 1000:.1f} s"
+        return Finding(
+            self.name, change, severity, last, score, None,
+            {
+                "last_record_ts": format_ms(last),
+                "silent_for_s": silent_ms // 1000,
+                "usual_gap_s": None if usual is None else round(usual / 1000, 1),
+                "speed_kmh": kmh(motion.last_speed_kmh),
+                "summary": f"moving at {kmh(motion.last_speed_kmh)} km/h, then silent for more than "
+                f"{silent_ms // 1000} s ({rate})",
+            },
+            0 if change is Change.OPENED else 1,
+            at_ms=last + silent_ms,
+        )
 
     def quiet(self, obs: Observation, state: OfflineState) -> bool:
         return not state.incident.is_open

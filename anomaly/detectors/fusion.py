@@ -13,11 +13,18 @@ from anomaly.detectors.signal import Signal
 from anomaly.detectors.states import FusionState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
 from anomaly.observation import Observation
-from telematics.kinds import FUSION_WEIGHTS
+from telematics.kinds import FUSION_WEIGHTS, FusionWeight
 
 MEMORY_MS = 30 * 60_000
 WARN_SCORE = 0.6
 CRITICAL_SCORE = 0.8
+
+
+def _weight(weight: FusionWeight, severity: str) -> float:
+    """An info alert (a detour, a stop in traffic) is a weaker sign than the same kind at warning: half its weight."""
+    if severity == "critical":
+        return weight.critical
+    return weight.warning if severity == "warning" else weight.warning / 2
 
 
 class HijackSuspected(Detector):
@@ -49,7 +56,7 @@ class HijackSuspected(Detector):
         for kind, signal in recent.items():
             weight = FUSION_WEIGHTS[kind]
             groups.add(weight.group)
-            keep *= 1.0 - (weight.critical if signal.severity == "critical" else weight.warning)
+            keep *= 1.0 - _weight(weight, signal.severity)
         score = 1.0 - keep
         condition = len(groups) >= 2 and score >= WARN_SCORE
         moving = obs.moving

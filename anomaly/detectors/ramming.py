@@ -31,6 +31,11 @@ TURN_KMH = 16.0
 HARD_BRAKE_MPS2 = 2.5
 """Working drivers brake for a junction at 1-2 m/s²; a vehicle that would need more is not going to turn."""
 LATE_HORIZON_S = 8.0
+DENSE_S = 3.0
+"""A unit reporting at least this often gives a course and speed fresh enough for one record to speak alone."""
+SPARSE_S = 20.0
+"""A unit that reports less often than this while moving (trackers, event-driven units) is sparse: at 50 km/h the
+vehicle covers 280 m between two fixes, further than the run-up to most squares."""
 CRITICAL_S = 15.0
 """Closer than this (in time) to the boundary, or closer than the unit's next record, a ramming risk is critical."""
 CLOSING_SMOOTHING_S = 2.0
@@ -133,7 +138,11 @@ class RammingRisk(Detector):
                 # The braking a driver would need from here to turn away at the kerb: a working driver plans
                 # for far less, so needing more means the vehicle is not going to turn.
                 braking = (v * v - turn * turn) / (2 * max(hit_m, 1.0))
-                late = arriving and ttb <= LATE_HORIZON_S and braking >= HARD_BRAKE_MPS2
+                # On a trip whose route turns before the zone, only another sign makes a late approach a threat.
+                late = (
+                    arriving and ttb <= LATE_HORIZON_S and braking >= HARD_BRAKE_MPS2
+                    and (context.suspicious or not context.expected_turn)
+                )
                 if context.suspicious:
                     condition = ttb <= HORIZON_S and arriving
                 else:
@@ -141,13 +150,19 @@ class RammingRisk(Detector):
                     condition = late or (fast and arriving)
         approach.hits = approach.hits + 1 if condition else 0
         hits = approach.hits
-        # A unit that reports less often than the vehicle needs to reach the zone gives no second look.
+        # A unit that reports less often than the vehicle needs to reach the zone gives no second look; but a sparse
+        # unit's one fix says less, not more: alone (no other sign), it never raises an alert or a critical.
         next_record_s = _usual_gap_s(obs)
-        needed = 1 if context.suspicious or late or ttb <= next_record_s else 2
+        sparse = next_record_s > SPARSE_S
+        # One record alone speaks only on a dense track (a heading a second old): at a 10 s cadence the road may
+        # have bent away since, so it takes a second record, or another sign that someone else is at the wheel.
+        dense = next_record_s <= DENSE_S
+        needed = 1 if context.suspicious or (dense and (late or ttb <= next_record_s)) else 2
         incident = approach.incident
         if not incident.is_open and hits < needed:
             condition = False
-        critical = late or (ttb <= max(CRITICAL_S, next_record_s) and arrival_kmh >= 25)
+        soon_s = max(CRITICAL_S, next_record_s) if context.suspicious else CRITICAL_S
+        critical = (late and (hits >= 2 or not sparse)) or (ttb <= soon_s and arrival_kmh >= 25)
         return track(
             self.name,
             incident,
@@ -189,7 +204,8 @@ class _Context:
 
 
 def _context(obs: Observation) -> _Context:
-    found = {a.kind for a in obs.open_alerts.values() if a.kind in OTHER_DRIVER_KINDS}
+    # Info alerts (a detour, a stop in traffic) are what ordinary days are made of: they are no such sign.
+    found = {a.kind for a in obs.open_alerts.values() if a.kind in OTHER_DRIVER_KINDS and a.severity != "info"}
     # The raw facts behind those alerts count at once: their alerts wait out hold times a run-up does not have.
     record, fleet, vehicle = obs.record, obs.fleet, obs.vehicle
     if fleet is not None and not fleet.operating_hours.always and not obs.operating(obs.ts_ms):

@@ -48,6 +48,8 @@ class OfflineState:
     incident: Incident = field(default_factory=Incident)
     reported_for_ms: int | None = None
     """The last record's event time whose silence has been reported."""
+    escalated_for_ms: int | None = None
+    """The last record's event time whose silence has been reported as long (a warning)."""
 
 
 @dataclass(slots=True)
@@ -62,6 +64,12 @@ class TowingState:
     anchor_lat: float | None = None
     anchor_lon: float | None = None
     """Where the vehicle was when its ignition went off."""
+    anchor_fixes: int = 0
+    """Fixes that agree with the anchor: two make it where the vehicle stands (one may be a spike)."""
+    away_fixes: int = 0
+    track_moving_fixes: int = 0
+    """Fixes in a row whose speed along the track (no speed reported) says the parked vehicle moves."""
+    """Fixes in a row far from the anchor: one is a GNSS spike, two agree that the vehicle was moved."""
 
 
 @dataclass(slots=True)
@@ -109,3 +117,5 @@ class TrailerState:
 @dataclass(slots=True)
 class ZoneIncidents:
     by_zone: dict[str, Incident] = field(default_factory=dict)
+    inside_fixes: dict[str, int] = field(default_factory=dict)
+    """Consecutive fixes inside each zone, up to the last one."""

@@ -10,8 +10,9 @@ from typing import ClassVar
 
 from anomaly.detectors.states import DoorState, RouteState, StopState, TrailerState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
-from anomaly.observation import Observation
+from anomaly.observation import DOCK_M, QUEUE_M, Observation
 from telematics.geo import haversine_m
+from telematics.kinds import OTHER_DRIVER_KINDS
 
 
 class RouteDeviation(Detector):
@@ -27,6 +28,10 @@ class RouteDeviation(Detector):
     deep_fraction = 0.6
     """Deep enough: this fraction of the corridor width beyond it."""
     critical_excess_m = 1500.0
+    far_excess_m: ClassVar[float] = 5000.0
+    long_detour_ms: ClassVar[int] = 30 * 60_000
+    """A signed diversion around a closed road adds a few kilometres and rejoins the route within half an hour;
+    farther or longer than this, the vehicle is going somewhere else."""
 
     def quiet(self, obs: Observation, state: RouteState) -> bool:
         trip = obs.trip
@@ -67,6 +72,10 @@ class RouteDeviation(Detector):
         deep = peak >= self.deep_fraction * corridor
         # Before it opens, an incident is only "held" while deep enough or long enough.
         hold = self.hold_ms if deep else self.long_hold_ms
+        # A detour around a closure or a jam leaves the route and rejoins it: noted (info). Far or long, or with
+        # another sign that someone else decides where the vehicle goes, it is a warning; both, critical.
+        sustained = peak >= self.far_excess_m or lasted >= self.long_detour_ms
+        corroborated = _other_driver_signal(obs, self.name)
         finding = track(
             self.name,
             incident,
@@ -74,7 +83,8 @@ class RouteDeviation(Detector):
             obs.ts_ms,
             hold_ms=hold,
             clear_ms=self.clear_ms,
-            severity=lambda: "critical" if peak >= self.critical_excess_m or lasted >= 15 * 60_000 else "warning",
+            severity=lambda: "critical" if corroborated and (peak >= self.critical_excess_m or lasted >= 15 * 60_000)
+            else "warning" if corroborated or sustained else "info",
             score=lambda: min(1.0, 0.5 + peak / (4 * self.critical_excess_m) + lasted / 3_600_000),
             evidence=lambda: {
                 "trip_id": trip.trip_id if trip else None,
@@ -105,6 +115,10 @@ class UnscheduledStop(Detector):
     """Moving less than this from where it stopped is still the same stop (a jam creeps)."""
     clear_ms = 60_000
     critical_after_ms = 20 * 60_000
+    far_off_route_m: ClassVar[float] = 1000.0
+    """Beyond the corridor by this much, a standstill is no rest area or fuel station beside the road: those lie
+    within a few hundred metres of it, and a driver must take a 45-minute break after 4.5 h at the wheel
+    (Regulation (EC) No 561/2006, art. 7), wherever the plan put none."""
 
     @classmethod
     def follow(cls, state: StopState, obs: Observation, stopped: bool) -> int:
@@ -147,8 +161,16 @@ class UnscheduledStop(Detector):
         off_route = obs.route_excess_m > 0.0
         parked = record.ignition is False or record.parking_brake is True or off_route
         needed = self.parked_ms if parked else self.traffic_ms
-        condition = stopped and record.has_position and not obs.at_known_place and lasted >= needed
+        condition = (
+            stopped and record.has_position and not obs.at_known_place and not obs.near_planned_stop(QUEUE_M)
+            and lasted >= needed
+        )
         card_pulled = record.driver_card_reported and record.driver_card_id is None
+        door_open = record.cargo_door_open is True
+        far_off_route = obs.route_excess_m >= self.far_off_route_m
+        # Standing on the route is what jams, breaks and refuelling look like: noted (info), not a warning, unless
+        # something else says the driver is not the one deciding.
+        corroborated = far_off_route or card_pulled or door_open
         finding = track(
             self.name,
             incident,
@@ -156,7 +178,8 @@ class UnscheduledStop(Detector):
             obs.ts_ms,
             hold_ms=0,
             clear_ms=self.clear_ms,
-            severity=lambda: "critical" if lasted >= self.critical_after_ms or (card_pulled and record.cargo_door_open)
+            severity=lambda: "info" if not corroborated
+            else "critical" if (far_off_route and lasted >= self.critical_after_ms) or (card_pulled and door_open)
             else "warning",
             score=lambda: min(1.0, 0.5 + lasted / (2 * self.critical_after_ms)),
             evidence=lambda: {
@@ -177,6 +200,13 @@ class UnscheduledStop(Detector):
         return [finding] if finding else []
 
 
+def _other_driver_signal(obs: Observation, besides: str) -> bool:
+    """An open warning or critical alert (other than ``besides``) saying someone else may be at the wheel."""
+    return any(
+        a.kind in OTHER_DRIVER_KINDS and a.kind != besides and a.severity != "info" for a in obs.open_alerts.values()
+    )
+
+
 def standing_on_trip(obs: Observation) -> bool:
     """Standing still (or parked with no speed reported) while on a planned trip."""
     if obs.moving or (obs.speed_kmh is None and obs.record.ignition is not False):
@@ -189,6 +219,14 @@ def _with_onset(finding: Finding, onset_ms: int) -> Finding:
         finding.kind, finding.change, finding.severity, onset_ms, finding.score, finding.zone_id,
         finding.evidence, finding.revision, finding.at_ms,
     )
+
+
+def _reports_rarely(obs: Observation, hold_ms: int) -> bool:
+    """The unit's usual gap while moving is longer than a hold: no second record will confirm the first in time
+    (event-driven units send one record when a door input changes, then nothing while the vehicle stands)."""
+    motion = obs.motion_state
+    usual = motion.usual_gap_ms
+    return motion.moving_gaps >= 3 and usual is not None and usual > hold_ms
 
 
 def _watch_cargo(obs: Observation) -> bool:
@@ -217,14 +255,15 @@ class CargoDoorOpen(Detector):
             return []
         if is_open is None or not record.has_position:
             return []
-        condition = is_open and _watch_cargo(obs) and not obs.at_known_place
+        # Seals are checked and doors opened at a customer's gate and docks, not only at the point the plan names.
+        condition = is_open and _watch_cargo(obs) and not obs.at_known_place and not obs.near_planned_stop(DOCK_M)
         driving = (obs.speed_kmh or 0.0) >= self.moving_kmh
         finding = track(
             self.name,
             incident,
             condition,
             obs.ts_ms,
-            hold_ms=self.hold_ms,
+            hold_ms=0 if _reports_rarely(obs, self.hold_ms) else self.hold_ms,
             clear_ms=self.clear_ms,
             severity=lambda: "critical" if driving or not obs.operating(obs.ts_ms) else "warning",
             score=lambda: 0.9 if driving else 0.7,

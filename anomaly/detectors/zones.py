@@ -6,14 +6,64 @@ from anomaly.detectors.states import ZoneIncidents
 from anomaly.findings import Detector, Finding, kmh, track
 from anomaly.incidents import Incident
 from anomaly.observation import Observation, ZoneView
+from telematics.geo import haversine_m
 
 CLEAR_DEPTH_M = 8.0
-"""Deeper than this inside the outline, GNSS noise on a road alongside cannot explain the fix."""
+"""Deeper than this inside the outline (and than the fix's own error), noise on a road alongside cannot explain it."""
+CROSSING_GAP_MS = 15_000
+"""A single fix inside counts as a crossing only on a dense track: fixes this close together in time."""
+STANDING_FIXES = 3
+"""A standing vehicle's fixes wander at the kerb: only this many in a row, clearly inside, place it inside."""
 
 
-def _inside_any(obs: Observation) -> bool:
-    """The fix is inside one of the zones near it (active or not)."""
-    return any(view.inside for view in obs.zones)
+def count_inside(state: ZoneIncidents, obs: Observation) -> None:
+    """Count each zone's fixes inside in a row (a fix outside, or no fix, ends the run)."""
+    fixes = state.inside_fixes
+    inside = {v.zone.zone_id for v in obs.zones if v.inside}
+    for zone_id in [z for z in fixes if z not in inside]:
+        del fixes[zone_id]
+    for zone_id in sorted(inside):
+        fixes[zone_id] = fixes.get(zone_id, 0) + 1
+
+
+def confirmed_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int) -> bool:
+    """Consistent evidence that the vehicle is inside, weighed against the fix's error: never one stray fix.
+
+    Moving, two fixes in a row inside (this one deeper than its error), or one fix well inside reached from the
+    previous fix at a speed the vehicle could have driven (a crossing, on a dense track). Standing, only several
+    fixes in a row well inside: a parked vehicle's fixes wander tens of metres at the kerb of a square.
+    """
+    if not view.inside:
+        return False
+    error = obs.gnss_error_m
+    clear = max(CLEAR_DEPTH_M, 2.0 * error)
+    depth = view.depth_m
+    if not obs.moving:
+        return fixes_in_a_row >= STANDING_FIXES and depth >= 2.0 * clear
+    if fixes_in_a_row >= 2 and depth >= error:
+        return True
+    return fixes_in_a_row == 1 and depth >= clear and _plausible_crossing(obs, clear)
+
+
+def _plausible_crossing(obs: Observation, clear_m: float) -> bool:
+    motion, record = obs.motion_state, obs.record
+    if motion.fix_ts_ms is None or motion.fix_lat is None or motion.fix_lon is None or obs.speed_kmh is None:
+        return False
+    gap_ms = record.ts_ms - motion.fix_ts_ms
+    if not 0 < gap_ms <= CROSSING_GAP_MS:
+        return False
+    jumped_m = haversine_m(motion.fix_lat, motion.fix_lon, record.lat, record.lon)  # type: ignore[arg-type]
+    fastest = max(obs.speed_kmh, motion.last_speed_kmh or 0.0) / 3.6
+    return jumped_m <= 1.5 * fastest * gap_ms / 1000 + clear_m
+
+
+def _quiet_zones(obs: Observation, state: ZoneIncidents) -> bool:
+    """No zone incident under way and the fix inside none (a run of fixes inside, if any, ends here)."""
+    if state.by_zone or any(view.inside for view in obs.zones):
+        return False
+    if state.inside_fixes:
+        state.inside_fixes.clear()
+    return True
 
 
 def _step_zones(
@@ -37,28 +87,33 @@ class ProtectedZoneIntrusion(Detector):
 
     name = "protected_zone_intrusion"
     state_type = ZoneIncidents
-    hold_ms = 5_000
     clear_ms = 60_000
     critical_kmh = 10.0
 
     def quiet(self, obs: Observation, state: ZoneIncidents) -> bool:
-        return not state.by_zone and not _inside_any(obs)
+        return _quiet_zones(obs, state)
 
     def observe(self, obs: Observation, state: ZoneIncidents) -> list[Finding]:
-        conditions: dict[str, tuple[bool, ZoneView | None]] = {
-            v.zone.zone_id: (v.inside and v.active and not v.permitted, v) for v in obs.zones
-        }
+        count_inside(state, obs)
+        fixes = state.inside_fixes
+        conditions: dict[str, tuple[bool, ZoneView | None]] = {}
+        for v in obs.zones:
+            zone_id = v.zone.zone_id
+            # Once open, the incident stays open while the fixes are inside at all.
+            present = v.inside if zone_id in state.by_zone else confirmed_inside(obs, v, fixes.get(zone_id, 0))
+            conditions[zone_id] = (present and v.active and not v.permitted, v)
 
         def step_one(incident: Incident, condition: bool, view: ZoneView | None, zone_id: str) -> Finding | None:
-            deep = view is not None and view.depth_m >= CLEAR_DEPTH_M
+            # Critical only on more than one fix inside, and at a speed that endangers people on foot.
+            critical = fixes.get(zone_id, 0) >= 2 and (obs.speed_kmh or 0) >= self.critical_kmh
             return track(
                 self.name,
                 incident,
                 condition,
                 obs.ts_ms,
-                hold_ms=0 if deep else self.hold_ms,
+                hold_ms=0,
                 clear_ms=self.clear_ms,
-                severity=lambda: "critical" if (obs.speed_kmh or 0) >= self.critical_kmh else "warning",
+                severity=lambda: "critical" if critical else "warning",
                 score=lambda: min(1.0, 0.6 + (obs.speed_kmh or 0) / 100),
                 evidence=lambda: _zone_evidence(obs, view, "inside protected zone {name} without permission"),
                 zone_id=zone_id,
@@ -76,15 +131,19 @@ class SpeedInZone(Detector):
     clear_ms = 60_000
 
     def quiet(self, obs: Observation, state: ZoneIncidents) -> bool:
-        return not state.by_zone and not _inside_any(obs)
+        return _quiet_zones(obs, state)
 
     def observe(self, obs: Observation, state: ZoneIncidents) -> list[Finding]:
+        count_inside(state, obs)
+        fixes = state.inside_fixes
         speed = obs.speed_kmh
         conditions: dict[str, tuple[bool, ZoneView | None]] = {}
         for view in obs.zones:
             limit = view.zone.access.max_speed_kmh
+            zone_id = view.zone.zone_id
+            present = view.inside if zone_id in state.by_zone else confirmed_inside(obs, view, fixes.get(zone_id, 0))
             over = (
-                limit is not None and speed is not None and view.inside and view.active
+                limit is not None and speed is not None and present and view.active
                 and speed > limit + max(3.0, 0.1 * limit)
             )
             conditions[view.zone.zone_id] = (over, view)
@@ -115,6 +174,7 @@ def _zone_evidence(obs: Observation, view: ZoneView | None, summary: str) -> dic
         "zone_name": zone.name,
         "zone_kind": zone.kind,
         "depth_m": round(view.depth_m, 1),
+        "gnss_error_m": round(obs.gnss_error_m, 1),
         "speed_kmh": kmh(obs.speed_kmh),
         "category": obs.category,
         "max_speed_kmh": zone.access.max_speed_kmh,

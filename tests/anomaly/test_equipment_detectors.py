@@ -21,15 +21,37 @@ def test_telematics_offline_by_watermark_and_by_next_record_give_the_same_bytes(
     by_watermark = []
     for raw in track.records:
         record = validate_record(raw)
-        if record.ts_ms > at("09:05:00"):
+        if record.ts_ms > at("09:08:00"):
             # The edges call advance() as event time passes; here once before the vehicle is heard again.
-            by_watermark.extend(engine.advance(at("09:06:00")))
+            by_watermark.extend(engine.advance(at("09:09:00")))
         by_watermark.extend(engine.process(record).outputs)
     by_watermark.extend(engine.flush_all())
     offline = alerts(by_record, "telematics_offline")
     assert len(offline) == 1 and offline[0].onset_ts == "2026-11-24T09:01:55Z"
-    assert offline[0].ts == "2026-11-24T09:03:55Z"  # last record + 120 s, whoever noticed
+    assert offline[0].ts == "2026-11-24T09:06:55Z"  # last record + 300 s, whoever noticed
+    assert offline[0].severity == "info"  # ten minutes of silence: a dead spot as often as not
+    assert alerts(by_watermark, "telematics_offline") == offline
     assert as_bytes(by_record) == as_bytes(by_watermark)
+
+
+def test_a_steady_unit_silent_at_speed_for_twenty_minutes_is_a_warning_a_sparse_one_never():
+    steady = Track("NF-101", "09:00:00", START).drive(0, 300, 60, every_s=5).silence(1500).drive(0, 60, 60, every_s=5)
+    by_record = alerts(run(reference(), steady.records), "telematics_offline")
+    assert [(a.severity, a.ts) for a in by_record] == [
+        ("info", "2026-11-24T09:09:55Z"), ("warning", "2026-11-24T09:24:55Z"),
+    ]
+    engine = DetectionEngine(reference())
+    by_watermark = []
+    for raw in steady.records:
+        record = validate_record(raw)
+        if record.ts_ms > at("09:10:00"):
+            by_watermark.extend(engine.advance(at("09:12:00")))  # the info; the warning waits for the record
+        by_watermark.extend(engine.process(record).outputs)
+    assert as_bytes(alerts(by_watermark, "telematics_offline")) == as_bytes(by_record)
+    sparse = (
+        Track("NF-101", "09:00:00", START).drive(0, 1800, 60, every_s=60).silence(3600).drive(0, 300, 60, every_s=60)
+    )
+    assert [a.severity for a in alerts(run(reference(), sparse.records), "telematics_offline")] == ["info"]
 
 
 def test_watermark_before_the_threshold_and_parked_vehicles_stay_quiet():
