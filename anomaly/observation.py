@@ -26,11 +26,9 @@ STOP_LATE_MS = 3 * 60 * 60_000
 its customer all the same, while a customer due tomorrow does not explain standing at its gate today."""
 QUEUE_M = 150.0
 """A standstill this close to a planned stop's radius is the queue at its gate or dock: 7-8 trucks at 18-20 m each."""
-DOCK_M = 500.0
-"""A planned stop's point is an address geocode, often on the street front or the parcel's centre; the docks of a
-large distribution centre lie up to several hundred metres from it, and that is where doors are opened."""
 PLACE_SLACK_M = 40.0
-"""GNSS error allowed around a planned stop's or a site's radius."""
+"""GNSS error allowed around a planned stop's or a site's radius, at least; three times the fix's own error (1 sigma)
+when that is larger: a tracker between warehouses is 30-50 m off, and the truck is at its customer all the same."""
 DEFAULT_GNSS_ERROR_M = 10.0
 """Horizontal GNSS error (1 sigma) assumed when the device reports none: 2-5 m under open sky, 10-50 m between
 tall buildings; a detector that must not be fooled by a city centre's fixes assumes the city."""
@@ -225,7 +223,7 @@ class Observation:
         record = self.record
         if not record.has_position or self.fleet_id is None:
             return None
-        return self.index.site_at(self.fleet_id, record.lat, record.lon, PLACE_SLACK_M)  # type: ignore[arg-type]
+        return self.index.site_at(self.fleet_id, record.lat, record.lon, self.place_slack_m)  # type: ignore[arg-type]
 
     @property
     def trip(self) -> Trip | None:
@@ -320,11 +318,12 @@ class Observation:
         if self.trip is None or not record.has_position:
             return None
         lat, lon, ts = record.lat, record.lon, record.ts_ms
+        slack = self.place_slack_m
         # Any trip of the vehicle around now: the same customer is often a stop of two trips in a row.
         return next(
             (
                 s for trip in self._trips_around() for s in trip.stops
-                if _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + PLACE_SLACK_M  # type: ignore[arg-type]
+                if _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + slack  # type: ignore[arg-type]
             ),
             None,
         )
@@ -333,6 +332,11 @@ class Observation:
         trips = self.reference.trips_by_vehicle.get(self.record.vehicle_id) or []
         ts = self.record.ts_ms
         return [t for t in trips if t.covers(ts, TRIP_SLACK_MS)]
+
+    @property
+    def place_slack_m(self) -> float:
+        """How far beyond a place's radius the fix may lie and the vehicle still be there (see PLACE_SLACK_M)."""
+        return max(PLACE_SLACK_M, 3.0 * self.gnss_error_m)
 
     @property
     def gnss_error_m(self) -> float:

@@ -25,6 +25,9 @@ _MEMO_LIMIT = 200_000
 class ZoneShape:
     zone: Zone
     polygon: PolygonXY
+    max_depth_m: float = math.inf
+    """The deepest a point can be inside the zone (the radius of its largest inscribed circle): a pedestrian street
+    20 m wide is never more than 10 m deep, however sure a fix is."""
 
     def xy(self, lat: float, lon: float) -> tuple[float, float]:
         return self.zone.frame.to_xy(lat, lon)
@@ -40,15 +43,28 @@ class TripShape:
         return self.trip.frame.to_xy(lat, lon)
 
 
+def _zone_shape(zone: Zone) -> ZoneShape:
+    points = [zone.frame.to_xy(lat, lon) for lon, lat in zone.ring]
+    return ZoneShape(zone, PolygonXY(points), _max_depth_m(points))
+
+
+def _max_depth_m(points: list[tuple[float, float]]) -> float:
+    """The radius of the largest circle inside the outline (shapely's pole of inaccessibility, to 0.5 m)."""
+    from shapely import Polygon
+    from shapely.ops import polylabel
+
+    polygon = Polygon(points)
+    if not polygon.is_valid or polygon.area <= 0.0:
+        return math.inf
+    return float(polygon.exterior.distance(polylabel(polygon, tolerance=0.5)))
+
+
 class ReferenceIndex:
     """Cheap look-ups over one ReferenceData."""
 
     def __init__(self, reference: ReferenceData) -> None:
         self.reference = reference
-        self.zone_shapes = {
-            zone.zone_id: ZoneShape(zone, PolygonXY([zone.frame.to_xy(lat, lon) for lon, lat in zone.ring]))
-            for zone in reference.zones
-        }
+        self.zone_shapes = {zone.zone_id: _zone_shape(zone) for zone in reference.zones}
         self._grid: dict[tuple[int, int], tuple[ZoneShape, ...]] = {}
         cells: dict[tuple[int, int], list[ZoneShape]] = {}
         for shape in sorted(self.zone_shapes.values(), key=lambda s: s.zone.zone_id):

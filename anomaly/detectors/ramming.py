@@ -114,7 +114,7 @@ class RammingRisk(Detector):
         limit = zone.access.max_speed_kmh
         permitted_pace = view.permitted and (limit is None or speed_kmh <= max(limit + 15.0, 2 * limit))
         course = obs.motion.course_deg
-        condition = late = False
+        condition = late = fast_arrival = False
         ttb = math.inf
         arrival_kmh = 0.0
         hit_m = None
@@ -147,7 +147,8 @@ class RammingRisk(Detector):
                     condition = ttb <= HORIZON_S and arriving
                 else:
                     fast = speed_kmh >= FAST_KMH and not context.expected_turn and ttb <= FAST_HORIZON_S
-                    condition = late or (fast and arriving)
+                    fast_arrival = fast and arriving
+                    condition = late or fast_arrival
         approach.hits = approach.hits + 1 if condition else 0
         hits = approach.hits
         # A unit that reports less often than the vehicle needs to reach the zone gives no second look; but a sparse
@@ -157,7 +158,9 @@ class RammingRisk(Detector):
         # One record alone speaks only on a dense track (a heading a second old): at a 10 s cadence the road may
         # have bent away since, so it takes a second record, or another sign that someone else is at the wheel.
         dense = next_record_s <= DENSE_S
-        needed = 1 if context.suspicious or (dense and (late or ttb <= next_record_s)) else 2
+        # Faster than any street around a zone allows and arriving before the unit's next record: no second look.
+        last_look = fast_arrival and not sparse and ttb <= next_record_s
+        needed = 1 if context.suspicious or last_look or (dense and (late or ttb <= next_record_s)) else 2
         incident = approach.incident
         if not incident.is_open and hits < needed:
             condition = False

@@ -119,3 +119,5 @@ class ZoneIncidents:
     by_zone: dict[str, Incident] = field(default_factory=dict)
     inside_fixes: dict[str, int] = field(default_factory=dict)
     """Consecutive fixes inside each zone, up to the last one."""
+    driven_in: list[str] = field(default_factory=list)
+    """Zones whose run of fixes inside began with the vehicle moving: it drove in, whether or not it stands now."""

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from anomaly.detectors.states import DoorState, RouteState, StopState, TrailerState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
-from anomaly.observation import DOCK_M, QUEUE_M, Observation
+from anomaly.observation import QUEUE_M, Observation
 from telematics.geo import haversine_m
 from telematics.kinds import OTHER_DRIVER_KINDS
 
@@ -255,8 +255,9 @@ class CargoDoorOpen(Detector):
             return []
         if is_open is None or not record.has_position:
             return []
-        # Seals are checked and doors opened at a customer's gate and docks, not only at the point the plan names.
-        condition = is_open and _watch_cargo(obs) and not obs.at_known_place and not obs.near_planned_stop(DOCK_M)
+        # A door opened in the queue before a customer's gate is how cargo is stolen from waiting trucks: only the
+        # planned stop itself (its radius, GNSS error allowed) or a site explains it.
+        condition = is_open and _watch_cargo(obs) and not obs.at_known_place
         driving = (obs.speed_kmh or 0.0) >= self.moving_kmh
         finding = track(
             self.name,

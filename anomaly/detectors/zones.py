@@ -10,8 +10,10 @@ from telematics.geo import haversine_m
 
 CLEAR_DEPTH_M = 8.0
 """Deeper than this inside the outline (and than the fix's own error), noise on a road alongside cannot explain it."""
-CROSSING_GAP_MS = 15_000
-"""A single fix inside counts as a crossing only on a dense track: fixes this close together in time."""
+CROSSING_GAP_MS = 90_000
+"""A single fix inside counts as a crossing only from a fix this recent, where the vehicle was moving: a unit that
+reports once a minute while moving, and nothing once parked, may give just one fix of a van driven into a square;
+a stray fix between fixes minutes apart does not qualify."""
 STANDING_FIXES = 3
 """A standing vehicle's fixes wander at the kerb: only this many in a row, clearly inside, place it inside."""
 
@@ -22,27 +24,48 @@ def count_inside(state: ZoneIncidents, obs: Observation) -> None:
     inside = {v.zone.zone_id for v in obs.zones if v.inside}
     for zone_id in [z for z in fixes if z not in inside]:
         del fixes[zone_id]
+    state.driven_in = [z for z in state.driven_in if z in inside]
     for zone_id in sorted(inside):
         fixes[zone_id] = fixes.get(zone_id, 0) + 1
+        # Moving at its first fix inside, or at the fix before (a sparse unit's next fix finds it already parked).
+        if fixes[zone_id] == 1 and (obs.moving or obs.motion_state.last_moving):
+            state.driven_in.append(zone_id)
 
 
-def confirmed_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int) -> bool:
+def confirmed_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int, driven_in: bool = False) -> bool:
     """Consistent evidence that the vehicle is inside, weighed against the fix's error: never one stray fix.
 
-    Moving, two fixes in a row inside (this one deeper than its error), or one fix well inside reached from the
-    previous fix at a speed the vehicle could have driven (a crossing, on a dense track). Standing, only several
-    fixes in a row well inside: a parked vehicle's fixes wander tens of metres at the kerb of a square.
+    Moving, two fixes in a row inside (this one deeper than its error; three where the zone is too narrow for
+    that), or one fix well inside reached from the previous fix, moving, at a speed the vehicle could have driven
+    (a crossing); a vehicle that drove in counts as moving once it stands. Standing, only several
+    fixes in a row well inside: a parked vehicle's fixes wander tens of metres at the kerb of a square. No depth
+    asked for is more than the zone allows: in a narrow pedestrian street the count of fixes must speak.
     """
     if not view.inside:
         return False
     error = obs.gnss_error_m
     clear = max(CLEAR_DEPTH_M, 2.0 * error)
     depth = view.depth_m
-    if not obs.moving:
-        return fixes_in_a_row >= STANDING_FIXES and depth >= 2.0 * clear
-    if fixes_in_a_row >= 2 and depth >= error:
+    deepest = view.shape.max_depth_m
+    if not obs.moving and not driven_in:
+        return fixes_in_a_row >= STANDING_FIXES and depth >= min(2.0 * clear, 0.8 * deepest)
+    if (fixes_in_a_row >= 2 and depth >= error) or (fixes_in_a_row >= 3 and depth >= min(error, 0.5 * deepest)):
         return True
-    return fixes_in_a_row == 1 and depth >= clear and _plausible_crossing(obs, clear)
+    return fixes_in_a_row == 1 and depth >= min(clear, 0.7 * deepest) and _plausible_crossing(obs, clear)
+
+
+def _present(state: ZoneIncidents, obs: Observation, view: ZoneView) -> bool:
+    """Inside the zone: confirmed before the incident opens; once open, while the fixes are inside at all."""
+    zone_id = view.zone.zone_id
+    if zone_id in state.by_zone:
+        return view.inside
+    return confirmed_inside(obs, view, state.inside_fixes.get(zone_id, 0), zone_id in state.driven_in)
+
+
+def surely_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int) -> bool:
+    """Evidence strong enough for a critical alert (and so a stop request): three fixes in a row, well inside."""
+    depth_needed = min(max(CLEAR_DEPTH_M, 2.0 * obs.gnss_error_m), 0.5 * view.shape.max_depth_m)
+    return view.inside and fixes_in_a_row >= 3 and view.depth_m >= depth_needed
 
 
 def _plausible_crossing(obs: Observation, clear_m: float) -> bool:
@@ -50,7 +73,7 @@ def _plausible_crossing(obs: Observation, clear_m: float) -> bool:
     if motion.fix_ts_ms is None or motion.fix_lat is None or motion.fix_lon is None or obs.speed_kmh is None:
         return False
     gap_ms = record.ts_ms - motion.fix_ts_ms
-    if not 0 < gap_ms <= CROSSING_GAP_MS:
+    if not 0 < gap_ms <= CROSSING_GAP_MS or not motion.last_moving:
         return False
     jumped_m = haversine_m(motion.fix_lat, motion.fix_lon, record.lat, record.lon)  # type: ignore[arg-type]
     fastest = max(obs.speed_kmh, motion.last_speed_kmh or 0.0) / 3.6
@@ -63,6 +86,7 @@ def _quiet_zones(obs: Observation, state: ZoneIncidents) -> bool:
         return False
     if state.inside_fixes:
         state.inside_fixes.clear()
+        state.driven_in.clear()
     return True
 
 
@@ -99,13 +123,15 @@ class ProtectedZoneIntrusion(Detector):
         conditions: dict[str, tuple[bool, ZoneView | None]] = {}
         for v in obs.zones:
             zone_id = v.zone.zone_id
-            # Once open, the incident stays open while the fixes are inside at all.
-            present = v.inside if zone_id in state.by_zone else confirmed_inside(obs, v, fixes.get(zone_id, 0))
+            present = _present(state, obs, v)
             conditions[zone_id] = (present and v.active and not v.permitted, v)
 
         def step_one(incident: Incident, condition: bool, view: ZoneView | None, zone_id: str) -> Finding | None:
-            # Critical only on more than one fix inside, and at a speed that endangers people on foot.
-            critical = fixes.get(zone_id, 0) >= 2 and (obs.speed_kmh or 0) >= self.critical_kmh
+            # Critical only on strong evidence of presence, and at a speed that endangers people on foot.
+            critical = (
+                view is not None and surely_inside(obs, view, fixes.get(zone_id, 0))
+                and (obs.speed_kmh or 0) >= self.critical_kmh
+            )
             return track(
                 self.name,
                 incident,
@@ -140,8 +166,7 @@ class SpeedInZone(Detector):
         conditions: dict[str, tuple[bool, ZoneView | None]] = {}
         for view in obs.zones:
             limit = view.zone.access.max_speed_kmh
-            zone_id = view.zone.zone_id
-            present = view.inside if zone_id in state.by_zone else confirmed_inside(obs, view, fixes.get(zone_id, 0))
+            present = _present(state, obs, view)
             over = (
                 limit is not None and speed is not None and present and view.active
                 and speed > limit + max(3.0, 0.1 * limit)
@@ -150,6 +175,7 @@ class SpeedInZone(Detector):
 
         def step_one(incident: Incident, condition: bool, view: ZoneView | None, zone_id: str) -> Finding | None:
             limit = view.zone.access.max_speed_kmh if view else None
+            sure = view is not None and surely_inside(obs, view, fixes.get(zone_id, 0))
             return track(
                 self.name,
                 incident,
@@ -158,7 +184,7 @@ class SpeedInZone(Detector):
                 hold_ms=self.hold_ms,
                 clear_ms=self.clear_ms,
                 severity=lambda: "critical"
-                if limit is not None and (speed or 0) >= max(2 * limit, limit + 25) else "warning",
+                if sure and limit is not None and (speed or 0) >= max(2 * limit, limit + 25) else "warning",
                 score=lambda: min(1.0, 0.5 + ((speed or 0) - (limit or 0)) / 60),
                 evidence=lambda: _zone_evidence(obs, view, "{speed} km/h inside {name}, limit {limit} km/h"),
                 zone_id=zone_id,

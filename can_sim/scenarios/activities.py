@@ -56,7 +56,16 @@ class Mark:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-Activity = Drive | Wait | Set | Mark
+@dataclass(frozen=True, slots=True)
+class Shunt:
+    """Move about the yard off the road network: to each (dx, dy) offset in metres from where the vehicle stands,
+    in turn, at this speed, then back to where it started."""
+
+    legs: tuple[tuple[float, float], ...]
+    speed_mps: float = 2.0
+
+
+Activity = Drive | Wait | Set | Mark | Shunt
 
 
 def stop_sequence(depart_at: int, min_dwell_s: int, cargo: bool) -> list[Activity]:

@@ -22,8 +22,10 @@ from can_sim.scenarios.labels import LABELS_FILE, HardCase, labels_document, rfc
 from can_sim.scenarios.layout import CityMap, build_city
 from can_sim.scenarios.network import Projection
 from can_sim.scenarios.plans import PlanContext, TripPlan, VehiclePlan, plan_vehicle
+from can_sim.scenarios.profiles import DEVICE_KINDS, DRIVING_PROFILES, NEVER_S, assign_profiles
 from can_sim.scenarios.runner import VehicleRun
 from telematics.bundle import FLEET_FILE, TELEMETRY_FILE, TRIPS_FILE, ZONES_FILE
+from telematics.errors import BadInput
 
 GENERATOR_VERSION = 1
 MAX_DAYS = 31
@@ -34,7 +36,7 @@ STOP_RADIUS_M = 150.0
 JSON_OPTIONS = orjson.OPT_INDENT_2
 
 
-class ScenarioError(ValueError):
+class ScenarioError(BadInput):
     """generate_bundle was given an argument it cannot use; the message names it and what was expected."""
 
 
@@ -77,6 +79,9 @@ def generate_bundle(
     cities: list[str] | None = None,
     incidents: int | list[str | IncidentSpec] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    profiles: bool = True,
+    device_profile: str | None = None,
+    driving_profile: str | None = None,
 ) -> BundleSummary:
     """Write a replay bundle and its labels to out_dir; the same arguments always give the same bytes.
 
@@ -84,16 +89,30 @@ def generate_bundle(
     vehicle-days), a count (the types in turn from a seed-chosen first, skipping what does not fit the window,
     listed in the summary), or a list of type names or IncidentSpec (each must fit, else IncidentError).
     ``on_progress`` is called with the number of telemetry lines written so far, every 100,000 lines.
+    ``profiles``: give each vehicle a device kind and a driving profile drawn from the seed
+    (can_sim.scenarios.profiles), so the bundle mixes them; False keeps every vehicle on the classic ones.
+    ``device_profile`` / ``driving_profile`` pin one kind or profile for every vehicle (rental vans keep to
+    the driving profiles a van can have).
     """
     window = validate_window(start, days)
     if isinstance(vehicles, bool) or not isinstance(vehicles, int) or not 1 <= vehicles <= MAX_VEHICLES:
         raise ScenarioError(f"vehicles: got {vehicles!r}, expected a whole number from 1 to {MAX_VEHICLES}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ScenarioError(f"seed: got {seed!r}, expected a whole number")
+    known_devices = [k.name for k in DEVICE_KINDS]
+    if device_profile is not None and device_profile not in known_devices:
+        raise ScenarioError(f"device_profile: got {device_profile!r}, expected one of {', '.join(known_devices)}")
+    known_driving = [p.name for p in DRIVING_PROFILES]
+    if driving_profile is not None and driving_profile not in known_driving:
+        raise ScenarioError(f"driving_profile: got {driving_profile!r}, expected one of {', '.join(known_driving)}")
     chosen = resolve_cities(cities)[:vehicles]
     requests, limit = normalise_requests(incidents, vehicles, float(days), random.Random(f"{seed}/incident-types"))
-    return write_bundle(Path(out_dir), seed, chosen, vehicles, window, requests, limit, WorldOptions(),
-                        {"days": days}, on_progress)
+    options = WorldOptions(profiles=profiles or device_profile is not None or driving_profile is not None,
+                           device_profile=device_profile, driving_profile=driving_profile)
+    extra: dict[str, Any] = {"days": days, "profiles": options.profiles}
+    if device_profile or driving_profile:
+        extra["pinned_profiles"] = {"device": device_profile, "driving": driving_profile}
+    return write_bundle(Path(out_dir), seed, chosen, vehicles, window, requests, limit, options, extra, on_progress)
 
 
 @dataclass(frozen=True)
@@ -102,6 +121,10 @@ class WorldOptions:
 
     align_shifts: bool = False
     always_active_zone_kinds: tuple[str, ...] = ()
+    profiles: bool = False
+    """Draw a device kind and a driving profile per vehicle (generate_bundle's default; the demo keeps classic)."""
+    device_profile: str | None = None
+    driving_profile: str | None = None
 
 
 def write_bundle(out_dir: Path, seed: int, cities: list[City], vehicles: int, window: tuple[int, int],
@@ -171,6 +194,8 @@ def build_world(seed: int, cities: list[City], vehicles: int, window: tuple[int,
     maps = {c.key: build_city(c, random.Random(f"{seed}/{c.key}/map"), fleets=1 + vehicles // 60,
                               always_active=options.always_active_zone_kinds) for c in cities}
     fleets, specs = compose_fleets(cities, maps, vehicles, random.Random(f"{seed}/fleets"))
+    if options.profiles:
+        specs = assign_profiles(specs, seed, (options.device_profile, options.driving_profile))
     features = _hard_case_features(specs)
     plans = {v.vehicle_id: plan_vehicle(PlanContext(v, maps[v.fleet.city.key], window,
                                                     random.Random(f"{seed}/{v.vehicle_id}/plan"),
@@ -227,7 +252,8 @@ def _delivery_cases(runs: list[VehicleRun]) -> list[HardCase]:
         if run.spec.device.sparse:
             out.append(HardCase("sparse_reporting", vid, run.window[0], run.window[1],
                                 {"period_moving_s": run.spec.device.period_moving_s,
-                                 "heartbeat_s": run.spec.device.heartbeat_s}))
+                                 "heartbeat_s": run.spec.device.heartbeat_s
+                                 if run.spec.device.heartbeat_s < NEVER_S else None}))
     return out
 
 
@@ -235,8 +261,10 @@ def _vehicle_entry(run: VehicleRun) -> dict[str, Any]:
     spec = run.spec
     return {"vehicle_id": spec.vehicle_id, "fleet_id": spec.fleet.fleet_id, "fleet_kind": spec.fleet.kind,
             "category": spec.category, "city": spec.fleet.city.key,
-            "device": {"period_moving_s": spec.device.period_moving_s, "heartbeat_s": spec.device.heartbeat_s,
+            "device": {"period_moving_s": spec.device.period_moving_s,
+                       "heartbeat_s": spec.device.heartbeat_s if spec.device.heartbeat_s < NEVER_S else None,
                        "sparse": spec.device.sparse},
+            "device_profile": spec.device.name, "driving_profile": spec.driving.name,
             "incident_id": run.label.incident_id if run.label is not None and run.label.start is not None else None}
 
 

@@ -9,6 +9,15 @@ from dataclasses import dataclass
 from can_sim.scenarios.cities import City
 from can_sim.scenarios.kinematics import DriveStyle
 from can_sim.scenarios.layout import CityMap
+from can_sim.scenarios.profiles import (
+    CLASSIC,
+    CLASSIC_DELIVERY,
+    CLASSIC_DRIVING,
+    CLASSIC_GNSS,
+    Delivery,
+    DrivingProfile,
+    GnssQuality,
+)
 
 FLEET_SIZE = 25
 HAULIER_HOURS = {
@@ -30,6 +39,22 @@ class DeviceProfile:
     reports_jamming: bool
     volts_running: float
     volts_resting: float
+    name: str = CLASSIC
+    """The device kind (can_sim.scenarios.profiles.DEVICE_KINDS)."""
+    min_distance_m: float = 0.0
+    """While moving, also report once this far from the last record (0: no distance trigger)."""
+    min_angle_deg: float = 0.0
+    """While moving, also report once the course has turned this much since the last record (0: no trigger)."""
+    silent_when_off: bool = False
+    """Nothing at all while the ignition is off."""
+    moving_only: bool = False
+    """Nothing at all while the vehicle stands."""
+    switch_events: bool = True
+    """A switch change (ignition, doors, card) makes a record at once; alarms (panic, power cut) always do."""
+    reports_can: bool = True
+    """Connected to the CAN bus: reports wheel speed and engine rpm."""
+    gnss: GnssQuality = CLASSIC_GNSS
+    delivery: Delivery = CLASSIC_DELIVERY
 
     @property
     def sparse(self) -> bool:
@@ -65,6 +90,7 @@ class VehicleSpec:
     fuel_pct: float
     fuel_pct_per_km: float
     seq0: int
+    driving: DrivingProfile = CLASSIC_DRIVING
 
     @property
     def has_trailer(self) -> bool:

@@ -27,6 +27,7 @@ class DriveStyle:
     lateral_mps2: float = 1.8
     red_light_p: float = 0.45
     jam_p: float = 0.06
+    jam_dwell_s: tuple[int, int] = (10, 90)
     override_limit_mps: float | None = None
     """Drive every segment at this speed whatever the limit (an attacker, a walking-pace delivery)."""
 
@@ -147,7 +148,7 @@ def _constraints(course: Course, net: RoadNetwork, path: Sequence[int], style: D
         if edge.road in ("arterial", "motorway") and edge.length_m > 200 and rng.random() < style.jam_p:
             s = cum[k] + rng.uniform(0.2, 0.6) * edge.length_m
             for _ in range(rng.randint(1, 3)):
-                course.stops.append((s, rng.randint(10, 90), style.decel_mps2))
+                course.stops.append((s, rng.randint(*style.jam_dwell_s), style.decel_mps2))
                 s += rng.uniform(15, 50)
                 if s > cum[k + 1] - 20:
                     break

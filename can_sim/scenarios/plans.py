@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from can_sim.scenarios.activities import Activity, Drive, Mark, Set, Wait, depart_sequence, park_sequence, stop_sequence
+from can_sim.scenarios.activities import (
+    Activity,
+    Drive,
+    Mark,
+    Set,
+    Shunt,
+    Wait,
+    depart_sequence,
+    park_sequence,
+    stop_sequence,
+)
 from can_sim.scenarios.fleets import HAULIER_HOURS, VehicleSpec
 from can_sim.scenarios.kinematics import estimate_drive_s
 from can_sim.scenarios.layout import CityMap, ZoneSite
-from can_sim.scenarios.network import RoadNetwork
+from can_sim.scenarios.network import NoRouteError, RoadNetwork
 from telematics.schedule import DAY_NAMES, parse_hhmm
 
 HARD_CASE_FEATURES = ("tunnel", "detour", "zone_delivery", "swap")
+BREAK_AFTER_DRIVING_S = 4 * 3600 + 30 * 60
+"""EU Regulation 561/2006 Art. 7: after 4.5 h of driving, a break of at least 45 min..."""
+SPLIT_BREAK_S = (15 * 60, 30 * 60)
+"""...which may be split into at least 15 min followed by at least 30 min, both inside the 4.5 h."""
+FIRST_PART_AFTER_S = (60 * 60, 150 * 60)
+"""When drivers take the first part: a matter of habit, well before the limit."""
 
 
 @dataclass
@@ -109,15 +125,23 @@ def _haulier_day(ctx: PlanContext, plan: VehiclePlan, day: date) -> None:
         shift_start = start - rng.randint(30, 200)
         swap_at = None
     first, second = ctx.spec.cards
-    plan.spans.append(("depot", plan.spans[-1][2] if plan.spans else start - 86400, shift_start))
-    plan.activities.append(Wait(until=shift_start, place="depot"))
+    drift = _drift(ctx, opens, shift_start)
+    late = max(0, drift)
+    plan.spans.append(("depot", plan.spans[-1][2] if plan.spans else start - 86400, shift_start + drift))
+    plan.activities.append(Wait(until=shift_start + drift, place="depot"))
+    if drift:
+        plan.activities.append(Mark("case_start", {"kind": "schedule_drift", "minutes": drift // 60}))
+    if ctx.spec.driving.yard_moves:
+        plan.activities += yard_moves(rng)
     plan.activities.append(Set({"refuel": True}))
     plan.activities += depart_sequence(first, rng.randint(60, 240))
     t = shift_start + 330
-    t = _trip(ctx, plan, day, 1, first, t, swap_at if swap_at else closes - 3600)
+    driving = _DrivingClock(ctx)
+    t = _trip(ctx, plan, day, 1, first, t, (swap_at if swap_at else closes - 3600) - late, drift, driving)
     if swap_at is None:
         plan.activities += park_sequence(remove_card=True)
-        plan.spans.append(("depot", t, closes + 3600))
+        _end_of_shift(ctx, plan, drift)
+        plan.spans.append(("depot", t + drift, closes + 3600))
         return
     gap = rng.randint(8, 25) * 60
     plan.activities.append(Mark("swap_start", {"card_out": first, "card_in": second}))
@@ -125,16 +149,134 @@ def _haulier_day(ctx: PlanContext, plan: VehiclePlan, day: date) -> None:
     plan.activities.append(Wait(seconds=gap, place="depot"))
     plan.activities += depart_sequence(second, rng.randint(60, 180))
     plan.activities.append(Mark("swap_end", {"card_out": first, "card_in": second}))
-    plan.spans.append(("depot", t, t + gap))
+    plan.spans.append(("depot", t + drift, t + drift + gap))
     t += gap + 300
-    t = _trip(ctx, plan, day, 2, second, t, closes - 4500)
+    t = _trip(ctx, plan, day, 2, second, t, closes - 4500 - late, drift, _DrivingClock(ctx))
     plan.activities += park_sequence(remove_card=True)
-    plan.spans.append(("depot", t, closes + 3600))
+    _end_of_shift(ctx, plan, drift)
+    plan.spans.append(("depot", t + drift, closes + 3600))
 
 
-def _trip(ctx: PlanContext, plan: VehiclePlan, day: date, number: int, card: str, t: int, latest_end: int) -> int:
-    """One trip from the depot through customers and back; returns its estimated end."""
+def _drift(ctx: PlanContext, opens: int, shift_start: int) -> int:
+    """How many seconds early (negative) or late the day runs against its plan; never before the fleet opens."""
+    low, high = ctx.spec.driving.schedule_drift_min
+    if low == high == 0 or ctx.align_shifts:
+        return 0
+    drift = ctx.rng.randint(low, high) * 60
+    return max(drift, opens + 300 - shift_start)
+
+
+def _end_of_shift(ctx: PlanContext, plan: VehiclePlan, drift: int) -> None:
+    if ctx.spec.driving.yard_moves:
+        plan.activities += yard_moves(ctx.rng)
+    if drift:
+        plan.activities.append(Mark("case_end", {"kind": "schedule_drift"}))
+
+
+def yard_moves(rng: random.Random) -> list[Activity]:
+    """A shunter moves the truck round the depot yard and back at walking pace, ignition on and no card: the yard
+    is private ground, outside the carriage by road that Regulation (EC) 561/2006 and its tachograph rules cover."""
+    legs = tuple((rng.uniform(-90.0, 90.0), rng.uniform(-90.0, 90.0)) for _ in range(rng.randint(1, 3)))
+    return [Mark("case_start", {"kind": "yard_move"}), Set({"cab_door_open": True}), Wait(seconds=4),
+            Set({"cab_door_open": False}), Set({"ignition": True}), Wait(seconds=rng.randint(20, 60)),
+            Set({"parking_brake": False}), Shunt(legs, rng.uniform(1.5, 3.0)), Set({"parking_brake": True}),
+            Wait(seconds=10), Set({"ignition": False}), Wait(seconds=rng.randint(60, 600)),
+            Mark("case_end", {"kind": "yard_move"})]
+
+
+@dataclass
+class _DrivingClock:
+    """Estimated driving since the last break, and when the driver will take the next part of it."""
+
+    ctx: PlanContext
+    driven_s: float = 0.0
+    parts_left: list[int] = field(default_factory=list)
+    due_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.ctx.spec.driving.break_rules:
+            self.parts_left = list(SPLIT_BREAK_S)
+            self.due_s = self.ctx.rng.randint(*FIRST_PART_AFTER_S)
+
+    def break_due(self, drive_s: float) -> int | None:
+        """The break (seconds) the driver takes during a drive of this length, if one falls due."""
+        self.driven_s += drive_s
+        if not self.parts_left or self.driven_s < self.due_s:
+            return None
+        length = self.parts_left.pop(0)
+        self.driven_s = 0.0
+        self.due_s = BREAK_AFTER_DRIVING_S - self.due_s - 1800 if self.parts_left else BREAK_AFTER_DRIVING_S
+        return length
+
+
+def _roadside(ctx: PlanContext, path: tuple[int, ...] | list[int]) -> int | None:
+    """A path index in the leg's middle where a truck can pull over: a street node away from every zone."""
+    net = ctx.net
+    middle = [k for k in range(2, len(path) - 2)
+              if not any(net.edges[e].near_zones or net.edges[e].zone_id for _, e in net.adjacency[path[k]])]
+    if not middle:
+        return None
+    middle.sort(key=lambda k: abs(k - len(path) // 2))
+    return middle[0]
+
+
+def _pull_over(steps: list[Activity], kind: str, seconds: int, refuel: bool = False) -> list[Activity]:
+    """Park at the roadside (card stays in, as the tachograph records the break), and drive on."""
+    out: list[Activity] = [Mark("case_start", {"kind": kind}), *park_sequence(remove_card=False)]
+    if refuel:
+        out.append(Set({"refuel": True}))
+    out += [Wait(seconds=seconds), *depart_sequence(None, 30), Mark("case_end", {"kind": kind})]
+    return [*steps, *out]
+
+
+def _legs(ctx: PlanContext, leg: Drive, drive_s: float, clock: _DrivingClock, refuel: bool,
+          queue: bool) -> tuple[list[Activity], int]:
+    """The drive to the next stop, cut where the driver pulls over (a break, fuel) or queues before the dock;
+    returns the activities and the extra seconds the planner allowed for them."""
+    rng, path, detour = ctx.rng, leg.path, leg.detour
+    stops: list[tuple[int, str, int]] = []
+    pause = clock.break_due(drive_s)
+    mid = _roadside(ctx, path) if pause or refuel else None
+    if mid is not None and (detour is None or not detour[0] <= mid <= detour[1]):
+        if pause:
+            stops.append((mid, "driver_break", pause))
+        elif refuel:
+            stops.append((mid, "refuel", rng.randint(10, 20) * 60))
+    if queue and len(path) >= 4 and (detour is None or detour[1] < len(path) - 3):
+        stops.append((len(path) - 3, "dock_queue", rng.randint(10, 40) * 60))
+    if not stops:
+        return [leg], 0
+    out: list[Activity] = []
+    allowed = 0
+    at = 0
+    for k, kind, seconds in sorted(stops):
+        if k <= at:
+            continue
+        shift = None if detour is None else (detour[0] - at, detour[1] - at)
+        out.append(Drive(tuple(path[at:k + 1]), "trip", None, detour=shift if shift and shift[0] >= 0 else None))
+        if kind == "dock_queue":
+            # Engine idling on the street while the trucks ahead are unloaded.
+            out += [Mark("case_start", {"kind": kind}), Set({"parking_brake": True}), Wait(seconds=seconds),
+                    Set({"parking_brake": False}), Mark("case_end", {"kind": kind})]
+        else:
+            out = _pull_over(out, kind, seconds, refuel=kind == "refuel")
+        # Planners budget for breaks, fuel and the usual wait at a busy dock; where they do not, the day would
+        # run later and later, which the schedule drift already covers.
+        allowed += seconds
+        at = k
+    rest = None if detour is None or detour[1] <= at else (max(0, detour[0] - at), detour[1] - at)
+    out.append(replace(leg, path=tuple(path[at:]), detour=rest))
+    return out, allowed
+
+
+def _trip(ctx: PlanContext, plan: VehiclePlan, day: date, number: int, card: str, t: int, latest_end: int,
+          drift: int = 0, clock: _DrivingClock | None = None) -> int:
+    """One trip from the depot through customers and back; returns its estimated end (in plan time; the
+    vehicle runs `drift` seconds off it)."""
     spec, net, rng = ctx.spec, ctx.net, ctx.rng
+    clock = clock or _DrivingClock(ctx)
+    # Topped up at the depot before the shift, so a fuel stop comes on a later leg, if at all.
+    refuel_at = rng.randint(2, 3) if spec.driving.refuel_p and rng.random() < spec.driving.refuel_p else None
     depot = spec.fleet.site_node
     trip = TripPlan(f"{spec.vehicle_id}-{day:%Y%m%d}-{number}", spec.vehicle_id, card, t, t, [depot], [])
     trip_start = t
@@ -149,7 +291,7 @@ def _trip(ctx: PlanContext, plan: VehiclePlan, day: date, number: int, card: str
         if trip.stops and t + drive_s + dwell + back > latest_end:
             break
         planned = path
-        detour = _detour(ctx, path) if feature == "detour" or rng.random() < 0.08 else None
+        detour = _detour(ctx, path) if feature == "detour" or rng.random() < spec.driving.detour_p else None
         if detour is not None:
             if feature == "detour":
                 ctx.features.discard("detour")
@@ -158,11 +300,14 @@ def _trip(ctx: PlanContext, plan: VehiclePlan, day: date, number: int, card: str
             span = None
         if feature == "tunnel":
             ctx.features.discard("tunnel")
-        arrival = t + drive_s
+        queue = bool(spec.driving.dock_queue_p) and zone is None and rng.random() < spec.driving.dock_queue_p
+        leg = Drive(tuple(path), "trip", "zone" if zone else "customer", detour=span,
+                    zone_delivery=zone.zone_id if zone else None, planned_departure=t + drive_s + dwell + drift)
+        legs, allowed = _legs(ctx, leg, drive_s, clock, refuel_at == len(trip.stops) + 1, queue)
+        arrival = t + drive_s + allowed
         departure = arrival + dwell
-        plan.activities.append(Drive(tuple(path), "trip", "zone" if zone else "customer", detour=span,
-                                     zone_delivery=zone.zone_id if zone else None, planned_departure=departure))
-        plan.activities += stop_sequence(departure, min_dwell_s=300, cargo=True)
+        plan.activities += legs
+        plan.activities += stop_sequence(departure + drift, min_dwell_s=300, cargo=True)
         trip.route += list(planned[1:])
         trip.stops.append((target, arrival, departure))
         visited.add(target)
@@ -170,8 +315,10 @@ def _trip(ctx: PlanContext, plan: VehiclePlan, day: date, number: int, card: str
         if zone is not None and feature == "zone_delivery":
             ctx.features.discard("zone_delivery")
     path = net.route(current, depot)
-    plan.activities.append(Drive(path, "trip", "depot"))
-    t += int(estimate_drive_s(net, path, spec.style))
+    back_s = estimate_drive_s(net, path, spec.style)
+    legs, allowed = _legs(ctx, Drive(tuple(path), "trip", "depot"), back_s, clock, False, False)
+    plan.activities += legs
+    t += int(back_s) + allowed
     trip.route += list(path[1:])
     trip.planned_end = t + 15 * 60
     trip.planned_start = trip_start - 5 * 60
@@ -209,8 +356,11 @@ def _next_stop(ctx: PlanContext, current: int, visited: set[int], feature: str |
         u, v = (edge.u, edge.v) if rng.random() < 0.5 else (edge.v, edge.u)
         target = min((c.node for c in ctx.city.customers if c.node not in visited),
                      key=lambda n: net.distance_m(n, v))
-        path = (*net.route(current, u, frozenset({v})), v, *net.route(v, target, frozenset({u}))[1:])
-        return target, path, None
+        try:
+            path = (*net.route(current, u, frozenset({v})), v, *net.route(v, target, frozenset({u}))[1:])
+            return target, path, None
+        except NoRouteError:
+            pass  # no way through this tunnel from here (a dead end behind it): an ordinary stop instead
     wanted = "industrial" if spec.category == "N3" else "retail"
     open_customers = [c for c in ctx.city.customers if c.node not in visited and c.node != current]
     if ctx.align_shifts and current == spec.fleet.site_node:
@@ -324,3 +474,4 @@ def _random_street_node(ctx: PlanContext) -> int:
         near = node is not None and any(net.edges[e].near_zones or net.edges[e].zone_id for _, e in net.adjacency[node])
         if node is not None and not near:
             return node
+

@@ -11,7 +11,7 @@ from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from can_sim.scenarios.activities import Activity, Drive, Mark, Set, Wait
+from can_sim.scenarios.activities import Activity, Drive, Mark, Set, Shunt, Wait
 from can_sim.scenarios.device import Device, TrueState
 from can_sim.scenarios.fleets import HAULIER_HOURS, VehicleSpec
 from can_sim.scenarios.kinematics import Course, DriveStyle, build_course, drive
@@ -103,6 +103,7 @@ class VehicleRun:
         self._zone_spans: dict[str, _ZoneSpan] = {}
         self._tunnel_start: int | None = None
         self._swap_start: int | None = None
+        self._open_cases: dict[str, tuple[int, dict[str, Any]]] = {}
         self._fired: _Fired | None = None
 
     # ----------------------------------------------------------------- driving the plan
@@ -123,6 +124,9 @@ class VehicleRun:
                 sources = self._switch(sources)
             yield from device.release(self.st.t)
         self._close_zone_spans(set())
+        for kind, (start, details) in sorted(self._open_cases.items()):
+            self.hard_cases.append(HardCase(kind, self.spec.vehicle_id, start, end, details))
+        self._open_cases.clear()
         if self.label is not None and self.label.end is None and self.label.start is not None:
             self.label.end = end
         yield from device.drain()
@@ -154,6 +158,8 @@ class VehicleRun:
             self._set(act.changes)
         elif isinstance(act, Mark):
             self._mark(act)
+        elif isinstance(act, Shunt):
+            self._shunt(act)
 
     def _set(self, changes: dict[str, Any]) -> None:
         st = self.st
@@ -169,7 +175,14 @@ class VehicleRun:
 
     def _mark(self, act: Mark) -> None:
         t = self.st.t
-        if act.name == "swap_start":
+        if act.name == "case_start":
+            details = {k: v for k, v in act.details.items() if k != "kind"}
+            self._open_cases[act.details["kind"]] = (t, details)
+        elif act.name == "case_end":
+            opened = self._open_cases.pop(act.details["kind"], None)
+            if opened is not None:
+                self.hard_cases.append(HardCase(act.details["kind"], self.spec.vehicle_id, opened[0], t, opened[1]))
+        elif act.name == "swap_start":
             self._swap_start = t
         elif act.name == "swap_end" and self._swap_start is not None:
             swap = HardCase("driver_swap", self.spec.vehicle_id, self._swap_start, t, dict(act.details))
@@ -203,6 +216,27 @@ class VehicleRun:
             if st.silent_at is not None and st.t >= st.silent_at:
                 st.silent = True
             device.observe(st)
+
+    def _shunt(self, act: Shunt) -> None:
+        """Yard moves: straight at walking pace to each offset and back; the vehicle ends where it began."""
+        st, device = self.st, self.device
+        home = (st.x, st.y)
+        for tx, ty in (*((home[0] + dx, home[1] + dy) for dx, dy in act.legs), home):
+            while st.t < self.window[1]:
+                dx, dy = tx - st.x, ty - st.y
+                gap = math.hypot(dx, dy)
+                if gap < 0.5:
+                    break
+                step = min(act.speed_mps, gap)
+                st.t += 1
+                st.heading = math.degrees(math.atan2(dx, dy)) % 360.0
+                st.x += dx / gap * step
+                st.y += dy / gap * step
+                st.speed = step
+                st.odometer_m += step
+                device.observe(st)
+        st.x, st.y = home
+        st.speed = 0.0
 
     def _unattended(self, takeover: Takeover) -> bool:
         st = self.st

@@ -27,7 +27,9 @@ FILES = ("fleet.json", "trips.geojson", "zones.geojson", "telemetry.jsonl", "lab
 
 
 def _generate(out: Path, seed: int = 5) -> None:
-    generate_bundle(out, seed=seed, vehicles=3, days=1 / 24, start=START, cities=["berlin"])
+    # The classic profiles (1 Hz and evenly sparse units, plans kept): tests/can_sim/test_scenarios_profiles.py
+    # covers the mixed ones.
+    generate_bundle(out, seed=seed, vehicles=3, days=1 / 24, start=START, cities=["berlin"], profiles=False)
 
 
 @pytest.fixture(scope="module")

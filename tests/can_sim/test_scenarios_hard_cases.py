@@ -23,7 +23,8 @@ START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # Tuesday 09:00-11:00 in Berlin
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("hard")
-    generate_bundle(out, seed=3, vehicles=6, days=2 / 24, start=START, cities=["berlin"], incidents=[])
+    generate_bundle(out, seed=3, vehicles=6, days=2 / 24, start=START, cities=["berlin"], incidents=[],
+                    profiles=False)
     return out
 
 

@@ -24,7 +24,9 @@ Track = list[TelemetryRecord]
 
 
 def _generate(out: Path, kind: str, start: datetime) -> tuple[dict[str, Any], Track]:
-    generate_bundle(out, seed=21, vehicles=3, days=1.5 / 24, start=start, cities=["berlin"], incidents=[kind])
+    # The signatures below read 1 Hz CAN data: the classic profiles (the mixed ones: test_scenarios_profiles.py).
+    generate_bundle(out, seed=21, vehicles=3, days=1.5 / 24, start=start, cities=["berlin"], incidents=[kind],
+                    profiles=False)
     labels = json.loads((out / "labels.json").read_text())
     assert [i["type"] for i in labels["incidents"]] == [kind]
     incident = labels["incidents"][0]
