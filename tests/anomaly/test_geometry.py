@@ -1,0 +1,79 @@
+"""anomaly/geometry.py is hand-written for speed: shapely 2 is the reference it must agree with.
+
+Out of scope, and so not generated here: rings that cross themselves (zones are validated as simple polygons on
+import), and frames near the poles or across the antimeridian (our local metric frames are centred on each zone
+or trip, tens of kilometres across).
+"""
+
+from __future__ import annotations
+
+import math
+
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anomaly.geometry import PolygonXY, RouteXY
+
+COORD = st.integers(-500_000, 500_000).map(lambda cm: cm / 100)
+"""Metres in a local frame, to the centimetre (a fix has no finer meaning)."""
+POINT = st.tuples(COORD, COORD)
+
+
+@st.composite
+def star_polygons(draw: st.DrawFn) -> list[tuple[float, float]]:
+    """A simple polygon: vertices at increasing angles around a centre (a star-shaped ring never crosses itself)."""
+    cx, cy = draw(POINT)
+    n = draw(st.integers(3, 24))
+    angles = sorted(draw(st.lists(st.floats(0.0, 2 * math.pi, exclude_max=True), min_size=n, max_size=n,
+                                  unique=True)))
+    radii = draw(st.lists(st.floats(20.0, 800.0), min_size=n, max_size=n))
+    ring = [(cx + r * math.cos(a), cy + r * math.sin(a)) for a, r in zip(angles, radii, strict=True)]
+    polygon = shapely.Polygon(ring)
+    if not polygon.is_valid or polygon.area < 100.0:
+        return [(cx, cy), (cx + 100.0, cy), (cx + 100.0, cy + 100.0), (cx, cy + 100.0)]
+    return ring
+
+
+@settings(max_examples=300, deadline=None)
+@given(star_polygons(), POINT)
+def test_point_in_polygon_and_distance_to_its_outline_agree_with_shapely(
+    ring: list[tuple[float, float]], point: tuple[float, float]
+) -> None:
+    ours = PolygonXY(ring)
+    theirs = shapely.Polygon(ring)
+    x, y = point
+    reference = theirs.exterior.distance(shapely.Point(x, y))
+    assert math.isclose(ours.boundary_distance(x, y), reference, rel_tol=1e-9, abs_tol=1e-6)
+    if reference > 1e-6:  # on the outline itself either answer is right
+        assert ours.contains(x, y) == theirs.contains(shapely.Point(x, y))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(POINT, min_size=2, max_size=40), POINT)
+def test_distance_to_a_route_agrees_with_shapely(route: list[tuple[float, float]], point: tuple[float, float]) -> None:
+    if len(set(route)) < 2:
+        route = [route[0], (route[0][0] + 10.0, route[0][1])]
+    reference = shapely.LineString(route).distance(shapely.Point(*point))
+    assert math.isclose(RouteXY(route).distance(*point), reference, rel_tol=1e-9, abs_tol=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(star_polygons(), POINT, st.floats(0.0, 360.0, exclude_max=True))
+def test_a_ray_hits_the_outline_where_shapely_says(
+    ring: list[tuple[float, float]], start: tuple[float, float], course_deg: float
+) -> None:
+    ours = PolygonXY(ring)
+    x, y = start
+    if ours.contains(x, y):
+        return  # ray_hit is asked from outside a zone only
+    reach = 20_000.0
+    rad = math.radians(course_deg)
+    end = (x + reach * math.sin(rad), y + reach * math.cos(rad))  # course 0 = north = +y
+    crossing = shapely.LineString([start, end]).intersection(shapely.Polygon(ring).exterior)
+    hit = ours.ray_hit(x, y, course_deg, reach)
+    if crossing.is_empty:
+        assert hit is None
+    else:
+        expected = shapely.Point(start).distance(crossing)
+        assert hit is not None and math.isclose(hit, expected, rel_tol=1e-6, abs_tol=1e-3)
