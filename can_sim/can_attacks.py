@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from can_sim.truck.ecus import EcuSpec, PeriodicMessage
 from can_sim.truck.state import VehicleState
 from telematics.canlog import Frame
+from telematics.errors import BadInput
 from telematics.j1939 import decode_frame, default_database, encode_frame, make_can_id, parse_can_id
 from telematics.j1939.codec import SignalValue
 from telematics.j1939.transport import TP_CM_PGN, TP_DT_PGN
@@ -40,7 +41,7 @@ SPOOF_VALUES: dict[str, dict[str, SignalValue]] = {
 """What a spoofer makes each message say: a parked, closed, quiet truck while it is driven away."""
 
 
-class AttackError(ValueError):
+class AttackError(BadInput):
     """An attack is asked for what the capture cannot give (no such message in it, unknown attack or mode)."""
 
 

@@ -1,12 +1,14 @@
 """Replays a scenario bundle's fleet live: incident vehicles as J1939 trucks that obey stop commands, on Kafka.
 
 The clock starts at the bundle's first event time and runs at ``speed`` times real time, so every record
-carries the scenario's timestamps. A simulated J1939 truck costs about 120 frames per simulated second
-(~0.1 ms of CPU each, ECUs and gateway together), i.e. ~6 % of a core per truck at 5x: by default only the
-vehicles with an incident in labels.json run on a full J1939 bus (ECUs, gateway, command link; they stop
-when an authorised command comes), and the others publish their scenario records as recorded (arrival
-order, late and duplicate deliveries included), as ``truckguard feed`` does. Without labels.json every
-vehicle runs on a bus. A stop command for a vehicle that publishes directly is not acted on (logged at start).
+carries the scenario's timestamps; while a stop request for one of its trucks is open, it runs in real time,
+so the officers deciding it get the scenario's real lead time. A simulated J1939 truck costs about 120
+frames per simulated second (~0.1 ms of CPU each, ECUs and gateway together), i.e. ~6 % of a core per truck
+at 5x: by default only the vehicles with an incident in labels.json run on a full J1939 bus (ECUs, gateway,
+command link; they stop when an authorised command comes), and the others publish their scenario records as
+recorded (arrival order, late and duplicate deliveries included), as ``truckguard feed`` does. Without
+labels.json every vehicle runs on a bus. A stop command for a vehicle that publishes directly is not acted
+on (logged at start).
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ TICK_S = 0.1
 """Real seconds between steps of the fleet: each step runs every bus up to the clock's event time."""
 COMMAND_POLL_MS = 500
 """Longest wait of a command link for new commands (its thread's poll)."""
+SEQ_EPOCH_S = 1_767_225_600
+"""2026-01-01T00:00:00Z: sequence numbers count from here (see ``seq_base``)."""
+SEQ_PER_S = 4
+"""Sequence numbers set aside per second of event time: more than any scenario device reports (1 Hz moving)."""
+
+
+def seq_base(origin_s: float) -> int:
+    """The first sequence number of a run starting at event time ``origin_s``.
+
+    A device's ``seq`` only ever grows; a scenario numbers each vehicle's records from 0, so a second run of
+    the same vehicles (the demo's next twenty minutes) would repeat them and the detector would drop its
+    records as duplicates. Offsetting by the run's start keeps every later run above every earlier one.
+    """
+    return max(0, int(origin_s - SEQ_EPOCH_S)) * SEQ_PER_S
 
 
 @dataclass
@@ -106,6 +122,10 @@ def _read_bundle(bundle_dir: Path) -> _Bundle:
             continue
         lines.append((parsed.vehicle_id, line, parsed.ts_ms))
         records[parsed.vehicle_id].append(orjson.loads(line))
+    if lines:
+        valid = [ms for _, _, ms in lines if ms is not None]
+        base = seq_base(min(valid) / 1000.0) if valid else 0
+        lines = [(vid, _renumber(line, base) if vid is not None else line, ms) for vid, line, ms in lines]
     labels_path = bundle_dir / LABELS_FILE
     incidents: set[str] = set()
     devices: dict[str, dict[str, Any]] = {}
@@ -114,6 +134,15 @@ def _read_bundle(bundle_dir: Path) -> _Bundle:
         incidents = {i["vehicle_id"] for i in labels.get("incidents", [])}
         devices = {v["vehicle_id"]: v.get("device") or {} for v in labels.get("vehicles", [])}
     return _Bundle(lines, dict(records), incidents, devices, labels_path.exists())
+
+
+def _renumber(line: bytes, base: int) -> bytes:
+    """The record with ``seq`` moved up by ``base`` (records without one are left as they are)."""
+    record = orjson.loads(line)
+    if not isinstance(record.get("seq"), int) or base == 0:
+        return line
+    record["seq"] += base
+    return orjson.dumps(record)
 
 
 def _gateway_config(device: dict[str, Any]) -> GatewayConfig:
@@ -176,6 +205,52 @@ class _CommandLink(threading.Thread):
             published = True
 
 
+OPEN_REQUEST_STATUSES = frozenset({"requested", "authorized", "sent", "acknowledged"})
+"""A stop request in one of these is still being decided or carried out."""
+
+
+class _RequestWatch(threading.Thread):
+    """Follows truckguard.stop-requests.v1 and keeps which requests for the given vehicles are open."""
+
+    def __init__(self, bootstrap: str, vehicles: Collection[str]) -> None:
+        super().__init__(name="truckguard-fleet-requests", daemon=True)
+        from kafka import KafkaConsumer
+
+        self.vehicles = frozenset(vehicles)
+        self.consumer = KafkaConsumer(topics.STOP_REQUESTS, bootstrap_servers=bootstrap,
+                                      client_id="truckguard-live-fleet-requests", auto_offset_reset="latest",
+                                      enable_auto_commit=False)
+        self.open: dict[str, str] = {}
+        """request_id → vehicle_id of the open requests (read by the bus loop; replaced whole, never mutated)."""
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                for messages in self.consumer.poll(timeout_ms=COMMAND_POLL_MS).values():
+                    for message in messages:
+                        self._note(message.value)
+        except Exception:
+            log.exception("stop-request watch failed; the fleet keeps its speed")
+        finally:
+            self.consumer.close(autocommit=False)
+
+    def _note(self, raw: bytes | None) -> None:
+        try:
+            request = orjson.loads(raw or b"")
+            request_id, vehicle_id, status = request["request_id"], request["vehicle_id"], request["status"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        if vehicle_id not in self.vehicles:
+            return
+        current = dict(self.open)
+        if status in OPEN_REQUEST_STATUSES:
+            current[request_id] = vehicle_id
+        else:
+            current.pop(request_id, None)
+        self.open = current
+
+
 def run_live_fleet(
     bundle_dir: Path,
     bootstrap: str,
@@ -185,11 +260,15 @@ def run_live_fleet(
     stop: threading.Event,
     forward_can: bool = False,
     bus_vehicles: Collection[str] | None = None,
+    real_time_while_requested: bool = True,
 ) -> LiveFleetStats:
     """Run the bundle's fleet live until its last event time (or ``stop``); see the module docstring.
 
     ``bus_vehicles`` overrides which vehicles run on J1939 buses (default: those with incidents). Without
-    ``public_key_path`` the trucks trust no key, so they never act on a command.
+    ``public_key_path`` the trucks trust no key, so they never act on a command. With
+    ``real_time_while_requested`` (and a speed above 1) the whole fleet runs at 1x while a stop request for
+    one of its trucks is open: at 5x the officers had about 6 s of real time between request and zone. A
+    bundle that starts in the past never runs ahead of the wall clock: once it has caught up, it runs at 1x.
     """
     bundle_dir = Path(bundle_dir)
     bundle = _read_bundle(bundle_dir)
@@ -222,8 +301,12 @@ def run_live_fleet(
         producer.send(topic, key=key, value=value).add_errback(failed)
 
     trucks: list[tuple[LiveTruck, _CommandLink | None]] = []
+    watch: _RequestWatch | None = None
     wall_start, cpu_start = time.monotonic(), time.process_time()
     try:
+        if real_time_while_requested and speed > 1 and stats.bus_vehicles:
+            watch = _RequestWatch(bootstrap, stats.bus_vehicles)
+            watch.start()
         for vehicle_id in stats.bus_vehicles:
             key = vehicle_id.encode()
             link = _CommandLink(bootstrap, vehicle_id) if public_keys else None
@@ -247,14 +330,24 @@ def run_live_fleet(
                               on_record=on_record, public_keys=public_keys, on_status=on_status,
                               on_frames=on_frames if forward_can else None, forward_raw=forward_can,
                               config=_gateway_config(bundle.devices.get(vehicle_id, {})))
+            truck.gateway.seq = seq_base(origin)  # the gateway numbers its own records, from this run's base
             trucks.append((truck, link))
             if link is not None:
                 link.start()
         direct = iter([(vid, line, ms) for vid, line, ms in bundle.lines if vid not in chosen])
         pending = next(direct, None)
         clock = ScaledClock(origin, speed)
+        # A bundle that starts in the past is live data catching up: it may run fast, never into the future.
+        # One that starts later than now is a simulation in scenario time, run as it is.
+        wall_cap = time.time if origin <= time.time() else (lambda: float("inf"))
         while not stop.is_set():
-            target = min(clock.now(), end)
+            wanted = 1.0 if watch is not None and watch.open else speed
+            if clock.speed != wanted:
+                clock.set_speed(wanted)
+                log.info("live fleet: %gx real time (stop requests open for: %s)", wanted,
+                         ", ".join(sorted(set(watch.open.values()))) if watch is not None and watch.open else "none")
+            paced = min(clock.now(), wall_cap())
+            target = min(paced, end)
             for truck, link in trucks:
                 delivered = 0
                 while link is not None and not link.inbox.empty():
@@ -270,7 +363,7 @@ def run_live_fleet(
                 stats.direct_records += 1
                 pending = next(direct, None)
             stats.event_reached = target
-            stats.max_lag_s = max(stats.max_lag_s, (clock.now() - target) / speed if target < end else 0.0)
+            stats.max_lag_s = max(stats.max_lag_s, (paced - target) / clock.speed if target < end else 0.0)
             if target >= end and pending is None:
                 break
             stop.wait(TICK_S)
@@ -278,6 +371,9 @@ def run_live_fleet(
             truck.flush()
         producer.flush()
     finally:
+        if watch is not None:
+            watch.stopping.set()
+            watch.join(COMMAND_POLL_MS / 1000 + 10)
         for truck, link in trucks:
             truck.close()
             if link is not None:

@@ -11,11 +11,12 @@ from pathlib import Path
 from types import TracebackType
 
 from ingest.processes import die_with_parent, stop_child
+from telematics.errors import OperationFailed
 
 log = logging.getLogger(__name__)
 
 
-class BrokerError(RuntimeError):
+class BrokerError(OperationFailed):
     """The embedded broker could not be found, started or reached."""
 
 

@@ -9,6 +9,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
+from telematics.errors import OperationFailed
+
 GROUP_TIMEOUTS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
 """With kafka-python's defaults a group join on the embedded broker takes ~20 s; with these, ~3 s."""
 
@@ -39,7 +41,7 @@ def make_consumer(bootstrap: str, group_id: str, client_id: str, *, max_poll_rec
     )
 
 
-class UnacknowledgedSends(RuntimeError):
+class UnacknowledgedSends(OperationFailed):
     """The broker did not acknowledge every send; offsets were not committed."""
 
 

@@ -19,13 +19,14 @@ from anomaly.engine import DetectionEngine, Output
 from ingest.can_pipeline import CanPipeline
 from ingest.pipeline import DetectPipeline
 from telematics.bundle import CAN_FILE, TELEMETRY_FILE, iter_lines, load_reference
+from telematics.errors import BadInput
 from telematics.outputs import Alert, encode
 
 ADVANCE_EVERY_LINES = 1000
 """How often replay lets event time pass for detectors that watch for silence (telematics_offline)."""
 
 
-class BundleError(FileNotFoundError):
+class BundleError(BadInput, FileNotFoundError):
     """The bundle directory lacks a file replay needs."""
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import shapely
 
+from telematics.errors import BadInput
 from telematics.reference import (
     FLEET_KINDS,
     VEHICLE_CATEGORIES,
@@ -36,7 +37,7 @@ DEFAULT_CORRIDOR_M = 500.0
 DEFAULT_STOP_RADIUS_M = 150.0
 
 
-class ReferenceDataError(ValueError):
+class ReferenceDataError(BadInput):
     """A reference file is missing or malformed; the message names the file and the path inside it."""
 
 

@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from telematics.errors import CommandRejected, ConfigurationError
 from telematics.outputs import STOP_MODES, StopRequest, deterministic_id
 from telematics.timeutil import TimestampError, format_ms, parse_rfc3339_ms
 
@@ -40,7 +41,7 @@ _NONCE = re.compile(r"[0-9a-f]{32,64}", re.ASCII)
 _KEY_ID = re.compile(r"[0-9a-f]{16}", re.ASCII)
 
 
-class CommandError(ValueError):
+class CommandError(CommandRejected):
     """A command cannot be signed or must be refused; ``reason`` is a short machine-readable word."""
 
     reason = "invalid"
@@ -82,7 +83,7 @@ class NotAuthorized(CommandError):
     reason = "not_authorized"
 
 
-class KeyFileError(OSError):
+class KeyFileError(ConfigurationError, OSError):
     """A key file is missing, unreadable, not the expected key type, or readable by others."""
 
 

@@ -8,6 +8,8 @@ from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from telematics.errors import BadInput
+
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ALL_DAYS = frozenset(range(7))
@@ -15,7 +17,7 @@ _DAY_NUMBERS = {name: i for names in (DAY_NAMES, FULL_DAY_NAMES) for i, name in 
 _HHMM = re.compile(r"([01]\d|2[0-4]):([0-5]\d)", re.ASCII)
 
 
-class ScheduleError(ValueError):
+class ScheduleError(BadInput):
     """A day name, HH:MM time or time zone in reference data is malformed."""
 
 

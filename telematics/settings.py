@@ -8,8 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from telematics.errors import ConfigurationError
 
-class SettingsError(ValueError):
+
+class SettingsError(ConfigurationError):
     """A TRUCKGUARD_* variable or flag has a value that cannot be used."""
 
 

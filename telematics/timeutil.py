@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from telematics.errors import BadInput
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
@@ -19,7 +21,7 @@ _WITHOUT_OFFSET = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?
 _EXAMPLE = "expected e.g. 2026-11-24T09:15:00Z or 2026-11-24T10:15:00.250+01:00"
 
 
-class TimestampError(ValueError):
+class TimestampError(BadInput):
     """A timestamp is neither RFC 3339 with an offset nor non-negative integer epoch milliseconds."""
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from telematics.errors import BadInput
 from telematics.records import TelemetryRecord
 from telematics.timeutil import TimestampError, format_ms, parse_rfc3339_ms
 from telematics.wire import FLOAT_MAX, MAX_MESSAGE_BYTES, MAX_TS_MS, VEHICLE_ID_PATTERN
@@ -21,7 +22,7 @@ _TS_RULE = "RFC 3339 text or integer epoch milliseconds"
 _TS_RANGE = f"from 0 ({format_ms(0)}) to {MAX_TS_MS} ({format_ms(MAX_TS_MS)})"
 
 
-class ContractError(ValueError):
+class ContractError(BadInput):
     """A message breaks data contract v1; ``field`` names the part at fault (or "message")."""
 
     def __init__(self, field: str, reason: str) -> None:

@@ -54,7 +54,7 @@ def test_demo_shows_alerts_and_stop_requests_and_sigterm_stops_everything(tmp_pa
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 360  # the fleet catches up with the clock, then runs in real time
         while "STOP REQUEST" not in out.read_text() and time.monotonic() < deadline:
             assert demo.poll() is None, out.read_text()
             time.sleep(1)
@@ -72,3 +72,17 @@ def test_demo_shows_alerts_and_stop_requests_and_sigterm_stops_everything(tmp_pa
     assert "nothing left running" in out.read_text()
     assert not port_open("127.0.0.1", web_port) and not port_open("127.0.0.1", broker_port)
     assert processes_with_data_dir(tmp_path) == []
+
+
+@pytest.mark.parametrize(("speed", "lead_s"), [(1.0, 0), (0.5, 0), (1.25, 240), (5.0, 480), (20.0, 480)])
+def test_the_fleet_starts_in_the_past_by_at_most_what_it_can_catch_up(speed: float, lead_s: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from truckguard.demo import SEGMENT_S, segment_start
+    from web.mapdata import STALE_AFTER
+
+    now = datetime(2026, 12, 7, 1, 15, 12, 345678, tzinfo=UTC)
+    start = segment_start(now, speed)
+    assert start == (now - timedelta(seconds=lead_s)).replace(microsecond=0)
+    assert lead_s <= SEGMENT_S * max(0.0, 1 - 1 / speed) + 1e-6  # no more than the speed-up gains over a segment
+    assert now - start < STALE_AFTER  # no vehicle shows as out of touch while the fleet catches up

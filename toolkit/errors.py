@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from telematics.errors import BadInput
 
-class ToolkitError(ValueError):
+
+class ToolkitError(BadInput):
     """Base of every error the toolkit raises on bad content or bad input."""
 
 

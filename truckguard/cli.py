@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from telematics.errors import TruckguardError
 from telematics.settings import Settings, SettingsError, load_settings
 from truckguard.device_commands import register as register_device_commands
 from truckguard.signals import stop_on_signals
@@ -188,6 +189,9 @@ def cmd_scenarios_generate(args: argparse.Namespace, settings: Settings) -> int:
             cities=args.city or None,
             incidents=args.incidents,
             on_progress=lambda lines: bar.update(lines - bar.n),
+            profiles=args.profiles == "mixed",
+            device_profile=args.device_profile,
+            driving_profile=args.driving_profile,
         )
     print(json.dumps(summary.to_dict(), indent=2, default=str))
     return 0
@@ -283,24 +287,39 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
 
     from web.accounts import add_user
+    from web.db import find_store
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
-    add_user(settings.store_url, args.username, password, args.role, args.fleet or ())
+    store = find_store(settings.database_url, settings.data_dir, create=True)
+    secret = add_user(store, args.username, password, args.role, args.fleet or ())
     print(f"user {args.username} ({args.role}) created")
+    if secret:
+        print(f"second-factor secret (base32, for an authenticator app): {secret}")
     return 0
 
 
 def cmd_users_token(args: argparse.Namespace, settings: Settings) -> int:
+    from web.db import find_store
     from web.tokens import issue_token
 
-    print(issue_token(settings.store_url, args.username, args.name))
+    print(issue_token(find_store(settings.database_url, settings.data_dir), args.username, args.name))
+    return 0
+
+
+def cmd_users_totp(args: argparse.Namespace, settings: Settings) -> int:
+    from web.accounts import reset_second_factor
+    from web.db import find_store
+
+    secret = reset_second_factor(find_store(settings.database_url, settings.data_dir), args.username)
+    print(f"new second-factor secret for {args.username} (base32, for an authenticator app): {secret}")
     return 0
 
 
 def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
+    from web.db import find_store
     from web.reference import import_reference
 
-    counts = import_reference(settings.store_url, Path(args.bundle))
+    counts = import_reference(find_store(settings.database_url, settings.data_dir, create=True), Path(args.bundle))
     print(", ".join(f"{n} {what}" for what, n in counts.items()) + " imported; the sink publishes the new snapshot")
     return 0
 
@@ -419,6 +438,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", help="RFC 3339 start with offset (default 2026-12-01T00:00:00Z)")
     gen.add_argument("--city", action="append", help="Berlin, Nice, Stockholm, London, Barcelona (repeatable)")
     gen.add_argument("--incidents", type=int, help="how many incidents (default: one per three vehicles, capped)")
+    gen.add_argument(
+        "--profiles", choices=("mixed", "classic"), default="mixed",
+        help="mixed: each vehicle draws a device profile (cadence, GNSS noise, buffering) and a driving profile "
+        "(early and late, breaks, queues, detours) from the seed; classic: 1 Hz units on punctual plans",
+    )
+    gen.add_argument("--device-profile", help="give every vehicle this device profile (see docs/labels.md)")
+    gen.add_argument("--driving-profile", help="give every vehicle this driving profile (see docs/labels.md)")
 
     p = command("evaluate", cmd_evaluate, "Score the detector on a labelled bundle: recall, lead times, false alerts.")
     p.add_argument("bundle", help="a bundle with labels.json (see `truckguard scenarios generate`)")
@@ -510,6 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("username")
     token.add_argument("--name", default="cli", help="what the token is for (shown on the account page)")
     token.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
+    totp = actions.add_parser(
+        "totp", help="issue a new second factor (TOTP secret) to an officer or administrator; ends their sessions"
+    )
+    totp.set_defaults(handler=cmd_users_totp)
+    totp.add_argument("username")
+    totp.add_argument("--database-url", help="SQLAlchemy URL of the store (TRUCKGUARD_DATABASE_URL)")
 
     p = command("reference", cmd_reference_import, "Reference data in the web store.")
     actions = p.add_subparsers(dest="reference_action", required=True, metavar="ACTION")
@@ -574,7 +606,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         return args.handler(args, settings)
-    except (ValueError, OSError, RuntimeError) as exc:
+    except (TruckguardError, OSError) as exc:
+        # Ours (bad input, configuration, a part that failed) and the file system's: one line, what to fix.
+        # Anything else is a bug and keeps its traceback.
         log.debug("failed", exc_info=True)
         print(f"truckguard {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -12,20 +12,28 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from ingest import topics
 from ingest.broker import EmbeddedBroker
 from ingest.processes import start_child, stop_child
+from telematics.errors import OperationFailed
 from telematics.settings import Settings
+
+if TYPE_CHECKING:
+    from web.accounts import DemoAccount
 
 log = logging.getLogger(__name__)
 
+SEGMENT_S = 20 * 60
+"""Event time one demo bundle covers (can_sim.scenarios.demo.DEMO_MINUTES); the fleet loops segment after segment."""
 
-class DemoError(RuntimeError):
+
+class DemoError(OperationFailed):
     """A part of the demo did not start or stopped by itself."""
 
 
@@ -81,27 +89,67 @@ class DemoData:
     workdir: Path
     bundle: Path
     store_url: str
-    accounts: list[tuple[str, str, str]]
+    accounts: list[DemoAccount]
     keys_dir: Path
+    start: datetime
+    """Event time at which the fleet's first segment begins."""
 
 
-def prepare(settings: Settings) -> DemoData:
-    """A fresh demo directory: tonight's simulated fleet, a store with its reference data and accounts, a key."""
+CATCH_UP_S = 8 * 60
+"""How far in the past a faster-than-real-time demo starts its fleet: less than the ten minutes after which the map
+shows a vehicle as out of touch (web.mapdata.STALE_AFTER), so every vehicle is on the map from the first second."""
+
+
+def segment_start(now: datetime, speed: float) -> datetime:
+    """Where the first segment's event time starts, so that, run at ``speed``, it never passes the wall clock.
+
+    At 1x it starts now (to the second below). Faster, it starts up to CATCH_UP_S in the past and catches up
+    with the wall clock; the fleet then runs in real time (can_sim.live_fleet never runs a bundle that began in
+    the past ahead of the clock), and in real time too while a stop request for one of its trucks is open.
+    """
+    lead = min(SEGMENT_S * (1 - 1 / speed), CATCH_UP_S) if speed > 1 else 0.0
+    return (now - timedelta(seconds=lead)).replace(microsecond=0)
+
+
+def write_segment(store_url: str, bundle: Path, start: datetime, seed: int) -> None:
+    """One segment of the demo's day: the fleet's bundle from ``start``, its reference data in the store."""
     from can_sim.scenarios import demo_bundle
+    from web.reference import import_reference
+
+    demo_bundle(bundle, start=start, seed=seed)
+    import_reference(store_url, bundle, actor="demo")
+
+
+def prepare(settings: Settings, speed: float = 1.0) -> DemoData:
+    """A fresh demo directory: the simulated fleet's first segment, a store with its reference data and
+    accounts, a key."""
     from telematics.commands import generate_keypair
     from web.accounts import create_demo_users
-    from web.reference import import_reference
 
     workdir = settings.data_dir / "demo"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     bundle = workdir / "bundle"
-    demo_bundle(bundle, start=datetime.now(UTC).replace(second=0, microsecond=0))
     store_url = settings.database_url or f"sqlite:///{workdir / 'truckguard.sqlite'}"
-    import_reference(store_url, bundle, actor="demo")
+    start = segment_start(datetime.now(UTC), speed)
+    write_segment(store_url, bundle, start, FIRST_SEED)
     accounts = create_demo_users(store_url)
     keys = generate_keypair(workdir / "keys")  # a fresh signing key per demo; vehicles trust its public half
-    return DemoData(workdir, bundle, store_url, accounts, keys.private_path.parent)
+    return DemoData(workdir, bundle, store_url, accounts, keys.private_path.parent, start)
+
+
+FIRST_SEED = 7
+"""The first segment's seed (can_sim.scenarios.demo's default); each later segment takes the next one, so its
+trips and the moments of its incidents differ."""
+
+
+def mark_running(demo: DemoData) -> Path:
+    """Tells the store commands (``truckguard users token``…) which store this running demo uses (web.db)."""
+    from web.db import DEMO_STORE_MARK
+
+    mark = demo.workdir / DEMO_STORE_MARK
+    mark.write_text(f"{os.getpid()}\n{demo.store_url}\n")
+    return mark
 
 
 def child_environment(settings: Settings, demo: DemoData, bootstrap: str) -> dict[str, str]:
@@ -119,21 +167,26 @@ def child_environment(settings: Settings, demo: DemoData, bootstrap: str) -> dic
 
 
 def _stop_request_line(request: dict) -> str:
-    """One terminal line per stop-request change: who moved it to which status."""
+    """One terminal line per stop-request change: which step (``approved 1 of 2``, ``authorized``…), by whom."""
+    from web.display import step_label
+
     last = (request.get("history") or [{}])[-1]
     status = request.get("status", "?")
-    waiting = " (awaiting two law-enforcement officers)" if status == "requested" else ""
+    step = step_label(last)
+    waiting = "" if status != "requested" else \
+        " (awaiting a second officer)" if step == "approved 1 of 2" else " (awaiting two law-enforcement officers)"
     return (
-        f"  STOP REQUEST {request['vehicle_id']:<10} {request['mode']}: {status} by {last.get('by', '?')} "
-        f"at {last.get('at', '?')}{waiting}"
+        f"  STOP REQUEST {request['vehicle_id']:<10} {request['mode']}: {step} by {last.get('by', '?')} "
+        f"at {last.get('recorded_at') or last.get('at', '?')}{waiting}"
     )
 
 
 def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duration_s: float | None = None) -> int:
     from web.reference import publish_reference
 
-    demo = prepare(settings)
+    demo = prepare(settings, speed)
     workdir = demo.workdir
+    mark = mark_running(demo)
     broker = (
         EmbeddedBroker(settings.broker_port, log_path=workdir / "broker.log") if settings.uses_embedded_broker else None
     )
@@ -153,18 +206,31 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
             children[name] = start_child([*me, name], env, workdir / f"{name}.log")
         url = f"http://{settings.web_host}:{settings.web_port}/"
         _wait_http(url + "healthz", 30, children["web"])
-        fleet = [*me, "fleet", str(demo.bundle), "--speed", str(speed)]  # trusts the key in TRUCKGUARD_COMMAND_KEYS
-        children["fleet"] = start_child(fleet, env, workdir / "fleet.log")
+        # The fleet trusts the key in TRUCKGUARD_COMMAND_KEYS.
+        children["fleet"] = start_child([*me, "fleet", str(demo.bundle), "--speed", str(speed)], env,
+                                        workdir / "fleet.log")
         printer = threading.Thread(target=_print_alerts, args=(bootstrap, printer_stop), daemon=True)
         printer.start()
         _print_welcome(url, demo, speed)
         deadline = None if duration_s is None else time.monotonic() + duration_s
+        segment, segment_end = 0, demo.start + timedelta(seconds=SEGMENT_S)
         while not stop.wait(0.5):
             if deadline is not None and time.monotonic() >= deadline:
                 break
             for name, child in children.items():
-                if name != "fleet" and child.poll() is not None:  # the fleet ends by itself with the bundle
+                if name != "fleet" and child.poll() is not None:
                     raise DemoError(f"{name} stopped with code {child.returncode}; see {workdir / (name + '.log')}")
+            if children["fleet"].poll() is not None:
+                # The segment's day is over: the next one carries on in real time from where it ended.
+                segment += 1
+                bundle = workdir / f"bundle-{segment}"
+                start = min(segment_end, datetime.now(UTC).replace(microsecond=0))
+                write_segment(demo.store_url, bundle, start, FIRST_SEED + segment)
+                publish_reference(settings.with_overrides(bootstrap_servers=bootstrap, database_url=demo.store_url))
+                segment_end = start + timedelta(seconds=SEGMENT_S)
+                print(f"  the simulated fleet starts its next {SEGMENT_S // 60} minutes ({bundle.name})", flush=True)
+                children["fleet"] = start_child([*me, "fleet", str(bundle), "--speed", str(speed)], env,
+                                                workdir / f"fleet-{segment}.log")
     except DemoError as exc:
         print(f"truckguard demo: {exc}", file=sys.stderr)
         return 1
@@ -179,6 +245,7 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
             printer.join(5)
         if broker is not None:
             broker.stop()
+        mark.unlink(missing_ok=True)
         print("demo stopped; nothing left running.", flush=True)
     return 0
 
@@ -186,10 +253,19 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
 def _print_welcome(url: str, demo: DemoData, speed: float) -> None:
     print(f"truckguard demo is running: open {url}", flush=True)
     print("  sign in as (demo accounts, new passwords each run):", flush=True)
-    for username, password, role in demo.accounts:
-        print(f"    {username:<10} {password:<24} {role}", flush=True)
-    print(f"  simulated fleet: {demo.bundle} at {speed:g}x real time; the vehicles with incidents run on J1939 buses")
-    print(f"  and obey authorised stops; logs in {demo.workdir}", flush=True)
+    for account in demo.accounts:
+        second = f"  second-factor secret {account.totp_secret}" if account.totp_secret else ""
+        print(f"    {account.username:<10} {account.password:<24} {account.role:<16}{second}", flush=True)
+    if any(account.totp_secret for account in demo.accounts):
+        print("  (officers and the administrator also give a code: add the secret to an authenticator app, or run"
+              " `python3 -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"`)", flush=True)
+    pace = "in real time" if speed <= 1 else \
+        f"begun {CATCH_UP_S // 60} minutes ago at {speed:g}x real time until it reaches the clock (no time lies " \
+        "ahead of it), then in real time, and in real time whenever a stop request is open"
+    print(f"  simulated fleet: {demo.bundle} {pace}, {SEGMENT_S // 60} minutes after {SEGMENT_S // 60} minutes "
+          "for as long as the demo runs;", flush=True)
+    print(f"  the vehicles with incidents run on J1939 buses and obey authorised stops; logs in {demo.workdir}",
+          flush=True)
     print(
         "  authorise a stop request as officer1 then officer2 to send the signed command; Ctrl-C stops everything.",
         flush=True,

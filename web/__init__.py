@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from datetime import timedelta
@@ -9,21 +10,39 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask.cli import with_appcontext
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from telematics.settings import Settings, load_settings
 from web import auth, db
 from web.display import register_filters
 from web.migrate import upgrade_store
 from web.stop_flow import DEFAULT_EXPIRY_S
-from web.views import account, alerts, api, audit, events, fleet, health, reference, stop_requests, users
+from web.views import account, alerts, api, audit, events, fleet, health, reference, stop_requests, users, vehicles
 from web.views import auth as auth_views
 from web.views import toolkit as toolkit_views
 
-BLUEPRINTS = (auth_views.bp, account.bp, users.bp, alerts.bp, fleet.bp, reference.bp, stop_requests.bp, audit.bp,
-              events.bp, api.bp, health.bp)
+BLUEPRINTS = (auth_views.bp, account.bp, users.bp, alerts.bp, fleet.bp, vehicles.bp, reference.bp, stop_requests.bp,
+              audit.bp, events.bp, api.bp, health.bp)
 SESSION_HOURS = 12
+BUSY_RETRY_S = 5
+"""Retry-After of a store that stayed busy past its busy timeout: long enough for the writers to catch up."""
+
+log = logging.getLogger(__name__)
+
+_WHAT_TO_DO = {
+    400: "The request was not understood. Go back, check what you entered and send it again.",
+    403: "Your account may not open this page. Ask an administrator if you need it.",
+    404: "Nothing is here. Check the address, or start again from the alert list.",
+    405: "This page cannot be used that way. Go back and use its buttons.",
+    413: "What you sent is too large. Send a smaller file.",
+    429: "Too many attempts. Wait a few minutes and try again.",
+    503: "The store is busy just now. Nothing was lost: wait a few seconds and reload the page.",
+}
+_FALLBACK = "Something went wrong on our side and has been logged. Reload the page; if it happens again, tell your " \
+    "administrator the time it happened."
 
 
 def content_security_policy(tiles: str = "") -> str:
@@ -88,8 +107,51 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
         app.register_blueprint(blueprint)
     app.register_blueprint(toolkit_views.bp)
     app.after_request(_security_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _store_busy)
+    app.register_error_handler(InternalServerError, _unexpected)
     app.cli.add_command(upgrade_store_command)
     return app
+
+
+def _error_page(status: int, title: str, detail: str | None = None) -> Response:
+    """A styled page (or JSON for the API) that says what happened and what to do next."""
+    advice = _WHAT_TO_DO.get(status, _FALLBACK)
+    if request.path.startswith("/api/") or request.path == "/events" or \
+            request.headers.get("Authorization", "").lower().startswith("bearer "):
+        response = jsonify(error=title, message=detail or advice)
+    else:
+        response = current_app.make_response(
+            render_template("error.html", status=status, title=title, detail=detail, advice=advice))
+    response.status_code = status
+    return response
+
+
+def _http_error(exc: HTTPException) -> Response:
+    if exc.code is None or exc.code < 400:
+        return exc.get_response()
+    # A view's own reason (a role that may not use the page, a missing CSRF token) is worth showing; the stock
+    # text of a 404 or 500 is not.
+    detail = exc.description if exc.code != 404 and exc.code < 500 and exc.description != type(exc).description \
+        else None
+    response = _error_page(exc.code, exc.name, detail)
+    for name, value in exc.get_headers():
+        if name.lower() in ("www-authenticate", "retry-after", "allow"):
+            response.headers[name] = value
+    return response
+
+
+def _store_busy(exc: OperationalError) -> Response:
+    """A store still locked or unreachable after its busy timeout: 503 with a time to retry, never a bare 500."""
+    log.warning("store busy or unreachable on %s %s: %s", request.method, request.path, exc.orig or exc)
+    response = _error_page(503, "Store busy")
+    response.headers["Retry-After"] = str(BUSY_RETRY_S)
+    return response
+
+
+def _unexpected(_exc: InternalServerError) -> Response:
+    """A bug: Flask has logged it with its traceback; the person gets the styled page, never the traceback."""
+    return _error_page(500, InternalServerError.name)
 
 
 def _security_headers(response: Response) -> Response:

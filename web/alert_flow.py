@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from telematics.errors import BadInput
 from web.audit import record
 from web.models import AlertRow
 from web.store import alert_to_dict, rfc3339
@@ -17,7 +18,7 @@ _NEXT = {"acknowledge": ("acknowledged", ("open",)), "resolve": ("resolved", ("o
 MAX_NOTE = 2000
 
 
-class AlertActionError(ValueError):
+class AlertActionError(BadInput):
     """The alert cannot take this action in its present status; the message says why."""
 
 

@@ -52,15 +52,26 @@ def list_audit(
     return [audit_to_dict(row) for row in session.execute(query).scalars()]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection")."""
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula, prefixed with an apostrophe so it shows as the text it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(entries: list[dict[str, Any]]) -> str:
-    """Entries as CSV text with a header row; before and after as compact JSON."""
+    """Entries as CSV text with a header row; before and after as compact JSON; no cell can be a formula."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for entry in entries:
         writer.writerow([
-            orjson.dumps(entry[c]).decode() if c in ("before", "after") and entry[c] is not None
-            else ("" if entry[c] is None else entry[c])
+            spreadsheet_safe(orjson.dumps(entry[c]).decode() if c in ("before", "after") and entry[c] is not None
+                             else ("" if entry[c] is None else entry[c]))
             for c in CSV_COLUMNS
         ])
     return out.getvalue()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,6 +9,7 @@ from flask import Flask, abort, g, jsonify, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import Forbidden
 
+from web import sessions
 from web.db import get_session
 from web.models import UserRow
 from web.scope import ROLES, Scope
@@ -68,12 +68,14 @@ def _load_user() -> None:
         if user is None:
             g.bad_token = True
         g.user, g.via_token = user, True
-    elif "uid" in session:
-        user = get_session().get(UserRow, session["uid"])
-        if user is not None and user.active and session.get("pwh") == _password_mark(user):
+    elif "sid" in session:
+        user = sessions.user_of(get_session(), session["sid"])
+        if user is not None:
             g.user = user
         else:
             session.clear()
+    elif "uid" in session:
+        session.clear()  # a cookie from before sessions were held on the server
     g.scope = Scope.for_role(g.user.role, g.user.fleet_ids) if g.user is not None else Scope(frozenset())
 
 
@@ -113,20 +115,21 @@ def _APP_VIEWS() -> dict[str, Any]:
 
 
 def sign_in(user: UserRow) -> None:
-    """A fresh session for ``user`` (a new session defeats fixation); a password change ends it."""
-    session.clear()
+    """A fresh server-held session for ``user`` (a new id defeats fixation); the caller commits."""
+    sign_out()
     session.permanent = True
-    session["uid"] = user.user_id
-    session["pwh"] = _password_mark(user)
-
-
-def _password_mark(user: UserRow) -> str:
-    """Changes when the password does, so changing it signs out every other session."""
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    session["sid"] = sessions.start(get_session(), user, client_ip())
 
 
 def sign_out() -> None:
+    """Ends this browser's session on the server, so a copy of its cookie is worth nothing; the caller commits."""
+    if "sid" in session:
+        sessions.end(get_session(), session["sid"])
     session.clear()
+
+
+def current_session_digest() -> str | None:
+    return sessions.digest(session["sid"]) if "sid" in session else None
 
 
 def require_fleet(fleet_id: str | None) -> None:
@@ -140,3 +143,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's life
     csrf.init_app(app)
     app.before_request(_guard)
+    from web import alarms
+
+    alarms.init_app(app)  # after _guard: it needs the signed-in user

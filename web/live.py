@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import threading
+import time
+import weakref
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from web.models import AlertRow, StopRequestRow, VehiclePositionRow, VehicleRow
@@ -15,6 +18,39 @@ from web.store import alert_to_dict, stop_request_to_dict
 
 OVERLAP = timedelta(seconds=2)
 """Rows are stamped before their transaction commits: look back a little, and drop what was sent already."""
+
+
+STAMP_REFRESH_S = 0.5
+"""The newest change in the store is looked up at most this often per process, for every console at once."""
+
+
+class _NewestChange:
+    """When anything last changed (alerts, stop requests, positions), per store: a console whose cursor is past it
+    needs no queries of its own, which keeps hundreds of open consoles cheap while nothing happens."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: weakref.WeakKeyDictionary[Any, tuple[float, datetime | None]] = weakref.WeakKeyDictionary()
+
+    def get(self, session: Session) -> datetime | None:
+        engine = session.get_bind()
+        with self._lock:
+            looked_at, newest = self._known.get(engine, (float("-inf"), None))
+            if time.monotonic() - looked_at >= STAMP_REFRESH_S:
+                stamps = [session.execute(select(func.max(column))).scalar_one()
+                          for column in (AlertRow.updated_at, StopRequestRow.updated_at,
+                                         VehiclePositionRow.updated_at)]
+                known = [s.replace(tzinfo=UTC) if s.tzinfo is None else s for s in stamps if s is not None]
+                newest = max(known) if known else None
+                self._known[engine] = (time.monotonic(), newest)
+            return newest
+
+    def forget(self) -> None:
+        with self._lock:
+            self._known.clear()
+
+
+NEWEST_CHANGE = _NewestChange()
 
 
 class ChangeFeed:
@@ -33,6 +69,9 @@ class ChangeFeed:
 
     def poll(self, session: Session) -> list[tuple[str, Any]]:
         since = self.cursor - OVERLAP
+        newest_anywhere = NEWEST_CHANGE.get(session)
+        if newest_anywhere is None or newest_anywhere <= since:
+            return []
         scope = self.scope
         events: list[tuple[str, Any]] = []
         newest = self.cursor

@@ -67,6 +67,23 @@ def vehicles(session: Session, scope: Scope, now: datetime | None = None) -> lis
     return out
 
 
+SAME_PLACE_DEG = 0.0002
+"""Vehicles closer than this (about 20 m) stand at one place, e.g. trucks parked at a depot: a map draws them as
+one dot unless it fans them out, so each one's feature says its place in the stack."""
+
+
+def _stacks(features: list[dict[str, Any]]) -> None:
+    """Adds ``stack_index`` and ``stack_size`` to vehicle features that share a place with others."""
+    places: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for feature in features:
+        lon, lat = feature["geometry"]["coordinates"]
+        places.setdefault((round(lat / SAME_PLACE_DEG), round(lon / SAME_PLACE_DEG)), []).append(feature)
+    for stack in places.values():
+        for index, feature in enumerate(stack):
+            feature["properties"]["stack_index"] = index
+            feature["properties"]["stack_size"] = len(stack)
+
+
 def map_layers(session: Session, scope: Scope) -> dict[str, Any]:
     """``{"vehicles", "trips", "zones", "sites"}`` as FeatureCollections."""
     vehicle_features = [
@@ -75,6 +92,7 @@ def map_layers(session: Session, scope: Scope) -> dict[str, Any]:
              k: v["position"][k] for k in ("ts", "speed_kmh", "heading_deg", "ignition")}}
         for v in vehicles(session, scope) if v["position"] is not None
     ]
+    _stacks(vehicle_features)
     sites = [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]}, "properties": s}
         for s in fleet_document(session, scope)["sites"]

@@ -215,6 +215,15 @@ class OutboxRow(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    lane: Mapped[str] = mapped_column(String(16), default="general", server_default="general")
+    """``stop`` (decisions on stop requests, relayed first and alone) or ``general``: no lane waits for another."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Set when the message could not be sent after bounded tries (or never can be): it is skipped from then on."""
+
+    __table_args__ = (Index("ix_outbox_lane_sent_at_dead_at", "lane", "sent_at", "dead_at"),)
 
 
 class UserRow(Base):
@@ -230,6 +239,22 @@ class UserRow(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    """Base32 RFC 6238 secret of the second factor; law-enforcement and admin accounts must have one."""
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    """The 30-second step of the last code accepted: a code is good for one sign-in only."""
+
+
+class WebSessionRow(Base):
+    """A signed-in browser session held on the server: signing out, a password change or a disable deletes it."""
+
+    __tablename__ = "web_sessions"
+
+    session_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiTokenRow(Base):

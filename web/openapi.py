@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from telematics.outputs import ALERT_KINDS, SEVERITIES, STOP_STATUSES
+from web import schemas
+from web.reference import ZONE_MAX_VERTICES
 
 _JSON = "application/json"
 
@@ -37,8 +39,7 @@ def _op(summary: str, *, roles: str, params: list[dict[str, Any]] | None = None,
 
 ALL = "every role (fleet roles see their fleets only)"
 _LIMIT = _param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000})
-_NOTE = {"type": "object", "properties": {"note": {"type": "string"}}}
-_FC = {"$ref": "#/components/schemas/FeatureCollection"}
+_NOTE = schemas.NOTE_BODY
 
 
 def openapi_document() -> dict[str, Any]:
@@ -83,35 +84,31 @@ def openapi_document() -> dict[str, Any]:
             "/api/reference": {"get": _op("Reference data in bundle shape (fleet.json, trips, zones)", roles=ALL)},
             "/api/reference/fleet": {"post": _op(
                 "Add or replace fleets, vehicles and sites (fleet.json shape)", roles="fleet_operator, rental, admin",
-                body={"type": "object"}, errors=(400,))},
+                body=schemas.FLEET_DOCUMENT, errors=(400, 413))},
             "/api/reference/trips": {"post": _op("Add or replace planned trips (trips.geojson)",
-                                                 roles="fleet_operator, rental, admin", body=_FC, errors=(400,))},
-            "/api/reference/zones": {"post": _op("Add or replace protected zones (zones.geojson)",
-                                                 roles="law_enforcement, admin", body=_FC, errors=(400,))},
+                                                 roles="fleet_operator, rental, admin", body=schemas.TRIPS_DOCUMENT,
+                                                 errors=(400, 413))},
+            "/api/reference/zones": {"post": _op(
+                "Add or replace protected zones (zones.geojson); a zone of more than "
+                f"{ZONE_MAX_VERTICES} corners is simplified", roles="law_enforcement, admin",
+                body=schemas.ZONES_DOCUMENT, errors=(400, 413))},
             "/api/reference/{kind}/{key}": {"delete": _op(
                 "Delete one reference item", roles="fleet editors for fleet data, law_enforcement/admin for zones",
                 params=[kind, _param("key", "path")], errors=(404,))},
             "/api/audit": {"get": _op("Audit log, newest first", roles=ALL, params=[
                 _param("actor"), _param("action"), _param("target_id")])},
             "/api/tokens": {"get": _op("The caller's API tokens", roles=ALL),
-                            "post": _op("Create an API token (shown once)", roles=ALL, body={
-                                "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
-                                errors=(400,))},
+                            "post": _op("Create an API token (shown once)", roles=ALL, body=schemas.TOKEN_BODY,
+                                        errors=(400,))},
             "/api/tokens/{token_id}": {"delete": _op("Revoke one of the caller's tokens", roles=ALL, params=[
                 _param("token_id", "path", {"type": "integer"})], errors=(404,))},
             "/api/users": {"get": _op("User accounts", roles="admin"),
-                           "post": _op("Create a user", roles="admin", body={
-                               "type": "object", "required": ["username", "password", "role"],
-                               "properties": {"username": {"type": "string"}, "password": {"type": "string"},
-                                              "role": {"enum": ["fleet_operator", "rental", "law_enforcement",
-                                                                "admin"]},
-                                              "fleet_ids": {"type": "array", "items": {"type": "string"}}}},
-                               errors=(400,))},
+                           "post": _op("Create a user; an officer's or administrator's answer carries the "
+                                       "second factor's secret (totp_secret, totp_uri), shown once",
+                                       roles="admin", body=schemas.USER_BODY, errors=(400,))},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"FeatureCollection": {"type": "object", "required": ["type", "features"], "properties": {
-                "type": {"const": "FeatureCollection"}, "features": {"type": "array"}}}},
             "responses": {"Error": {"description": "An error", "content": {_JSON: {"schema": {
                 "type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}}}}},
         },

@@ -1,23 +1,42 @@
-"""Hashes and checks passwords with Argon2id (argon2-cffi)."""
+"""Hashes and checks passwords with Argon2id (argon2-cffi), and refuses guessable new ones (zxcvbn)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
+
+from telematics.errors import BadInput
 
 HASHER = PasswordHasher()
 """Argon2id with the library's recommended cost; tests swap in a cheaper one."""
 
 MIN_LENGTH = 12
+"""NIST SP 800-63B asks for at least 8 characters of a user-chosen secret; accounts here can authorise stopping
+a vehicle, so more."""
+MAX_LENGTH = 256
+"""Enough for any passphrase; bounds the cost of hashing and of estimating strength."""
+MIN_SCORE = 3
+"""zxcvbn's score 3 of 4: 'safely unguessable', about 10^10 guesses; it refuses common passwords, names,
+repetitions, keyboard patterns and the username, which SP 800-63B says to check against."""
 
 
-class WeakPassword(ValueError):
-    """A new password too short to resist guessing."""
+class WeakPassword(BadInput):
+    """A new password too short, too long or too easy to guess; the message says why."""
 
 
-def check_strength(password: str) -> None:
+def check_strength(password: str, user_inputs: Iterable[str] = ()) -> None:
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"password: {len(password)} characters, expected at least {MIN_LENGTH}")
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword(f"password: {len(password)} characters, expected at most {MAX_LENGTH}")
+    estimate = zxcvbn(password, user_inputs=[u for u in user_inputs if u])
+    if estimate["score"] < MIN_SCORE:
+        feedback = estimate["feedback"]
+        hint = feedback.get("warning") or " ".join(feedback.get("suggestions") or []) or "it is easy to guess"
+        raise WeakPassword(f"password: too easy to guess ({hint.rstrip('.')}); try a few uncommon words")
 
 
 def hash_password(password: str) -> str:

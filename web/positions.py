@@ -41,25 +41,45 @@ def fix_from_record(record: Any) -> Fix | None:
                record.heading_deg, record.ignition)
 
 
-def note_position(session: Session, fix: Fix) -> None:
-    """Stores ``fix`` as the vehicle's latest position unless a newer one is stored already."""
+_POSITION_COLUMNS = ("vehicle_id", "ts", "lat", "lon", "speed_kmh", "heading_deg", "ignition", "source", "updated_at")
+
+
+def note_positions(session: Session, fixes: list[Fix]) -> None:
+    """Stores each fix as its vehicle's latest position unless a newer one is stored already: one statement
+    for the whole batch, in vehicle order (so two writers on PostgreSQL take the rows in the same order)."""
+    if not fixes:
+        return
     table = VehiclePositionRow.__table__
-    values = {"vehicle_id": fix.vehicle_id, "ts": fix.ts, "lat": fix.lat, "lon": fix.lon, "speed_kmh": fix.speed_kmh,
-              "heading_deg": fix.heading_deg, "ignition": fix.ignition, "source": fix.source,
-              "updated_at": datetime.now(UTC)}
-    insert = _insert(session, table).values(**values)
+    now = datetime.now(UTC)
+    rows = [{"vehicle_id": f.vehicle_id, "ts": f.ts, "lat": f.lat, "lon": f.lon, "speed_kmh": f.speed_kmh,
+             "heading_deg": f.heading_deg, "ignition": f.ignition, "source": f.source, "updated_at": now}
+            for f in sorted(fixes, key=lambda f: f.vehicle_id)]
+    insert = _insert(session, table)
     session.execute(insert.on_conflict_do_update(
         index_elements=[table.c.vehicle_id],
-        set_={name: insert.excluded[name] for name in values if name != "vehicle_id"},
+        set_={name: insert.excluded[name] for name in _POSITION_COLUMNS if name != "vehicle_id"},
         where=table.c.ts < insert.excluded.ts,
-    ))
+    ), rows)
+
+
+def note_position(session: Session, fix: Fix) -> None:
+    """Stores ``fix`` as the vehicle's latest position unless a newer one is stored already."""
+    note_positions(session, [fix])
+
+
+def note_track_points(session: Session, fixes: list[Fix]) -> None:
+    """Adds the fixes to their vehicles' tracks (one statement; a point already stored is kept)."""
+    if not fixes:
+        return
+    table = TrackPointRow.__table__
+    insert = _insert(session, table)
+    session.execute(insert.on_conflict_do_nothing(index_elements=[table.c.vehicle_id, table.c.ts]), [
+        {"vehicle_id": f.vehicle_id, "ts": f.ts, "lat": f.lat, "lon": f.lon, "speed_kmh": f.speed_kmh,
+         "heading_deg": f.heading_deg} for f in fixes])
 
 
 def note_track_point(session: Session, fix: Fix) -> None:
-    table = TrackPointRow.__table__
-    insert = _insert(session, table).values(vehicle_id=fix.vehicle_id, ts=fix.ts, lat=fix.lat, lon=fix.lon,
-                                            speed_kmh=fix.speed_kmh, heading_deg=fix.heading_deg)
-    session.execute(insert.on_conflict_do_nothing(index_elements=[table.c.vehicle_id, table.c.ts]))
+    note_track_points(session, [fix])
 
 
 def prune_track(session: Session, now: datetime | None = None) -> None:
@@ -111,11 +131,9 @@ class PositionBuffer:
         return len(self.latest)
 
     def flush(self, session: Session) -> int:
-        """Writes what was gathered into the session; returns how many vehicles moved."""
-        for fix in self.latest.values():
-            note_position(session, fix)
-        for fix in self.track:
-            note_track_point(session, fix)
+        """Writes what was gathered into the session, two statements for the lot; returns how many vehicles moved."""
+        note_positions(session, list(self.latest.values()))
+        note_track_points(session, self.track)
         count = len(self.latest)
         self.latest.clear()
         self.track.clear()

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import shapely
+from shapely.geometry import Polygon
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -23,15 +25,31 @@ from telematics.bundle import (
 )
 from web.audit import record
 from web.models import FleetRow, ReferenceVersionRow, SiteRow, TripRow, VehicleRow, ZoneRow
-from web.outbox import enqueue
+from web.outbox import REFERENCE_MAX_BYTES, enqueue, make_general_producer
 from web.scope import Scope
 
 REFERENCE_TOPIC = getattr(topics, "REFERENCE", "truckguard.reference.v1")
 REFERENCE_KEY = "reference"
 
+ZONE_MAX_VERTICES = 1_000
+"""Corners a stored zone may keep. A market square or pedestrian street is drawn with tens of corners, a city
+centre's boundary with a few hundred; the detector tests every record near a zone against its ring, so its cost
+per record grows with this number."""
+ZONE_REFUSED_VERTICES = 100_000
+"""Beyond this many corners an upload is refused outright instead of simplified (no drawing needs it)."""
+SIMPLIFY_TOLERANCES_M = (0.5, 1.0, 2.0, 5.0)
+"""Douglas-Peucker tolerances tried in turn. Vehicle GNSS fixes are good to about 2-5 m (open sky), so a
+boundary moved by up to 5 m is one the detector cannot tell from the original."""
+METRES_PER_DEGREE = 111_320.0
+"""Length of one degree of latitude (and of longitude at the equator), in metres."""
+
 
 class ReferenceScopeError(ReferenceDataError):
     """A change touches a fleet the user may not change."""
+
+
+class ReferenceTooLarge(ReferenceDataError):
+    """The change would make the reference data larger than the detectors can be sent (answered with 413)."""
 
 
 def _now() -> datetime:
@@ -89,7 +107,12 @@ def announce_change(session: Session) -> int:
     row.version += 1
     row.updated_at = _now()
     session.flush()
-    enqueue(session, REFERENCE_TOPIC, REFERENCE_KEY, reference_snapshot(session))
+    snapshot = reference_snapshot(session)
+    size = len(orjson.dumps(snapshot))
+    if size > REFERENCE_MAX_BYTES:
+        raise ReferenceTooLarge(f"reference data: the change makes the detectors' snapshot {size} bytes, above the "
+                                f"{REFERENCE_MAX_BYTES}-byte limit; split the fleet or simplify zones")
+    enqueue(session, REFERENCE_TOPIC, REFERENCE_KEY, snapshot)
     return row.version
 
 
@@ -179,10 +202,46 @@ def put_trips(session: Session, doc: Any, scope: Scope, *, actor: str, ip: str |
 
 def put_zones(session: Session, doc: Any, *, actor: str, ip: str | None = None, source: str = ZONES_FILE) -> int:
     """Adds or replaces the protected zones of a zones.geojson FeatureCollection; returns how many."""
+    if isinstance(doc, dict) and isinstance(doc.get("features"), list):
+        doc = {**doc, "features": [bounded_zone(feature, f"{source}: features[{i}]")
+                                   for i, feature in enumerate(doc["features"])]}
     zones = parse_zones_document(doc, source)
     for zone, feature in zip(zones, doc["features"], strict=True):
         _put(session, ZoneRow, zone.zone_id, actor, ip, name=zone.name, feature=feature)
     return len(zones)
+
+
+def _ring_count(ring: Any) -> int:
+    return len(ring) if isinstance(ring, list) else 0
+
+
+def bounded_zone(feature: Any, where: str) -> Any:
+    """The zone feature with at most ZONE_MAX_VERTICES corners: simplified when it has more, refused (with the
+    count) when it has more than ZONE_REFUSED_VERTICES or stays above the limit at the largest tolerance.
+    Anything that is not a well-formed polygon feature is handed back unchanged for the parser to name."""
+    geometry = feature.get("geometry") if isinstance(feature, dict) else None
+    rings = geometry.get("coordinates") if isinstance(geometry, dict) else None
+    if not isinstance(rings, list) or not rings or geometry.get("type") != "Polygon":
+        return feature
+    corners = sum(_ring_count(ring) for ring in rings)
+    if corners > ZONE_REFUSED_VERTICES:
+        raise ReferenceTooLarge(f"{where}.geometry.coordinates: {corners} corners, expected at most "
+                                f"{ZONE_MAX_VERTICES} (larger drawings are simplified up to {ZONE_REFUSED_VERTICES})")
+    if corners <= ZONE_MAX_VERTICES:
+        return feature
+    try:
+        polygon = Polygon(rings[0], rings[1:])
+    except (TypeError, ValueError, shapely.errors.GEOSException):
+        return feature  # not a polygon the parser accepts either: it names the fault
+    for metres in SIMPLIFY_TOLERANCES_M:
+        simple = polygon.simplify(metres / METRES_PER_DEGREE, preserve_topology=True)
+        if isinstance(simple, Polygon) and not simple.is_empty:
+            kept = [simple.exterior, *simple.interiors]
+            if sum(len(r.coords) for r in kept) <= ZONE_MAX_VERTICES:
+                coordinates = [[[round(x, 7), round(y, 7)] for x, y in ring.coords] for ring in kept]
+                return {**feature, "geometry": {**geometry, "coordinates": coordinates}}
+    raise ReferenceTooLarge(f"{where}.geometry.coordinates: {corners} corners, still above {ZONE_MAX_VERTICES} "
+                            f"after simplifying by {SIMPLIFY_TOLERANCES_M[-1]:g} m; draw the zone with fewer corners")
 
 
 _DELETABLE = {"fleet": FleetRow, "vehicle": VehicleRow, "site": SiteRow, "trip": TripRow, "zone": ZoneRow}
@@ -245,7 +304,6 @@ def import_reference(url: str, bundle_dir: Path | str, *, actor: str = "cli") ->
 
 def publish_reference(settings: Any) -> int:
     """Sends the store's current reference snapshot to truckguard.reference.v1 now; returns its version."""
-    from ingest.kafka_clients import make_producer
     from ingest.topics import ensure_topics
     from web.db import make_engine
     from web.migrate import upgrade_store
@@ -258,7 +316,7 @@ def publish_reference(settings: Any) -> int:
     finally:
         engine.dispose()
     ensure_topics(settings.bootstrap, settings.partitions, (REFERENCE_TOPIC,))
-    producer = make_producer(settings.bootstrap, "truckguard-web-reference")
+    producer = make_general_producer(settings.bootstrap, "truckguard-web-reference")
     try:
         producer.send(REFERENCE_TOPIC, key=REFERENCE_KEY.encode(), value=orjson.dumps(snapshot)).get(timeout=30)
         producer.flush()

@@ -14,6 +14,11 @@ from telematics.settings import Settings
 from web import create_app
 
 THREADS = 8
+"""No request holds a thread for long (the live feed answers at once), so a few threads serve many consoles."""
+CONNECTION_LIMIT = 2_000
+"""Open connections waitress keeps (its default, 100, would refuse new ones once 100 consoles keep theirs alive)."""
+IDLE_CONNECTION_S = 30
+"""An idle kept-alive connection is closed after this long (waitress's default is 120 s)."""
 SINK_STOP_S = 5
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,9 @@ def make_server(
         host=settings.web_host if host is None else host,
         port=settings.web_port if port is None else port,
         threads=threads,
+        connection_limit=CONNECTION_LIMIT,
+        channel_timeout=IDLE_CONNECTION_S,
+        asyncore_use_poll=True,  # select() cannot watch more than 1,024 sockets
         ident="truckguard",
     )
 

@@ -27,7 +27,7 @@ from telematics.validation import InvalidRecord
 from web.contract import ContractViolation, check_alert, check_stop_request, decode_object
 from web.db import make_engine, writer
 from web.migrate import upgrade_store
-from web.outbox import relay
+from web.outbox import relay, run_stop_relay
 from web.positions import Fix, PositionBuffer, fix_from_record, note_position, prune_track
 from web.reference import REFERENCE_TOPIC
 from web.stop_flow import DEFAULT_EXPIRY_S, expire_overdue
@@ -227,7 +227,8 @@ def run_sink(settings: Settings, stop: threading.Event) -> None:
     """Runs the sink until ``stop`` is set: upgrades the store, creates missing topics, then consumes.
 
     A bad message goes to the dead-letter topic; a failing store or broker is retried with back-off.
-    Nothing but ``stop`` ends the loop. A second thread keeps vehicle positions from telemetry.
+    Nothing but ``stop`` ends the loop. A second thread keeps vehicle positions from telemetry; a third sends
+    stop-request decisions from the outbox the moment they commit, whatever the loop is busy with.
     """
     upgrade_store(settings.store_url)
     engine = make_engine(settings.store_url)
@@ -240,6 +241,9 @@ def run_sink(settings: Settings, stop: threading.Event) -> None:
         positions = threading.Thread(target=run_positions, args=(settings, engine, stop), name="positions",
                                      daemon=True)
         positions.start()
+        stop_relay = threading.Thread(target=run_stop_relay, args=(engine, producer, stop), name="stop-relay",
+                                      daemon=True)
+        stop_relay.start()
         log.info("output sink consuming %s from %s into the store", ", ".join(TOPICS), settings.bootstrap)
         expiry_s = float(getattr(settings, "stop_request_expiry_s", DEFAULT_EXPIRY_S))
         failures = 0
@@ -265,6 +269,7 @@ def run_sink(settings: Settings, stop: threading.Event) -> None:
                     _wait(stop, failures)
                     failures += 1
         finally:
+            stop_relay.join(timeout=5)  # before its producer closes
             consumer.close(autocommit=False)
             producer.close(timeout=5)
             positions.join(timeout=5)

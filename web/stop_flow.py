@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.topics import STOP_REQUESTS
+from telematics.errors import BadInput
 from web.audit import record
+from web.display import step_label
 from web.models import StopRequestRow
 from web.outbox import enqueue
 from web.store import rfc3339, stop_request_to_dict
@@ -19,7 +21,7 @@ DEFAULT_EXPIRY_S = 900.0
 SYSTEM_ACTOR = "truckguard-web"
 
 
-class StopRequestError(ValueError):
+class StopRequestError(BadInput):
     """The change cannot be made to the request in its present state; the message says why."""
 
 
@@ -39,23 +41,29 @@ def _state(row: StopRequestRow) -> dict[str, Any]:
 def _change(session: Session, row: StopRequestRow, status: str, officer: str, note: str | None,
             ip: str | None, *, approval: int | None = None, before: dict[str, Any] | None = None) -> None:
     before = before or _state(row)
-    entry: dict[str, Any] = {"status": status, "at": rfc3339(datetime.now(UTC)), "by": officer}
+    now = rfc3339(datetime.now(UTC))
+    # The site's clock is both the time of the change and the time the platform recorded it.
+    entry: dict[str, Any] = {"status": status, "at": now, "by": officer}
     if note:
         entry["note"] = note
     if approval is not None:
         entry["approval"] = approval
+    entry["recorded_at"] = now
     row.history = [*row.history, entry]
     row.status = status
     row.updated_at = datetime.now(UTC)
     record(session, officer, f"stop_request.{'approve' if approval == 1 else status}", "stop_request",
            row.request_id, fleet_id=row.fleet_id, before=before,
-           after={"status": row.status, "first_approval_by": row.first_approval_by, "note": note}, ip=ip)
+           after={"status": row.status, "step": step_label(entry), "first_approval_by": row.first_approval_by,
+                  "note": note}, ip=ip)
     enqueue(session, STOP_REQUESTS, row.vehicle_id, contract_value(row))
 
 
 def _open(session: Session, request_id: str, expiry_s: float) -> StopRequestRow:
+    # FOR UPDATE takes the row (on SQLite the write lock) and reads it afresh, so two officers approving at
+    # once are serialised: the second sees the first approval.
     row = session.execute(select(StopRequestRow).where(StopRequestRow.request_id == request_id)
-                          .with_for_update()).scalar_one_or_none()
+                          .with_for_update().execution_options(populate_existing=True)).scalar_one_or_none()
     if row is None:
         raise StopRequestError(f"request {request_id}: not found")
     if row.status != "requested":
@@ -97,7 +105,7 @@ def expire_overdue(session: Session, expiry_s: float = DEFAULT_EXPIRY_S, now: da
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=expiry_s)
     rows = session.execute(select(StopRequestRow).where(StopRequestRow.status == "requested",
                                                         StopRequestRow.received_at < cutoff).with_for_update()
-                           ).scalars().all()
+                           .execution_options(populate_existing=True)).scalars().all()
     for row in rows:
         _change(session, row, "expired", SYSTEM_ACTOR, f"not authorised within {expiry_s:g} s", None)
     return len(rows)

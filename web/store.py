@@ -10,6 +10,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from telematics.errors import ConfigurationError
 from telematics.timeutil import TimestampError, parse_rfc3339_ms
 from web.contract import check_alert, check_stop_request
 from web.models import AlertRow, StopRequestRow
@@ -18,7 +19,7 @@ from web.scope import Scope
 DEFAULT_LIMIT = 100
 
 
-class UnsupportedStore(ValueError):
+class UnsupportedStore(ConfigurationError):
     """The store URL names a database other than SQLite or PostgreSQL."""
 
 
@@ -71,16 +72,28 @@ def _history_key(entry: dict[str, Any]) -> tuple[Any, ...]:
     return entry.get("status"), entry.get("at"), entry.get("by"), entry.get("note")
 
 
-def _at_ms(entry: dict[str, Any]) -> int | None:
+def _at_ms(entry: dict[str, Any], field: str = "at") -> int | None:
     try:
-        return parse_rfc3339_ms(entry["at"])
+        return parse_rfc3339_ms(entry[field])
     except (TimestampError, KeyError, TypeError):
         return None
 
 
-def merge_history(*histories: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every distinct status change of the given histories, oldest first; entries whose ``at`` is
-    not RFC 3339 keep their arrival order after the others."""
+def recorded_ms(entry: dict[str, Any]) -> int | None:
+    """When the platform recorded a history entry (``recorded_at``), else its own ``at`` for entries from
+    before the platform stamped them."""
+    return _at_ms(entry, "recorded_at") if "recorded_at" in entry else _at_ms(entry)
+
+
+def merge_history(*histories: Iterable[dict[str, Any]], recorded_at: datetime | None = None) -> list[dict[str, Any]]:
+    """Every distinct status change of the given histories in the order the platform recorded them.
+
+    ``at`` is each writer's own clock: the detector's event time, a truck's bus time, a server's wall clock,
+    and in a replay or a fast demo they disagree by minutes, so ordering by it put "requested" after "sent".
+    Entries without ``recorded_at`` are stamped with ``recorded_at`` (the sink's or the site's clock now) and
+    ordered by it; ``at`` stays as the writer gave it. Entries with neither time readable go last.
+    """
+    stamp = rfc3339(recorded_at or _now())
     seen: set[tuple[Any, ...]] = set()
     merged: list[dict[str, Any]] = []
     for history in histories:
@@ -88,17 +101,30 @@ def merge_history(*histories: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             key = _history_key(entry)
             if key not in seen:
                 seen.add(key)
-                merged.append(entry)
+                merged.append(entry if "recorded_at" in entry else {**entry, "recorded_at": stamp})
 
     def order(entry: dict[str, Any]) -> tuple[int, int]:
-        at = _at_ms(entry)
+        at = recorded_ms(entry)
         return (0, at) if at is not None else (1, 0)
 
     return sorted(merged, key=order)
 
 
-def _latest_change_ms(history: Iterable[dict[str, Any]]) -> int:
-    return max((at for at in map(_at_ms, history) if at is not None), default=-1)
+def _audit_new_steps(session: Session, values: dict[str, Any], known: list[dict[str, Any]],
+                     history: list[dict[str, Any]]) -> None:
+    """Audits each status change the platform learnt from a topic (the detector's request, the dispatcher's
+    ``sent``, the truck's ``acknowledged`` and ``completed``), so the audit log tells the whole story; the
+    officers' own changes are audited where they are made and come back here already known."""
+    from web.audit import record
+    from web.display import step_label
+
+    old = {_history_key(entry) for entry in known}
+    for entry in history:
+        if _history_key(entry) not in old:
+            record(session, str(entry.get("by", "?")), f"stop_request.{entry.get('status', '?')}", "stop_request",
+                   values["request_id"], fleet_id=values.get("fleet_id"),
+                   after={"status": entry.get("status"), "step": step_label(entry), "at": entry.get("at"),
+                          "note": entry.get("note")})
 
 
 _REQUEST_FIELDS = ("vehicle_id", "fleet_id", "ts", "mode", "target_speed_kmh", "status", "reason",
@@ -109,26 +135,29 @@ def upsert_stop_request(session: Session, request: dict[str, Any]) -> bool:
     """Stores one contract stop request; idempotent by ``request_id``, merging status histories.
 
     The history becomes the union of what is stored and what arrived, so no change is ever lost.
-    Status and the other fields follow the message whose newest history entry is the latest, so a
-    late re-delivery of an older version never moves the status back. Alert ids are unioned.
+    Status and the other fields follow the message holding the latest recorded change, so a late
+    re-delivery of an older version never moves the status back. Alert ids are unioned.
     Returns whether anything changed. Raises ContractViolation for a malformed request.
     """
     values = check_stop_request(request)
-    values["history"] = merge_history(values["history"])
     now = _now()
+    values["history"] = merge_history(values["history"], recorded_at=now)
     table = StopRequestRow.__table__
     insert = _insert(session, table).values(**values, received_at=now, updated_at=now)
     if _rowcount(session, insert.on_conflict_do_nothing(index_elements=[table.c.request_id])) == 1:
+        _audit_new_steps(session, values, [], values["history"])
         return True
 
     row = session.execute(
         select(StopRequestRow).where(StopRequestRow.request_id == values["request_id"])
         .with_for_update().execution_options(populate_existing=True)
     ).scalar_one()
-    newest = _latest_change_ms(values["history"]) >= _latest_change_ms(row.history)
     changed = False
-    history = merge_history(row.history, values["history"])
+    history = merge_history(row.history, values["history"], recorded_at=now)
+    # The message is the newest version when the latest recorded change is one of its own.
+    newest = not history or _history_key(history[-1]) in {_history_key(e) for e in values["history"]}
     if history != row.history:
+        _audit_new_steps(session, values, row.history, history)
         row.history = history
         changed = True
     alert_ids = list(dict.fromkeys([*row.alert_ids, *values["alert_ids"]]))

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from telematics.errors import BadInput
 from web.audit import record
 from web.models import ApiTokenRow, UserRow
 
@@ -18,7 +19,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 """``last_used_at`` is written at most this often per token, so reads stay reads."""
 
 
-class TokenError(ValueError):
+class TokenError(BadInput):
     """A token cannot be created or revoked as asked."""
 
 

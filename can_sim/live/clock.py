@@ -23,6 +23,15 @@ class ScaledClock:
     def now(self) -> float:
         return self.start + (self._monotonic() - self._wall_start) * self.speed
 
+    def set_speed(self, speed: float) -> None:
+        """From now on advance ``speed`` seconds per real second; event time reached so far is kept."""
+        if not speed > 0:
+            raise ValueError(f"speed: got {speed!r}, expected a speed-up over real time above 0")
+        wall = self._monotonic()
+        self.start += (wall - self._wall_start) * self.speed
+        self._wall_start = wall
+        self.speed = speed
+
     def wall_delay(self, t: float) -> float:
         """Real seconds until event time ``t`` (0 when it has passed)."""
         return max((t - self.now()) / self.speed, 0.0)

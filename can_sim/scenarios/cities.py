@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from telematics.errors import BadInput
 
-class UnknownCityError(ValueError):
+
+class UnknownCityError(BadInput):
     """A city name is not in the catalogue."""
 
 

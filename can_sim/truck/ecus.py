@@ -9,6 +9,7 @@ from typing import Literal
 
 from can_sim.truck import signals
 from can_sim.truck.state import VehicleState
+from telematics.errors import ConfigurationError
 from telematics.j1939 import DRIVER_IDENTIFICATION_PGN, default_database
 from telematics.j1939.codec import SignalValue
 
@@ -19,7 +20,7 @@ of a sleeping bus), which keeps long parked periods cheap to simulate."""
 INDUSTRY_GROUP_ON_HIGHWAY = 1
 
 
-class EcuConfigError(ValueError):
+class EcuConfigError(ConfigurationError):
     """An ECU or message definition cannot be scheduled (no period, unknown message)."""
 
 

@@ -14,6 +14,7 @@ from can_sim.truck.motion import advance
 from can_sim.truck.state import IDLE_RPM, MAX_MODEL_RPM, RPM_PER_KMH, VehicleState
 from can_sim.truck.timeline import Timeline
 from telematics.commands import Command
+from telematics.errors import BadInput
 from telematics.j1939 import decode_frame, encode_frame, parse_can_id
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ STANDSTILL_CONFIRM_S = 1.0
 LIMIT_REACHED_MARGIN_KMH = 1.0
 
 
-class RemoteStopError(ValueError):
+class RemoteStopError(BadInput):
     """A command cannot be carried out by this controller (unknown mode, missing target)."""
 
 

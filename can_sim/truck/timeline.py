@@ -10,11 +10,12 @@ from typing import Any, Protocol
 
 from can_sim.truck.motion import advance
 from can_sim.truck.state import VehicleState
+from telematics.errors import BadInput
 
 _FIELDS = {field.name for field in dataclasses.fields(VehicleState)}
 
 
-class TimelineError(ValueError):
+class TimelineError(BadInput):
     """A timeline's keyframes are out of order or change a field VehicleState does not have."""
 
 

@@ -13,11 +13,12 @@ from kafka import KafkaProducer
 
 from ingest import topics
 from ingest.deadletter import deadletter_value
+from telematics.errors import OperationFailed
 
 log = logging.getLogger(__name__)
 
 
-class NotAcknowledged(RuntimeError):
+class NotAcknowledged(OperationFailed):
     """The broker did not acknowledge a record: the device must not be told it was accepted."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from telematics.errors import BadInput
 
-class CanLogError(ValueError):
+
+class CanLogError(BadInput):
     """Base class of every CAN log error."""
 
 

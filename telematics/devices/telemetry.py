@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from telematics.errors import BadInput
 from telematics.timeutil import format_ms
 from telematics.validation import InvalidRecord, validate_record
 from telematics.wire import MAX_TS_MS
@@ -56,7 +57,7 @@ def finish(obj: dict[str, Any], ts_ms: int) -> dict[str, Any]:
     return obj
 
 
-class DeviceMessageError(ValueError):
+class DeviceMessageError(BadInput):
     """A device or tracking server sent something that is not a position report; ``reason`` is a short code."""
 
     def __init__(self, reason: str, detail: str) -> None:

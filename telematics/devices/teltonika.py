@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from telematics.errors import BadInput
+
 CODEC_8 = 0x08
 CODEC_8E = 0x8E
 CODEC_16 = 0x10
@@ -37,7 +39,7 @@ _RECORD_HEAD = struct.Struct(">QB")
 _UNSIGNED = {1: ">B", 2: ">H", 4: ">I", 8: ">Q"}
 
 
-class TeltonikaError(ValueError):
+class TeltonikaError(BadInput):
     """A handshake or AVL packet breaks the protocol; ``reason`` is a short code for counters and dead letters."""
 
     def __init__(self, reason: str, detail: str) -> None:

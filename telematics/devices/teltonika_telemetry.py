@@ -12,6 +12,7 @@ from typing import Any
 
 from telematics.devices.telemetry import device_seq, finish
 from telematics.devices.teltonika import PRIORITY_PANIC, AvlRecord
+from telematics.errors import ConfigurationError
 
 IO_DIN1, IO_DIN2, IO_DIN3, IO_DIN4 = 1, 2, 3, 4
 IO_TOTAL_ODOMETER = 16
@@ -44,7 +45,7 @@ _BOOLEAN_FIELDS = ("cab_door_open", "cargo_door_open", "trailer_connected", "par
 """Contract fields a digital input can carry; which input depends on how the unit was wired into the vehicle."""
 
 
-class InputAssignmentError(ValueError):
+class InputAssignmentError(ConfigurationError):
     """A digital input assignment (FIELD=IO[:inverted]) is malformed."""
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import cantools
 
+from telematics.errors import BadInput
 from telematics.j1939.errors import UnknownMessage
 from telematics.j1939.ids import parse_can_id
 
 DBC_PATH = Path(__file__).with_name("truckguard_j1939.dbc")
 
 
-class DatabaseLayoutError(ValueError):
+class DatabaseLayoutError(BadInput):
     """The DBC holds a signal the codec cannot handle (J1939 signals are little-endian and unsigned)."""
 
 

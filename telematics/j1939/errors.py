@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from telematics.errors import BadInput
 
-class J1939Error(ValueError):
+
+class J1939Error(BadInput):
     """Base class of every J1939 codec error."""
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from can_sim.live import ScaledClock, ScenarioTimeline
-from can_sim.live_fleet import LiveFleetStats, run_live_fleet
+from can_sim.live_fleet import LiveFleetStats, _RequestWatch, run_live_fleet, seq_base
 from ingest import topics
 from ingest.broker import EmbeddedBroker
 from ingest.command_dispatch import CommandDispatch, DispatchOptions
@@ -108,6 +108,28 @@ def test_scaled_clock_runs_from_the_bundle_start_at_its_speed() -> None:
         ScaledClock(START_S, 0.0)
 
 
+def test_scaled_clock_slows_to_real_time_keeping_the_event_time_reached() -> None:
+    wall = iter([100.0, 102.0, 102.0, 112.0])
+    clock = ScaledClock(START_S, 5.0, monotonic=lambda: next(wall))
+    assert clock.now() == START_S + 10.0  # 2 s at 5x
+    clock.set_speed(1.0)  # a stop request opened
+    assert clock.now() == START_S + 20.0  # then 10 s at 1x: the officers' 10 s are the truck's 10 s
+    with pytest.raises(ValueError, match="speed"):
+        clock.set_speed(-1.0)
+
+
+def test_request_watch_keeps_the_open_requests_of_its_trucks() -> None:
+    watch = _RequestWatch.__new__(_RequestWatch)  # its Kafka consumer is not needed to read messages
+    watch.vehicles, watch.open = frozenset({"TG-1"}), {}
+    for request_id, vehicle_id, status in (("sr-1", "TG-1", "requested"), ("sr-2", "TG-2", "requested"),
+                                           ("sr-1", "TG-1", "authorized")):
+        watch._note(json.dumps({"request_id": request_id, "vehicle_id": vehicle_id, "status": status}).encode())
+    assert watch.open == {"sr-1": "TG-1"}
+    watch._note(b"not json")
+    watch._note(json.dumps({"request_id": "sr-1", "vehicle_id": "TG-1", "status": "completed"}).encode())
+    assert watch.open == {}
+
+
 # --- end to end through the embedded broker ---------------------------------------------------------------
 
 
@@ -130,7 +152,7 @@ def test_live_fleet_publishes_scenario_time_and_an_authorised_stop_stops_the_tru
         threading.Thread(target=dispatch.run, args=(stop, ready), daemon=True),
         threading.Thread(target=lambda: result.append(run_live_fleet(
             tmp_path / "bundle", broker.bootstrap, speed=20.0, public_key_path=keys.public_path, stop=stop,
-            forward_can=True)), daemon=True),
+            forward_can=True, real_time_while_requested=False)), daemon=True),
     ]
     for thread in threads:
         thread.start()
@@ -164,8 +186,13 @@ def test_live_fleet_publishes_scenario_time_and_an_authorised_stop_stops_the_tru
     for raw in consumed:
         parse_telemetry(raw)
     telemetry = [json.loads(v) for v in consumed]
-    assert [r for r in telemetry if r["vehicle_id"] == "TG-2"] == scenario["TG-2"]  # published as recorded
+    # published as recorded, numbered from the run's base so a later run of the same vehicles never repeats a seq
+    base = seq_base(START_S)
+    assert base > 0
+    assert [r for r in telemetry if r["vehicle_id"] == "TG-2"] == [{**r, "seq": r["seq"] + base}
+                                                                  for r in scenario["TG-2"]]
     truck = sorted((r for r in telemetry if r["vehicle_id"] == "TG-1"), key=lambda r: r["ts"])
+    assert sorted(r["seq"] for r in truck) == list(range(base, base + len(truck)))
     times = [parse_rfc3339_ms(r["ts"]) / 1000 - START_S for r in truck]
     assert 0 < times[0] < 2 and seconds - 21 < times[-1] <= seconds  # parked: a heartbeat every 20 s
     assert truck[0]["driver_card_id"] is None and truck[0]["trailer_connected"] is True

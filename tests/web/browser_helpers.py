@@ -13,18 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyotp
 import pytest
 from sqlalchemy.orm import Session
-from waitress import create_server
 
 from telematics.settings import Settings
 from tests.conftest import truckguard_process
 from tests.ingest.kafka_helpers import read_all
-from web import create_app
 from web.accounts import create_user
 from web.db import make_engine
+from web.server import make_server
 from web.store import rfc3339
-from web.views import events
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -71,27 +70,18 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 15) -> int
 @contextmanager
 def running_site(settings: Settings, *, threads: int = 16) -> Iterator[str]:
     """The site under waitress on a free loopback port, in a thread, as `truckguard web` serves it; yields its
-    base URL.
-
-    Every open live page holds a thread with its event stream, hence more threads than production's; streams
-    send a keep-alive every second so a closed page frees its thread at once, and the server is closed only
-    when no stream is left.
-    """
-    app = create_app(settings)
-    app.config["SSE_MAX_S"] = 20.0
-    server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="truckguard")
+    base URL. The live feed answers at once, so the server is closed once no request is in progress."""
+    server = make_server(settings, "127.0.0.1", 0, threads=threads)
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(events, "KEEPALIVE_S", 1.0)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.effective_port}"
-        finally:
-            deadline = time.monotonic() + 10
-            while server.task_dispatcher.active_count and time.monotonic() < deadline:
-                time.sleep(0.1)
-            server.close()
-            thread.join(10)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        deadline = time.monotonic() + 10
+        while server.task_dispatcher.active_count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server.close()
+        thread.join(10)
 
 
 @contextmanager
@@ -106,15 +96,34 @@ def cheap_passwords() -> Iterator[None]:
         yield
 
 
+TOTP_SECRETS: dict[str, str] = {}
+"""Second-factor secrets of the officers and administrators add_users created, as a person's phone holds them."""
+_LAST_STEP: dict[str, int] = {}
+
+
 def add_users(settings: Settings, users: list[tuple[str, str, tuple[str, ...]]]) -> None:
     """Creates ``(username, role, fleet_ids)`` accounts with PASSWORD in the store."""
     engine = make_engine(settings.store_url)
     try:
         with Session(engine) as session, session.begin():
             for username, role, fleets in users:
-                create_user(session, username, PASSWORD, role, fleets, actor="test")
+                user = create_user(session, username, PASSWORD, role, fleets, actor="test")
+                if user.totp_secret:
+                    TOTP_SECRETS[username] = user.totp_secret
     finally:
         engine.dispose()
+
+
+def totp_code(username: str) -> str:
+    """A code the site has not seen yet: each is good once, and a journey may sign one person in twice in 30 s."""
+    secret = TOTP_SECRETS.get(username)
+    if secret is None:
+        return ""
+    totp = pyotp.TOTP(secret)
+    now = datetime.now(UTC)
+    step = max(totp.timecode(now), _LAST_STEP.get(username, -1) + 1)
+    _LAST_STEP[username] = step
+    return totp.generate_otp(step)
 
 
 def sign_in(page: Any, base: str, username: str) -> None:
@@ -122,6 +131,7 @@ def sign_in(page: Any, base: str, username: str) -> None:
     page.goto(f"{base}/login")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
+    page.fill("#code", totp_code(username))
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/alerts")
 

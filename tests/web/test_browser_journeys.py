@@ -224,7 +224,7 @@ def test_two_officers_authorise_a_stop_request_and_the_audit_log_shows_both(site
     first.locator("#map[data-vehicles]").wait_for(state="attached")
     assert drawn_on_map(first, ZONE_FILL) == 1, "the threatened zone is in view"
     assert sum(drawn_on_map(first, fill) for fill in VEHICLE_FILLS) == 1, "the vehicle is in view"
-    assert "Ramming risk" in first.locator("#alerts-heading + ul").inner_text()
+    assert "Ramming risk" in first.locator("#evidence").inner_text()
     shoot(first, "stop-request-console-desktop")
     assert _decide(first, site.base, "sr-two-1", "Approve (first of two)") == \
         "First approval recorded; a second officer must approve."
@@ -242,7 +242,7 @@ def test_two_officers_authorise_a_stop_request_and_the_audit_log_shows_both(site
     assert second.locator("#request-status").inner_text() == "authorized"
     assert second.get_by_role("button", name="Refuse").count() == 0, "a decided request offers no more decisions"
     history = second.locator("#history").inner_text()
-    assert "requested by officer-1" in history and "authorized by officer-2" in history
+    assert "approved 1 of 2 by officer-1" in history and "authorized by officer-2" in history
     shoot(second, "stop-request-authorized-desktop")
 
     def published() -> list[dict[str, Any]]:

@@ -98,6 +98,9 @@ ROUTES: dict[str, tuple[str, str, frozenset[str] | None, dict[str, Any] | None]]
     "toolkit.phase": ("GET", "/toolkit/phases/handover", None, None),
     "toolkit.item": ("GET", "/toolkit/items/drv-prep-01", None, None),
     "toolkit.search": ("GET", "/toolkit/search?q=cash", None, None),
+    "vehicles.detail": ("GET", "/vehicles/VB-1", ALL, None),
+    "vehicles.track_json": ("GET", "/vehicles/VB-1/track", ALL, None),
+    "stop_requests.decision": ("GET", "/stop-requests/sr-b/decision", ALL, None),
     "toolkit.plans": ("GET", "/toolkit/plans", None, None),
     "toolkit.plan": ("GET", "/toolkit/plans/fleet-security-plan", None, None),
     "toolkit.plan_download": ("GET", "/toolkit/plans/fleet-security-plan.pdf", None, None),
@@ -185,7 +188,8 @@ def test_each_role_reaches_exactly_its_routes_and_fleet_a_never_sees_fleet_b(wor
         if endpoint in ("auth.logout", "static"):
             continue
         response = _call(client, method, path, body, token=token)
-        text = response.get_data(as_text=True)
+        # A PDF download is bytes, not text: read it leniently (the fleet markers are plain ASCII either way).
+        text = response.get_data().decode("utf-8", errors="replace")
         where = f"{username} {method} {path}: {response.status_code} {text[:200]}"
         if roles is not None and username not in roles:
             assert response.status_code == 403, where

@@ -9,6 +9,7 @@ from urllib.parse import urldefrag, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 from tests.web.people import signed_in
 from toolkit.loader import default_content
@@ -43,6 +44,9 @@ def test_every_item_has_a_page_with_its_sources(client: FlaskClient) -> None:
         for source in content.sources_of(item):
             assert f'href="{source.url}"' in html.replace("&amp;", "&"), (item.id, source.id)
             assert str(source.year) in html
+        for citation in item.citations:
+            assert escape(citation.section) in html, (item.id, citation.source)
+        assert f"<code>{item.action}</code>" in html
     assert client.get("/toolkit/items/no-such-item").status_code == 404
     assert client.get("/toolkit/audiences/nobody").status_code == 404
     assert client.get("/toolkit/phases/nowhen").status_code == 404

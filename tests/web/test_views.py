@@ -9,7 +9,9 @@ from tests.web.samples import alert, stop_request
 from web.db import get_engine
 from web.store import upsert_alert, upsert_stop_request
 
-AUTHORIZED = {"status": "authorized", "at": "2026-11-24T09:18:00Z", "by": "police-berlin"}
+AUTHORIZED = {"status": "authorized", "at": "2026-11-24T09:18:00Z", "by": "police-berlin",
+              "recorded_at": "2026-11-24T09:18:00Z"}  # as the site itself writes it
+REQUESTED = {**stop_request()["history"][0], "recorded_at": "2026-11-24T09:16:01Z"}  # as the sink stored it
 
 
 @pytest.fixture
@@ -19,8 +21,7 @@ def stored(app: Flask) -> None:
         upsert_alert(session, alert(alert_id="al-0002", ts="2026-11-24T09:20:00Z", kind="gnss_jamming",
                                     severity="critical", zone_id="berlin-alex", score=0.93, fleet_id=None,
                                     evidence={"lasted_s": 40, "gnss_fix": False}))
-        upsert_stop_request(session, stop_request(status="authorized",
-                                                  history=[*stop_request()["history"], AUTHORIZED]))
+        upsert_stop_request(session, stop_request(status="authorized", history=[REQUESTED, AUTHORIZED]))
 
 
 @pytest.mark.usefixtures("stored")
@@ -71,7 +72,7 @@ def test_api_alerts_returns_contract_shapes(officer_client: FlaskClient) -> None
 @pytest.mark.usefixtures("stored")
 def test_api_stop_requests_returns_contract_shapes(officer_client: FlaskClient) -> None:
     [request] = officer_client.get("/api/stop-requests").get_json()["stop_requests"]
-    expected = stop_request(status="authorized", history=[*stop_request()["history"], AUTHORIZED])
+    expected = stop_request(status="authorized", history=[REQUESTED, AUTHORIZED])
     assert {k: request[k] for k in expected} == expected
     assert officer_client.get("/api/stop-requests?status=refused").get_json() == {"stop_requests": []}
 

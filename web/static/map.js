@@ -12,6 +12,12 @@
   }
   map.setView([52.52, 13.40], 11);
 
+  const textNode = (text) => {
+    const node = document.createElement("span");
+    node.textContent = text;
+    return node;
+  };
+
   const COLORS = { alert: "#c62828", moving: "#1565c0", stopped: "#2e7d32", stale: "#757575", no_position: "#757575" };
   const layers = {
     zones: L.geoJSON(null, { style: { color: "#8e24aa", weight: 2, fillOpacity: 0.15 } }).addTo(map),
@@ -25,10 +31,11 @@
       }),
       onEachFeature: (f, layer) => {
         const p = f.properties;
-        const text = `${p.vehicle_id}${p.plate ? " (" + p.plate + ")" : ""}: ${p.status.replace("_", " ")}, ` +
+        const text = `${p.vehicle_id}${p.plate ? " (" + p.plate + ")" : ""}: ${String(p.status).replace("_", " ")}, ` +
           `${p.speed_kmh ?? "?"} km/h, heading ${p.heading_deg ?? "?"}°, ${p.open_alerts} open alert(s)`;
-        layer.bindTooltip(text);
-        layer.bindPopup(text);
+        // Leaflet puts a string into innerHTML: hand it nodes whose text is set, so a plate stays text.
+        layer.bindTooltip(textNode(text));
+        layer.bindPopup(textNode(text));
       },
     }).addTo(map),
   };
@@ -69,7 +76,8 @@
           map.setView([Number(box.dataset.lat), Number(box.dataset.lon)], 14, { animate: false });
         } else {
           const bounds = L.featureGroup([layers.vehicles, layers.zones, layers.trips, layers.sites]).getBounds();
-          if (bounds.isValid()) map.fitBounds(bounds.pad(0.1), { animate: false });
+          // maxZoom: one vehicle alone has bounds of no size, which would zoom in without end (no tile layer caps it)
+          if (bounds.isValid()) map.fitBounds(bounds.pad(0.1), { maxZoom: 16, animate: false });
         }
       }
       box.dataset.vehicles = String(data.vehicles.features.length);  // loaded and in place

@@ -60,9 +60,10 @@ def password() -> Any:
     try:
         set_password(session, user, request.form.get("new", ""), actor=user.username, ip=client_ip())
     except WeakPassword as exc:
+        session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("account.index"))
+    sign_in(user)  # every session ended with the old password; this browser gets a new one
     session.commit()
-    sign_in(user)
     flash("Password changed; other sessions are signed out.", "ok")
     return redirect(url_for("account.index"))

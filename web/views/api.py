@@ -9,7 +9,8 @@ from sqlalchemy import select
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from telematics.bundle import ReferenceDataError
-from web.accounts import AccountError, create_user, user_summary
+from web import schemas
+from web.accounts import AccountError, create_user, second_factor_note, unknown_fleets, user_summary
 from web.alert_flow import AlertActionError, act, alert_detail, get_alert
 from web.audit import list_audit
 from web.auth import ALL_ROLES, allow, client_ip, current_scope, current_user, public, require_fleet
@@ -19,6 +20,7 @@ from web.models import UserRow
 from web.openapi import openapi_document
 from web.passwords import WeakPassword
 from web.reference import (
+    ReferenceTooLarge,
     announce_change,
     fleet_document,
     put_fleet_document,
@@ -39,11 +41,12 @@ from web.views.stop_requests import expiry_s, scoped_request
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("body: expected a JSON object")
-    return body
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body checked against ``schema``; a 400 naming the field otherwise."""
+    try:
+        return schemas.parse(request.get_data(cache=True), schema)
+    except schemas.BodyError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _who() -> dict[str, Any]:
@@ -51,8 +54,8 @@ def _who() -> dict[str, Any]:
 
 
 def _error(status: int, message: str) -> Any:
-    response = jsonify(error={400: "Bad Request", 404: "Not Found", 409: "Conflict"}.get(status, "Error"),
-                       message=message)
+    names = {400: "Bad Request", 404: "Not Found", 409: "Conflict", 413: "Payload Too Large"}
+    response = jsonify(error=names.get(status, "Error"), message=message)
     response.status_code = status
     return response
 
@@ -95,7 +98,8 @@ def alert_action(alert_id: str, action: str) -> Any:
         abort(404)
     require_fleet(row.fleet_id)
     try:
-        act(session, row, action, current_user().username, str(_body().get("note") or ""), ip=client_ip())
+        note = str(_body(schemas.NOTE_BODY).get("note") or "")
+        act(session, row, action, current_user().username, note, ip=client_ip())
     except AlertActionError as exc:
         session.rollback()
         return _error(409, str(exc))
@@ -121,7 +125,7 @@ def stop_request(request_id: str) -> Any:
 def stop_request_action(request_id: str, action: str) -> Any:
     scoped_request(request_id)
     session = get_session()
-    body = _body()
+    body = _body(schemas.NOTE_BODY if action == "approve" else schemas.REFUSAL_BODY)
     try:
         if action == "approve":
             row = approve(session, request_id, current_user().username, body.get("note") or None, ip=client_ip(),
@@ -165,7 +169,7 @@ def _change(change: Any) -> Any:
         version = announce_change(session)
     except ReferenceDataError as exc:
         session.rollback()
-        return _error(400, str(exc))
+        return _error(413 if isinstance(exc, ReferenceTooLarge) else 400, str(exc))
     session.commit()
     return jsonify(result=result, version=version)
 
@@ -174,19 +178,19 @@ def _change(change: Any) -> Any:
 @allow(*FLEET_EDITORS)
 def put_fleet() -> Any:
     """Adds or replaces fleets, vehicles and sites from a fleet.json document."""
-    return _change(lambda s: put_fleet_document(s, _body(), current_scope(), **_who()))
+    return _change(lambda s: put_fleet_document(s, _body(schemas.FLEET_DOCUMENT), current_scope(), **_who()))
 
 
 @bp.post("/reference/trips")
 @allow(*FLEET_EDITORS)
 def put_trip_collection() -> Any:
-    return _change(lambda s: put_trips(s, _body(), current_scope(), **_who()))
+    return _change(lambda s: put_trips(s, _body(schemas.TRIPS_DOCUMENT), current_scope(), **_who()))
 
 
 @bp.post("/reference/zones")
 @allow(*ZONE_EDITORS)
 def put_zone_collection() -> Any:
-    return _change(lambda s: put_zones(s, _body(), **_who()))
+    return _change(lambda s: put_zones(s, _body(schemas.ZONES_DOCUMENT), **_who()))
 
 
 @bp.delete("/reference/<any(fleet, vehicle, site, trip, zone):kind>/<key>")
@@ -215,7 +219,7 @@ def tokens() -> Any:
 def new_token() -> Any:
     session = get_session()
     try:
-        row, token = create_token(session, current_user(), str(_body().get("name") or ""), **_who())
+        row, token = create_token(session, current_user(), str(_body(schemas.TOKEN_BODY)["name"]), **_who())
     except TokenError as exc:
         return _error(400, str(exc))
     session.commit()
@@ -246,16 +250,19 @@ def users() -> Any:
 @bp.post("/users")
 @allow("admin")
 def new_user() -> Any:
-    body = _body()
+    body = _body(schemas.USER_BODY)
     session = get_session()
     try:
-        user = create_user(session, str(body.get("username") or ""), str(body.get("password") or ""),
-                           str(body.get("role") or ""), body.get("fleet_ids") or [], **_who())
+        missing = unknown_fleets(session, body.get("fleet_ids") or [])
+        if missing:
+            raise AccountError(f"fleet_ids: {', '.join(missing)} not in the store; create the fleet first")
+        user = create_user(session, body["username"], body["password"], body["role"], body.get("fleet_ids") or [],
+                           **_who())
     except (AccountError, WeakPassword) as exc:
         session.rollback()
         return _error(400, str(exc))
     session.commit()
-    response = jsonify(user_summary(user))
+    response = jsonify({**user_summary(user), **(second_factor_note(user) if user.totp_secret else {})})
     response.status_code = 201
     return response
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 
 from web.accounts import LoginThrottled, authenticate
 from web.audit import record
@@ -25,29 +25,34 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login() -> Any:
-    error, status = None, 200
+    error, status, retry_after = None, 200, None
     username = request.form.get("username", "").strip().lower()
     if request.method == "POST":
         session = get_session()
         try:
-            user = authenticate(session, username, request.form.get("password", ""), client_ip())
+            user = authenticate(session, username, request.form.get("password", ""), client_ip(),
+                                request.form.get("code", ""))
         except LoginThrottled as exc:
-            user, error, status = None, f"Sign-in refused: {exc}.", 429
+            user, error, status, retry_after = None, f"Sign-in refused: {exc}.", 429, exc.retry_after_s
         else:
             if user is None:
-                error, status = "Unknown username or wrong password.", 401
+                error, status = "Unknown username, wrong password or wrong code.", 401
                 record(session, username or "?", "auth.login_failed", "user", username or "?", ip=client_ip())
             else:
                 record(session, user.username, "auth.login", "user", user.username, ip=client_ip())
+                sign_in(user)
         session.commit()
         if user is not None:
-            sign_in(user)
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", error=error, username=username), status
+    response = make_response(render_template("login.html", error=error, username=username), status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.post("/logout")
 @public
 def logout() -> Any:
     sign_out()
+    get_session().commit()
     return redirect(url_for("auth.login"))

@@ -1,61 +1,89 @@
-"""The live stream: server-sent events for new and changed alerts, stop requests and vehicle positions."""
+"""The live feed: server-sent events for new and changed alerts, stop requests and vehicle positions, answered
+at once and closed, so an open console costs a short request every few seconds instead of a server thread."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, request
-from sqlalchemy.orm import Session
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from web.auth import ALL_ROLES, allow, current_scope
-from web.db import get_engine
+from web.auth import ALL_ROLES, allow, current_scope, current_user
+from web.db import get_session
 from web.live import ChangeFeed
 
 bp = Blueprint("events", __name__)
-KEEPALIVE_S = 15.0
+
+RETRY_S = 2.0
+"""How soon a console's EventSource asks again after each answer (the spec's ``retry`` field does the waiting in
+the browser, not on the server). An authorised stop request reaches the officers' screens within about this."""
+CONSOLES_PER_USER = 20
+"""A control room may show one account on a wall of screens; more than this many from one account is a fault or
+an attack, and is refused so that one stolen token cannot take the site's time from everybody else."""
+_BURST = 2.0
+"""Requests a user's consoles may make at once after a pause (reconnecting after the network came back)."""
+
+
+class _Allowance:
+    """A token bucket per user, in this process: CONSOLES_PER_USER consoles' worth of requests every RETRY_S."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[int, tuple[float, float]] = {}
+
+    def take(self, user_id: int, consoles: int, retry_s: float, now: float | None = None) -> float:
+        """0 when the request may go ahead, else the seconds until it may."""
+        now = time.monotonic() if now is None else now
+        rate = consoles / retry_s
+        capacity = consoles * _BURST
+        with self._lock:
+            tokens, last = self._buckets.get(user_id, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * rate)
+            if tokens < 1:
+                self._buckets[user_id] = (tokens, now)
+                return (1 - tokens) / rate
+            self._buckets[user_id] = (tokens - 1, now)
+            if len(self._buckets) > 10_000:  # forget idle users; their buckets are full again anyway
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+            return 0.0
+
+
+ALLOWANCE = _Allowance()
 
 
 def _since() -> datetime:
-    """Where a reconnecting browser left off (its Last-Event-ID), else now."""
+    """Where the console left off (its EventSource's Last-Event-ID, or ``since``), else now."""
     raw = request.headers.get("Last-Event-ID") or request.args.get("since", "")
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     except ValueError:
         return datetime.now(UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return min(moment, datetime.now(UTC))
 
 
 @bp.get("/events")
 @allow(*ALL_ROLES)
-def stream() -> Response:
-    """``text/event-stream``; each stream ends after SSE_MAX_S so a waitress thread is never held for ever:
-    the browser's EventSource reconnects by itself and resumes from its last event id."""
+def stream() -> Any:
+    """``text/event-stream`` with what changed since the console's last event id, then the new id; the stream then
+    ends and the browser asks again after ``retry``. Too many requests for one user: 429 with Retry-After."""
+    retry_s = float(current_app.config.get("EVENTS_RETRY_S", RETRY_S))
+    consoles = int(current_app.config.get("EVENTS_CONSOLES_PER_USER", CONSOLES_PER_USER))
+    wait = ALLOWANCE.take(current_user().user_id, consoles, retry_s)
+    if wait > 0:
+        response = jsonify(error="Too Many Requests",
+                           message=f"more than {consoles} live consoles for this account; close some")
+        response.status_code = 429
+        response.headers["Retry-After"] = str(max(1, round(wait)))
+        return response
     feed = ChangeFeed(current_scope(), _since())
-    engine = get_engine()
-    interval = float(current_app.config["SSE_POLL_S"])
-    lifetime = float(current_app.config["SSE_MAX_S"])
-
-    def generate() -> Iterator[str]:
-        yield "retry: 2000\n\n"
-        deadline = time.monotonic() + lifetime
-        quiet_since = time.monotonic()
-        while True:
-            with Session(engine) as session:
-                events = feed.poll(session)
-            stamp = feed.cursor.isoformat()
-            for event, payload in events:
-                yield f"id: {stamp}\nevent: {event}\ndata: {orjson.dumps(payload).decode()}\n\n"
-            if events:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= KEEPALIVE_S:
-                yield ": keep-alive\n\n"
-                quiet_since = time.monotonic()
-            if time.monotonic() >= deadline:
-                return
-            time.sleep(interval)
-
-    return Response(generate(), mimetype="text/event-stream",
+    events = feed.poll(get_session())
+    stamp = feed.cursor.isoformat()
+    parts = [f"retry: {round(retry_s * 1000)}\n\n"]
+    parts += [f"id: {stamp}\nevent: {event}\ndata: {orjson.dumps(payload).decode()}\n\n" for event, payload in events]
+    parts.append(f"id: {stamp}\n\n")  # moves the console's Last-Event-ID on even when nothing changed
+    return Response("".join(parts), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from telematics.bundle import ReferenceDataError
 from telematics.reference import VEHICLE_CATEGORIES
+from web import schemas
 from web.auth import ALL_ROLES, allow, client_ip, current_scope, current_user
 from web.db import get_session
 from web.reference import (
+    ReferenceTooLarge,
     announce_change,
     delete_item,
     fleet_document,
@@ -56,15 +57,24 @@ def index() -> Any:
     return _page()
 
 
-def _uploaded(field: str = "file") -> Any:
+def _uploaded(schema: dict[str, Any], field: str = "file") -> Any:
+    """The uploaded (or pasted) document, checked against the API's schema for it."""
     upload = request.files.get(field)
     raw = upload.read() if upload is not None and upload.filename else request.form.get("document", "").encode()
     if not raw.strip():
         raise ReferenceDataError(f"{field}: choose a file to upload")
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ReferenceDataError(f"{field}: not valid JSON ({exc})") from None
+        return schemas.parse(raw, schema)
+    except schemas.BodyError as exc:
+        raise ReferenceDataError(f"{field}: {exc}") from None
+
+
+def _checked(document: dict[str, Any]) -> dict[str, Any]:
+    """A document built from a form, held to the same schema as an upload (ids without markup, lengths)."""
+    try:
+        return schemas.check(document, schemas.FLEET_DOCUMENT)
+    except schemas.BodyError as exc:
+        raise ReferenceDataError(str(exc).removeprefix("body.")) from None
 
 
 def _apply(change: Any, done: str) -> Any:
@@ -75,7 +85,8 @@ def _apply(change: Any, done: str) -> Any:
         announce_change(session)
     except ReferenceDataError as exc:
         session.rollback()
-        return _page(400, str(exc), {k: v for k, v in request.form.items() if k != "csrf_token"})
+        return _page(413 if isinstance(exc, ReferenceTooLarge) else 400, str(exc),
+                     {k: v for k, v in request.form.items() if k != "csrf_token"})
     session.commit()
     flash(done.format(result=result), "ok")
     return redirect(url_for("reference.index"), 303)
@@ -88,14 +99,15 @@ def _who() -> dict[str, Any]:
 @bp.post("/fleet")
 @allow(*FLEET_EDITORS)
 def upload_fleet() -> Any:
-    return _apply(lambda s: put_fleet_document(s, _uploaded(), current_scope(), **_who()),
+    return _apply(lambda s: put_fleet_document(s, _uploaded(schemas.FLEET_DOCUMENT), current_scope(), **_who()),
                   "fleet.json loaded: {result}.")
 
 
 @bp.post("/trips")
 @allow(*FLEET_EDITORS)
 def upload_trips() -> Any:
-    return _apply(lambda s: put_trips(s, _uploaded(), current_scope(), **_who()), "{result} planned trips loaded.")
+    return _apply(lambda s: put_trips(s, _uploaded(schemas.TRIPS_DOCUMENT), current_scope(), **_who()),
+                  "{result} planned trips loaded.")
 
 
 @bp.post("/vehicles")
@@ -113,7 +125,7 @@ def put_vehicle() -> Any:
     def change(session: Any) -> str:
         if not vehicle["vehicle_id"]:
             raise ReferenceDataError("vehicle_id: required")
-        put_fleet_document(session, {"vehicles": [vehicle]}, current_scope(), source="vehicle", **_who())
+        put_fleet_document(session, _checked({"vehicles": [vehicle]}), current_scope(), source="vehicle", **_who())
         return vehicle["vehicle_id"]
 
     return _apply(change, "Vehicle {result} saved.")
@@ -137,7 +149,7 @@ def put_site() -> Any:
                 raise ReferenceDataError(f"{name}: got {form.get(name, '')!r}, expected a number") from None
         if not (-90 <= site["lat"] <= 90 and -180 <= site["lon"] <= 180) or site["radius_m"] <= 0:
             raise ReferenceDataError("lat, lon, radius_m: expected WGS 84 degrees and a radius above 0 m")
-        put_fleet_document(session, {"sites": [site]}, current_scope(), source="site", **_who())
+        put_fleet_document(session, _checked({"sites": [site]}), current_scope(), source="site", **_who())
         return site["site_id"]
 
     return _apply(change, "Site {result} saved.")
@@ -154,7 +166,8 @@ def draw_zone() -> str:
 def put_zone() -> Any:
     """A zones.geojson upload, or one zone drawn on the map with its rules typed in."""
     if request.files.get("file") and request.files["file"].filename:
-        return _apply(lambda s: put_zones(s, _uploaded(), **_who()), "{result} protected zones loaded.")
+        return _apply(lambda s: put_zones(s, _uploaded(schemas.ZONES_DOCUMENT), **_who()),
+                      "{result} protected zones loaded.")
     session = get_session()
     form = {k: v for k, v in request.form.items() if k != "csrf_token"}
     try:
@@ -164,7 +177,8 @@ def put_zone() -> Any:
     except ReferenceDataError as exc:
         session.rollback()
         return render_template("zone_draw.html", form=form, error=str(exc),
-                               tiles=current_app.config.get("MAP_TILES", "")), 400
+                               tiles=current_app.config.get("MAP_TILES", "")), \
+            413 if isinstance(exc, ReferenceTooLarge) else 400
     session.commit()
     flash(f"Protected zone {feature['properties']['zone_id']} saved.", "ok")
     return redirect(url_for("reference.index"), 303)

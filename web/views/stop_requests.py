@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from telematics.outputs import STOP_STATUSES
-from web.alert_flow import alert_detail
 from web.auth import ALL_ROLES, allow, client_ip, current_scope, current_user, require_fleet
 from web.db import get_session
-from web.models import AlertRow, StopRequestRow
-from web.positions import latest_positions
+from web.decision import decision_facts
+from web.models import StopRequestRow
 from web.stop_flow import StopRequestError, approve, refuse
 from web.store import list_stop_requests, stop_request_to_dict
 from web.views.query import stop_request_filters
@@ -50,14 +49,18 @@ def scoped_request(request_id: str) -> StopRequestRow:
 @allow(*ALL_ROLES)
 def detail(request_id: str) -> Any:
     row = scoped_request(request_id)
-    session = get_session()
-    alerts = session.execute(select(AlertRow).where(AlertRow.alert_id.in_(row.alert_ids))
-                             .order_by(AlertRow.ts)).scalars()
+    facts = decision_facts(get_session(), row, expiry_s())
     return render_template(
-        "stop_request.html", req=stop_request_to_dict(row), alerts=[alert_detail(a) for a in alerts],
-        position=latest_positions(session, [row.vehicle_id]).get(row.vehicle_id),
+        "stop_request.html", req=stop_request_to_dict(row), facts=facts, position=facts.position,
         officer=current_user().role == "law_enforcement",
     )
+
+
+@bp.get("/stop-requests/<request_id>/decision")
+@allow(*ALL_ROLES)
+def decision(request_id: str) -> Any:
+    """The decision page's facts as JSON: zone, distance and time to it, incident alerts, time left, overtaken."""
+    return jsonify(decision_facts(get_session(), scoped_request(request_id), expiry_s()).as_dict())
 
 
 @bp.post("/stop-requests/<request_id>/<any(approve, refuse):action>")

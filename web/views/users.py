@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from web.accounts import AccountError, create_user, user_summary
-from web.audit import record
+from web import accounts
+from web.accounts import SECOND_FACTOR_ROLES, AccountError, create_user, new_second_factor, unknown_fleets
 from web.auth import allow, client_ip, current_user
 from web.db import get_session
 from web.models import UserRow
@@ -20,7 +20,8 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 
 def _render(status: int = 200, **form: Any) -> Any:
     users = get_session().execute(select(UserRow).order_by(UserRow.username)).scalars().all()
-    return render_template("users.html", users=users, roles=ROLES, form=form), status
+    return render_template("users.html", users=users, roles=ROLES, form=form,
+                           second_factor_roles=SECOND_FACTOR_ROLES), status
 
 
 @bp.get("")
@@ -35,14 +36,21 @@ def create() -> Any:
     session = get_session()
     form = {k: request.form.get(k, "").strip() for k in ("username", "role", "fleet_ids")}
     try:
-        create_user(session, form["username"].lower(), request.form.get("password", ""), form["role"],
-                    form["fleet_ids"].split(","), actor=current_user().username, ip=client_ip())
+        missing = unknown_fleets(session, [f.strip() for f in form["fleet_ids"].split(",") if f.strip()])
+        if missing:
+            raise AccountError(f"fleet_ids: {', '.join(missing)} not in the store; create the fleet first")
+        user = create_user(session, form["username"].lower(), request.form.get("password", ""), form["role"],
+                           form["fleet_ids"].split(","), actor=current_user().username, ip=client_ip())
     except (AccountError, WeakPassword) as exc:
         session.rollback()
         flash(str(exc), "error")
         return _render(400, **form)
     session.commit()
-    flash(f"User {form['username']} created.", "ok")
+    if user.totp_secret:
+        flash(f"User {user.username} created. Hand over with the password the second-factor secret "
+              f"{user.totp_secret} (to type into an authenticator app); it is not shown again.", "ok")
+    else:
+        flash(f"User {user.username} created.", "ok")
     return redirect(url_for("users.index"))
 
 
@@ -53,9 +61,21 @@ def set_active(username: str) -> Any:
     user = session.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
     if user is None:
         return _render(404)
-    before = user_summary(user)
-    user.active = request.form.get("active") == "1"
-    record(session, current_user().username, "user.activate" if user.active else "user.deactivate", "user",
-           username, before=before, after=user_summary(user), ip=client_ip())
+    accounts.set_active(session, user, request.form.get("active") == "1", actor=current_user().username, ip=client_ip())
     session.commit()
+    return redirect(url_for("users.index"))
+
+
+@bp.post("/<username>/second-factor")
+@allow("admin")
+def second_factor(username: str) -> Any:
+    """A new TOTP secret (a lost or replaced phone): shown once, the old codes stop working, sessions end."""
+    session = get_session()
+    user = session.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
+    if user is None or user.role not in SECOND_FACTOR_ROLES:
+        return _render(404)
+    secret = new_second_factor(session, user, actor=current_user().username, ip=client_ip())
+    session.commit()
+    flash(f"New second-factor secret for {username}: {secret} (type it into their authenticator app); it is not "
+          "shown again.", "ok")
     return redirect(url_for("users.index"))
