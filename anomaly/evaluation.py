@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import polars as pl
 
+from telematics.errors import BadInput
 from telematics.kinds import EARLY_RAMMING_KINDS
 from telematics.outputs import SEVERITIES
 from telematics.timeutil import TimestampError, parse_rfc3339_ms
@@ -25,11 +26,11 @@ CADENCE_BUCKETS = ((15, "<=15 s"), (45, "30 s"))
 """Moving report period up to 15 s, up to 45 s (the 30 s class), else the 60 s class."""
 
 
-class LabelsError(ValueError):
+class LabelsError(BadInput):
     """labels.json is malformed; the message names the field at fault and what was expected."""
 
 
-class OutputRecordError(ValueError):
+class OutputRecordError(BadInput):
     """An alert or stop request lacks a field the evaluation needs, or has a malformed one."""
 
 

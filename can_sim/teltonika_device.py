@@ -31,6 +31,7 @@ from telematics.devices.teltonika_telemetry import (
     IO_MOVEMENT,
     IO_TOTAL_ODOMETER,
 )
+from telematics.errors import OperationFailed
 from telematics.validation import parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,11 @@ _IO_WIDTHS = {IO_IGNITION: 1, IO_MOVEMENT: 1, IO_JAMMING: 1, IO_GNSS_HDOP: 2, IO
 """Bytes of each IO element in Teltonika's AVL ID list, so the unit encodes them as a real FMB does."""
 
 
-class DeviceRefused(ConnectionError):
+class DeviceRefused(OperationFailed, ConnectionError):
     """The server answered the IMEI handshake with 00."""
 
 
-class NoAck(ConnectionError):
+class NoAck(OperationFailed, ConnectionError):
     """The server did not acknowledge a packet (closed, timed out or acknowledged another count)."""
 
 

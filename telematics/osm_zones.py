@@ -20,6 +20,7 @@ import shapely
 import shapely.wkb
 from shapely.geometry import MultiPolygon, Polygon, box, mapping
 
+from telematics.errors import BadInput
 from telematics.schedule import DAY_NAMES, zone_info
 
 ATTRIBUTION = "© OpenStreetMap contributors"
@@ -59,7 +60,7 @@ _REFERENCE_YEAR = 2025
 """Opening hours are read over one whole (non-leap) year, so seasonal rules (Christmas markets) still give hours."""
 
 
-class OsmImportError(ValueError):
+class OsmImportError(BadInput):
     """The extract cannot be read, or an option (bbox, time zone) is malformed."""
 
 

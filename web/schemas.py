@@ -8,6 +8,7 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from telematics.errors import BadInput
 from web.reference import ZONE_REFUSED_VERTICES
 from web.scope import ROLES
 
@@ -112,7 +113,7 @@ USER_BODY = {
 _VALIDATORS: dict[int, Draft202012Validator] = {}
 
 
-class BodyError(ValueError):
+class BodyError(BadInput):
     """A request body that is not what the endpoint takes; the message names the field (as a JSON path)."""
 
 

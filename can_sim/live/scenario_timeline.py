@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from can_sim.truck.state import VehicleState
+from telematics.errors import BadInput
 from telematics.validation import parse_timestamp
 
 INTERPOLATE_MAX_S = 120.0
@@ -18,7 +19,7 @@ _HELD = ("ignition", "parking_brake", "cab_door_open", "cargo_door_open", "trail
          "ext_power_v", "fuel_level_pct", "odometer_km", "heading_deg")
 
 
-class ScenarioTimelineError(ValueError):
+class ScenarioTimelineError(BadInput):
     """The records cannot make a timeline (none at all, or one without a readable ts)."""
 
 

@@ -13,12 +13,13 @@ from can_sim.scenarios.kinematics import DriveStyle
 from can_sim.scenarios.labels import IncidentLabel
 from can_sim.scenarios.plans import VehiclePlan
 from can_sim.scenarios.runner import Script, Takeover, VehicleRun, operating_at
+from telematics.errors import BadInput
 
 RAMMING_ALERTS = ("ramming_risk", "protected_zone_intrusion", "speed_in_zone")
 TOW_STYLE = DriveStyle(speed_factor=0.8, vmax_mps=45 / 3.6, accel_mps2=0.5, decel_mps2=1.0, lateral_mps2=1.2, jam_p=0.0)
 
 
-class IncidentError(ValueError):
+class IncidentError(BadInput):
     """An incident request cannot be met: unknown type, unknown or unsuitable vehicle, or no room in the window."""
 
 

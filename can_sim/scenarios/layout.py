@@ -12,6 +12,7 @@ from shapely.geometry import LineString, Polygon
 
 from can_sim.scenarios.cities import City
 from can_sim.scenarios.network import Projection, RoadNetwork
+from telematics.errors import OperationFailed
 from telematics.schedule import local_weekday_minute, parse_windows, zone_info
 
 GRID_HALF = 12
@@ -25,7 +26,7 @@ NEAR_ZONE_M = 120.0
 ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-class LayoutError(RuntimeError):
+class LayoutError(OperationFailed):
     """A city layout could not place something it needs (a zone, a depot); names what and where."""
 
 

@@ -7,6 +7,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+from telematics.errors import OperationFailed
 from telematics.geo import EARTH_RADIUS_M
 
 ROAD_CLASSES = ("urban", "arterial", "motorway", "link", "access", "pedestrian")
@@ -20,7 +21,7 @@ TURN_RAD = math.radians(30)
 UTURN_RAD = math.radians(150)
 
 
-class NoRouteError(RuntimeError):
+class NoRouteError(OperationFailed):
     """Two nodes of a road network are not connected by any road a vehicle may use."""
 
 

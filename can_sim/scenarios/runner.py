@@ -19,6 +19,7 @@ from can_sim.scenarios.labels import HardCase, IncidentLabel, rfc3339
 from can_sim.scenarios.layout import NEAR_ZONE_M, CityMap, ZoneSite, distance_to_ring
 from can_sim.scenarios.network import RoadNetwork
 from can_sim.scenarios.plans import VehiclePlan, in_delivery_window, local_days, local_epoch
+from telematics.errors import OperationFailed
 from telematics.schedule import DAY_NAMES, parse_hhmm
 
 STATIONARY_TRIGGERS = ("unattended", "night", "rental")
@@ -29,7 +30,7 @@ CRASH_DECEL_MPS2 = 6.0
 Script = Callable[["VehicleRun", "Takeover"], Iterator[Activity]]
 
 
-class ScriptError(RuntimeError):
+class ScriptError(OperationFailed):
     """An incident script asked for something the vehicle cannot do where it is (e.g. drive while off the road)."""
 
 

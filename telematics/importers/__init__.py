@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from telematics.errors import BadInput
 from telematics.timeutil import EPOCH
 
 
-class TraceFormatError(ValueError):
+class TraceFormatError(BadInput):
     """A trace file cannot be read at all (unknown format, missing column, unreadable)."""
 
 
