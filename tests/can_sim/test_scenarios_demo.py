@@ -27,8 +27,13 @@ def test_demo_rams_the_christmas_market_within_minutes(tmp_path: Path, start: da
     assert min(r.ts_ms for r in records) >= start.timestamp() * 1000
     assert max(r.ts_ms for r in records) < start.timestamp() * 1000 + 20 * 60_000
     labels = json.loads((tmp_path / "labels.json").read_text())
-    [incident] = labels["incidents"]
-    assert incident["type"] == kind and incident["zone_id"] == "ber-market-1"
+    # The haulier's truck at the market, and a hired van for the rental desk (its own alert).
+    assert sorted(i["type"] for i in labels["incidents"]) == sorted([kind, "rental_ramming"])
+    incident = next(i for i in labels["incidents"] if i["type"] == kind)
+    assert incident["zone_id"] == "ber-market-1"
+    rental = next(i for i in labels["incidents"] if i["type"] == "rental_ramming")
+    rental_fleets = {f.fleet_id for f in ref.fleets.values() if f.kind == "rental"}
+    assert ref.vehicles[rental["vehicle_id"]].fleet_id in rental_fleets
     entry_s = (parse_rfc3339_ms(incident["zone_entry_ts"]) - start.timestamp() * 1000) / 1000
     assert 180 < entry_s < 15 * 60
     market = next(z for z in ref.zones if z.zone_id == "ber-market-1")
