@@ -44,7 +44,9 @@
   const lastChange = (history) => {
     if (!history || history.length === 0) return NONE;
     const entry = history[history.length - 1];
-    const text = `${entry.status ?? "?"} by ${entry.by ?? "?"} at ${when(entry.at)}`;
+    // As web/display.py's last_change: a first approval is "approved 1 of 2"; the platform's clock first.
+    const step = entry.approval === 1 ? "approved 1 of 2" : (entry.status ?? "?");
+    const text = `${step} by ${entry.by ?? "?"} at ${when(entry.recorded_at ?? entry.at)}`;
     return entry.note ? `${text}: ${entry.note}` : text;
   };
 

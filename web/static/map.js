@@ -18,6 +18,16 @@
     return node;
   };
 
+  // Vehicles at one place (trucks parked side by side at a depot) are drawn on a small ring around it, not as one dot.
+  const STACK_RING_M = 30;
+  const spread = (ll, p) => {
+    if (!p.stack_size || p.stack_size < 2) return ll;
+    const angle = (2 * Math.PI * (p.stack_index || 0)) / p.stack_size;
+    const dLat = (STACK_RING_M * Math.cos(angle)) / 111320;
+    const dLon = (STACK_RING_M * Math.sin(angle)) / (111320 * Math.cos((ll.lat * Math.PI) / 180));
+    return L.latLng(ll.lat + dLat, ll.lng + dLon);
+  };
+
   const COLORS = { alert: "#c62828", moving: "#1565c0", stopped: "#2e7d32", stale: "#757575", no_position: "#757575" };
   const layers = {
     zones: L.geoJSON(null, { style: { color: "#8e24aa", weight: 2, fillOpacity: 0.15 } }).addTo(map),
@@ -26,7 +36,7 @@
       pointToLayer: (f, ll) => L.circle(ll, { radius: f.properties.radius_m || 100, color: "#546e7a", weight: 1 }),
     }).addTo(map),
     vehicles: L.geoJSON(null, {
-      pointToLayer: (f, ll) => L.circleMarker(ll, {
+      pointToLayer: (f, ll) => L.circleMarker(spread(ll, f.properties), {
         radius: 8, weight: 2, color: "#fff", fillOpacity: 0.95, fillColor: COLORS[f.properties.status] || "#1565c0",
       }),
       onEachFeature: (f, layer) => {
