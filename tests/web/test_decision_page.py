@@ -116,6 +116,8 @@ def test_two_officers_decide_and_the_history_reads_in_the_order_it_happened(app:
     recorded = [e["recorded_at"] for e in api["history"]]
     assert recorded == sorted(recorded) and all(r <= _stamp(datetime.now(UTC)) for r in recorded)
     assert api["history"][1]["approval"] == 1
+    # The API carries the decision page's facts too, for a console that is not the site.
+    assert api["decision"] == first.get("/stop-requests/sr-0001/decision").get_json()
 
     page = first.get("/stop-requests/sr-0001").get_data(as_text=True)
     steps = page[page.index('id="history"'):]

@@ -15,6 +15,7 @@ from web.alert_flow import AlertActionError, act, alert_detail, get_alert
 from web.audit import list_audit
 from web.auth import ALL_ROLES, allow, client_ip, current_scope, current_user, public, require_fleet
 from web.db import get_session
+from web.decision import decision_facts
 from web.mapdata import map_layers, vehicles
 from web.models import UserRow
 from web.openapi import openapi_document
@@ -117,7 +118,10 @@ def stop_requests() -> Any:
 @bp.get("/stop-requests/<request_id>")
 @allow(*ALL_ROLES)
 def stop_request(request_id: str) -> Any:
-    return jsonify(stop_request_to_dict(scoped_request(request_id)))
+    """The request as the contract has it, and ``decision``: what an officer needs to decide (the decision page's
+    facts: zone, distance and time to it, the alerts behind it, time left, whether events have overtaken it)."""
+    row = scoped_request(request_id)
+    return jsonify({**stop_request_to_dict(row), "decision": decision_facts(get_session(), row, expiry_s()).as_dict()})
 
 
 @bp.post("/stop-requests/<request_id>/<any(approve, refuse):action>")
