@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from telematics.spreadsheet import spreadsheet_safe
 from toolkit.errors import ExportFormatError
 from toolkit.loader import default_content
 from toolkit.model import Content
@@ -47,14 +48,14 @@ def write_csv(content: Content) -> str:
     writer.writerow(CSV_COLUMNS)
     for record in item_records(content):
         sources = record["sources"]
-        writer.writerow([
+        writer.writerow([spreadsheet_safe(cell) for cell in (
             record["id"], record["audience"], record["phase"], record["action"], record["title"], record["text"],
             LIST_SEPARATOR.join(record["tags"]),
             LIST_SEPARATOR.join(s["id"] for s in sources),
             LIST_SEPARATOR.join(s["title"] for s in sources),
             LIST_SEPARATOR.join(s["url"] for s in sources),
             LIST_SEPARATOR.join(s["section"] for s in sources),
-        ])
+        )])
     return buffer.getvalue()
 
 

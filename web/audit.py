@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from telematics.spreadsheet import spreadsheet_safe
 from web.models import AuditRow
 from web.scope import Scope
 
@@ -50,17 +51,6 @@ def list_audit(
     if limit is not None:
         query = query.limit(limit)
     return [audit_to_dict(row) for row in session.execute(query).scalars()]
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection")."""
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula, prefixed with an apostrophe so it shows as the text it is."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def to_csv(entries: list[dict[str, Any]]) -> str:

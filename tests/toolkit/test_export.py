@@ -53,3 +53,18 @@ def test_csv_export_has_one_row_per_item(content: Content) -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ExportFormatError, match="format: got 'xml', expected one of json, csv"):
         export_items("xml")
+
+
+
+def test_no_csv_cell_can_be_a_spreadsheet_formula(content: Content) -> None:
+    import dataclasses
+
+    from telematics.spreadsheet import FORMULA_STARTS
+    from toolkit.export import write_csv
+
+    first = next(iter(content.items))
+    hostile = dataclasses.replace(content.items[first], title='=HYPERLINK("http://example.invalid","x")')
+    changed = dataclasses.replace(content, items={**content.items, first: hostile})
+    rows = list(csv.reader(io.StringIO(write_csv(changed))))
+    assert any(cell == "'" + hostile.title for row in rows for cell in row)
+    assert not any(cell.startswith(FORMULA_STARTS) for row in rows for cell in row)
