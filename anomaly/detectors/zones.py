@@ -14,6 +14,8 @@ CROSSING_GAP_MS = 90_000
 """A single fix inside counts as a crossing only from a fix this recent, where the vehicle was moving: a unit that
 reports once a minute while moving, and nothing once parked, may give just one fix of a van driven into a square;
 a stray fix between fixes minutes apart does not qualify."""
+DRIVEN_IN_KMH = 15.0
+"""Faster than a vehicle pulling up at a kerb: from here, a run of fixes inside began with the vehicle driving in."""
 STANDING_FIXES = 3
 """A standing vehicle's fixes wander at the kerb: only this many in a row, clearly inside, place it inside."""
 
@@ -27,8 +29,10 @@ def count_inside(state: ZoneIncidents, obs: Observation) -> None:
     state.driven_in = [z for z in state.driven_in if z in inside]
     for zone_id in sorted(inside):
         fixes[zone_id] = fixes.get(zone_id, 0) + 1
-        # Moving at its first fix inside, or at the fix before (a sparse unit's next fix finds it already parked).
-        if fixes[zone_id] == 1 and (obs.moving or obs.motion_state.last_moving):
+        # Driving at its first fix inside, or at the fix before (a sparse unit's next fix finds it already parked);
+        # a bus or a van pulling up at a kerb-side stop beside a square arrives slower than that.
+        speed, before = obs.speed_kmh or 0.0, obs.motion_state.last_speed_kmh or 0.0
+        if fixes[zone_id] == 1 and max(speed, before) >= DRIVEN_IN_KMH:
             state.driven_in.append(zone_id)
 
 
@@ -112,7 +116,8 @@ class ProtectedZoneIntrusion(Detector):
     name = "protected_zone_intrusion"
     state_type = ZoneIncidents
     clear_ms = 60_000
-    critical_kmh = 10.0
+    critical_kmh = 15.0
+    """Faster than walking pace with GNSS speed noise (1-2 km/h) to spare: a vehicle endangering people on foot."""
 
     def quiet(self, obs: Observation, state: ZoneIncidents) -> bool:
         return _quiet_zones(obs, state)
