@@ -16,10 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
-
 from telematics.devices.telemetry import DeviceMessageError, DeviceReport, device_seq
-from telematics.devices.traccar import KNOT_KMH, MAX_JSON_BYTES, apply_alarms
+from telematics.devices.traccar import KNOT_KMH, MAX_JSON_BYTES, apply_alarms, json_object
 from telematics.timeutil import TimestampError, parse_rfc3339_ms
 from telematics.validation import describe_value
 
@@ -163,14 +161,7 @@ def _json_location(device_id: str, location: Mapping[str, Any]) -> DeviceReport:
 
 def json_reports(raw: bytes) -> list[DeviceReport]:
     """The JSON body of Traccar Client: one location, or a list of them buffered while offline."""
-    if len(raw) > MAX_JSON_BYTES:
-        raise DeviceMessageError("oversized", f"{len(raw)} bytes, expected at most {MAX_JSON_BYTES}")
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise DeviceMessageError("not_json", str(exc)) from None
-    if not isinstance(document, dict):
-        raise DeviceMessageError("malformed", f"got {describe_value(document)}, expected a JSON object")
+    document = json_object(raw)
     device_id = document.get("device_id")
     if not isinstance(device_id, str) or not device_id:
         raise DeviceMessageError("malformed", "device_id: missing, expected the device identifier")

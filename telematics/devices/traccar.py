@@ -170,8 +170,8 @@ def event_report(document: Mapping[str, Any]) -> DeviceReport | None:
     return DeviceReport(device_id, ts_ms, fields)
 
 
-def decode_forward(raw: bytes) -> DeviceReport | None:
-    """Any forwarded JSON document: an event when it has ``event``, else a position."""
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A device's or server's JSON body as an object, within MAX_JSON_BYTES; DeviceMessageError with the reason."""
     if len(raw) > MAX_JSON_BYTES:
         raise DeviceMessageError("oversized", f"{len(raw)} bytes, expected at most {MAX_JSON_BYTES}")
     try:
@@ -180,4 +180,10 @@ def decode_forward(raw: bytes) -> DeviceReport | None:
         raise DeviceMessageError("not_json", str(exc)) from None
     if not isinstance(document, dict):
         raise DeviceMessageError("malformed", f"got {describe_value(document)}, expected a JSON object")
+    return document
+
+
+def decode_forward(raw: bytes) -> DeviceReport | None:
+    """Any forwarded JSON document: an event when it has ``event``, else a position."""
+    document = json_object(raw)
     return event_report(document) if "event" in document else position_report(document)
