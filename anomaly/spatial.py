@@ -43,9 +43,35 @@ class TripShape:
         return self.trip.frame.to_xy(lat, lon)
 
 
+MAX_ZONE_VERTICES = 2_000
+"""Every record near a zone costs time in proportion to its outline's vertices: a zone drawn with more is simplified
+for the detector (the web site refuses such zones; a bundle or a reference directory may still hold one)."""
+SIMPLIFY_TOLERANCES_M = (0.5, 1.0, 2.0, 3.0, 5.0)
+"""Simplification stays within these distances of the drawn outline: below the error of the fixes it is tested
+against (2-5 m under open sky, more in a city)."""
+
+
 def _zone_shape(zone: Zone) -> ZoneShape:
-    points = [zone.frame.to_xy(lat, lon) for lon, lat in zone.ring]
+    points = _bounded_outline([zone.frame.to_xy(lat, lon) for lon, lat in zone.ring])
     return ZoneShape(zone, PolygonXY(points), _max_depth_m(points))
+
+
+def _bounded_outline(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The outline with at most MAX_ZONE_VERTICES, simplified by the smallest tolerance that gets there (else 5 m)."""
+    if len(points) <= MAX_ZONE_VERTICES:
+        return points
+    from shapely import Polygon
+
+    polygon = Polygon(points)
+    simpler = points
+    for tolerance in SIMPLIFY_TOLERANCES_M:
+        simplified = polygon.simplify(tolerance, preserve_topology=True)
+        if simplified.is_empty or simplified.geom_type != "Polygon":
+            break
+        simpler = [(float(x), float(y)) for x, y in simplified.exterior.coords[:-1]]
+        if len(simpler) <= MAX_ZONE_VERTICES:
+            break
+    return simpler
 
 
 def _max_depth_m(points: list[tuple[float, float]]) -> float:

@@ -38,3 +38,30 @@ def test_zone_intrusion_and_speed_in_zone_but_not_for_a_permitted_slow_delivery(
     slow = Track("NF-102", "07:00:00", start, driver_card_id="DE0000067890").drive(90, 60, 6).records
     out = run(reference(), slow)
     assert not alerts(out, "protected_zone_intrusion") and not alerts(out, "speed_in_zone")
+
+
+def test_a_zone_drawn_with_150_000_vertices_is_simplified_for_the_detector_within_metres() -> None:
+    import math
+
+    import shapely
+
+    from anomaly.spatial import MAX_ZONE_VERTICES, ReferenceIndex
+
+    centre_lat, centre_lon = 52.52, 13.40
+    ring = []
+    for i in range(150_000):  # a 300 m circle with 1 m of wobble: detail no fix can resolve
+        angle = 2 * math.pi * i / 150_000
+        radius = 300.0 + math.sin(i) * 1.0
+        ring.append([centre_lon + radius * math.sin(angle) / (111_320 * math.cos(math.radians(centre_lat))),
+                     centre_lat + radius * math.cos(angle) / 111_320])
+    ring.append(ring[0])
+    zones = {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"zone_id": "huge", "name": "Huge", "kind": "market", "timezone": "Europe/Berlin"}}]}
+    index = ReferenceIndex(reference(zones=zones))
+    shape = index.zone_shapes["huge"]
+    assert len(shape.polygon.edges) <= MAX_ZONE_VERTICES
+    drawn = shapely.Polygon([shape.zone.frame.to_xy(lat, lon) for lon, lat in shape.zone.ring])
+    simplified = shapely.Polygon([(e[0], e[1]) for e in shape.polygon.edges])
+    assert drawn.symmetric_difference(simplified).area < 0.02 * drawn.area  # the same place, to within metres
+    assert shape.polygon.contains(*shape.zone.frame.to_xy(centre_lat, centre_lon))
