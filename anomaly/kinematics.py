@@ -77,15 +77,6 @@ def remember(state: MotionState, record: TelemetryRecord, motion: Motion, speed:
     state.last_speed_kmh = speed
     state.last_speed_reported = record.wheel_speed_kmh is not None or record.gnss_speed_kmh is not None
     state.last_moving = moving
-    if record.ignition is not None:
-        state.last_ignition = record.ignition
-    if record.cargo_door_open is not None:
-        state.last_cargo_door_open = record.cargo_door_open
-    if record.trailer_connected is not None:
-        state.last_trailer_connected = record.trailer_connected
-    if record.driver_card_reported:
-        state.last_card = record.driver_card_id
-        state.card_known = True
     if record.has_position:
         state.fix_ts_ms, state.fix_lat, state.fix_lon = record.ts_ms, record.lat, record.lon
 

@@ -36,11 +36,6 @@ class MotionState:
     last_speed_reported: bool = False
     """The last speed came from the device (wheels or receiver), not from the track between two fixes."""
     last_moving: bool = False
-    last_ignition: bool | None = None
-    last_cargo_door_open: bool | None = None
-    last_trailer_connected: bool | None = None
-    last_card: str | None = None
-    card_known: bool = False
     fix_ts_ms: int | None = None
     fix_lat: float | None = None
     fix_lon: float | None = None
@@ -55,6 +50,12 @@ class MotionState:
     """Long silences after which the vehicle was where it had been: its unit falls silent while the vehicle stands."""
 
 
+STATE_VERSION = 2
+"""Version 2 dropped five motion fields nothing read (last ignition, cargo door, trailer, card, card known) and
+added this field; a version-1 checkpoint (no ``version``) restores all the same: anomaly/saved_state.py ignores
+the fields a version no longer has and gives missing ones their defaults."""
+
+
 @dataclass(slots=True)
 class VehicleState:
     """Everything the engine remembers about one vehicle: plain data, saved and restored as JSON."""
@@ -66,3 +67,5 @@ class VehicleState:
     detectors: dict[str, Any] = field(default_factory=dict)
     open_alerts: dict[str, OpenAlert] = field(default_factory=dict)
     stop_triggers: list[str] = field(default_factory=list)
+    version: int = STATE_VERSION
+    """The layout of this saved state (STATE_VERSION when written)."""

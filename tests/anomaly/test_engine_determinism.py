@@ -113,3 +113,19 @@ def test_records_held_for_reordering_are_saved_and_restored(older_format: bool):
     for cut in range(20, len(raw), 17):
         assert as_bytes(restarted_at(cut, raw, saved)) == as_bytes(uninterrupted), f"cut at {cut}"
     assert held_at_cuts > 0  # the cuts did fall while records were held
+
+
+def test_a_version_1_checkpoint_restores_and_continues_as_if_never_interrupted():
+    # Version 1 had five motion fields nothing read, and no version: such a checkpoint still restores.
+    raw = shuffled_story()
+    uninterrupted = run(reference(), raw)
+
+    def as_version_1(snapshot: bytes) -> bytes:
+        state = orjson.loads(snapshot)
+        assert state.pop("version") == 2
+        state["motion"] |= {"last_ignition": True, "last_cargo_door_open": False, "last_trailer_connected": None,
+                            "last_card": "DE0000012345", "card_known": True}
+        return orjson.dumps(state)
+
+    for cut in range(20, len(raw), 23):
+        assert as_bytes(restarted_at(cut, raw, as_version_1)) == as_bytes(uninterrupted), f"cut at {cut}"
