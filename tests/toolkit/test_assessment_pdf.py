@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import zlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from tests.toolkit.pdf_text import pdf_text
 from toolkit.assessment import score_assessment
 from toolkit.assessment_pdf import latin1, render_assessment_pdf
 from toolkit.errors import AnswerError
@@ -18,23 +17,13 @@ def _required(content: Content, *levels: int) -> dict[str, bool]:
     return {q.id: True for q in content.assessment.questions if q.required and q.level in levels}
 
 
-def _pdf_text(pdf: bytes) -> str:
-    chunks = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            chunks.append(zlib.decompress(stream).decode("latin-1"))
-        except zlib.error:
-            continue
-    return " ".join(re.findall(r"\((.*?)\) Tj", "\n".join(chunks)))
-
-
 def test_pdf_report_renders_the_result(content: Content) -> None:
     result = score_assessment(_required(content, 3))
     when = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
     pdf = render_assessment_pdf(result, generated_at=when, organisation="Nordfracht GmbH")
     assert pdf.startswith(b"%PDF")
     assert pdf.rstrip().endswith(b"%%EOF")
-    text = _pdf_text(pdf)
+    text = pdf_text(pdf)
     assert "Nordfracht GmbH" in text
     assert "Level achieved: Level 3 \\(basic\\)" in text
     assert "2026-05-04 08:30 UTC" in text

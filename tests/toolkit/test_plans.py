@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import re
-import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.toolkit.pdf_text import pdf_text
 from toolkit.errors import AnswerError
 from toolkit.model import Content
 from toolkit.plan_pdf import render_plan_pdf
 from toolkit.plans import ITEM_MARKS, fill_plan, plan_markdown
 
 WHEN = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
-
-
-def _pdf_text(pdf: bytes) -> str:
-    chunks = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            chunks.append(zlib.decompress(stream).decode("latin-1"))
-        except zlib.error:
-            continue
-    return " ".join(re.findall(r"\((.*?)\) Tj", "\n".join(chunks)))
 
 
 def _pdf_literal(text: str) -> str:
@@ -72,7 +61,7 @@ def test_pdf_parses_and_carries_the_sections(content: Content) -> None:
     filled = fill_plan("fleet-security-plan", done={"fm-prep-01"}, answers={"q-gov-lead": True})
     pdf = render_plan_pdf(filled, generated_at=WHEN)
     assert pdf.startswith(b"%PDF") and pdf.rstrip().endswith(b"%%EOF")
-    text = _pdf_text(pdf)
+    text = pdf_text(pdf)
     assert filled.plan.title in text
     for n, section in enumerate(filled.plan.sections, start=1):
         assert _pdf_literal(f"{n}. {section.title}") in text
