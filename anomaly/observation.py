@@ -166,6 +166,7 @@ class Observation:
         self._route_distance_m: Any = _UNKNOWN
         self._route_excess_m: Any = _UNKNOWN
         self._planned_stop: Any = _UNKNOWN
+        self._around: list[Trip] | None = None
         self.extras: dict[str, Any] = {}
         """Facts one detector hands to a later one on the same record (e.g. the behaviour score for fusion)."""
 
@@ -234,11 +235,8 @@ class Observation:
         return value  # type: ignore[no-any-return]
 
     def _find_trip(self) -> Trip | None:
-        trips = self.reference.trips_by_vehicle.get(self.record.vehicle_id)
-        if not trips:
-            return None
+        candidates = self._trips_around()
         ts = self.record.ts_ms
-        candidates = [t for t in trips if t.covers(ts, TRIP_SLACK_MS)]
         if len(candidates) <= 1 or not self.record.has_position:
             return candidates[0] if candidates else None
         # Back-to-back trips overlap once their times are given slack, and a truck running late is still on the
@@ -329,9 +327,13 @@ class Observation:
         )
 
     def _trips_around(self) -> list[Trip]:
-        trips = self.reference.trips_by_vehicle.get(self.record.vehicle_id) or []
-        ts = self.record.ts_ms
-        return [t for t in trips if t.covers(ts, TRIP_SLACK_MS)]
+        """The vehicle's trips planned around now (with TRIP_SLACK_MS either side), worked out once per record."""
+        around = self._around
+        if around is None:
+            trips = self.reference.trips_by_vehicle.get(self.record.vehicle_id) or []
+            ts = self.record.ts_ms
+            around = self._around = [t for t in trips if t.covers(ts, TRIP_SLACK_MS)]
+        return around
 
     @property
     def place_slack_m(self) -> float:
