@@ -138,7 +138,7 @@ class LiveDetector:
             return
         try:
             self.pipeline.reference = self.reference.load()
-            log.info("reference data reloaded")
+            log.info("reference data reloaded (%s)", self.options.topic)
         except ValueError as exc:
             log.error("reference data changed but could not be loaded, keeping the previous data: %s", exc)
 

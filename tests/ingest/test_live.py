@@ -235,7 +235,8 @@ def test_reference_changes_reach_a_running_detector_without_restart(broker: Embe
         produce(
             broker.bootstrap, REFERENCE, [json.dumps({"version": 2, "fleet": FLEET, "trips": empty, "zones": ZONES})]
         )
-        wait_for(lambda: "reference data reloaded" in log.read_text(), 30, "the detector to reload")
+        # detect runs a CAN loop beside the telemetry one, each with its reference data: wait for the telemetry's.
+        wait_for(lambda: f"reference data reloaded ({TELEMETRY})" in log.read_text(), 30, "the detector to reload")
         produce(broker.bootstrap, TELEMETRY, night_theft_into_market("NF-102"))
         wait_for(lambda: "protected_zone_intrusion" in kinds(), 30, "the new zone to be watched")
     finally:
