@@ -15,7 +15,7 @@ from telematics.importers.bundle_writer import REJECTS_FILE, import_traces
 from telematics.importers.csv_traces import CsvLayout, parse_columns
 from telematics.settings import Settings
 from telematics.validation import validate_record
-from truckguard.device_commands import register
+from truckguard.commands.devices import register
 
 
 def _lines(path: Path) -> list[dict]:
@@ -138,7 +138,7 @@ def test_unreadable_inputs_say_why(tmp_path: Path) -> None:
 
 
 def run_command(argv: list[str]) -> int:
-    """Parses argv with the subcommands of truckguard/device_commands.py and runs the chosen handler."""
+    """Parses argv with the subcommands of truckguard/commands/devices.py and runs the chosen handler."""
     parser = argparse.ArgumentParser(prog="truckguard")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

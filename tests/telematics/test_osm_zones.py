@@ -11,7 +11,7 @@ import pytest
 from telematics.bundle import parse_zones_document
 from telematics.osm_zones import OsmImportError, active_windows, import_osm_zones, parse_bbox
 from telematics.settings import Settings
-from truckguard.device_commands import register
+from truckguard.commands.devices import register
 
 
 def _square(node_id: int, lat: float, lon: float, size: float) -> tuple[str, list[int]]:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from telematics.settings import Settings
+from truckguard.commands.common import Subparsers, kafka_flags
 from truckguard.signals import stop_on_signals
 
 
@@ -107,17 +108,14 @@ def cmd_zones_import_osm(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _kafka_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bootstrap", dest="bootstrap_servers",
-                   help="Kafka bootstrap servers HOST:PORT "
-                        "(TRUCKGUARD_BOOTSTRAP_SERVERS; default: the embedded broker)")
-    p.add_argument("--partitions", type=int, help="partitions of topics created when missing (TRUCKGUARD_PARTITIONS)")
+def _kafka_and_reference_flags(p: argparse.ArgumentParser) -> None:
+    kafka_flags(p)
     p.add_argument("--reference", dest="reference_dir", type=Path,
                    help="reference data directory in the bundle layout, whose vehicles list their device_ids "
                         "(TRUCKGUARD_REFERENCE); default: the web site's snapshots on truckguard.reference.v1")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     """Adds `devices serve`, `devices traccar-kafka`, `import` and `zones import-osm` to truckguard's commands."""
     devices = sub.add_parser("devices", help="Listen for real telematics units and tracking servers.",
                              description="Listen for real telematics units and tracking servers.")
@@ -128,7 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Accepts devices listed in some vehicle's device_ids and publishes their records; a device is "
                     "acknowledged only after Kafka acknowledged its records.")
     serve.set_defaults(handler=cmd_devices_serve)
-    _kafka_flags(serve)
+    _kafka_and_reference_flags(serve)
     serve.add_argument("--host", default="127.0.0.1",
                        help="listen address (default 127.0.0.1; 0.0.0.0 to accept devices from the network)")
     serve.add_argument("--teltonika", type=int, metavar="PORT", help="Teltonika TCP port (Codec 8, 8E, 16), e.g. 5027")
@@ -149,7 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Consumes the topics a Traccar server writes with forward.type=kafka and "
                     "event.forward.type=kafka, and publishes contract records.")
     kafka.set_defaults(handler=cmd_devices_traccar_kafka)
-    _kafka_flags(kafka)
+    _kafka_and_reference_flags(kafka)
     kafka.add_argument("--traccar-bootstrap", help="the Kafka Traccar forwards to (default: truckguard's)")
     kafka.add_argument("--positions-topic", default="positions", help="Traccar's forward.topic (default positions)")
     kafka.add_argument("--events-topic", default="events", help="Traccar's event.forward.topic (default events)")

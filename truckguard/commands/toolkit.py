@@ -1,0 +1,25 @@
+"""`truckguard toolkit`: the security toolkit's guidance content, exported for other tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from telematics.settings import Settings
+from truckguard.commands.common import Subparsers, add_action, add_command
+
+
+def cmd_toolkit_export(args: argparse.Namespace, settings: Settings) -> int:
+    from toolkit.export import export_items
+
+    sys.stdout.write(export_items(args.format))
+    return 0
+
+
+def register(sub: Subparsers) -> None:
+    p = add_command(sub, "toolkit", cmd_toolkit_export, "The security toolkit's guidance content.")
+    actions = p.add_subparsers(dest="toolkit_action", required=True, metavar="ACTION")
+    export = add_action(
+        actions, "export", cmd_toolkit_export, "print every guidance item (id, audience, phase, text, sources)"
+    )
+    export.add_argument("--format", choices=("json", "csv"), default="json")
