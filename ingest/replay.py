@@ -7,20 +7,21 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 from tqdm import tqdm
 
 from anomaly.behaviour.model import BehaviourModels
-from anomaly.can_intrusion import CanModel
 from anomaly.config import EngineConfig
 from anomaly.engine import DetectionEngine, Output
-from ingest.can_pipeline import CanPipeline
 from ingest.pipeline import DetectPipeline
 from telematics.bundle import CAN_FILE, TELEMETRY_FILE, iter_lines, load_reference
 from telematics.errors import BadInput
 from telematics.outputs import Alert, encode
+
+if TYPE_CHECKING:
+    from anomaly.can_intrusion import CanModel
 
 ADVANCE_EVERY_LINES = 1000
 """How often replay lets event time pass for detectors that watch for silence (telematics_offline)."""
@@ -86,6 +87,10 @@ def replay_bundle(
     # CAN frames are always scored: without a trained model, by the J1939 protocol rules alone (the empty model)
     can_pipeline = None
     if can_lines.is_file():
+        # Imported here: the J1939 database pulls in cantools and python-can, most of a second of start-up.
+        from anomaly.can_intrusion import CanModel
+        from ingest.can_pipeline import CanPipeline
+
         can_pipeline = CanPipeline(can_model if can_model is not None else CanModel(), reference)
     started = time.perf_counter()
     with ExitStack() as stack:

@@ -28,7 +28,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.rejects) if args.rejects else None,
         config=EngineConfig(lateness_ms=int(settings.lateness_s * 1000)),
         models=load_models(settings),
-        can_model=load_can_model(settings.can_model_path),
+        can_model=load_can_model(settings.can_model_path) if settings.can_model_path else None,
         progress=False if args.no_progress else None,
     )
     print(summary.render(), file=sys.stderr)
