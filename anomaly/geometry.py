@@ -79,48 +79,85 @@ class PolygonXY:
         return best
 
 
-class RouteXY:
-    """A route line in metres with a fine grid of its segments, for a cheap exact nearest-distance query."""
+_ROW = 1 << 21
+"""Cell (i, j) is keyed i * _ROW + j: an int hashes faster than a tuple; |j| < 2**20 cells is 157,000 km at 150 m."""
 
-    __slots__ = ("cell_m", "cells", "max_ring", "segments")
+LEVEL_FACTOR = 8
+"""Each coarser grid of a route has cells this many times as wide."""
 
-    def __init__(self, points: Sequence[Point], cell_m: float = 150.0, max_ring: int = 6) -> None:
+
+class _SegmentGrid:
+    """The route's segments by the square cells of one size that they pass through."""
+
+    __slots__ = ("cell_m", "cells")
+
+    def __init__(self, segments: Sequence[tuple[float, float, float, float]], cell_m: float) -> None:
         self.cell_m = cell_m
+        cells: dict[int, list[int]] = {}
+        for index, segment in enumerate(segments):
+            for i, j in _cells_touched(segment, cell_m):
+                cells.setdefault(i * _ROW + j, []).append(index)
+        self.cells = {key: tuple(value) for key, value in cells.items()}
+
+
+class RouteXY:
+    """A route line in metres with grids of its segments, fine to coarse, for a cheap exact nearest-distance query.
+
+    The work per query depends on how many segments lie near the point, not on the route's length: a point near
+    the line is settled in the fine grid (150 m cells), one kilometres away in a coarser one (1.2 km, 9.6 km), and
+    only a point hundreds of kilometres from every segment looks at them all.
+    """
+
+    __slots__ = ("grids", "max_ring", "max_x", "max_y", "min_x", "min_y", "segments")
+
+    def __init__(self, points: Sequence[Point], cell_m: float = 150.0, max_ring: int = 6, levels: int = 3) -> None:
         self.max_ring = max_ring
         self.segments = tuple(
             (points[i][0], points[i][1], points[i + 1][0], points[i + 1][1]) for i in range(len(points) - 1)
         ) or ((points[0][0], points[0][1], points[0][0], points[0][1]),)
-        cells: dict[tuple[int, int], list[int]] = {}
-        for index, segment in enumerate(self.segments):
-            for key in _cells_touched(segment, cell_m):
-                cells.setdefault(key, []).append(index)
-        self.cells = {key: tuple(value) for key, value in cells.items()}
+        self.grids = tuple(_SegmentGrid(self.segments, cell_m * LEVEL_FACTOR**level) for level in range(levels))
+        self.min_x = min(min(s[0], s[2]) for s in self.segments)
+        self.max_x = max(max(s[0], s[2]) for s in self.segments)
+        self.min_y = min(min(s[1], s[3]) for s in self.segments)
+        self.max_y = max(max(s[1], s[3]) for s in self.segments)
 
     def distance(self, x: float, y: float) -> float:
         """Exact distance to the line: rings of cells outward until nothing further out can be nearer."""
-        cell_m = self.cell_m
-        cx, cy = math.floor(x / cell_m), math.floor(y / cell_m)
-        segments, cells = self.segments, self.cells
+        segments = self.segments
+        max_ring = self.max_ring
+        # No segment is nearer than the bounding box: start in the first grid whose search can reach that far.
+        dx = self.min_x - x if x < self.min_x else (x - self.max_x if x > self.max_x else 0.0)
+        dy = self.min_y - y if y < self.min_y else (y - self.max_y if y > self.max_y else 0.0)
+        floor_sq = dx * dx + dy * dy
         best = math.inf
         seen: set[int] = set()
-        for ring in range(self.max_ring + 1):
-            for key in _ring(cx, cy, ring):
-                found = cells.get(key)
-                if found is None:
-                    continue
-                for index in found:
-                    if index in seen:
+        for grid in self.grids:
+            cell_m = grid.cell_m
+            reach_max = max_ring * cell_m
+            if reach_max * reach_max < floor_sq:
+                continue
+            cells = grid.cells
+            cx, cy = math.floor(x / cell_m), math.floor(y / cell_m)
+            for ring in range(max_ring + 1):
+                for key in _ring_keys(cx, cy, ring):
+                    found = cells.get(key)
+                    if found is None:
                         continue
-                    seen.add(index)
-                    d = _segment_distance_sq(x, y, *segments[index])
-                    if d < best:
-                        best = d
-            # Every segment not seen yet lies wholly in cells of the next ring or beyond: at least ring cells away.
-            reach = ring * cell_m
-            if best <= reach * reach:
-                return math.sqrt(best)
-        for segment in segments:
-            d = _segment_distance_sq(x, y, *segment)
+                    for index in found:
+                        if index in seen:
+                            continue
+                        seen.add(index)
+                        ax, ay, bx, by = segments[index]
+                        d = _segment_distance_sq(x, y, ax, ay, bx, by)
+                        if d < best:
+                            best = d
+                # Every segment not seen yet lies wholly in cells of the next ring or beyond: at least ring cells
+                # away.
+                reach = ring * cell_m
+                if best <= reach * reach:
+                    return math.sqrt(best)
+        for ax, ay, bx, by in segments:
+            d = _segment_distance_sq(x, y, ax, ay, bx, by)
             if d < best:
                 best = d
         return math.sqrt(best)
@@ -157,16 +194,20 @@ def _cells_touched(segment: tuple[float, float, float, float], cell_m: float) ->
     return touched
 
 
-def _ring(cx: int, cy: int, ring: int) -> list[tuple[int, int]]:
-    """The cells at Chebyshev distance ring from (cx, cy)."""
+def _ring_keys(cx: int, cy: int, ring: int) -> list[int]:
+    """The keys of the cells at Chebyshev distance ring from (cx, cy)."""
     if ring == 0:
-        return [(cx, cy)]
+        return [cx * _ROW + cy]
     top, bottom = cy + ring, cy - ring
-    cells = [(i, top) for i in range(cx - ring, cx + ring + 1)]
-    cells += [(i, bottom) for i in range(cx - ring, cx + ring + 1)]
-    cells += [(cx - ring, j) for j in range(bottom + 1, top)]
-    cells += [(cx + ring, j) for j in range(bottom + 1, top)]
-    return cells
+    keys = []
+    for i in range(cx - ring, cx + ring + 1):
+        keys.append(i * _ROW + top)
+        keys.append(i * _ROW + bottom)
+    left, right = (cx - ring) * _ROW, (cx + ring) * _ROW
+    for j in range(bottom + 1, top):
+        keys.append(left + j)
+        keys.append(right + j)
+    return keys
 
 
 def _orient(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> float:

@@ -13,7 +13,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anomaly.geometry import PolygonXY, RouteXY
+from anomaly.geometry import PolygonXY, RouteXY, _segment_distance_sq
 
 COORD = st.integers(-500_000, 500_000).map(lambda cm: cm / 100)
 """Metres in a local frame, to the centimetre (a fix has no finer meaning)."""
@@ -77,3 +77,17 @@ def test_a_ray_hits_the_outline_where_shapely_says(
     else:
         expected = shapely.Point(start).distance(crossing)
         assert hit is not None and math.isclose(hit, expected, rel_tol=1e-6, abs_tol=1e-3)
+
+
+LONG_ROUTE_POINT = st.tuples(st.floats(-60_000, 60_000), st.floats(-60_000, 60_000))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(LONG_ROUTE_POINT, min_size=2, max_size=300), st.tuples(st.floats(-2e6, 2e6), st.floats(-2e6, 2e6)))
+def test_the_grid_search_finds_exactly_the_nearest_segment_near_and_far(
+    route: list[tuple[float, float]], point: tuple[float, float]
+) -> None:
+    """The fine-to-coarse grids only skip segments; the answer is the same float as looking at every segment."""
+    line = RouteXY(route)
+    every_segment = min(_segment_distance_sq(*point, *segment) for segment in line.segments)
+    assert line.distance(*point) == math.sqrt(every_segment)
