@@ -14,13 +14,21 @@ from toolkit.model import Content, Strings
 
 FONT = "Helvetica"
 MARGIN_MM = 18
-_PLAIN = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", " ": " ",
-                        "≥": ">=", "≤": "<="})
+_PLAIN = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-",
+                        "…": "...", "\u2009": " ", "\u202f": " ", "\u2011": "-", "≥": ">=", "≤": "<=",
+                        "œ": "oe", "Œ": "OE", "€": "EUR"})
+"""Characters of the toolkit's five languages that the core fonts lack (they cover Latin-1, which has every letter of
+German, Spanish and Swedish and all of French but the ligature œ), each with its plain spelling."""
 
 
 def latin1(text: str) -> str:
     """Text the PDF core fonts can show: typographic punctuation made plain, anything else outside Latin-1 as '?'."""
     return text.translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
+
+
+def unprintable(text: str) -> set[str]:
+    """The characters of a text that the report's fonts cannot show even after ``latin1`` plain spellings."""
+    return {c for c in text.translate(_PLAIN) if ord(c) > 0xFF}
 
 
 def level_label(level: int | None, strings: Strings) -> str:
@@ -83,6 +91,7 @@ def render_assessment_pdf(
     pdf = ReportDocument(footer)
     pdf.set_creation_date(generated_at)
     pdf.set_title(latin1(strings.text("assessment.report_title")))
+    pdf.set_lang(content.language)
     pdf.set_producer("truckguard toolkit")
     pdf.add_page()
 

@@ -41,6 +41,7 @@ from toolkit.model import (
     Source,
     Strings,
 )
+from toolkit.translations import LANGUAGES, SOURCE_LANGUAGE, STRINGS_FILE, Translator, load_yaml
 
 CONTENT_DIR = Path(__file__).parent / "content"
 SCHEMA_DIR = CONTENT_DIR / "schema"
@@ -68,10 +69,11 @@ def schema(name: str) -> dict[str, Any]:
     return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))
 
 
-def read_document(path: Path, rel: str, schema_name: str) -> dict[str, Any]:
-    """One YAML content file, checked against its schema; errors name the file, the item id and the field."""
+def read_document(path: Path, rel: str, schema_name: str, translator: Translator | None = None) -> dict[str, Any]:
+    """One YAML content file, checked against its schema; errors name the file, the item id and the field. With a
+    translator, the English file is checked and then its translated entries are laid over it."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ContentError(rel, "file not found") from None
     except yaml.YAMLError as exc:
@@ -79,6 +81,8 @@ def read_document(path: Path, rel: str, schema_name: str) -> dict[str, Any]:
     error = best_match(Draft202012Validator(schema(schema_name)).iter_errors(doc))
     if error is not None:
         raise _schema_error(rel, doc, error)
+    if translator is not None:
+        translator.apply(doc, rel)
     return doc
 
 
@@ -145,7 +149,8 @@ def load_sources(directory: Path) -> tuple[dict[str, Source], str]:
     return sources, doc["version"]
 
 
-def load_items(directory: Path, sources: Mapping[str, Source]) -> tuple[dict[str, GuidanceItem], dict[str, str]]:
+def load_items(directory: Path, sources: Mapping[str, Source],
+               translator: Translator | None = None) -> tuple[dict[str, GuidanceItem], dict[str, str]]:
     """Every guidance item of every file under items/, in canonical order (audience, phase, file order)."""
     files = sorted((directory / ITEMS_DIR).glob("*.yaml"))
     if not files:
@@ -155,7 +160,7 @@ def load_items(directory: Path, sources: Mapping[str, Source]) -> tuple[dict[str
     versions = {}
     for path in files:
         rel = f"{ITEMS_DIR}/{path.name}"
-        doc = read_document(path, rel, "items")
+        doc = read_document(path, rel, "items", translator)
         versions[rel] = doc["version"]
         for raw in doc["items"]:
             if raw["id"] in where:
@@ -187,8 +192,9 @@ def _unique_actions(checklist_id: str, items: Iterable[GuidanceItem]) -> None:
         seen[item.action] = item.id
 
 
-def load_checklists(directory: Path, items: Mapping[str, GuidanceItem]) -> tuple[dict[str, Checklist], str]:
-    doc = read_document(directory / CHECKLISTS_FILE, CHECKLISTS_FILE, "checklists")
+def load_checklists(directory: Path, items: Mapping[str, GuidanceItem],
+                    translator: Translator | None = None) -> tuple[dict[str, Checklist], str]:
+    doc = read_document(directory / CHECKLISTS_FILE, CHECKLISTS_FILE, "checklists", translator)
     _unique(doc["checklists"], CHECKLISTS_FILE)
     checklists = {}
     for raw in doc["checklists"]:
@@ -212,9 +218,10 @@ def load_checklists(directory: Path, items: Mapping[str, GuidanceItem]) -> tuple
     return checklists, doc["version"]
 
 
-def load_assessment(directory: Path, items: Mapping[str, GuidanceItem], sources: Mapping[str, Source]) -> Assessment:
+def load_assessment(directory: Path, items: Mapping[str, GuidanceItem], sources: Mapping[str, Source],
+                    translator: Translator | None = None) -> Assessment:
     rel = ASSESSMENT_FILE
-    doc = read_document(directory / rel, rel, "assessment")
+    doc = read_document(directory / rel, rel, "assessment", translator)
     _unique(doc["sections"], rel)
     _unique(doc["questions"], rel)
     _check_refs(doc.get("sources", ()), sources, rel, "assessment", "sources", "source")
@@ -233,9 +240,9 @@ def load_assessment(directory: Path, items: Mapping[str, GuidanceItem], sources:
                       tuple(sections.values()), tuple(questions), tuple(doc.get("sources", ())))
 
 
-def load_screening(directory: Path, sources: Mapping[str, Source]) -> Screening:
+def load_screening(directory: Path, sources: Mapping[str, Source], translator: Translator | None = None) -> Screening:
     rel = SCREENING_FILE
-    doc = read_document(directory / rel, rel, "screening")
+    doc = read_document(directory / rel, rel, "screening", translator)
     _unique(doc["indicators"], rel)
     _unique(doc["questions"], rel)
     rules = doc["rules"]
@@ -286,10 +293,10 @@ def _form_field(raw: dict[str, Any]) -> FormField:
                      tuple(_form_field(f) for f in raw.get("fields", ())))
 
 
-def load_public_space(directory: Path, items: Mapping[str, GuidanceItem],
-                      sources: Mapping[str, Source]) -> PublicSpaceRules:
+def load_public_space(directory: Path, items: Mapping[str, GuidanceItem], sources: Mapping[str, Source],
+                      translator: Translator | None = None) -> PublicSpaceRules:
     rel = PUBLIC_SPACE_FILE
-    doc = read_document(directory / rel, rel, "public_space")
+    doc = read_document(directory / rel, rel, "public_space", translator)
     _unique(doc["site_kinds"], rel)
     _unique(doc["mitigations"], rel)
     _unique(doc["form"], rel)
@@ -335,10 +342,11 @@ def load_public_space(directory: Path, items: Mapping[str, GuidanceItem],
 
 
 def load_plans(directory: Path, items: Mapping[str, GuidanceItem], checklists: Mapping[str, Checklist],
-               assessment: Assessment, sources: Mapping[str, Source]) -> tuple[dict[str, Plan], str]:
+               assessment: Assessment, sources: Mapping[str, Source],
+               translator: Translator | None = None) -> tuple[dict[str, Plan], str]:
     """The plan templates; every section points at items of the plan's audience and known questions."""
     rel = PLANS_FILE
-    doc = read_document(directory / rel, rel, "plans")
+    doc = read_document(directory / rel, rel, "plans", translator)
     _unique(doc["plans"], rel)
     questions = {q.id: q for q in assessment.questions}
     plans = {}
@@ -366,25 +374,40 @@ def load_plans(directory: Path, items: Mapping[str, GuidanceItem], checklists: M
     return plans, doc["version"]
 
 
-def load_strings(directory: Path, language: str) -> Strings:
-    rel = f"strings.{language}.yaml"
-    doc = read_document(directory / rel, rel, "strings")
-    if doc["language"] != language:
-        raise ContentError(rel, f"got language {doc['language']!r}, expected {language!r}", field="language")
+def load_strings(directory: Path, language: str, translator: Translator | None = None) -> Strings:
+    """The strings of a language: ``strings.en.yaml`` with the language's overlay (English for each key it lacks),
+    or a complete ``strings.<language>.yaml`` where a directory keeps one."""
+    whole = f"strings.{language}.yaml"
+    if language != SOURCE_LANGUAGE and (directory / whole).is_file():
+        doc = read_document(directory / whole, whole, "strings")
+        if doc["language"] != language:
+            raise ContentError(whole, f"got language {doc['language']!r}, expected {language!r}", field="language")
+        return Strings(language, doc["version"], doc["strings"])
+    if translator is None and language != SOURCE_LANGUAGE:
+        translator = Translator(directory, language)
+    doc = read_document(directory / STRINGS_FILE, STRINGS_FILE, "strings", translator)
+    if doc["language"] != SOURCE_LANGUAGE:
+        raise ContentError(STRINGS_FILE, f"got language {doc['language']!r}, expected {SOURCE_LANGUAGE!r}",
+                           field="language")
     return Strings(language, doc["version"], doc["strings"])
 
 
-def load_content(directory: Path | str | None = None, *, language: str = "en") -> Content:
-    """All toolkit content of a directory (the packaged content by default), validated and cross-checked."""
+def load_content(directory: Path | str | None = None, *, language: str = SOURCE_LANGUAGE) -> Content:
+    """All toolkit content of a directory (the packaged content by default), validated and cross-checked; in another
+    language, each entry whose translation is complete and up to date replaces the English one."""
+    if language not in (SOURCE_LANGUAGE, *LANGUAGES):
+        raise ContentError("translations", f"got language {language!r}, expected one of "
+                           f"{', '.join((SOURCE_LANGUAGE, *LANGUAGES))}")
     directory = Path(directory) if directory is not None else CONTENT_DIR
+    translator = Translator(directory, language) if language != SOURCE_LANGUAGE else None
     sources, sources_version = load_sources(directory)
-    items, item_versions = load_items(directory, sources)
-    checklists, checklists_version = load_checklists(directory, items)
-    assessment = load_assessment(directory, items, sources)
-    screening = load_screening(directory, sources)
-    public_space = load_public_space(directory, items, sources)
-    plans, plans_version = load_plans(directory, items, checklists, assessment, sources)
-    strings = load_strings(directory, language)
+    items, item_versions = load_items(directory, sources, translator)
+    checklists, checklists_version = load_checklists(directory, items, translator)
+    assessment = load_assessment(directory, items, sources, translator)
+    screening = load_screening(directory, sources, translator)
+    public_space = load_public_space(directory, items, sources, translator)
+    plans, plans_version = load_plans(directory, items, checklists, assessment, sources, translator)
+    strings = load_strings(directory, language, translator)
     versions = {
         SOURCES_FILE: sources_version,
         **item_versions,
@@ -393,12 +416,13 @@ def load_content(directory: Path | str | None = None, *, language: str = "en") -
         SCREENING_FILE: screening.version,
         PUBLIC_SPACE_FILE: public_space.version,
         PLANS_FILE: plans_version,
-        f"strings.{language}.yaml": strings.version,
+        STRINGS_FILE: strings.version,
     }
-    return Content(sources, items, checklists, assessment, screening, public_space, strings, versions, plans)
+    return Content(sources, items, checklists, assessment, screening, public_space, strings, versions, plans,
+                   language=language, in_english=dict(translator.in_english) if translator else {})
 
 
 @cache
-def default_content(language: str = "en") -> Content:
-    """The packaged content, loaded once per process."""
+def default_content(language: str = SOURCE_LANGUAGE) -> Content:
+    """The packaged content in a language (English by default), loaded once per process and language."""
     return load_content(CONTENT_DIR, language=language)

@@ -280,6 +280,17 @@ class Content:
     versions: Mapping[str, str]
     """Content file (relative path) -> its version."""
     plans: Mapping[str, Plan] = field(default_factory=dict)
+    language: str = "en"
+    """The language asked for; entries without a current translation are in English (see ``in_english``)."""
+    in_english: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Content file -> ids of its entries served in English because their translation is missing or stale."""
+
+    def served_in_english(self, file: str, entry_id: str) -> bool:
+        return self.language == "en" or entry_id in self.in_english.get(file, frozenset())
+
+    def item_language(self, item: GuidanceItem) -> str:
+        """The language an item's title and text are in: the content's, or English where it fell back."""
+        return "en" if self.served_in_english(item.file, item.id) else self.language
 
     def item(self, item_id: str) -> GuidanceItem:
         return self.items[item_id]

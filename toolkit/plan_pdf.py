@@ -21,6 +21,7 @@ def render_plan_pdf(filled: FilledPlan, *, generated_at: datetime, content: Cont
     pdf = ReportDocument(f"{plan.title} - {strings.text('plan.version', version=filled.content_version)}")
     pdf.set_creation_date(generated_at)
     pdf.set_title(latin1(plan.title))
+    pdf.set_lang(content.language)
     pdf.set_producer("truckguard toolkit")
     pdf.add_page()
 

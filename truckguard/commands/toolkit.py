@@ -8,11 +8,14 @@ import sys
 from telematics.settings import Settings
 from truckguard.commands.common import Subparsers, add_action, add_command
 
+TOOLKIT_LANGUAGES = ("en", "de", "fr", "es", "sv")
+"""The toolkit's languages (``toolkit.translations``), listed here so the help needs no content import."""
+
 
 def cmd_toolkit_export(args: argparse.Namespace, settings: Settings) -> int:
     from toolkit.export import export_items
 
-    sys.stdout.write(export_items(args.format))
+    sys.stdout.write(export_items(args.format, language=args.lang))
     return 0
 
 
@@ -23,3 +26,6 @@ def register(sub: Subparsers) -> None:
         actions, "export", cmd_toolkit_export, "print every guidance item (id, audience, phase, text, sources)"
     )
     export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--lang", choices=TOOLKIT_LANGUAGES, default="en",
+                        help="language of titles and texts (items not yet translated stay in English; sources and "
+                        "their sections are never translated)")

@@ -11,7 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
 from werkzeug.datastructures import MultiDict
 
 from telematics.bundle import ReferenceDataError
@@ -27,6 +40,7 @@ from toolkit.screening import screen_hire, to_report
 from toolkit.search import search as search_items
 from toolkit.site_assessment import assess_site
 from toolkit.site_survey import survey_from_answers
+from toolkit.translations import LANGUAGES, SOURCE_LANGUAGE
 from toolkit.zones import zone_feature
 from web.auth import ALL_ROLES, allow, client_ip, current_scope, current_user, public
 from web.db import get_session
@@ -68,12 +82,23 @@ PLAN_FORMATS = ("md", "pdf")
 
 # --- content and strings --------------------------------------------------------------------------------------
 
+def current_language() -> str:
+    """The request's language as the site chose it (account, switch or browser: ``web.i18n``), when the toolkit
+    has it; English otherwise, and outside a request."""
+    if not has_request_context() or "babel" not in current_app.extensions:
+        return SOURCE_LANGUAGE
+    locale = get_locale()
+    language = locale.language if locale is not None else SOURCE_LANGUAGE
+    return language if language in LANGUAGES else SOURCE_LANGUAGE
+
+
 def content() -> Content:
-    return default_content()
+    """The toolkit content in the request's language; each entry without a current translation stays English."""
+    return default_content(current_language())
 
 
 @cache
-def web_strings(language: str = "en") -> Strings:
+def web_strings(language: str = SOURCE_LANGUAGE) -> Strings:
     """The web pages' own strings; keys the content's strings file does not have yet."""
     return load_strings(WEB_STRINGS_DIR, language)
 
@@ -81,7 +106,9 @@ def web_strings(language: str = "en") -> Strings:
 def text(key: str, **params: Any) -> str:
     """A UI string by dotted key: the content's strings first, then the web pages' own."""
     strings = content().strings
-    return strings.text(key, **params) if strings.has(key) else web_strings().text(key, **params)
+    if strings.has(key):
+        return strings.text(key, **params)
+    return web_strings(current_language()).text(key, **params)
 
 
 @bp.context_processor
