@@ -75,7 +75,7 @@ class DetectionEngine:
         self._fast_path = fast_path
         self._states: dict[str, VehicleState] = {}
         # A pure speed-up (outputs are the same with or without it), so it is not saved with the vehicle's state.
-        self._route_hints: dict[str, tuple[Trip, float, float, float]] = {}
+        self._route_hints: dict[str, list[tuple[Trip, float, float, float]]] = {}
 
     @property
     def reference(self) -> ReferenceData:

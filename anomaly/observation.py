@@ -17,6 +17,11 @@ from telematics.reference import Fleet, ReferenceData, Site, Trip, TripStop, Veh
 if TYPE_CHECKING:
     from anomaly.behaviour.model import BehaviourModels
 
+HINT_MARGIN_M = 0.001
+"""A hint settles "inside the corridor" or "beyond it" only with this much to spare: far above the rounding of the
+distances it adds (nanometres), far below anything that matters on a road."""
+HINTS_PER_VEHICLE = 4
+"""Trips a vehicle's hints remember (its trips around now are rarely more than two or three)."""
 TRIP_SLACK_MS = 75 * 60_000
 """A vehicle counts as on its planned trip this long before the planned start and after the planned end: trucks run
 up to an hour early or late against their plans (traffic, dock queues, the driver's breaks), plus a margin."""
@@ -128,7 +133,7 @@ class Observation:
         index: ReferenceIndex | None = None,
         motion_state: MotionState | None = None,
         models: BehaviourModels | None = None,
-        route_hints: dict[str, tuple[Trip, float, float, float]] | None = None,
+        route_hints: dict[str, list[tuple[Trip, float, float, float]]] | None = None,
     ) -> None:
         self.record = record
         self.reference = reference
@@ -143,7 +148,8 @@ class Observation:
         self.motion_state = motion_state if motion_state is not None else MotionState()
         self.models = models
         self.route_hints = route_hints
-        """The engine's memo of each vehicle's last exact distance from its route: a cache, never part of its state."""
+        """The engine's memo of each vehicle's last exact distance from each of its trips' routes, with where it was
+        then (trip, x, y, metres): a cache, never part of the vehicle's state."""
         wheel, gnss = record.wheel_speed_kmh, record.gnss_speed_kmh
         if wheel is None:
             speed = gnss
@@ -167,6 +173,7 @@ class Observation:
         self._route_excess_m: Any = _UNKNOWN
         self._planned_stop: Any = _UNKNOWN
         self._around: list[Trip] | None = None
+        self._exact_distances: list[tuple[Trip, float]] = []
         self.extras: dict[str, Any] = {}
         """Facts one detector hands to a later one on the same record (e.g. the behaviour score for fusion)."""
 
@@ -241,15 +248,45 @@ class Observation:
             return candidates[0] if candidates else None
         # Back-to-back trips overlap once their times are given slack, and a truck running late is still on the
         # earlier one when the next one's planned window begins: the vehicle is on a trip whose corridor it is in,
-        # the one planned for now if several, else the nearest.
-        index = self.index
-        lat, lon = self.record.lat, self.record.lon
+        # the one planned for now if several, else the nearest. (The first of the candidates that is least by
+        # (outside the corridor, not planned for now, distance); the exact distance is needed only between ties.)
+        ranks = [(self._outside_corridor(trip), not trip.covers(ts)) for trip in candidates]
+        best = min(ranks)
+        tied = [trip for trip, rank in zip(candidates, ranks, strict=True) if rank == best]
+        if len(tied) == 1:
+            return tied[0]
+        return min(tied, key=self._exact_route_distance)
 
-        def preference(trip: Trip) -> tuple[bool, bool, float]:
-            distance = index.trip_shape(trip).route.distance(*trip.frame.to_xy(lat, lon))  # type: ignore[arg-type]
-            return (distance > trip.corridor_m, not trip.covers(ts), distance)
+    def _outside_corridor(self, trip: Trip) -> bool:
+        """Whether the fix lies beyond the trip's corridor: from the vehicle's last exact distance to that route and
+        how far it has moved since, when that settles it; else from the exact distance now."""
+        hints = self.route_hints
+        if hints is not None:
+            for known, x0, y0, distance in hints.get(self.record.vehicle_id, ()):
+                if known is trip:
+                    x, y = trip.frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
+                    moved = math.hypot(x - x0, y - y0)
+                    # The distance to a line changes by no more than the vehicle moved; HINT_MARGIN_M covers rounding.
+                    if distance + moved + HINT_MARGIN_M <= trip.corridor_m:
+                        return False
+                    if distance - moved - HINT_MARGIN_M > trip.corridor_m:
+                        return True
+                    break
+        return self._exact_route_distance(trip) > trip.corridor_m
 
-        return min(candidates, key=preference)
+    def _exact_route_distance(self, trip: Trip) -> float:
+        """Metres from the trip's route line to the fix, worked out once per record and trip, and remembered as the
+        vehicle's hint for that trip."""
+        for known, distance in self._exact_distances:
+            if known is trip:
+                return distance
+        x, y = trip.frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
+        distance = self.index.trip_shape(trip).route.distance(x, y)
+        self._exact_distances.append((trip, distance))
+        hints = self.route_hints
+        if hints is not None:
+            _remember_hint(hints, self.record.vehicle_id, trip, x, y, distance)
+        return distance
 
     @property
     def trip_shape(self) -> TripShape | None:
@@ -268,11 +305,10 @@ class Observation:
         return value  # type: ignore[no-any-return]
 
     def _find_route_distance_m(self) -> float | None:
-        shape = self.trip_shape
-        record = self.record
-        if shape is None or not record.has_position:
+        trip = self.trip
+        if trip is None or not self.record.has_position:
             return None
-        return shape.route.distance(*shape.xy(record.lat, record.lon))  # type: ignore[arg-type]
+        return self._exact_route_distance(trip)
 
     @property
     def route_excess_m(self) -> float:
@@ -283,25 +319,13 @@ class Observation:
         return value  # type: ignore[no-any-return]
 
     def _find_route_excess_m(self) -> float:
-        trip, record, hints = self.trip, self.record, self.route_hints
-        if trip is None or not record.has_position:
+        trip = self.trip
+        if trip is None or not self.record.has_position:
             return 0.0
-        if hints is not None:
-            # The distance to the route changes by no more than the vehicle has moved: while the last exact
-            # distance plus the movement since stays inside the corridor, the excess is exactly 0 without a look.
-            hint = hints.get(record.vehicle_id)
-            x, y = trip.frame.to_xy(record.lat, record.lon)  # type: ignore[arg-type]
-            if hint is not None and hint[0] is trip:
-                moved = math.hypot(x - hint[1], y - hint[2])
-                if hint[3] + moved <= trip.corridor_m:
-                    return 0.0
-            distance = self.route_distance_m
-            assert distance is not None
-            hints[record.vehicle_id] = (trip, x, y, distance)
-        else:
-            distance = self.route_distance_m
-            assert distance is not None
-        return max(0.0, distance - trip.corridor_m)
+        # Exactly 0 inside the corridor, which the vehicle's hint often settles without a look at the route.
+        if not self._outside_corridor(trip):
+            return 0.0
+        return max(0.0, self._exact_route_distance(trip) - trip.corridor_m)
 
     @property
     def planned_stop(self) -> TripStop | None:
@@ -387,6 +411,16 @@ def _track_speed_kmh(motion: MotionState, record: TelemetryRecord) -> float | No
         return None
     metres = haversine_m(motion.fix_lat, motion.fix_lon, record.lat, record.lon)  # type: ignore[arg-type]
     return metres / gap_ms * 3600.0
+
+
+def _remember_hint(
+    hints: dict[str, list[tuple[Trip, float, float, float]]], vehicle_id: str, trip: Trip, x: float, y: float,
+    distance: float,
+) -> None:
+    """Keep (trip, x, y, distance) as the vehicle's newest exact distance from that trip's route."""
+    kept = [hint for hint in hints.get(vehicle_id, ()) if hint[0] is not trip]
+    kept.append((trip, x, y, distance))
+    hints[vehicle_id] = kept[-HINTS_PER_VEHICLE:]
 
 
 def _around_planned_time(stop: TripStop, ts_ms: int) -> bool:
