@@ -87,15 +87,15 @@ LEVEL_FACTOR = 8
 
 
 class _SegmentGrid:
-    """The route's segments by the square cells of one size that they pass through."""
+    """The route's segments (by index) by the square cells of one size that they pass through."""
 
     __slots__ = ("cell_m", "cells")
 
-    def __init__(self, segments: Sequence[tuple[float, float, float, float]], cell_m: float) -> None:
+    def __init__(self, xs: tuple[float, ...], ys: tuple[float, ...], cell_m: float) -> None:
         self.cell_m = cell_m
         cells: dict[int, list[int]] = {}
-        for index, segment in enumerate(segments):
-            for i, j in _cells_touched(segment, cell_m):
+        for index in range(len(xs) - 1):
+            for i, j in _cells_touched((xs[index], ys[index], xs[index + 1], ys[index + 1]), cell_m):
                 cells.setdefault(i * _ROW + j, []).append(index)
         self.cells = {key: tuple(value) for key, value in cells.items()}
 
@@ -105,25 +105,30 @@ class RouteXY:
 
     The work per query depends on how many segments lie near the point, not on the route's length: a point near
     the line is settled in the fine grid (150 m cells), one kilometres away in a coarser one (1.2 km, 9.6 km), and
-    only a point hundreds of kilometres from every segment looks at them all.
+    only a point hundreds of kilometres from every segment looks at them all. The vertices are kept as two tuples
+    of coordinates (segment i runs from vertex i to i + 1): a tuple per segment would cost three times the memory.
     """
 
-    __slots__ = ("grids", "max_ring", "max_x", "max_y", "min_x", "min_y", "segments")
+    __slots__ = ("grids", "max_ring", "max_x", "max_y", "min_x", "min_y", "xs", "ys")
 
     def __init__(self, points: Sequence[Point], cell_m: float = 150.0, max_ring: int = 6, levels: int = 3) -> None:
         self.max_ring = max_ring
-        self.segments = tuple(
-            (points[i][0], points[i][1], points[i + 1][0], points[i + 1][1]) for i in range(len(points) - 1)
-        ) or ((points[0][0], points[0][1], points[0][0], points[0][1]),)
-        self.grids = tuple(_SegmentGrid(self.segments, cell_m * LEVEL_FACTOR**level) for level in range(levels))
-        self.min_x = min(min(s[0], s[2]) for s in self.segments)
-        self.max_x = max(max(s[0], s[2]) for s in self.segments)
-        self.min_y = min(min(s[1], s[3]) for s in self.segments)
-        self.max_y = max(max(s[1], s[3]) for s in self.segments)
+        vertices = list(points) if len(points) > 1 else [points[0], points[0]]
+        self.xs = tuple(p[0] for p in vertices)
+        self.ys = tuple(p[1] for p in vertices)
+        self.grids = tuple(_SegmentGrid(self.xs, self.ys, cell_m * LEVEL_FACTOR**level) for level in range(levels))
+        self.min_x, self.max_x = min(self.xs), max(self.xs)
+        self.min_y, self.max_y = min(self.ys), max(self.ys)
+
+    @property
+    def segments(self) -> tuple[tuple[float, float, float, float], ...]:
+        """Each segment as (ax, ay, bx, by)."""
+        xs, ys = self.xs, self.ys
+        return tuple((xs[i], ys[i], xs[i + 1], ys[i + 1]) for i in range(len(xs) - 1))
 
     def distance(self, x: float, y: float) -> float:
         """Exact distance to the line: rings of cells outward until nothing further out can be nearer."""
-        segments = self.segments
+        xs, ys = self.xs, self.ys
         max_ring = self.max_ring
         # No segment is nearer than the bounding box: start in the first grid whose search can reach that far.
         dx = self.min_x - x if x < self.min_x else (x - self.max_x if x > self.max_x else 0.0)
@@ -147,8 +152,7 @@ class RouteXY:
                         if index in seen:
                             continue
                         seen.add(index)
-                        ax, ay, bx, by = segments[index]
-                        d = _segment_distance_sq(x, y, ax, ay, bx, by)
+                        d = _segment_distance_sq(x, y, xs[index], ys[index], xs[index + 1], ys[index + 1])
                         if d < best:
                             best = d
                 # Every segment not seen yet lies wholly in cells of the next ring or beyond: at least ring cells
@@ -156,8 +160,8 @@ class RouteXY:
                 reach = ring * cell_m
                 if best <= reach * reach:
                     return math.sqrt(best)
-        for ax, ay, bx, by in segments:
-            d = _segment_distance_sq(x, y, ax, ay, bx, by)
+        for index in range(len(xs) - 1):
+            d = _segment_distance_sq(x, y, xs[index], ys[index], xs[index + 1], ys[index + 1])
             if d < best:
                 best = d
         return math.sqrt(best)

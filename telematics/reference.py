@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import shapely
@@ -79,7 +80,6 @@ class Trip:
     stops: tuple[TripStop, ...]
     frame: LocalFrame = field(init=False, repr=False)
     """A frame at the middle of the route's bounding box; over hundreds of km its scale drifts by some %."""
-    line_xy: LineString = field(init=False, repr=False)
     _lat_span: tuple[float, float] = field(init=False, repr=False, compare=False)
     _segment_tree: STRtree | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -89,9 +89,14 @@ class Trip:
         frame = LocalFrame((min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2)
         object.__setattr__(self, "frame", frame)
         object.__setattr__(self, "_lat_span", (min(lats), max(lats)))
-        line = LineString([frame.to_xy(lat, lon) for lon, lat in self.route])
+
+    @cached_property
+    def line_xy(self) -> LineString:
+        """The route in the trip's frame as a prepared shapely line, built on first use: the detector measures
+        routes with its own index (anomaly/geometry.py), and a prepared line per trip costs tens of kB."""
+        line = LineString([self.frame.to_xy(lat, lon) for lon, lat in self.route])
         shapely.prepare(line)
-        object.__setattr__(self, "line_xy", line)
+        return line
 
     def covers(self, ts_ms: int, slack_ms: int = 0) -> bool:
         return self.planned_start_ms - slack_ms <= ts_ms <= self.planned_end_ms + slack_ms
