@@ -36,6 +36,7 @@ COMPILED_MODULES = [
     "anomaly/detectors/fusion.py",
     "anomaly/detectors/motion.py",
     "anomaly/detectors/ramming.py",
+    "anomaly/detectors/safety_systems.py",
     "anomaly/detectors/states.py",
     "anomaly/detectors/trip.py",
     "anomaly/detectors/zones.py",

@@ -8,7 +8,9 @@ at 5x: by default only the vehicles with an incident in labels.json run on a ful
 command link; they stop when an authorised command comes), and the others publish their scenario records as
 recorded (arrival order, late and duplicate deliveries included), as ``truckguard feed`` does. Without
 labels.json every vehicle runs on a bus. A stop command for a vehicle that publishes directly is not acted
-on (logged at start).
+on (logged at start). Given the platform's key, every bus truck's gateway also carries the zone guard: it
+governs by the zone set `truckguard dispatch` signs for it (a hijacked truck slows at the zone's boundary on its
+own, before the officers act) and reports ``speed_governor``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,9 @@ import orjson
 from can_sim.live.clock import ScaledClock
 from can_sim.live.scenario_timeline import ScenarioTimeline
 from can_sim.live.truck import LiveTruck
-from can_sim.truck.command_receiver import KafkaCommandLink
+from can_sim.truck.command_receiver import KafkaCommandLink, equip_zone_guard
 from can_sim.truck.gateway import GatewayConfig
+from can_sim.truck.zone_guard import ZoneGuard
 from ingest import topics
 from ingest.kafka_clients import make_producer
 from telematics.bundle import TELEMETRY_FILE, iter_lines
@@ -301,6 +304,7 @@ def run_live_fleet(
         producer.send(topic, key=key, value=value).add_errback(failed)
 
     trucks: list[tuple[LiveTruck, _CommandLink | None]] = []
+    governors: dict[str, Callable[[], dict[str, Any] | None]] = {}
     watch: _RequestWatch | None = None
     wall_start, cpu_start = time.monotonic(), time.process_time()
     try:
@@ -311,7 +315,13 @@ def run_live_fleet(
             key = vehicle_id.encode()
             link = _CommandLink(bootstrap, vehicle_id) if public_keys else None
 
-            def on_record(record: dict[str, Any], key: bytes = key) -> None:
+            guard = ZoneGuard() if public_keys else None
+
+            def on_record(record: dict[str, Any], key: bytes = key, guard: ZoneGuard | None = guard) -> None:
+                if guard is not None and guard.zone_set is not None:
+                    # the gateway's own governance, which the scenario's device never reported (so the truck's
+                    # record filter left it out): on the map the truck is seen slowing at the zone on its own
+                    record["speed_governor"] = governors[record["vehicle_id"]]()
                 send(topics.TELEMETRY, key, orjson.dumps(record))
                 stats.bus_records += 1
 
@@ -331,6 +341,8 @@ def run_live_fleet(
                               on_frames=on_frames if forward_can else None, forward_raw=forward_can,
                               config=_gateway_config(bundle.devices.get(vehicle_id, {})))
             truck.gateway.seq = seq_base(origin)  # the gateway numbers its own records, from this run's base
+            if guard is not None and truck.receiver is not None:
+                governors[vehicle_id] = equip_zone_guard(truck.receiver, truck.gateway, guard)
             trucks.append((truck, link))
             if link is not None:
                 link.start()

@@ -1,4 +1,5 @@
-"""`truckguard dispatch`: signs each authorised stop request into a vehicle command and records it as sent."""
+"""`truckguard dispatch`: signs each authorised stop request into a vehicle command and records it as sent, and
+signs each vehicle's zone set for its on-board zone guard whenever the reference data's zones change."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,32 +18,59 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
 
 from ingest import topics
 from ingest.deadletter import deadletter_value
-from ingest.kafka_clients import commit_after_acknowledged, make_consumer, make_producer, read_to_end
+from ingest.kafka_clients import (
+    commit_after_acknowledged,
+    make_consumer,
+    make_producer,
+    raise_unacknowledged,
+    read_to_end,
+)
 from ingest.topics import VEHICLE_COMMANDS
+from telematics.bundle import FLEET_FILE, TRIPS_FILE, ZONES_FILE
 from telematics.commands import (
     DEFAULT_TTL_S,
+    TRUST_FILE_NAME,
     CommandEnvelope,
     CommandError,
+    KeyEntry,
     MalformedCommand,
     authorization_of,
     command_id_for,
+    key_id_of,
     load_private_key,
+    load_signing_key,
     new_nonce,
     parse_command,
     sign_command,
 )
 from telematics.outputs import StopRequest
 from telematics.timeutil import TimestampError, format_ms, parse_rfc3339_ms
+from telematics.trust_lists import DEFAULT_TTL_S as TRUST_TTL_S
+from telematics.trust_lists import SignedTrustList, is_trust_message, list_id, sign_trust_list
+from telematics.zone_sets import (
+    DEFAULT_TTL_S as ZONE_SET_TTL_S,
+)
+from telematics.zone_sets import (
+    SignedZoneSet,
+    is_zone_set_message,
+    parse_zone_set,
+    sign_zone_set,
+    zone_set_id,
+    zones_for_vehicle,
+)
 
 log = logging.getLogger(__name__)
 
 DISPATCHER = "command-dispatch"
 """The ``by`` of the history entries this service writes."""
 DONE_STATUSES = ("refused", "sent", "acknowledged", "completed", "expired", "cancelled")
+ZONE_SET_CHECK_S = 30.0
+"""How often the reference data is looked at for changed zones: a new zone reaches the gateways within a minute."""
 DEFAULT_MAX_AUTHORIZATION_AGE_S = 300.0
 """An authorisation older than this is not acted on: the vehicle and the danger have moved on since."""
 
@@ -63,6 +92,11 @@ class DispatchOptions:
     partitions: int = 4
     ttl_s: float = DEFAULT_TTL_S
     max_authorization_age_s: float = DEFAULT_MAX_AUTHORIZATION_AGE_S
+    reference_dir: Path | None = None
+    """Where the zones come from for the vehicles' zone sets: a bundle-layout directory, or (None) the web site's
+    snapshots on truckguard.reference.v1."""
+    zone_sets: bool = True
+    zone_set_ttl_s: float = ZONE_SET_TTL_S
 
 
 def _parse_request(raw: bytes | None) -> dict[str, Any]:
@@ -105,14 +139,97 @@ class Dispatcher:
     """command_id → issued_at of every command on the vehicle-commands topic (read back on assignment)."""
     closed: set[str] = field(default_factory=set)
     """request ids already sent, expired, refused or cancelled: nothing more is dispatched for them."""
+    zone_set_ttl_s: float = ZONE_SET_TTL_S
+    zone_sets_sent: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """vehicle id → (zone set id, issued at ms) of the newest zone set on the vehicle-commands topic."""
+    trust_lists_sent: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """vehicle id → (trust list id, issued at ms) of the newest trust list on the vehicle-commands topic."""
 
     def remember_command(self, raw: bytes) -> None:
-        """Note a command already on the vehicle-commands topic (at start-up or after a rebalance)."""
+        """Note a command or zone set already on the vehicle-commands topic (at start-up or after a rebalance)."""
+        if is_zone_set_message(raw):
+            self._remember_zone_set(raw)
+            return
+        if is_trust_message(raw):
+            self._remember_trust_list(raw)
+            return
         try:
             command = parse_command(CommandEnvelope.decode(raw).signed.payload)
         except CommandError:
             return
         self.dispatched[command.command_id] = command.issued_at
+
+    def _remember_zone_set(self, raw: bytes) -> None:
+        try:
+            value = parse_zone_set(SignedZoneSet.decode(raw).payload)
+            issued_ms = parse_rfc3339_ms(value["issued_at"])
+        except (CommandError, TimestampError):
+            return
+        known = self.zone_sets_sent.get(value["vehicle_id"])
+        if known is None or issued_ms > known[1]:
+            self.zone_sets_sent[value["vehicle_id"]] = (value["zone_set_id"], issued_ms)
+
+    def _remember_trust_list(self, raw: bytes) -> None:
+        try:
+            value = json.loads(SignedTrustList.decode(raw).payload)
+            vehicle_id, issued_ms = value["vehicle_id"], parse_rfc3339_ms(value["issued_at"])
+        except (CommandError, TimestampError, ValueError, KeyError, TypeError):
+            return
+        known = self.trust_lists_sent.get(vehicle_id)
+        if known is None or issued_ms > known[1]:
+            self.trust_lists_sent[vehicle_id] = (value["list_id"], issued_ms)
+
+    def trust_lists(self, vehicle_ids: Iterable[str], entries: list[KeyEntry], now: datetime,
+                    nonce: Callable[[], str], owns: Callable[[str], bool] = lambda vehicle_id: True) -> list[Output]:
+        """A signed trust list for every vehicle that does not hold the platform's current one (after `truckguard
+        keys rotate`), or whose list is past half its validity; signed by the key that signs now."""
+        wanted = list_id(entries)
+        now_ms = int(now.timestamp() * 1000)
+        outputs: list[Output] = []
+        for vehicle_id in vehicle_ids:
+            if not owns(vehicle_id):
+                continue
+            known = self.trust_lists_sent.get(vehicle_id)
+            if known is not None and known[0] == wanted and now_ms - known[1] < TRUST_TTL_S * 500:
+                continue
+            signed = sign_trust_list(vehicle_id, entries, self.private_key, now=now, nonce=nonce())
+            self.trust_lists_sent[vehicle_id] = (wanted, now_ms)
+            log.info("vehicle %s: trust list %s (%d keys) signed", vehicle_id, wanted, len(entries))
+            outputs.append(Output(VEHICLE_COMMANDS, vehicle_id.encode(), signed.encode()))
+        return outputs
+
+    def zone_sets(self, snapshot: dict[str, Any], now: datetime, nonce: Callable[[], str],
+                  owns: Callable[[str], bool] = lambda vehicle_id: True) -> list[Output]:
+        """A signed zone set for every vehicle of the reference snapshot (``fleet``, ``trips``, ``zones`` in the
+        bundle shapes) whose zones differ from the last set it was sent, or whose last set is past half its
+        validity (so a vehicle that was off for a night still finds a valid one when it wakes)."""
+        empty: dict[str, Any] = {"type": "FeatureCollection", "features": []}
+        fleet = snapshot.get("fleet") or {}
+        trips, zones = snapshot.get("trips") or empty, snapshot.get("zones") or empty
+        now_ms = int(now.timestamp() * 1000)
+        outputs: list[Output] = []
+        for vehicle in fleet.get("vehicles") or ():
+            vehicle_id = vehicle.get("vehicle_id") if isinstance(vehicle, dict) else None
+            if not isinstance(vehicle_id, str) or not owns(vehicle_id):
+                continue
+            chosen = zones_for_vehicle(vehicle_id, fleet, trips, zones)
+            if chosen is None:
+                continue
+            category, document = chosen
+            wanted = zone_set_id(category, document)
+            known = self.zone_sets_sent.get(vehicle_id)
+            if known is not None and known[0] == wanted and now_ms - known[1] < self.zone_set_ttl_s * 500:
+                continue
+            try:
+                signed = sign_zone_set(vehicle_id, category, document, self.private_key, now=now, nonce=nonce(),
+                                       ttl_s=self.zone_set_ttl_s)
+            except CommandError as exc:
+                log.error("vehicle %s: zone set not signed: %s", vehicle_id, exc)
+                continue
+            self.zone_sets_sent[vehicle_id] = (wanted, now_ms)
+            log.info("vehicle %s: zone set %s with %d zones signed", vehicle_id, wanted, len(document["features"]))
+            outputs.append(Output(VEHICLE_COMMANDS, vehicle_id.encode(), signed.encode()))
+        return outputs
 
     def remember_request(self, raw: bytes) -> None:
         """Note a stop request already sent or closed (read back from the stop-requests topic)."""
@@ -233,7 +350,11 @@ class CommandDispatch:
             private_key if private_key is not None else load_private_key(options.private_key_path),
             ttl_s=options.ttl_s,
             max_authorization_age_s=options.max_authorization_age_s,
+            zone_set_ttl_s=options.zone_set_ttl_s,
         )
+        self._zones_checked: float | None = None
+        self._fixed_key = private_key is not None
+        self._key_entries: list[KeyEntry] | None = None
         self.clock = clock
         self.nonce = nonce
         self.client_id = f"truckguard-dispatch-{os.getpid()}"
@@ -245,9 +366,10 @@ class CommandDispatch:
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         options = self.options
-        topics.ensure_topics(
-            options.bootstrap, options.partitions, (topics.STOP_REQUESTS, topics.DEADLETTER, VEHICLE_COMMANDS)
-        )
+        wanted: tuple[str, ...] = (topics.STOP_REQUESTS, topics.DEADLETTER, VEHICLE_COMMANDS)
+        if options.zone_sets and options.reference_dir is None:
+            wanted += (topics.REFERENCE,)  # read for zone sets: created as the web site would, never by a read
+        topics.ensure_topics(options.bootstrap, options.partitions, wanted)
         self._producer = make_producer(options.bootstrap, self.client_id)
         consumer = self._consumer = make_consumer(options.bootstrap, options.group_id, self.client_id)
         consumer.subscribe([topics.STOP_REQUESTS], listener=_Rebalance(self))
@@ -258,6 +380,8 @@ class CommandDispatch:
                     ready.set()
                 if batch:
                     self._process(batch)
+                if options.zone_sets and consumer.assignment():
+                    self._send_zone_sets()
         finally:
             consumer.close(autocommit=False)
             self._producer.close()
@@ -272,6 +396,7 @@ class CommandDispatch:
                     requests.append(_parse_request(message.value))
                 except CommandError as exc:
                     self._reject(message, str(exc))
+        self._use_signing_key()
         outputs, rejected = self.dispatcher.batch(requests, self.clock(), self.nonce)
         for request, error in rejected:
             # never half-dispatched: a request that cannot be signed (no officer in its history, a bad mode)
@@ -286,6 +411,73 @@ class CommandDispatch:
             self._send(output.topic, output.key, output.value)
         self._checkpoint(offsets)
         self.consumed += sum(len(messages) for messages in batch.values())
+
+    def _send_zone_sets(self) -> None:
+        """Every ZONE_SET_CHECK_S: sign and send the zone sets the reference data calls for, and wait for them."""
+        started = time.monotonic()
+        if self._zones_checked is not None and started - self._zones_checked < ZONE_SET_CHECK_S:
+            return
+        self._zones_checked = started
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return
+        assert self._consumer is not None
+        mine = {tp.partition for tp in self._consumer.assignment()}
+        count = len(self._consumer.partitions_for_topic(topics.STOP_REQUESTS) or ()) or 1
+
+        def owns(vehicle_id: str) -> bool:
+            # The instance that owns a vehicle's stop requests (keyed by vehicle id) signs its zone sets, so that
+            # several instances of the group do not each send one.
+            return (murmur2(vehicle_id.encode()) & 0x7FFFFFFF) % count in mine
+
+        self._use_signing_key()
+        now = self.clock()
+        outputs = []
+        if self._key_entries is not None:
+            vehicles = [v["vehicle_id"] for v in (snapshot.get("fleet") or {}).get("vehicles") or ()
+                        if isinstance(v, dict) and isinstance(v.get("vehicle_id"), str)]
+            # trust first: a vehicle must trust a key before anything it signed reaches it
+            outputs += self.dispatcher.trust_lists(vehicles, self._key_entries, now, self.nonce, owns)
+        outputs += self.dispatcher.zone_sets(snapshot, now, self.nonce, owns)
+        for output in outputs:
+            self._send(output.topic, output.key, output.value)
+        if outputs:
+            assert self._producer is not None
+            self._producer.flush()
+            done, self._futures = self._futures, []
+            raise_unacknowledged(done, "zone sets")
+
+    def _use_signing_key(self) -> None:
+        """With a trust file beside the signing key (`truckguard keys rotate`), sign with the key in force now."""
+        keys_dir = self.options.private_key_path.parent
+        if self._fixed_key or not (keys_dir / TRUST_FILE_NAME).is_file():
+            return
+        key, self._key_entries = load_signing_key(keys_dir, self.clock())
+        if key_id_of(key.public_key()) != key_id_of(self.dispatcher.private_key.public_key()):
+            log.info("signing with key %s from now on", key_id_of(key.public_key()))
+        self.dispatcher.private_key = key
+
+    def _snapshot(self) -> dict[str, Any] | None:
+        """The newest reference data as bundle-shaped documents (None when there is none yet)."""
+        directory = self.options.reference_dir
+        if directory is not None:
+            try:
+                return {name: json.loads((directory / file).read_bytes())
+                        for name, file in (("fleet", FLEET_FILE), ("trips", TRIPS_FILE), ("zones", ZONES_FILE))
+                        if (directory / file).is_file()}
+            except (OSError, ValueError) as exc:
+                log.error("reference data in %s not read for zone sets: %s", directory, exc)
+                return None
+        newest: tuple[int, dict[str, Any]] | None = None
+        for message in read_to_end(self.options.bootstrap, topics.REFERENCE, client_id=f"{self.client_id}-zones"):
+            try:
+                value = json.loads(message.value) if message.value is not None else None
+            except ValueError:
+                continue
+            if isinstance(value, dict) and isinstance(value.get("version"), int) and (
+                    newest is None or value["version"] >= newest[0]):
+                newest = (value["version"], value)
+        return newest[1] if newest is not None else None
 
     def _reject(self, message: Any, error: str) -> None:
         log.warning("stop request at %s[%d]@%d rejected: %s", message.topic, message.partition, message.offset, error)

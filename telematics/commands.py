@@ -29,6 +29,10 @@ COMMAND_FIELDS = (
     "command_id", "request_id", "vehicle_id", "mode", "target_speed_kmh",
     "issued_at", "expires_at", "nonce", "key_id",
 )
+RELEASE = "release"
+"""The command that lifts what a stop command left in force (restart inhibit, speed limit, parking brake held) once
+a recovered vehicle is back in its operator's hands; authorised by an officer, like the stop."""
+COMMAND_MODES = (*STOP_MODES, RELEASE)
 DEFAULT_TTL_S = 120.0
 """A command not applied within two minutes of signing is refused: the situation it was meant for has moved on."""
 MAX_TTL_S = 900.0
@@ -81,6 +85,45 @@ class NotAuthorized(CommandError):
     """The stop request has not been authorised by law enforcement, so no command may be made of it."""
 
     reason = "not_authorized"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    """A platform public key a vehicle trusts, for commands issued within its validity period (None: open)."""
+
+    public_key: Ed25519PublicKey
+    not_before_ms: int | None = None
+    not_after_ms: int | None = None
+
+    def valid_at(self, ms: int) -> bool:
+        return (self.not_before_ms is None or ms >= self.not_before_ms) and (
+            self.not_after_ms is None or ms <= self.not_after_ms)
+
+    def describe(self) -> str:
+        start = "always" if self.not_before_ms is None else format_ms(self.not_before_ms)
+        end = "open-ended" if self.not_after_ms is None else format_ms(self.not_after_ms)
+        return f"from {start} to {end}"
+
+
+TrustedKeys = Mapping[str, "Ed25519PublicKey | TrustedKey"]
+"""Key id to a trusted key: a bare public key is trusted with no time limit."""
+
+
+def trusted_key(public_keys: TrustedKeys, key_id: str, issued_ms: int, now_ms: int | None = None,
+                what: str = "command") -> Ed25519PublicKey:
+    """The public key to verify with; ForgedCommand when the key is not trusted, or not for a message issued then
+    (and, given ``now_ms``, not any more now: long-lived zone sets and trust lists need a key still in force)."""
+    entry = public_keys.get(key_id)
+    if entry is None:
+        raise ForgedCommand(f"key_id: got {key_id!r}, expected one of the trusted keys "
+                            f"({', '.join(sorted(public_keys)) or 'none configured'})")
+    if not isinstance(entry, TrustedKey):
+        return entry
+    for at_ms, when in ((issued_ms, "issued"), (now_ms, "received")):
+        if at_ms is not None and not entry.valid_at(at_ms):
+            raise ForgedCommand(f"key_id: {key_id} is trusted {entry.describe()}, but the {what} was {when} at "
+                                f"{format_ms(at_ms)}, expected a key in force then")
+    return entry.public_key
 
 
 class KeyFileError(ConfigurationError, OSError):
@@ -226,8 +269,8 @@ def parse_command(payload: bytes) -> Command:
     if extra:
         raise MalformedCommand(f"payload.{extra[0]}: unexpected field, expected only {', '.join(COMMAND_FIELDS)}")
     mode = value["mode"]
-    if mode not in STOP_MODES:
-        raise MalformedCommand(f"mode: got {mode!r}, expected one of {', '.join(STOP_MODES)}")
+    if mode not in COMMAND_MODES:
+        raise MalformedCommand(f"mode: got {mode!r}, expected one of {', '.join(COMMAND_MODES)}")
     command = Command(
         command_id=_check_text("command_id", value["command_id"]),
         request_id=_check_text("request_id", value["request_id"]),
@@ -321,28 +364,66 @@ def sign_command(
     return SignedCommand(payload, private_key.sign(payload))
 
 
+def release_command_id(request_id: str, vehicle_id: str, authorized_at: str, authorized_by: str) -> str:
+    """Deterministic, like a stop command's: one officer's release of one request is one command, on every retry."""
+    return deterministic_id("cmd", request_id, vehicle_id, RELEASE, None, authorized_at, authorized_by)
+
+
+def sign_release(
+    request_id: str,
+    vehicle_id: str,
+    private_key: Ed25519PrivateKey,
+    *,
+    authorized_by: str,
+    authorized_at: str,
+    now: datetime,
+    nonce: str,
+    ttl_s: float = DEFAULT_TTL_S,
+) -> SignedCommand:
+    """Sign the release of a stop request's measures on its vehicle, authorised by ``authorized_by`` (an officer:
+    the caller has checked the role) at ``authorized_at``; both are bound into the command id for the audit."""
+    if not 0 < ttl_s <= MAX_TTL_S:
+        raise MalformedCommand(f"ttl_s: got {ttl_s!r}, expected more than 0 and at most {MAX_TTL_S:g} s")
+    _check_text("authorized_by", authorized_by)
+    _check_time("authorized_at", authorized_at)
+    issued_ms = _utc_ms(now)
+    command = Command(
+        command_id=release_command_id(request_id, vehicle_id, authorized_at, authorized_by),
+        request_id=_check_text("request_id", request_id),
+        vehicle_id=_check_text("vehicle_id", vehicle_id, max_len=64),
+        mode=RELEASE,
+        target_speed_kmh=None,
+        issued_at=format_ms(issued_ms),
+        expires_at=format_ms(issued_ms + round(ttl_s * 1000)),
+        nonce=_check_text("nonce", nonce, _NONCE),
+        key_id=key_id_of(private_key.public_key()),
+    )
+    payload = canonical_bytes(command)
+    return SignedCommand(payload, private_key.sign(payload))
+
+
 def _bad_mode(mode: Any) -> str:
     raise MalformedCommand(f"mode: got {mode!r}, expected one of {', '.join(STOP_MODES)}")
 
 
 def verify_command(
     signed: SignedCommand,
-    public_keys: Mapping[str, Ed25519PublicKey],
+    public_keys: TrustedKeys,
     *,
     now: datetime,
     vehicle_id: str,
     seen_nonces: Container[str],
     skew_s: float = DEFAULT_SKEW_S,
+    not_before_ms: int | None = None,
 ) -> VerifiedCommand:
     """Check one received command; raises ForgedCommand, ExpiredCommand, ReplayedCommand, WrongVehicle or
-    MalformedCommand. ``seen_nonces`` holds the nonces and command ids already accepted; it is not changed."""
+    MalformedCommand. ``seen_nonces`` holds the nonces and command ids already accepted; it is not changed.
+    ``not_before_ms``: the newest issue time the vehicle has accepted; a command issued more than the skew before
+    it is refused as replayed (issue times only move forward, whatever the vehicle has forgotten)."""
     if len(signed.payload) > MAX_ENVELOPE_BYTES:
         raise MalformedCommand(f"payload: got {len(signed.payload)} bytes, expected at most {MAX_ENVELOPE_BYTES}")
     command = parse_command(signed.payload)
-    public_key = public_keys.get(command.key_id)
-    if public_key is None:
-        raise ForgedCommand(f"key_id: got {command.key_id!r}, expected one of the trusted keys "
-                            f"({', '.join(sorted(public_keys)) or 'none configured'})")
+    public_key = trusted_key(public_keys, command.key_id, _check_time("issued_at", command.issued_at))
     try:
         public_key.verify(signed.signature, signed.payload)
     except InvalidSignature:
@@ -366,6 +447,9 @@ def verify_command(
         raise ReplayedCommand(f"nonce: got {command.nonce}, already accepted once, expected a fresh nonce")
     if command.command_id in seen_nonces:
         raise ReplayedCommand(f"command_id: got {command.command_id}, already accepted once, expected a new one")
+    if not_before_ms is not None and issued_ms + skew_ms < not_before_ms:
+        raise ReplayedCommand(f"issued_at: got {command.issued_at}, before the newest command accepted (issued "
+                              f"{format_ms(not_before_ms)}) by more than the {skew_s:g} s skew, expected a newer one")
     return VerifiedCommand(command, issued_ms, expires_ms)
 
 
@@ -450,3 +534,129 @@ def new_nonce() -> str:
 def epoch_to_datetime(t: float) -> datetime:
     """Simulator and bus time (epoch seconds) to the aware UTC datetime the functions here take."""
     return datetime.fromtimestamp(t, UTC)
+
+
+# --- trusted keys and their rotation ----------------------------------------------------------------------
+
+TRUST_FILE_NAME = "trusted-keys.json"
+DEFAULT_HANDOVER_S = 24 * 3600.0
+"""After a rotation the old key signs on for a day while the new trust list reaches every vehicle (a truck parked
+overnight reads it when it wakes); only then does the new key sign."""
+DEFAULT_OVERLAP_S = 14 * 24 * 3600.0
+"""The old key stays trusted this long after the handover: a vehicle off the road for a fortnight still obeys."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    """One platform key in the trust file: trusted from ``not_before`` to ``not_after`` (None: open), used for
+    signing from ``signs_from``."""
+
+    key_id: str
+    public_key: Ed25519PublicKey
+    not_before_ms: int | None
+    not_after_ms: int | None
+    signs_from_ms: int | None
+
+    def trusted(self) -> TrustedKey:
+        return TrustedKey(self.public_key, self.not_before_ms, self.not_after_ms)
+
+    def as_dict(self) -> dict[str, Any]:
+        raw = self.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"key_id": self.key_id, "public_key": base64.b64encode(raw).decode(),
+                "not_before": None if self.not_before_ms is None else format_ms(self.not_before_ms),
+                "not_after": None if self.not_after_ms is None else format_ms(self.not_after_ms),
+                "signs_from": None if self.signs_from_ms is None else format_ms(self.signs_from_ms)}
+
+    @classmethod
+    def from_dict(cls, value: Any, where: str) -> KeyEntry:
+        if not isinstance(value, Mapping):
+            raise KeyFileError(f"{where}: got {type(value).__name__}, expected a key entry object")
+        try:
+            public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(value["public_key"], validate=True))
+            times = [None if value.get(name) is None else parse_rfc3339_ms(value[name])
+                     for name in ("not_before", "not_after", "signs_from")]
+        except (KeyError, ValueError, binascii.Error, TimestampError) as exc:
+            raise KeyFileError(f"{where}: {exc!s}, expected key_id, public_key (base64), not_before, not_after, "
+                               f"signs_from") from None
+        if key_id_of(public_key) != value.get("key_id"):
+            raise KeyFileError(f"{where}.key_id: got {value.get('key_id')!r}, expected {key_id_of(public_key)} "
+                               f"(the id of its public key)")
+        return cls(value["key_id"], public_key, times[0], times[1], times[2])
+
+
+def load_key_entries(keys_dir: Path | str) -> list[KeyEntry]:
+    """The platform's keys with their validity: the trust file when there is one, else the one signing key (trusted
+    with no time limit, as `truckguard keys generate` leaves it)."""
+    keys_dir = Path(keys_dir)
+    trust_file = keys_dir / TRUST_FILE_NAME
+    if trust_file.is_file():
+        try:
+            value = json.loads(trust_file.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise KeyFileError(f"{trust_file}: cannot be read as JSON ({exc})") from None
+        entries = value.get("keys") if isinstance(value, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise KeyFileError(f"{trust_file}: expected an object with a non-empty list of keys")
+        return [KeyEntry.from_dict(entry, f"{trust_file}: keys[{i}]") for i, entry in enumerate(entries)]
+    public = load_public_keys(keys_dir / PUBLIC_KEY_NAME)
+    return [KeyEntry(key_id, key, None, None, None) for key_id, key in public.items()]
+
+
+def private_key_path(keys_dir: Path, key_id: str, entries: list[KeyEntry]) -> Path:
+    """Where a key's private half is: the first key keeps the name `keys generate` gave it, rotated ones are named
+    by their id."""
+    named = keys_dir / f"command-signing-{key_id}.key"
+    return named if named.exists() or key_id != entries[0].key_id else keys_dir / PRIVATE_KEY_NAME
+
+
+def signing_entry(entries: list[KeyEntry], now_ms: int) -> KeyEntry:
+    """The key that signs at ``now_ms``: of the keys trusted now, the one whose signing began last."""
+    usable = [e for e in entries if e.trusted().valid_at(now_ms) and (e.signs_from_ms or 0) <= now_ms]
+    if not usable:
+        raise KeyFileError(f"no key is trusted and signing at {format_ms(now_ms)}, expected one "
+                           f"(run `truckguard keys rotate`)")
+    return max(usable, key=lambda e: e.signs_from_ms or 0)
+
+
+def load_signing_key(keys_dir: Path | str, now: datetime) -> tuple[Ed25519PrivateKey, list[KeyEntry]]:
+    """The private key that signs now, and every key entry (for the vehicles' trust list)."""
+    keys_dir = Path(keys_dir)
+    entries = load_key_entries(keys_dir)
+    entry = signing_entry(entries, _utc_ms(now))
+    key = load_private_key(private_key_path(keys_dir, entry.key_id, entries))
+    if key_id_of(key.public_key()) != entry.key_id:
+        raise KeyFileError(f"{private_key_path(keys_dir, entry.key_id, entries)}: holds key "
+                           f"{key_id_of(key.public_key())}, expected {entry.key_id}")
+    return key, entries
+
+
+def rotate_keys(keys_dir: Path | str, now: datetime, *, handover_s: float = DEFAULT_HANDOVER_S,
+                overlap_s: float = DEFAULT_OVERLAP_S) -> tuple[KeyEntry, list[KeyEntry]]:
+    """Add a new signing key with no window in which commands fail: the new key is trusted at once (the
+    dispatcher sends every vehicle the new trust list, signed by the key they trust), signs from ``handover_s``
+    later, and the keys before it stay trusted for ``overlap_s`` after that. Keys already retired are dropped."""
+    keys_dir = Path(keys_dir)
+    now_ms = _utc_ms(now)
+    entries = load_key_entries(keys_dir)
+    key = Ed25519PrivateKey.generate()
+    key_id = key_id_of(key.public_key())
+    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+    fd = os.open(keys_dir / f"command-signing-{key_id}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(private_pem)
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    (keys_dir / f"command-signing-{key_id}.pub").write_bytes(public_pem)
+    handover_ms = now_ms + round(handover_s * 1000)
+    retire_ms = handover_ms + round(overlap_s * 1000)
+    kept = [KeyEntry(e.key_id, e.public_key, e.not_before_ms,
+                     retire_ms if e.not_after_ms is None else min(e.not_after_ms, retire_ms), e.signs_from_ms)
+            for e in entries if e.not_after_ms is None or e.not_after_ms >= now_ms]
+    new = KeyEntry(key_id, key.public_key(), now_ms, None, handover_ms)
+    result = [*kept, new]
+    document = json.dumps({"keys": [e.as_dict() for e in result]}, indent=2).encode() + b"\n"
+    temporary = keys_dir / (TRUST_FILE_NAME + ".tmp")
+    temporary.write_bytes(document)
+    os.replace(temporary, keys_dir / TRUST_FILE_NAME)
+    return new, result

@@ -75,7 +75,9 @@ KINDS: tuple[AlertKind, ...] = (
     AlertKind("behaviour_anomaly", "Behaviour anomaly", other_driver=True,
               fusion=FusionWeight("behaviour", 0.25, 0.35)),
     AlertKind("hijack_suspected", "Hijack suspected", control_loss=True, early_ramming=True),
-    AlertKind("safety_system_disabled", "Safety system disabled"),
+    # Emergency braking or stability control switched off: a group of its own (neither who drives nor where),
+    # weighed as strongly as a ramming risk (anomaly/detectors/safety_systems.py).
+    AlertKind("safety_system_disabled", "Safety system disabled", fusion=FusionWeight("intent", 0.45, 0.6)),
 )
 
 BY_KIND: dict[str, AlertKind] = {k.kind: k for k in KINDS}

@@ -12,6 +12,7 @@ from anomaly.detectors.equipment import GnssJamming, Panic, PowerCut, Telematics
 from anomaly.detectors.fusion import HijackSuspected
 from anomaly.detectors.motion import Towing
 from anomaly.detectors.ramming import RammingRisk
+from anomaly.detectors.safety_systems import SafetySystemDisabled
 from anomaly.detectors.trip import CargoDoorOpen, RouteDeviation, TrailerUncoupled, UnscheduledStop
 from anomaly.detectors.zones import ProtectedZoneIntrusion, SpeedInZone
 from anomaly.findings import Detector
@@ -33,6 +34,7 @@ def default_detectors() -> list[Detector]:
         TrailerUncoupled(),
         ProtectedZoneIntrusion(),
         SpeedInZone(),
+        SafetySystemDisabled(),
         RammingRisk(),
         BehaviourAnomaly(),
         HijackSuspected(),

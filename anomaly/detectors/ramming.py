@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from anomaly.detectors.safety_systems import intent_off
 from anomaly.detectors.states import RammingState, ZoneApproach
 from anomaly.findings import Detector, Finding, kmh, track
 from anomaly.observation import Observation, ZoneView
@@ -220,6 +221,10 @@ def _context(obs: Observation) -> _Context:
             and (obs.trip is None or obs.trip.driver_card_id != record.driver_card_id)))
     ):
         found.add("no_authorised_card")
+    # Emergency braking or stability control switched off on the way in is strong evidence of intent: what would
+    # stop the truck at the crowd has been taken away (see anomaly/detectors/safety_systems.py).
+    if intent_off(record.safety_systems):
+        found.add("safety_system_off")
     signals = sorted(found)
     off_route = obs.route_excess_m > 0.0
     expected_turn = False

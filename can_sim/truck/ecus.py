@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,15 +88,23 @@ class EcuSpec:
         }
 
 
-def standard_ecus(position_period_s: float | None = None) -> tuple[EcuSpec, ...]:
+ADAS_SA = 0x2A
+LANE_CAMERA_SA = 0xE8
+
+
+def standard_ecus(position_period_s: float | None = None, safety_systems: bool = False) -> tuple[EcuSpec, ...]:
     """The truck: addresses 0x00 engine, 0x0B brakes, 0x17 instrument cluster and 0xEE tachograph as the
     public sources show them; 0x1C navigation and 0x21 body controller from J1939 preferred addresses; the
     power, coupling and panic nodes (0x30-0x32) are our choice.
 
     ``position_period_s`` overrides VP's J1939 period of 5 s (a telematics unit with its own receiver
     reports position every second; 1.0 gives a fresh position in every moving record).
+
+    ``safety_systems`` adds the active safety systems' status: AEBS1 from an ADAS controller (0x2A), VDC1 from
+    the brake controller and FLI2 from a lane camera (0xE8, our choice). Off by default, so the traffic of the
+    trucks whose captures trained the CAN intrusion models stays what it was.
     """
-    return (
+    ecus = (
         EcuSpec(
             "engine",
             0x00,
@@ -143,4 +152,13 @@ def standard_ecus(position_period_s: float | None = None) -> tuple[EcuSpec, ...]
         EcuSpec("power", 0x30, "battery", (PeriodicMessage("VEP1", signals.vep1),)),
         EcuSpec("coupling", 0x31, "battery", (PeriodicMessage("TGCPL", signals.tgcpl),)),
         EcuSpec("panic", 0x32, "battery", (PeriodicMessage("TGPNC", signals.tgpnc),)),
+    )
+    if not safety_systems:
+        return ecus
+    brakes = next(ecu for ecu in ecus if ecu.name == "brakes")
+    with_vdc = dataclasses.replace(brakes, messages=(*brakes.messages, PeriodicMessage("VDC1", signals.vdc1)))
+    return (
+        *(with_vdc if ecu is brakes else ecu for ecu in ecus),
+        EcuSpec("adas", ADAS_SA, "ignition", (PeriodicMessage("AEBS1", signals.aebs1),)),
+        EcuSpec("lane_camera", LANE_CAMERA_SA, "ignition", (PeriodicMessage("FLI2", signals.fli2),)),
     )

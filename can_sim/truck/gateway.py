@@ -86,6 +86,7 @@ class TelematicsGateway(can.Listener):
         config: GatewayConfig | None = None,
         database: J1939Database | None = None,
         start_seq: int = 0,
+        governor_status: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         validate_record({"vehicle_id": vehicle_id, "ts": 0})  # a bad vehicle id fails here, not at the first record
         self.vehicle_id = vehicle_id
@@ -95,6 +96,8 @@ class TelematicsGateway(can.Listener):
         self.config = config or GatewayConfig()
         self.database = database or default_database()
         self.seq = start_seq
+        self.governor_status = governor_status
+        """The gateway's own speed governance (zone guard, remote stop), reported as ``speed_governor``."""
         self.stats = GatewayStats()
         self.view = VehicleView(
             cycle_s={
@@ -168,7 +171,14 @@ class TelematicsGateway(can.Listener):
             return
         self._last_check_t = now
         fields = self.view.record_fields(now)
+        governor = self.governor_status() if self.governor_status is not None else None
+        if governor is not None:
+            fields["speed_governor"] = governor
         events = {name: fields[name] for name in EVENT_FIELDS if name in fields}
+        if "safety_systems" in fields:
+            events["safety_systems"] = fields["safety_systems"]  # a system switched off is news at once
+        # the governor's changes go out with the next record (a second apart while moving): a command's own status
+        # changes are reported on the stop-requests topic, and a guard's ramp begins seconds before the zone
         changed = any(name in self._last_events and self._last_events[name] != value for name, value in events.items())
         moving = max(fields.get("wheel_speed_kmh", 0.0), fields.get("gnss_speed_kmh", 0.0)) > MOVING_KMH
         interval = self.config.moving_interval_s if moving else self.config.parked_interval_s

@@ -13,6 +13,7 @@ import can
 from can_sim.truck.motion import advance
 from can_sim.truck.state import IDLE_RPM, MAX_MODEL_RPM, RPM_PER_KMH, VehicleState
 from can_sim.truck.timeline import Timeline
+from can_sim.truck.zone_guard import GuardLimit, ZoneGuard, fix_from_fields
 from telematics.commands import Command
 from telematics.errors import BadInput
 from telematics.j1939 import decode_frame, encode_frame, parse_can_id
@@ -57,13 +58,14 @@ def tsc1_checksum(can_id: int, data: bytes, counter: int) -> int:
     return ((total >> 4) + total) & 0x0F
 
 
-def tsc1_speed_limit(limit_kmh: float, counter: int, sa: int = GATEWAY_SA) -> tuple[int, bytes]:
-    """One TSC1 frame to the engine asking it to keep engine speed (hence road speed) under ``limit_kmh``."""
+def tsc1_speed_limit(limit_kmh: float | None, counter: int, sa: int = GATEWAY_SA) -> tuple[int, bytes]:
+    """One TSC1 frame to the engine asking it to keep engine speed (hence road speed) under ``limit_kmh``;
+    None: override disabled (the engine drops the gateway's limit at once)."""
     signals: dict[str, float | int | None] = {
-        "EngineOverrideControlMode": TSC1_MODE_SPEED_TORQUE_LIMIT,
+        "EngineOverrideControlMode": TSC1_MODE_SPEED_TORQUE_LIMIT if limit_kmh is not None else 0,
         "EngineRequestedSpeedControlConditions": 0,
         "OverrideControlModePriority": 0,
-        "EngineRequestedSpeedSpeedLimit": kmh_to_rpm(limit_kmh),
+        "EngineRequestedSpeedSpeedLimit": kmh_to_rpm(limit_kmh) if limit_kmh is not None else None,
         "EngineRequestedTorqueTorqueLimit": None,
         "Tsc1TransmissionRate": 7,
         "Tsc1ControlPurpose": TSC1_PURPOSE_ROAD_SPEED_GOVERNOR,
@@ -84,6 +86,9 @@ class Actuators(Protocol):
     def apply_parking_brake(self) -> None: ...
 
     def arm_restart_inhibit(self) -> None: ...
+
+    def release(self) -> None:
+        """Hazard lights off, restart inhibit disarmed, the parking brake left to the driver again."""
 
 
 Observe = Callable[[float], Mapping[str, Any]]
@@ -117,9 +122,14 @@ class StatusChange:
     note: str
 
 
+GUARD_PERIOD_S = 0.1
+"""The zone guard looks at the vehicle's motion ten times a second (at 50 km/h, every 1.4 m)."""
+
+
 class RemoteStopController:
     """The gateway's side: turns accepted commands into a gradual TSC1 ramp and body outputs, and tells when
-    each command is done (limited, stopped with parking brake, or immobilised).
+    each command is done (limited, stopped with parking brake, or immobilised). With a zone guard, the engine
+    gets the lower of the command's limit and the guard's, and ``governor_status`` says which governs.
 
     Never an abrupt stop: TSC1 speed limits go to the engine (SA of the gateway, DA 0x00) every 10 ms,
     ramping down from the measured speed at ``ramp_kmh_per_s`` (5 km/h per second, 1.4 m/s²) to the
@@ -136,6 +146,8 @@ class RemoteStopController:
         sa: int = GATEWAY_SA,
         ramp_kmh_per_s: float = RAMP_KMH_PER_S,
         period_s: float = TSC1_PERIOD_S,
+        zone_guard: ZoneGuard | None = None,
+        fix_time: Callable[[], float | None] | None = None,
     ) -> None:
         if not 0 < ramp_kmh_per_s <= 9.0:
             raise RemoteStopError(f"ramp_kmh_per_s: got {ramp_kmh_per_s!r}, expected more than 0 and at most 9 "
@@ -152,6 +164,20 @@ class RemoteStopController:
         """(bus time, limit km/h) of every TSC1 frame sent, for logs and tests."""
         self._counter = 0
         self._last_sent_t: float | None = None
+        self.zone_guard = zone_guard
+        self.fix_time = fix_time
+        """Bus time of the last GNSS fix, so the guard can carry it forward to now."""
+        self._guard_t: float | None = None
+        self._governing = False
+        self.governor_status: dict[str, Any] | None = (
+            {"active": False, "limit_kmh": None, "zone_id": None, "source": "none"} if zone_guard else None)
+        """The contract ``speed_governor`` telemetry field (None without a zone guard: not reported)."""
+
+    def attach_zone_guard(self, guard: ZoneGuard, fix_time: Callable[[], float | None] | None = None) -> None:
+        """Govern also by ``guard`` from now on (a gateway whose controller was built without one)."""
+        self.zone_guard, self.fix_time = guard, fix_time
+        if self.governor_status is None:
+            self.governor_status = {"active": False, "limit_kmh": None, "zone_id": None, "source": "none"}
 
     def limit_at(self, now: float) -> float | None:
         job = self.speed_job
@@ -159,8 +185,21 @@ class RemoteStopController:
             return None
         return max(job.target_kmh, job.start_kmh - self.ramp_kmh_per_s * max(now - job.started_t, 0.0))
 
+    def release(self, command: Command, now: float) -> list[Command]:
+        """Lift every measure of earlier commands (speed limit, restart inhibit, held parking brake, hazard lights);
+        returns the commands whose measures were lifted. The zone guard is not a command: it keeps governing."""
+        lifted = [job.command for job in (self.speed_job, self.restart_job) if job is not None]
+        self.speed_job = None
+        self.restart_job = None
+        self.actuators.release()
+        log.info("command %s at %.3f: released %s", command.command_id, now,
+                 ", ".join(c.command_id for c in lifted) or "nothing (no measure in force)")
+        return lifted
+
     def start(self, command: Command, now: float) -> None:
         """Begin carrying out ``command``; a newer speed command takes over the ramp from where it stands."""
+        if command.mode == "release":
+            raise RemoteStopError("mode: got 'release' for start, expected it given to release()")
         if command.mode == "prevent_restart":
             self.restart_job = _RestartJob(command)
             self.actuators.arm_restart_inhibit()
@@ -189,13 +228,24 @@ class RemoteStopController:
         changes: list[StatusChange] = []
         fields = self.observe(now)
         job = self.speed_job
-        if job is not None:
-            limit = self.limit_at(now)
-            assert limit is not None
+        guard = self._guard(fields, now)
+        command_limit = self.limit_at(now) if job is not None else None
+        limit, source, zone_id = command_limit, "command", None
+        if guard is not None and (limit is None or guard.limit_kmh < limit):
+            limit, source, zone_id = guard.limit_kmh, "zone", guard.zone_id
+        if limit is not None:
             if self._last_sent_t is None or now - self._last_sent_t >= self.period_s - 1e-9:
                 self._send_limit(limit, now)
-            if not job.completed:
-                changes.extend(self._progress(job, limit, fields, now))
+            self._governing = True
+        elif self._governing:
+            self._send_limit(None, now)  # released: the engine drops the limit now, not after the TSC1 timeout
+            self._governing = False
+        if self.governor_status is not None:
+            self.governor_status = {"active": limit is not None,
+                                    "limit_kmh": None if limit is None else round(limit, 1),
+                                    "zone_id": zone_id, "source": source if limit is not None else "none"}
+        if job is not None and command_limit is not None and not job.completed:
+            changes.extend(self._progress(job, command_limit, fields, now))
         restart = self.restart_job
         if restart is not None and not restart.completed and fields.get("ignition") is False:
             restart.completed = True
@@ -227,12 +277,23 @@ class RemoteStopController:
                                  "stopped: standstill, parking brake set, hazard lights on")]
         return []
 
-    def _send_limit(self, limit: float, now: float) -> None:
+    def _guard(self, fields: Mapping[str, Any], now: float) -> GuardLimit | None:
+        guard = self.zone_guard
+        if guard is None:
+            return None
+        if self._guard_t is None or now - self._guard_t >= GUARD_PERIOD_S - 1e-9:
+            self._guard_t = now
+            fix_t = self.fix_time() if self.fix_time is not None else None
+            return guard.limit_at(fix_from_fields(dict(fields), now, fix_t))
+        return guard.ramped_at(now)
+
+    def _send_limit(self, limit: float | None, now: float) -> None:
         can_id, data = tsc1_speed_limit(limit, self._counter, self.sa)
         self._counter = (self._counter + 1) & 0x0F
         self.bus.send(can.Message(timestamp=now, arbitration_id=can_id, is_extended_id=True, data=data))
         self._last_sent_t = now
-        self.limits_sent.append((now, limit))
+        if limit is not None:
+            self.limits_sent.append((now, limit))
 
 
 # --- the simulated truck that obeys -----------------------------------------------------------------------
@@ -303,6 +364,11 @@ class BodyActuators:
     def arm_restart_inhibit(self) -> None:
         self.restart_inhibit_armed = True
 
+    def release(self) -> None:
+        self.set_hazard_lights(False)
+        self.restart_inhibit_armed = False
+        self.parking_brake_requested = False
+
 
 class GovernedTimeline:
     """The scenario's truck as it really moves once the engine honours TSC1 and the body obeys the gateway.
@@ -348,6 +414,11 @@ class GovernedTimeline:
         return state
 
     def _update_immobiliser(self, wanted: VehicleState) -> None:
+        if self.immobilised and not self.body.restart_inhibit_armed:
+            self.immobilised = False
+            log.info("restart inhibit released: the engine starts again")
+        if self.parking_brake_latched and not self.body.parking_brake_requested:
+            self.parking_brake_latched = False  # released: the driver's own parking brake decides again
         if self.body.restart_inhibit_armed and not self.immobilised and self._last_ignition and not wanted.ignition:
             self.immobilised = True
             log.info("restart inhibit: ignition off, the engine will not start again")

@@ -44,13 +44,40 @@ def ccvs1(state: VehicleState) -> Signals:
 
 
 def ebc1(state: VehicleState) -> Signals:
-    return {
+    signals: Signals = {
         "AsrEngineControlActive": 0,
         "AsrBrakeControlActive": 0,
         "AbsActive": 0,  # 00: ABS passive but installed
         "EbsBrakeSwitch": _flag(state.brake_pedal),
         "BrakePedalPosition": 40.0 if state.brake_pedal else 0.0,
     }
+    if state.esc == "off":
+        signals["AsrOffroadSwitch"] = 1  # the driver's off-road switch: stability control off (see VDC1 in the DBC)
+    return signals
+
+
+AEBS_DEACTIVATED_BY_DRIVER = 2
+AEBS_READY = 3
+AEBS_ERROR = 14
+
+
+def aebs1(state: VehicleState) -> Signals:
+    system_state = {"off": AEBS_DEACTIVATED_BY_DRIVER, "fault": AEBS_ERROR}.get(state.aebs, AEBS_READY)
+    return {"AebsState": system_state, "CollisionWarningLevel": 0, "RelevantObjectDetected": 0,
+            "TimeToCollision": None}
+
+
+def vdc1(state: VehicleState) -> Signals:
+    # 01 fully operational; 00 not fully operational (the off-road switch in EBC1 says whether the driver chose it)
+    operational = {"off": 0, "fault": 2}.get(state.esc, 1)
+    return {"VdcInformationSignal": 0, "VdcFullyOperational": operational, "VdcBrakeLightRequest": 0}
+
+
+def fli2(state: VehicleState) -> Signals:
+    enabled = {"off": 0, "fault": 2}.get(state.lane_keeping, 1)
+    tracking = 1 if state.speed_kmh > 60.0 and enabled == 1 else 0  # UN R130 asks for warnings above 60 km/h
+    return {"LaneTrackingStatusRightSide": tracking, "LaneTrackingStatusLeftSide": tracking,
+            "LaneDepartureIndicationEnableStatus": enabled}
 
 
 def vp(state: VehicleState) -> Signals:

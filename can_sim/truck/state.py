@@ -37,6 +37,12 @@ class VehicleState:
     fuel_level_pct: float = 80.0
     odometer_km: float = 0.0
     coolant_temp_c: float = 85.0
+    aebs: str = "on"
+    """Advanced emergency braking: "on", "off" (switched off by the driver) or "fault"."""
+    esc: str = "on"
+    """Electronic stability control: "on", "off" (the driver's off-road switch) or "fault"."""
+    lane_keeping: str = "on"
+    """Lane departure warning: "on", "off" (switched off by the driver) or "fault"."""
 
     @property
     def engine_on(self) -> bool:

@@ -72,6 +72,10 @@ class VehicleView:
         panic = self._fresh("TGPNC", now)
         if panic is not None:
             _put_state(fields, "panic", panic.get("PanicButton"))
+        systems = _safety_systems(self._fresh("AEBS1", now), self._fresh("VDC1", now), self._fresh("EBC1", now),
+                                  self._fresh("FLI2", now))
+        if systems:
+            fields["safety_systems"] = systems
         return fields
 
     def _driver_card(self, fields: dict[str, Any], tco1: dict[str, SignalValue] | None) -> None:
@@ -128,3 +132,31 @@ def _doors(fields: dict[str, Any], dc2: dict[str, SignalValue] | None) -> None:
     if known_cab:
         fields["cab_door_open"] = 1 in known_cab
     _put_state(fields, "cargo_door_open", dc2.get("OpenStatusOfDoor3"))
+
+
+AEBS_STATES = {0: "unavailable", 1: "unavailable", 2: "off", 3: "on", 4: "on", 5: "on", 6: "on", 7: "on", 14: "fault",
+               15: "unavailable"}
+"""SPN 5676 to the contract's words: not ready or temporarily not available is 'unavailable'; deactivated by the
+driver is 'off'; ready, overridden by the driver for a moment, warning or braking are all a system that is on."""
+TWO_BIT_STATES = {0: "off", 1: "on", 2: "fault", 3: "unavailable"}
+
+
+def _safety_systems(aebs1: dict[str, SignalValue] | None, vdc1: dict[str, SignalValue] | None,
+                    ebc1: dict[str, SignalValue] | None, fli2: dict[str, SignalValue] | None) -> dict[str, str]:
+    """Contract ``safety_systems`` from AEBS1, VDC1 with EBC1's off-road switch, and FLI2; a system whose
+    message is not heard is left out (a truck without a lane camera says nothing about lane keeping)."""
+    systems: dict[str, str] = {}
+    if aebs1 is not None:
+        state = aebs1.get("AebsState")
+        systems["aebs"] = AEBS_STATES.get(state, "unavailable") if isinstance(state, int) else "unavailable"
+    if vdc1 is not None:
+        operational = vdc1.get("VdcFullyOperational")
+        esc = TWO_BIT_STATES.get(operational, "unavailable") if isinstance(operational, int) else "unavailable"
+        if esc == "off" and (ebc1 is None or ebc1.get("AsrOffroadSwitch") != 1):
+            esc = "fault"  # not fully operational, and not because the driver chose it
+        systems["esc"] = esc
+    if fli2 is not None:
+        enabled = fli2.get("LaneDepartureIndicationEnableStatus")
+        systems["lane_keeping"] = TWO_BIT_STATES.get(enabled, "unavailable") if isinstance(enabled, int) else (
+            "unavailable")
+    return systems
