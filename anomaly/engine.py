@@ -22,7 +22,7 @@ from anomaly.detectors import default_detectors
 from anomaly.findings import Detector, Finding, SilenceDetector
 from anomaly.incidents import Change
 from anomaly.kinematics import remember
-from anomaly.observation import Observation
+from anomaly.observation import Observation, RouteHint
 from anomaly.open_alerts import OpenAlert
 from anomaly.ordering import Admission, admit, release_all, release_ready
 from anomaly.saved_state import load
@@ -31,7 +31,7 @@ from anomaly.stop_policy import decide
 from anomaly.vehicle_state import VehicleState
 from telematics.outputs import Alert, HistoryEntry, StopRequest, deterministic_id
 from telematics.records import TelemetryRecord
-from telematics.reference import ReferenceData, Trip
+from telematics.reference import ReferenceData
 from telematics.timeutil import format_ms
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class DetectionEngine:
         self._fast_path = fast_path
         self._states: dict[str, VehicleState] = {}
         # A pure speed-up (outputs are the same with or without it), so it is not saved with the vehicle's state.
-        self._route_hints: dict[str, list[tuple[Trip, float, float, float]]] = {}
+        self._route_hints: dict[str, list[RouteHint]] = {}
 
     @property
     def reference(self) -> ReferenceData:

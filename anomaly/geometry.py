@@ -127,7 +127,12 @@ class RouteXY:
         return tuple((xs[i], ys[i], xs[i + 1], ys[i + 1]) for i in range(len(xs) - 1))
 
     def distance(self, x: float, y: float) -> float:
-        """Exact distance to the line: rings of cells outward until nothing further out can be nearer."""
+        """Exact distance to the line."""
+        return self.nearest(x, y)[0]
+
+    def nearest(self, x: float, y: float) -> tuple[float, int]:
+        """Exact distance to the line and the index of a nearest segment: rings of cells outward until nothing
+        further out can be nearer."""
         xs, ys = self.xs, self.ys
         max_ring = self.max_ring
         # No segment is nearer than the bounding box: start in the first grid whose search can reach that far.
@@ -135,6 +140,7 @@ class RouteXY:
         dy = self.min_y - y if y < self.min_y else (y - self.max_y if y > self.max_y else 0.0)
         floor_sq = dx * dx + dy * dy
         best = math.inf
+        best_index = 0
         seen: set[int] = set()
         for grid in self.grids:
             cell_m = grid.cell_m
@@ -155,16 +161,35 @@ class RouteXY:
                         d = _segment_distance_sq(x, y, xs[index], ys[index], xs[index + 1], ys[index + 1])
                         if d < best:
                             best = d
+                            best_index = index
                 # Every segment not seen yet lies wholly in cells of the next ring or beyond: at least ring cells
                 # away.
                 reach = ring * cell_m
                 if best <= reach * reach:
-                    return math.sqrt(best)
+                    return math.sqrt(best), best_index
         for index in range(len(xs) - 1):
             d = _segment_distance_sq(x, y, xs[index], ys[index], xs[index + 1], ys[index + 1])
             if d < best:
                 best = d
-        return math.sqrt(best)
+                best_index = index
+        return math.sqrt(best), best_index
+
+    def bound_near(self, x: float, y: float, segment: int, ahead: int) -> tuple[float, int]:
+        """The distance to the nearest of the segments from one before ``segment`` to ``ahead`` after it, and which:
+        never less than the distance to the whole line (the same arithmetic over fewer segments), so a cheap
+        upper bound while a vehicle follows the line."""
+        xs, ys = self.xs, self.ys
+        last = len(xs) - 2
+        first = segment - 1 if segment > 0 else 0
+        stop = segment + ahead if segment + ahead < last else last
+        best = math.inf
+        best_index = first
+        for index in range(first, stop + 1):
+            d = _segment_distance_sq(x, y, xs[index], ys[index], xs[index + 1], ys[index + 1])
+            if d < best:
+                best = d
+                best_index = index
+        return math.sqrt(best), best_index
 
     def crosses(self, polygon: PolygonXY, margin_m: float = 0.0) -> bool:
         """True when the line passes through (or within margin_m of) the polygon."""

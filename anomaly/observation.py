@@ -22,6 +22,8 @@ HINT_MARGIN_M = 0.001
 distances it adds (nanometres), far below anything that matters on a road."""
 HINTS_PER_VEHICLE = 4
 """Trips a vehicle's hints remember (its trips around now are rarely more than two or three)."""
+NEAR_SEGMENTS = 4
+"""Segments after the hint's nearest one that bound the distance while the vehicle follows the route."""
 TRIP_SLACK_MS = 75 * 60_000
 """A vehicle counts as on its planned trip this long before the planned start and after the planned end: trucks run
 up to an hour early or late against their plans (traffic, dock queues, the driver's breaks), plus a margin."""
@@ -133,7 +135,7 @@ class Observation:
         index: ReferenceIndex | None = None,
         motion_state: MotionState | None = None,
         models: BehaviourModels | None = None,
-        route_hints: dict[str, list[tuple[Trip, float, float, float]]] | None = None,
+        route_hints: dict[str, list[RouteHint]] | None = None,
     ) -> None:
         self.record = record
         self.reference = reference
@@ -148,8 +150,7 @@ class Observation:
         self.motion_state = motion_state if motion_state is not None else MotionState()
         self.models = models
         self.route_hints = route_hints
-        """The engine's memo of each vehicle's last exact distance from each of its trips' routes, with where it was
-        then (trip, x, y, metres): a cache, never part of the vehicle's state."""
+        """The engine's memo of each vehicle's last exact distance from each of its trips' routes (RouteHint)."""
         wheel, gnss = record.wheel_speed_kmh, record.gnss_speed_kmh
         if wheel is None:
             speed = gnss
@@ -258,21 +259,33 @@ class Observation:
         return min(tied, key=self._exact_route_distance)
 
     def _outside_corridor(self, trip: Trip) -> bool:
-        """Whether the fix lies beyond the trip's corridor: from the vehicle's last exact distance to that route and
-        how far it has moved since, when that settles it; else from the exact distance now."""
+        """Whether the fix lies beyond the trip's corridor. The vehicle's hint for the trip often settles it: the
+        distance to a line changes by no more than the vehicle moved since the hint's exact distance, and while it
+        follows the route, the segments just after the hint's nearest one bound the distance from above."""
+        hint = self._hint(trip)
+        corridor = trip.corridor_m
+        if hint is not None:
+            x, y = trip.frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
+            moved = math.hypot(x - hint.x, y - hint.y)
+            # HINT_MARGIN_M covers the rounding of the sum.
+            if hint.distance + moved + HINT_MARGIN_M <= corridor:
+                return False
+            if hint.distance - moved - HINT_MARGIN_M > corridor:
+                return True
+            bound, segment = self.index.trip_shape(trip).route.bound_near(x, y, hint.segment, NEAR_SEGMENTS)
+            if bound <= corridor:
+                hint.segment = segment
+                return False
+        return self._exact_route_distance(trip) > corridor
+
+    def _hint(self, trip: Trip) -> RouteHint | None:
         hints = self.route_hints
-        if hints is not None:
-            for known, x0, y0, distance in hints.get(self.record.vehicle_id, ()):
-                if known is trip:
-                    x, y = trip.frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
-                    moved = math.hypot(x - x0, y - y0)
-                    # The distance to a line changes by no more than the vehicle moved; HINT_MARGIN_M covers rounding.
-                    if distance + moved + HINT_MARGIN_M <= trip.corridor_m:
-                        return False
-                    if distance - moved - HINT_MARGIN_M > trip.corridor_m:
-                        return True
-                    break
-        return self._exact_route_distance(trip) > trip.corridor_m
+        if hints is None:
+            return None
+        for hint in hints.get(self.record.vehicle_id, ()):
+            if hint.trip is trip:
+                return hint
+        return None
 
     def _exact_route_distance(self, trip: Trip) -> float:
         """Metres from the trip's route line to the fix, worked out once per record and trip, and remembered as the
@@ -281,11 +294,11 @@ class Observation:
             if known is trip:
                 return distance
         x, y = trip.frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
-        distance = self.index.trip_shape(trip).route.distance(x, y)
+        distance, segment = self.index.trip_shape(trip).route.nearest(x, y)
         self._exact_distances.append((trip, distance))
         hints = self.route_hints
         if hints is not None:
-            _remember_hint(hints, self.record.vehicle_id, trip, x, y, distance)
+            _remember_hint(hints, self.record.vehicle_id, RouteHint(trip, x, y, distance, segment))
         return distance
 
     @property
@@ -413,13 +426,24 @@ def _track_speed_kmh(motion: MotionState, record: TelemetryRecord) -> float | No
     return metres / gap_ms * 3600.0
 
 
-def _remember_hint(
-    hints: dict[str, list[tuple[Trip, float, float, float]]], vehicle_id: str, trip: Trip, x: float, y: float,
-    distance: float,
-) -> None:
-    """Keep (trip, x, y, distance) as the vehicle's newest exact distance from that trip's route."""
-    kept = [hint for hint in hints.get(vehicle_id, ()) if hint[0] is not trip]
-    kept.append((trip, x, y, distance))
+class RouteHint:
+    """A vehicle's last exact distance from one trip's route: where it was then (in the trip's frame), how far, and
+    a segment nearest then (moved on as the vehicle follows the route). A cache, never part of the vehicle's state."""
+
+    __slots__ = ("distance", "segment", "trip", "x", "y")
+
+    def __init__(self, trip: Trip, x: float, y: float, distance: float, segment: int) -> None:
+        self.trip = trip
+        self.x = x
+        self.y = y
+        self.distance = distance
+        self.segment = segment
+
+
+def _remember_hint(hints: dict[str, list[RouteHint]], vehicle_id: str, hint: RouteHint) -> None:
+    """Keep the hint as the vehicle's newest for its trip."""
+    kept = [known for known in hints.get(vehicle_id, ()) if known.trip is not hint.trip]
+    kept.append(hint)
     hints[vehicle_id] = kept[-HINTS_PER_VEHICLE:]
 
 

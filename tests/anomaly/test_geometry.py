@@ -91,3 +91,23 @@ def test_the_grid_search_finds_exactly_the_nearest_segment_near_and_far(
     line = RouteXY(route)
     every_segment = min(_segment_distance_sq(*point, *segment) for segment in line.segments)
     assert line.distance(*point) == math.sqrt(every_segment)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(LONG_ROUTE_POINT, min_size=2, max_size=60),
+    LONG_ROUTE_POINT,
+    st.integers(0, 80),
+    st.integers(0, 8),
+)
+def test_the_bound_from_nearby_segments_is_never_below_the_distance_and_reaches_it_at_the_nearest(
+    route: list[tuple[float, float]], point: tuple[float, float], segment: int, ahead: int
+) -> None:
+    line = RouteXY(route)
+    segment = min(segment, len(line.segments) - 1)
+    distance, nearest = line.nearest(*point)
+    assert distance == line.distance(*point)
+    bound, found = line.bound_near(*point, segment, ahead)
+    assert bound >= distance
+    assert bound == math.sqrt(_segment_distance_sq(*point, *line.segments[found]))
+    assert line.bound_near(*point, nearest, 0)[0] == distance
