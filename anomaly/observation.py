@@ -6,11 +6,12 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from anomaly.config import EngineConfig
+from anomaly.geometry import RouteXY
 from anomaly.kinematics import Motion
 from anomaly.open_alerts import OpenAlert
 from anomaly.spatial import ZONE_REACH_M, ReferenceIndex, TripShape, ZoneShape
 from anomaly.vehicle_state import MotionState
-from telematics.geo import haversine_m
+from telematics.geo import LocalFrame, haversine_m
 from telematics.records import TelemetryRecord
 from telematics.reference import Fleet, ReferenceData, Site, Trip, TripStop, Vehicle
 
@@ -265,14 +266,14 @@ class Observation:
         hint = self._hint(trip)
         corridor = trip.corridor_m
         if hint is not None:
-            x, y = trip.frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
+            x, y = hint.frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
             moved = math.hypot(x - hint.x, y - hint.y)
             # HINT_MARGIN_M covers the rounding of the sum.
             if hint.distance + moved + HINT_MARGIN_M <= corridor:
                 return False
             if hint.distance - moved - HINT_MARGIN_M > corridor:
                 return True
-            bound, segment = self.index.trip_shape(trip).route.bound_near(x, y, hint.segment, NEAR_SEGMENTS)
+            bound, segment = hint.route.bound_near(x, y, hint.segment, NEAR_SEGMENTS)
             if bound <= corridor:
                 hint.segment = segment
                 return False
@@ -293,12 +294,14 @@ class Observation:
         for known, distance in self._exact_distances:
             if known is trip:
                 return distance
-        x, y = trip.frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
-        distance, segment = self.index.trip_shape(trip).route.nearest(x, y)
+        frame = trip.frame
+        x, y = frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
+        route = self.index.trip_shape(trip).route
+        distance, segment = route.nearest(x, y)
         self._exact_distances.append((trip, distance))
         hints = self.route_hints
         if hints is not None:
-            _remember_hint(hints, self.record.vehicle_id, RouteHint(trip, x, y, distance, segment))
+            _remember_hint(hints, self.record.vehicle_id, RouteHint(trip, route, frame, x, y, distance, segment))
         return distance
 
     @property
@@ -367,9 +370,11 @@ class Observation:
         """The vehicle's trips planned around now (with TRIP_SLACK_MS either side), worked out once per record."""
         around = self._around
         if around is None:
-            trips = self.reference.trips_by_vehicle.get(self.record.vehicle_id) or []
             ts = self.record.ts_ms
-            around = self._around = [t for t in trips if t.covers(ts, TRIP_SLACK_MS)]
+            around = self._around = [
+                trip for start, end, trip in self.index.trip_windows(self.record.vehicle_id)
+                if start - TRIP_SLACK_MS <= ts <= end + TRIP_SLACK_MS  # Trip.covers(ts, TRIP_SLACK_MS)
+            ]
         return around
 
     @property
@@ -430,10 +435,14 @@ class RouteHint:
     """A vehicle's last exact distance from one trip's route: where it was then (in the trip's frame), how far, and
     a segment nearest then (moved on as the vehicle follows the route). A cache, never part of the vehicle's state."""
 
-    __slots__ = ("distance", "segment", "trip", "x", "y")
+    __slots__ = ("distance", "frame", "route", "segment", "trip", "x", "y")
 
-    def __init__(self, trip: Trip, x: float, y: float, distance: float, segment: int) -> None:
+    def __init__(
+        self, trip: Trip, route: RouteXY, frame: LocalFrame, x: float, y: float, distance: float, segment: int
+    ) -> None:
         self.trip = trip
+        self.route = route
+        self.frame = frame
         self.x = x
         self.y = y
         self.distance = distance

@@ -102,10 +102,20 @@ class ReferenceIndex:
                     cells.setdefault((i, j), []).append(shape)
         self._grid = {key: tuple(value) for key, value in cells.items()}
         self._trip_shapes: dict[int, TripShape] = {}
+        self._trip_windows: dict[str, tuple[tuple[int, int, Trip], ...]] = {}
         self._memo: dict[tuple[object, ...], bool] = {}
 
     def zones_near(self, lat: float, lon: float) -> tuple[ZoneShape, ...]:
         return self._grid.get((_cell(lat), _cell(lon)), ())
+
+    def trip_windows(self, vehicle_id: str) -> tuple[tuple[int, int, Trip], ...]:
+        """The vehicle's trips with their planned start and end (ms), read once per vehicle."""
+        windows = self._trip_windows.get(vehicle_id)
+        if windows is None:
+            trips = self.reference.trips_by_vehicle.get(vehicle_id) or []
+            windows = tuple((t.planned_start_ms, t.planned_end_ms, t) for t in trips)
+            self._trip_windows[vehicle_id] = windows
+        return windows
 
     def trip_shape(self, trip: Trip) -> TripShape:
         shape = self._trip_shapes.get(id(trip))
