@@ -82,6 +82,9 @@ class PolygonXY:
 _ROW = 1 << 21
 """Cell (i, j) is keyed i * _ROW + j: an int hashes faster than a tuple; |j| < 2**20 cells is 157,000 km at 150 m."""
 
+_NUDGE_M = 1e-6
+"""Cell bounds are widened by this much against the rounding of sampled points."""
+
 LEVEL_FACTOR = 8
 """Each coarser grid of a route has cells this many times as wide."""
 
@@ -207,19 +210,26 @@ class RouteXY:
 
 
 def _cells_touched(segment: tuple[float, float, float, float], cell_m: float) -> set[tuple[int, int]]:
-    """A superset of the grid cells a segment passes through."""
+    """A superset of the grid cells a segment passes through, and not much more."""
     ax, ay, bx, by = segment
     x0, x1 = math.floor(min(ax, bx) / cell_m), math.floor(max(ax, bx) / cell_m)
     y0, y1 = math.floor(min(ay, by) / cell_m), math.floor(max(ay, by) / cell_m)
     if (x1 - x0 + 1) * (y1 - y0 + 1) <= 16:
         return {(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)}
-    # A long diagonal: sample it every quarter cell; a cell it crosses holds a sample or neighbours one.
+    # A long one: sample it every quarter cell. Between two samples it stays in their bounding box, which
+    # touches at most 2 x 2 cells (widened by a micrometre against rounding).
     steps = max(1, math.ceil(math.hypot(bx - ax, by - ay) / (cell_m / 4)))
     touched: set[tuple[int, int]] = set()
-    for k in range(steps + 1):
+    px, py = ax, ay
+    for k in range(1, steps + 1):
         t = k / steps
-        i, j = math.floor((ax + t * (bx - ax)) / cell_m), math.floor((ay + t * (by - ay)) / cell_m)
-        touched.update((i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1))
+        qx, qy = (bx, by) if k == steps else (ax + t * (bx - ax), ay + t * (by - ay))
+        i0, i1 = math.floor((min(px, qx) - _NUDGE_M) / cell_m), math.floor((max(px, qx) + _NUDGE_M) / cell_m)
+        j0, j1 = math.floor((min(py, qy) - _NUDGE_M) / cell_m), math.floor((max(py, qy) + _NUDGE_M) / cell_m)
+        for i in range(i0, i1 + 1):
+            for j in range(j0, j1 + 1):
+                touched.add((i, j))
+        px, py = qx, qy
     return touched
 
 

@@ -243,7 +243,11 @@ def _features(doc: Any, geometry_type: str, source: str) -> list[tuple[str, dict
     return out
 
 
-def _positions(coords: Any, where: str, minimum: int) -> tuple[tuple[float, float], ...]:
+def _positions(
+    coords: Any, where: str, minimum: int, shared: dict[tuple[float, float], tuple[float, float]] | None = None
+) -> tuple[tuple[float, float], ...]:
+    """[lon, lat] positions as (lon, lat) tuples; a position already in ``shared`` is that same tuple (the routes of
+    a fleet run through the same junctions and depots, so a day's trips share most of their points)."""
     if not isinstance(coords, list) or len(coords) < minimum:
         _fail(where, f"got {_show(coords)}, expected a list of at least {minimum} [lon, lat] positions")
     out = []
@@ -254,7 +258,8 @@ def _positions(coords: Any, where: str, minimum: int) -> tuple[tuple[float, floa
             or not (-180 <= pos[0] <= 180 and -90 <= pos[1] <= 90)
         ):
             _fail(f"{where}[{j}]", f"got {_show(pos)}, expected [lon, lat] in WGS 84 degrees")
-        out.append((float(pos[0]), float(pos[1])))
+        point = (float(pos[0]), float(pos[1]))
+        out.append(point if shared is None else shared.setdefault(point, point))
     return tuple(out)
 
 
@@ -262,6 +267,7 @@ def parse_trips_document(doc: Any, source: str = TRIPS_FILE) -> list[Trip]:
     """trips.geojson content to planned trips."""
     trips = []
     seen: dict[str, str] = {}
+    points: dict[tuple[float, float], tuple[float, float]] = {}
     for where, props, coords in _features(doc, "LineString", source):
         pwhere = f"{where}.properties"
         trip_id = _unique(seen, _text(props, "trip_id", pwhere), f"{pwhere}.trip_id")
@@ -298,7 +304,7 @@ def parse_trips_document(doc: Any, source: str = TRIPS_FILE) -> list[Trip]:
                 planned_start_ms=start,  # type: ignore[arg-type]
                 planned_end_ms=end,  # type: ignore[arg-type]
                 corridor_m=_number(props, "corridor_m", pwhere, positive=True, default=DEFAULT_CORRIDOR_M),
-                route=_positions(coords, f"{where}.geometry.coordinates", 2),
+                route=_positions(coords, f"{where}.geometry.coordinates", 2, points),
                 stops=tuple(stops),
             )
         )

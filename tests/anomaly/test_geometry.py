@@ -13,7 +13,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anomaly.geometry import PolygonXY, RouteXY, _segment_distance_sq
+from anomaly.geometry import PolygonXY, RouteXY, _cells_touched, _segment_distance_sq
 
 COORD = st.integers(-500_000, 500_000).map(lambda cm: cm / 100)
 """Metres in a local frame, to the centimetre (a fix has no finer meaning)."""
@@ -111,3 +111,13 @@ def test_the_bound_from_nearby_segments_is_never_below_the_distance_and_reaches_
     assert bound >= distance
     assert bound == math.sqrt(_segment_distance_sq(*point, *line.segments[found]))
     assert line.bound_near(*point, nearest, 0)[0] == distance
+
+
+@settings(max_examples=300, deadline=None)
+@given(LONG_ROUTE_POINT, LONG_ROUTE_POINT, st.floats(0.0, 1.0))
+def test_every_point_of_a_segment_lies_in_a_cell_listed_for_it(
+    a: tuple[float, float], b: tuple[float, float], t: float
+) -> None:
+    cell_m = 150.0
+    x, y = a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
+    assert (math.floor(x / cell_m), math.floor(y / cell_m)) in _cells_touched((*a, *b), cell_m)
