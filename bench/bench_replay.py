@@ -1,11 +1,13 @@
-"""Replay throughput benchmark: records per second of `truckguard replay` on one core (a script, not a test).
+"""Replay benchmark: records per second and peak memory of `truckguard replay`, the whole process on one core.
 
     python bench/bench_replay.py                 # a synthetic bundle: many vehicles, some near zones, with trips
-    python bench/bench_replay.py BUNDLE_DIR      # an existing bundle (e.g. one made by can_sim)
-    python bench/bench_replay.py --profile       # also print the top of a cProfile of the run
+    python bench/bench_replay.py BUNDLE_DIR      # an existing bundle, e.g. a day of 570 vehicles:
+        truckguard scenarios generate /tmp/tg570 --seed 18 --vehicles 570 --days 1
+    python bench/bench_replay.py --profile       # in this process instead, with the top of a cProfile
 
-The process pins itself to one core (the lowest it may use, or --cpu N), so the figure is single-core throughput
-whatever else runs on the machine's other cores; `taskset -c 0 python bench/bench_replay.py` does the same.
+The replay runs as its own process (`python -m truckguard replay`, start-up and reading included) pinned to one
+core (the lowest this process may use, or --cpu N). It prints the machine, the load it saw, records/s by the wall
+clock and by the CPU time the process used (the steadier figure on a shared machine), and its peak RSS.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import argparse
 import cProfile
 import json
 import os
+import platform
 import pstats
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -99,28 +104,61 @@ def synthetic_bundle(directory: Path, vehicles: int, seconds: int) -> Path:
     return directory
 
 
+def machine() -> str:
+    """This machine in one line: processor, cores, Python, and the load average when the run began."""
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    ) if Path("/proc/cpuinfo").exists() else platform.machine()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{model}; {os.cpu_count()} cores; Python {platform.python_version()}; load average {load}"
+
+
+def replay_process(bundle: Path, work: Path, cpu: int) -> tuple[str, float, float, int]:
+    """`truckguard replay` of the bundle in a child pinned to cpu: its summary, wall and CPU seconds, peak RSS (KiB)."""
+    command = [sys.executable, "-m", "truckguard", "replay", str(bundle), "--alerts", str(work / "alerts.jsonl"),
+               "--stop-requests", str(work / "stops.jsonl"), "--no-progress"]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    assert child.stderr is not None
+    summary = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"replay failed:\n{summary}")
+    return summary, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", nargs="?", help="bundle directory (default: build a synthetic one)")
     parser.add_argument("--vehicles", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=1200)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="replay in this process under cProfile instead")
     parser.add_argument("--cpu", type=int, help="the core to run on (default: the lowest this process may use)")
     args = parser.parse_args()
     cpu = args.cpu if args.cpu is not None else min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
+    print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bundle = Path(args.bundle) if args.bundle else synthetic_bundle(work / "bundle", args.vehicles, args.seconds)
-        profiler = cProfile.Profile() if args.profile else None
-        if profiler:
+        if args.profile:
+            os.sched_setaffinity(0, {cpu})
+            profiler = cProfile.Profile()
             profiler.enable()
-        summary = replay_bundle(bundle, work / "alerts.jsonl", work / "stops.jsonl", progress=False)
-        if profiler:
+            summary = replay_bundle(bundle, work / "alerts.jsonl", work / "stops.jsonl", progress=False)
             profiler.disable()
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-    print(summary.render(), file=sys.stderr)
-    print(f"{summary.records_per_s:,.0f} records/s on one core (cpu {cpu})")
+            print(summary.render(), file=sys.stderr)
+            return 0
+        text, wall, cpu_s, peak_kib = replay_process(bundle, work, cpu)
+    records = int(next(line.split()[1] for line in text.splitlines() if line.startswith("records")))
+    print(text.rstrip(), file=sys.stderr)
+    print(f"{records:,} records on one core (cpu {cpu}), whole process: {records / wall:,.0f} records/s by the wall "
+          f"clock ({wall:.2f} s), {records / cpu_s:,.0f} by CPU time ({cpu_s:.2f} s); "
+          f"peak RSS {peak_kib / 1024:.0f} MB")
     return 0
 
 
