@@ -243,10 +243,12 @@ def _stop_rows(stop_requests: Iterable[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-_INCIDENT_SCHEMA = {"incident_id": pl.Utf8, "type": pl.Utf8, "vehicle_id": pl.Utf8, "start_ms": pl.Int64,
-                    "end_ms": pl.Int64, "expected": pl.List(pl.Utf8), "zone_entry_ms": pl.Int64}
-_ALERT_SCHEMA = {"alert_n": pl.Int64, "vehicle_id": pl.Utf8, "kind": pl.Utf8, "severity": pl.Utf8, "ts_ms": pl.Int64}
-_STOP_SCHEMA = {"stop_n": pl.Int64, "vehicle_id": pl.Utf8, "ts_ms": pl.Int64}
+Schema = dict[str, pl.DataType | type[pl.DataType]]
+_INCIDENT_SCHEMA: Schema = {"incident_id": pl.Utf8, "type": pl.Utf8, "vehicle_id": pl.Utf8, "start_ms": pl.Int64,
+                            "end_ms": pl.Int64, "expected": pl.List(pl.Utf8), "zone_entry_ms": pl.Int64}
+_ALERT_SCHEMA: Schema = {"alert_n": pl.Int64, "vehicle_id": pl.Utf8, "kind": pl.Utf8, "severity": pl.Utf8,
+                         "ts_ms": pl.Int64}
+_STOP_SCHEMA: Schema = {"stop_n": pl.Int64, "vehicle_id": pl.Utf8, "ts_ms": pl.Int64}
 _HARD_CASE_SCHEMA = {"hc_kind": pl.Utf8, "vehicle_id": pl.Utf8, "hc_start_ms": pl.Int64, "hc_end_ms": pl.Int64}
 
 

@@ -122,6 +122,7 @@ def _time(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -
 
 def _zone(obj: dict[str, Any], key: str, where: str, default: str | None = None) -> ZoneInfo:
     name = _text(obj, key, where, required=default is None) or default
+    assert isinstance(name, str)  # required when there is no default
     try:
         return zone_info(name)
     except ScheduleError as exc:

@@ -112,7 +112,7 @@ def _windows(opening_hours: str) -> _Windows | OsmImportError | None:
     cannot read gives an OsmImportError (the caller leaves the zone always active and says so). Cached: a city
     repeats the same few rules thousands of times, and a year of intervals takes milliseconds to walk.
     """
-    from opening_hours import OpeningHours, ParserError, State
+    from opening_hours import OpeningHours, ParserError, State  # type: ignore[attr-defined]  # not in its stubs
 
     try:
         hours = OpeningHours(opening_hours)
@@ -175,7 +175,7 @@ def _areas(path: Path) -> Iterator[tuple[str, Tags, Any]]:
     try:
         processor = osmium.FileProcessor(str(path)).with_areas().with_filter(osmium.filter.KeyFilter(*FILTER_KEYS))
         for obj in processor:
-            if not obj.is_area():
+            if not isinstance(obj, osmium.osm.Area):
                 continue
             tags = dict(obj.tags)
             if zone_kind(tags) is None:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from telematics.errors import ConfigurationError
 
@@ -53,6 +54,21 @@ class Settings:
     max_authorization_age_s: float = 300.0
     """An authorisation older than this is not turned into a command (the situation has moved on)."""
     log_level: str = "INFO"
+    public_url: str = ""
+    """The site's address as people reach it, for the links in notifications; empty means http://web_host:web_port."""
+    smtp_host: str = ""
+    """SMTP server the notifier sends e-mail through; empty means e-mail notifications cannot be sent."""
+    smtp_port: int = 587
+    """587 is the message submission port (RFC 6409); implicit TLS uses 465 (RFC 8314)."""
+    smtp_security: str = "starttls"
+    """``starttls``, ``tls`` (implicit) or ``none`` (a relay on the same host only)."""
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "truckguard@localhost"
+    notify_escalate_after_s: float = 120.0
+    """A critical alert nobody acknowledged within this goes to the next tier of people (and again after twice it to
+    the third): a stop request waits at most stop_request_expiry_s (900 s) for two officers, so escalating after two
+    minutes leaves the next person most of that time."""
 
     @property
     def bootstrap(self) -> str:
@@ -72,7 +88,7 @@ class Settings:
 
     def with_overrides(self, **overrides: object) -> Settings:
         """A copy with the given fields replaced; None values (unset flags) are ignored."""
-        given = {k: v for k, v in overrides.items() if v is not None}
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         return dataclasses.replace(self, **given)
 
 
@@ -108,6 +124,14 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "TRUCKGUARD_COMMAND_TTL_S": ("command_ttl_s", float),
     "TRUCKGUARD_MAX_AUTHORIZATION_AGE_S": ("max_authorization_age_s", float),
     "TRUCKGUARD_LOG_LEVEL": ("log_level", str),
+    "TRUCKGUARD_PUBLIC_URL": ("public_url", str),
+    "TRUCKGUARD_SMTP_HOST": ("smtp_host", str),
+    "TRUCKGUARD_SMTP_PORT": ("smtp_port", int),
+    "TRUCKGUARD_SMTP_SECURITY": ("smtp_security", str),
+    "TRUCKGUARD_SMTP_USER": ("smtp_user", str),
+    "TRUCKGUARD_SMTP_PASSWORD": ("smtp_password", str),
+    "TRUCKGUARD_SMTP_FROM": ("smtp_from", str),
+    "TRUCKGUARD_NOTIFY_ESCALATE_AFTER_S": ("notify_escalate_after_s", float),
 }
 
 

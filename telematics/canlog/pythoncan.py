@@ -23,7 +23,8 @@ def message_to_frame(message: can.Message) -> Frame:
         arbitration_id=message.arbitration_id,
         is_extended=message.is_extended_id,
         data=bytes(message.data),
-        channel=message.channel,
+        channel=message.channel if message.channel is None or isinstance(message.channel, str | int)
+        else str(message.channel),
     )
 
 

@@ -169,7 +169,7 @@ def json_reports(raw: bytes) -> list[DeviceReport]:
     items = locations if isinstance(locations, list) else [locations]
     if not items or not all(isinstance(item, dict) for item in items):
         raise DeviceMessageError("malformed", "location: expected an object (or a list of them)")
-    return [_json_location(device_id, item) for item in items]
+    return [_json_location(device_id, item) for item in items if isinstance(item, dict)]
 
 
 def osmand_reports(query: Mapping[str, str], body: bytes, content_type: str, received_ms: int) -> list[DeviceReport]:

@@ -146,8 +146,8 @@ def import_traces(sources: list[Path], out: Path, *, fleet_file: Path | None = N
         else:
             (out / name).write_bytes(orjson.dumps(_EMPTY) + b"\n")
     with open(out / TELEMETRY_FILE, "wb") as handle:
-        for record in unique:
-            handle.write(record[3] + b"\n")
+        for _, _, _, line in unique:
+            handle.write(line + b"\n")
     with open(out / REJECTS_FILE, "wb") as handle:
         for problem in summary.rejected:
             handle.write(orjson.dumps({"where": problem.where, "reason": problem.reason}) + b"\n")

@@ -121,6 +121,7 @@ def _message_spec(message: cantools.database.can.Message) -> MessageSpec:
 def load_database(path: Path | str = DBC_PATH) -> J1939Database:
     """Load a J1939 DBC with cantools and index its messages by PGN (not by exact frame id)."""
     dbc = cantools.database.load_file(str(path), database_format="dbc")
+    assert isinstance(dbc, cantools.database.can.Database)  # database_format="dbc" loads a CAN database
     specs = [_message_spec(message) for message in dbc.messages]
     by_pgn: dict[int, MessageSpec] = {}
     for spec in specs:
