@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
@@ -358,7 +358,7 @@ class CommandDispatch:
         self.clock = clock
         self.nonce = nonce
         self.client_id = f"truckguard-dispatch-{os.getpid()}"
-        self._producer = None
+        self._producer: KafkaProducer | None = None
         self._consumer: KafkaConsumer | None = None
         self._futures: list[FutureRecordMetadata] = []
         self.consumed = 0
@@ -384,7 +384,8 @@ class CommandDispatch:
                     self._send_zone_sets()
         finally:
             consumer.close(autocommit=False)
-            self._producer.close()
+            if self._producer is not None:
+                self._producer.close()
 
     def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         requests: list[dict[str, Any]] = []

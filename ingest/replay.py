@@ -48,7 +48,9 @@ class ReplaySummary:
             f"duplicates    {c['duplicates']:>10}",
             f"alerts        {c['alerts']:>10}",
         ]
-        lines += [f"  {kind:<26}{n:>6}" for kind, n in c["alerts_by_kind"].items()]  # type: ignore[union-attr]
+        by_kind = c["alerts_by_kind"]
+        assert isinstance(by_kind, dict)
+        lines += [f"  {kind:<26}{n:>6}" for kind, n in by_kind.items()]
         lines += [
             f"stop requests {c['stop_requests']:>10}",
             f"throughput    {self.records_per_s:>10,.0f} records/s ({self.seconds:.2f} s)",
