@@ -18,7 +18,9 @@ GRID_DEG = 0.01
 """Grid cell size in degrees (about 1.1 km north-south)."""
 ZONE_REACH_M = 1200.0
 """A zone is looked at from this far away: the longest run-up ramming_risk needs to see."""
-_MEMO_LIMIT = 200_000
+MINUTES_KEPT = 240
+"""Minutes of answers a local-time rule keeps (four hours: the spread of event times among a fleet's records,
+late ones included); memory stays bounded by the rules, not by the length of the day."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +105,9 @@ class ReferenceIndex:
         self._grid = {key: tuple(value) for key, value in cells.items()}
         self._trip_shapes: dict[int, TripShape] = {}
         self._trip_windows: dict[str, tuple[tuple[int, int, Trip], ...]] = {}
-        self._memo: dict[tuple[object, ...], bool] = {}
+        self._zone_active: dict[str, dict[int, bool]] = {}
+        self._zone_permits: dict[str, dict[str, dict[int, bool]]] = {}
+        self._fleet_operating: dict[str, dict[int, bool]] = {}
 
     def zones_near(self, lat: float, lon: float) -> tuple[ZoneShape, ...]:
         return self._grid.get((_cell(lat), _cell(lon)), ())
@@ -144,26 +148,43 @@ class ReferenceIndex:
     def zone_active(self, zone: Zone, ts_ms: int) -> bool:
         if zone.active.always:
             return True
-        return self._remember(("a", zone.zone_id, ts_ms // 60_000), lambda: zone.active_at(ts_ms))
+        table = _minute_table(self._zone_active, zone.zone_id)
+        minute = ts_ms // 60_000
+        value = table.get(minute)
+        if value is None:
+            value = table[minute] = zone.active_at(ts_ms)
+        return value
 
     def zone_permits(self, zone: Zone, category: str | None, ts_ms: int) -> bool:
         if category is None or category not in zone.access.categories_allowed:
             return False
-        return self._remember(("p", zone.zone_id, category, ts_ms // 60_000), lambda: zone.permits(category, ts_ms))
+        by_category = self._zone_permits.get(zone.zone_id)
+        if by_category is None:
+            by_category = self._zone_permits[zone.zone_id] = {}
+        table = _minute_table(by_category, category)
+        minute = ts_ms // 60_000
+        value = table.get(minute)
+        if value is None:
+            value = table[minute] = zone.permits(category, ts_ms)
+        return value
 
     def fleet_operating(self, fleet: Fleet, ts_ms: int) -> bool:
         if fleet.operating_hours.always:
             return True
-        return self._remember(("f", fleet.fleet_id, ts_ms // 60_000), lambda: fleet.operating_at(ts_ms))
-
-    def _remember(self, key: tuple[object, ...], compute) -> bool:
-        memo = self._memo
-        value = memo.get(key)
+        table = _minute_table(self._fleet_operating, fleet.fleet_id)
+        minute = ts_ms // 60_000
+        value = table.get(minute)
         if value is None:
-            if len(memo) >= _MEMO_LIMIT:
-                memo.clear()
-            value = memo[key] = bool(compute())
+            value = table[minute] = fleet.operating_at(ts_ms)
         return value
+
+
+def _minute_table(tables: dict[str, dict[int, bool]], key: str) -> dict[int, bool]:
+    """One rule's answers by the minute, started afresh once it holds MINUTES_KEPT of them."""
+    table = tables.get(key)
+    if table is None or len(table) >= MINUTES_KEPT:
+        table = tables[key] = {}
+    return table
 
 
 def _cell(degrees: float) -> int:
