@@ -1,17 +1,25 @@
 """CAN intrusion benchmark: window-level F1 per attack on a held-out capture, clean-traffic false alarms, frames/s,
 each with a trained model and with none (the J1939 protocol rules alone); optionally real trucks' captures.
 
-Run: python bench/bench_can.py [--clean-minutes 10] [--repeat 5] [--real DIR]
+Run: python bench/bench_can.py [--clean-minutes 10] [--repeat 5] [--real DIR] [--replay-vehicles 20] [--live]
 Trains on one simulated drive (and a parked capture), evaluates on another truck's drive (other seed, place,
 speeds), then times the detector's hot path on one core. ``--real DIR`` also scores the public captures that
 ``bench/fetch_can_captures.py DIR`` fetched: windows holding an attack's own frames are its labels.
+Replay: the same traffic as can.jsonl (one contract section-5 batch per vehicle and second, as gateways send it),
+copied to --replay-vehicles trucks, through `truckguard replay` (replay_bundle): frames/s from the file, whole
+path (reading, JSON, frame checks, detector), run under `taskset -c 0` for the one-core figure.
+Live (--live): the same batches of --replay-vehicles trucks produced to truckguard.can.v1 on an embedded broker,
+then one `truckguard detect` with the model scores them; frames/s from its CAN group's committed offsets, first
+commit to last, against the 20 trucks x 2,000 frames/s (40,000 frames/s) a fleet of busy J1939 buses sends.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,6 +71,8 @@ def main() -> None:
     parser.add_argument("--clean-minutes", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--real", type=Path, default=None, help="captures fetched by bench/fetch_can_captures.py")
+    parser.add_argument("--replay-vehicles", type=int, default=20, help="trucks in the can.jsonl replay run")
+    parser.add_argument("--live", action="store_true", help="also through the broker and `truckguard detect`")
     args = parser.parse_args()
     ecus = (*standard_ecus(), adas_ecu())
 
@@ -153,8 +163,39 @@ def main() -> None:
             f"throughput {title}: {len(frames) / best:,.0f} frames/s on (t, id, bytes) triples "
             f"(best of {args.repeat} over {len(frames)} frames); {frame_rate_objects:,.0f} frames/s from canlog Frames"
         )
+    replay_throughput(frames, model, args.replay_vehicles)
+    if args.live:
+        live_throughput(frames, model, args.replay_vehicles)
     if args.real is not None:
         real_captures(args.real)
+
+
+def replay_throughput(frames: list[Triple], model: CanModel, vehicles: int) -> None:
+    """frames/s of `truckguard replay` over a can.jsonl of these frames sent by `vehicles` trucks."""
+    from ingest.replay import replay_bundle
+    from tests.bundles import fleet_with, write_bundle
+
+    by_second: dict[int, list[list[object]]] = {}
+    for t, can_id, data in frames:
+        by_second.setdefault(int(t), []).append([t, can_id, data.hex()])
+    with tempfile.TemporaryDirectory(prefix="truckguard-can-replay-") as tmp:
+        ids = [f"CAN-{v:03d}" for v in range(vehicles)]
+        bundle = write_bundle(Path(tmp) / "bundle", [], fleet=fleet_with(ids))
+        with open(bundle / "can.jsonl", "w") as out:
+            for _, rows in sorted(by_second.items()):
+                for vehicle_id in ids:
+                    out.write(json.dumps({"vehicle_id": vehicle_id, "frames": rows}) + "\n")
+        total = len(frames) * vehicles
+        size_mb = (bundle / "can.jsonl").stat().st_size / 1e6
+        for title, used in (("with the model", model), ("without a model", CanModel())):
+            summary = replay_bundle(
+                bundle, Path(tmp) / "a.jsonl", Path(tmp) / "s.jsonl", can_model=used, progress=False
+            )
+            print(
+                f"replay of can.jsonl {title}: {total / summary.seconds:,.0f} frames/s ({total:,} frames of "
+                f"{vehicles} trucks, {size_mb:.0f} MB, {summary.seconds:.1f} s; CPUs allowed "
+                f"{len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.2f})"
+            )
 
 
 def _signature(name: str, normal_sas: set[int]) -> tuple[str, object] | None:
@@ -214,6 +255,73 @@ def real_captures(directory: Path) -> None:
                 f"{name:<36}{model_name:<7}{len(windows):>8}{attack:>20}{len(labelled):>9}{found:>7}{false:>7}  "
                 f"{', '.join(others) or '-'}{'' if first is None else f'  (first at {first} s)'}"
             )
+
+
+def live_throughput(frames: list[Triple], model: CanModel, vehicles: int) -> None:
+    """frames/s of the live CAN loop of `truckguard detect` over batches already on truckguard.can.v1."""
+    from kafka import KafkaAdminClient, KafkaProducer
+
+    from ingest.broker import EmbeddedBroker, free_port
+    from ingest.processes import start_child, stop_child
+    from ingest.topics import CAN, ensure_topics
+    from tests.bundles import fleet_with, write_bundle
+
+    by_second: dict[int, list[list[object]]] = {}
+    for t, can_id, data in frames:
+        by_second.setdefault(int(t), []).append([t, can_id, data.hex()])
+    ids = [f"CAN-{v:03d}" for v in range(vehicles)]
+    with tempfile.TemporaryDirectory(prefix="truckguard-can-live-") as tmp, EmbeddedBroker(free_port()) as broker:
+        ensure_topics(broker.bootstrap, 4)
+        bundle = write_bundle(Path(tmp) / "bundle", [], fleet=fleet_with(ids))
+        model_path = Path(tmp) / "can-model.json"
+        model.save(model_path)
+        producer = KafkaProducer(
+            bootstrap_servers=broker.bootstrap, linger_ms=20, batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024
+        )
+        messages = 0
+        for _, rows in sorted(by_second.items()):
+            for vehicle_id in ids:
+                value = json.dumps({"vehicle_id": vehicle_id, "frames": rows}).encode()
+                producer.send(CAN, key=vehicle_id.encode(), value=value)
+                messages += 1
+        producer.flush()
+        producer.close()
+        total = len(frames) * vehicles
+        env = {
+            **os.environ,
+            "TRUCKGUARD_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "TRUCKGUARD_GROUP_ID": "bench-can",
+            "TRUCKGUARD_DATA_DIR": tmp,
+            "TRUCKGUARD_CHECKPOINT_S": "1",
+            "TRUCKGUARD_CAN_MODEL": str(model_path),
+        }
+        log = Path(tmp) / "detect.log"
+        detector = start_child([sys.executable, "-m", "truckguard", "detect", "--reference", str(bundle)], env, log)
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        first: tuple[float, int] | None = None
+        try:
+            while True:
+                offsets = admin.list_group_offsets("bench-can-can").get("bench-can-can", {})
+                done = sum(o.offset for tp, o in offsets.items() if tp.topic == CAN and o.offset > 0)
+                now = time.monotonic()
+                if done > 0 and first is None:
+                    first = (now, done)
+                if done >= messages:
+                    break
+                if detector.poll() is not None:
+                    raise RuntimeError("the detector exited: " + log.read_text()[-2000:])
+                time.sleep(0.2)
+        finally:
+            stop_child(detector)
+            admin.close()
+        assert first is not None
+        measured = (messages - first[1]) * total / messages
+        rate = measured / (time.monotonic() - first[0])
+        print(
+            f"live CAN loop of `truckguard detect` with the model: {rate:,.0f} frames/s ({total:,} frames of "
+            f"{vehicles} trucks in {messages:,} batches; {rate / 40_000:.1f}x the 20 x 2,000 frames/s target; "
+            f"load average {os.getloadavg()[0]:.2f})"
+        )
 
 
 if __name__ == "__main__":

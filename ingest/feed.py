@@ -10,11 +10,14 @@ from pathlib import Path
 import orjson
 
 from ingest import topics
-from ingest.kafka_clients import make_producer
+from ingest.kafka_clients import make_producer, raise_unacknowledged
 from telematics.bundle import TELEMETRY_FILE, iter_lines
 from telematics.validation import parse_timestamp
 
 log = logging.getLogger(__name__)
+
+REPORTS_CHECKED_EVERY = 10_000
+"""Delivery reports are checked in rounds, so a long feed keeps only the unfinished sends' futures."""
 
 
 def vehicle_key(line: bytes) -> bytes | None:
@@ -43,9 +46,14 @@ def stream_bundle(
     stop: threading.Event | None = None,
     topic: str = topics.TELEMETRY,
 ) -> int:
-    """Produce every telemetry line in arrival order; speed 0 means as fast as possible. Returns lines sent."""
+    """Produce every telemetry line in arrival order; speed 0 means as fast as possible. Returns lines sent.
+
+    Every send's delivery report is checked: a line the broker did not store raises UnacknowledgedSends
+    instead of being counted as sent.
+    """
     producer = make_producer(bootstrap, "truckguard-feed")
     sent = 0
+    futures = []
     first_event: int | None = None
     started = time.monotonic()
     try:
@@ -60,10 +68,19 @@ def stream_bundle(
                     pause = due - time.monotonic()
                     if pause > 0 and (stop.wait(pause) if stop is not None else time.sleep(pause) or False):
                         break
-            producer.send(topic, key=vehicle_key(line), value=line)
+            futures.append(producer.send(topic, key=vehicle_key(line), value=line))
             sent += 1
+            if len(futures) >= REPORTS_CHECKED_EVERY:
+                futures = _check_finished(futures)
         producer.flush()
+        raise_unacknowledged(futures, "those lines are not on the topic")
     finally:
         producer.close()
     log.info("streamed %d telemetry records from %s", sent, bundle)
     return sent
+
+
+def _check_finished(futures: list) -> list:
+    """Raise if a finished send failed; the unfinished ones, to check later."""
+    raise_unacknowledged([f for f in futures if f.is_done], "those lines are not on the topic")
+    return [f for f in futures if not f.is_done]

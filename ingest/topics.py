@@ -25,6 +25,12 @@ VEHICLE_COMMANDS = "truckguard.vehicle-commands.v1"
 INTERNAL_TOPICS = (REFERENCE, DETECTOR_STATE, VEHICLE_COMMANDS)
 SINGLE_PARTITION = {REFERENCE: 1}
 """Topics whose order matters across all keys: one partition."""
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    # A detector restoring a partition needs only each vehicle's latest snapshot: compaction keeps exactly that,
+    # and rolling a segment every hour lets the cleaner reach it (Kafka compacts closed segments only). The
+    # embedded broker accepts and ignores these; a real cluster applies them (docs/scaling.md).
+    DETECTOR_STATE: {"cleanup.policy": "compact", "segment.ms": "3600000", "min.cleanable.dirty.ratio": "0.1"},
+}
 ALL_TOPICS = (*CONTRACT_TOPICS, *INTERNAL_TOPICS)
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,12 @@ def ensure_topics(bootstrap: str, partitions: int, topics: tuple[str, ...] = ALL
         missing = [t for t in topics if t not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
-                admin.create_topics([NewTopic(t, SINGLE_PARTITION.get(t, partitions), 1) for t in missing])
+                admin.create_topics(
+                    [
+                        NewTopic(t, SINGLE_PARTITION.get(t, partitions), 1, topic_configs=TOPIC_CONFIGS.get(t))
+                        for t in missing
+                    ]
+                )
             log.info("created topics %s with %d partitions", ", ".join(missing), partitions)
         return missing
     finally:

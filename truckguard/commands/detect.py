@@ -20,6 +20,8 @@ from truckguard.commands.common import (
 )
 from truckguard.signals import stop_on_signals
 
+CAN_FETCH_MAX_WAIT_MS = 200
+
 
 def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     from anomaly.config import EngineConfig
@@ -41,7 +43,11 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     reference = reference_source(settings)
     pipeline = DetectPipeline(DetectionEngine(reference.load(), options.config, models=load_models(settings)))
     # CAN frames are always scored: by the J1939 protocol rules, and by the model when there is one.
-    can_options = dataclasses.replace(options, topic=topics.CAN, group_id=f"{settings.group_id}-can")
+    # CAN findings come when a window of bus time closes (a second or more), so its fetches may wait longer: an
+    # idle CAN loop then costs a tenth of the requests.
+    can_options = dataclasses.replace(
+        options, topic=topics.CAN, group_id=f"{settings.group_id}-can", fetch_max_wait_ms=CAN_FETCH_MAX_WAIT_MS
+    )
     can_reference = reference_source(settings)
     can_pipeline = CanPipeline(load_can_model(settings.can_model_path), can_reference.load())
     can_loop = threading.Thread(
