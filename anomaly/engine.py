@@ -19,6 +19,7 @@ import msgspec
 
 from anomaly.config import EngineConfig
 from anomaly.detectors import default_detectors
+from anomaly.detectors.safety_systems import intent_off
 from anomaly.findings import Detector, Finding, SilenceDetector
 from anomaly.incidents import Change
 from anomaly.kinematics import remember
@@ -29,6 +30,7 @@ from anomaly.saved_state import load
 from anomaly.spatial import ReferenceIndex
 from anomaly.stop_policy import decide
 from anomaly.vehicle_state import VehicleState
+from telematics.kinds import URGENT_KINDS
 from telematics.outputs import Alert, HistoryEntry, StopRequest, deterministic_id
 from telematics.records import TelemetryRecord
 from telematics.reference import ReferenceData
@@ -105,9 +107,21 @@ class DetectionEngine:
                 ),
             )
         outputs: list[Output] = []
-        for released in release_ready(ordering, lateness_ms=self.config.lateness_ms):
+        # Held records wait for the lateness to pass, unless this one cannot wait (see _urgent).
+        through = record.ts_ms if ordering.pending and self._urgent(state, record) else -1
+        for released in release_ready(ordering, lateness_ms=self.config.lateness_ms, through_ts_ms=through):
             outputs.extend(self._detect(state, released))
         return StepResult(admission, outputs)
+
+    def _urgent(self, state: VehicleState, record: TelemetryRecord) -> bool:
+        """A record whose alert cannot wait for the lateness horizon: a panic, emergency braking or stability
+        control switched off, or one of a vehicle with an urgent incident open (URGENT_KINDS: ramming, hijack and
+        their follow-ups). It and every record held before it are processed on arrival; a record that then
+        arrives older is too late. The rule reads only the records as they arrived and the vehicle's own state,
+        so replay and the live path decide alike."""
+        if record.panic is True or intent_off(record.safety_systems):
+            return True
+        return any(alert.kind in URGENT_KINDS for alert in state.open_alerts.values())
 
     def flush_vehicle(self, vehicle_id: str) -> list[Output]:
         """Release and process every record still held for a vehicle (it has gone quiet, or input ended)."""

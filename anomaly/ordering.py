@@ -57,10 +57,12 @@ def admit(state: OrderingState, record: TelemetryRecord, *, seq_memory_ms: int) 
     return Admission.ACCEPTED
 
 
-def release_ready(state: OrderingState, *, lateness_ms: int) -> list[TelemetryRecord]:
-    """Pop every held record that is certainly next, in event-time order."""
+def release_ready(state: OrderingState, *, lateness_ms: int, through_ts_ms: int = -1) -> list[TelemetryRecord]:
+    """Pop every held record that is certainly next, in event-time order; with through_ts_ms, also every record up
+    to that event time (an urgent record does not wait for the lateness: what arrives later and older is too late).
+    """
     out: list[TelemetryRecord] = []
-    watermark = state.max_ts_ms - lateness_ms
+    watermark = max(state.max_ts_ms - lateness_ms, through_ts_ms)
     pending = state.pending
     while pending:
         ts_ms, _, _, record = pending[0]

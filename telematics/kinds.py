@@ -42,6 +42,9 @@ class AlertKind:
     """Its weight as evidence for ``hijack_suspected``; None: fusion does not read it."""
     early_ramming: bool = False
     """Raised before a vehicle reaches a zone it is driven at: evaluation counts it as a ramming flagged early."""
+    urgent: bool = False
+    """Open, the vehicle's records are processed as they arrive, never held for the lateness horizon: every second
+    of a ramming, a hijack or a panic counts (anomaly/engine.py)."""
 
 
 KINDS: tuple[AlertKind, ...] = (
@@ -61,23 +64,24 @@ KINDS: tuple[AlertKind, ...] = (
               fusion=FusionWeight("tamper", 0.35, 0.45)),
     AlertKind("power_cut", "Power cut", control_loss=True, other_driver=True,
               fusion=FusionWeight("tamper", 0.35, 0.5)),
-    AlertKind("panic", "Panic button", control_loss=True, fusion=FusionWeight("driver", 0.7, 0.7)),
+    AlertKind("panic", "Panic button", control_loss=True, fusion=FusionWeight("driver", 0.7, 0.7), urgent=True),
     AlertKind("protected_zone_intrusion", "Protected zone intrusion", concerns_zone=True,
               fusion=FusionWeight("zone", 0.35, 0.5)),
     AlertKind("speed_in_zone", "Speeding in a protected zone", concerns_zone=True,
               fusion=FusionWeight("zone", 0.15, 0.3)),
     AlertKind("ramming_risk", "Ramming risk", concerns_zone=True, fusion=FusionWeight("zone", 0.45, 0.6),
-              early_ramming=True),
+              early_ramming=True, urgent=True),
     # CAN alerts come from the CAN intrusion detector, outside the per-record engine: they do not reach a
     # vehicle's open alerts, so neither fusion nor the stop policy can read them (yet); listing them there would be
     # a promise the code does not keep.
     AlertKind("can_intrusion", "CAN bus intrusion"),
     AlertKind("behaviour_anomaly", "Behaviour anomaly", other_driver=True,
               fusion=FusionWeight("behaviour", 0.25, 0.35)),
-    AlertKind("hijack_suspected", "Hijack suspected", control_loss=True, early_ramming=True),
+    AlertKind("hijack_suspected", "Hijack suspected", control_loss=True, early_ramming=True, urgent=True),
     # Emergency braking or stability control switched off: a group of its own (neither who drives nor where),
     # weighed as strongly as a ramming risk (anomaly/detectors/safety_systems.py).
-    AlertKind("safety_system_disabled", "Safety system disabled", fusion=FusionWeight("intent", 0.45, 0.6)),
+    AlertKind("safety_system_disabled", "Safety system disabled", fusion=FusionWeight("intent", 0.45, 0.6),
+              urgent=True),
 )
 
 BY_KIND: dict[str, AlertKind] = {k.kind: k for k in KINDS}
@@ -88,6 +92,7 @@ ZONE_KINDS: frozenset[str] = frozenset(k.kind for k in KINDS if k.concerns_zone)
 CONTROL_LOSS_KINDS: frozenset[str] = frozenset(k.kind for k in KINDS if k.control_loss)
 OTHER_DRIVER_KINDS: frozenset[str] = frozenset(k.kind for k in KINDS if k.other_driver)
 EARLY_RAMMING_KINDS: tuple[str, ...] = tuple(k.kind for k in KINDS if k.early_ramming)
+URGENT_KINDS: frozenset[str] = frozenset(k.kind for k in KINDS if k.urgent)
 FUSION_WEIGHTS: dict[str, FusionWeight] = {k.kind: k.fusion for k in KINDS if k.fusion is not None}
 
 
