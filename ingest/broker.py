@@ -6,7 +6,9 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -63,15 +65,52 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class EmbeddedBroker:
-    """Starts and stops one memory-only Tansu broker listening on 127.0.0.1:port."""
+MEMORY = "memory://tansu/"
+DURABLE_BUCKET_URL = "s3://truckguard/"
+"""The bucket of truckguard's own object store (ingest/broker_storage.py) as Tansu's storage engine URL."""
 
-    def __init__(self, port: int, *, log_path: Path | None = None, detached: bool = False) -> None:
+
+@dataclass(frozen=True)
+class BrokerStorage:
+    """Where the broker keeps messages, group offsets and producer state.
+
+    Memory (the default: gone when the broker stops), a folder that truckguard's loopback object store keeps on
+    disk (durable), or a storage engine URL given to Tansu as it is (``s3://bucket/`` with the AWS_* variables of
+    a real object store, or ``postgres://...`` with a Tansu built with its PostgreSQL engine).
+    """
+
+    url: str = MEMORY
+    folder: Path | None = None
+    sync: bool = True
+    """Flush every write of the folder store to disk before the broker acknowledges it (off only in tests)."""
+
+    @classmethod
+    def durable(cls, data_dir: Path, url: str = "") -> BrokerStorage:
+        """The configured storage URL if there is one, else a folder under the data dir."""
+        return cls(url=url) if url else cls(url=DURABLE_BUCKET_URL, folder=data_dir / "broker-storage")
+
+    @property
+    def is_durable(self) -> bool:
+        return self.url != MEMORY
+
+    def describe(self) -> str:
+        if self.folder is not None:
+            return f"durable, in {self.folder}"
+        return "in memory" if not self.is_durable else f"durable, on {self.url.split('@')[-1]}"
+
+
+class EmbeddedBroker:
+    """Starts and stops one Tansu broker listening on 127.0.0.1:port, on memory or durable storage."""
+
+    def __init__(self, port: int, *, log_path: Path | None = None, detached: bool = False,
+                 storage: BrokerStorage | None = None) -> None:
         self.port = port
         self.log_path = log_path
         self.detached = detached
         """Detached: its own session, left running when this process exits; else it dies with its parent."""
+        self.storage = storage or BrokerStorage()
         self.process: subprocess.Popen[bytes] | None = None
+        """Tansu itself, or on folder storage the object store process that runs Tansu as its child."""
 
     @property
     def bootstrap(self) -> str:
@@ -79,7 +118,14 @@ class EmbeddedBroker:
 
     def command(self) -> list[str]:
         url = f"tcp://127.0.0.1:{self.port}"
-        return [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        tansu = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                 "--storage-engine", self.storage.url]
+        folder = self.storage.folder
+        if folder is None:
+            return tansu
+        # The object store starts Tansu as its child once it listens, and the two stop together.
+        store = [sys.executable, "-m", "ingest.broker_storage", "--root", str(folder)]
+        return [*store, *([] if self.storage.sync else ["--no-sync"]), "--", *tansu]
 
     def start(self, timeout_s: float = 20.0) -> str:
         if port_open("127.0.0.1", self.port):
@@ -98,12 +144,25 @@ class EmbeddedBroker:
             preexec_fn=None if self.detached else die_with_parent(),
         )
         try:
-            wait_until_answers(self.bootstrap, timeout_s)
+            self._wait_until_answers(timeout_s)
         except BrokerError:
             self.stop()
             raise
-        log.info("embedded broker (pid %d) answers at %s", self.process.pid, self.bootstrap)
+        log.info("embedded broker (pid %d) answers at %s, storage %s", self.process.pid, self.bootstrap,
+                 self.storage.describe())
         return self.bootstrap
+
+    def _wait_until_answers(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not port_open("127.0.0.1", self.port):
+            if self.process is not None and self.process.poll() is not None:
+                where = f" (see {self.log_path})" if self.log_path else ""
+                raise BrokerError(f"the embedded broker exited with code {self.process.returncode} before it "
+                                  f"answered, storage {self.storage.describe()}{where}")
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        wait_until_answers(self.bootstrap, max(0.5, deadline - time.monotonic()))
 
     def stop(self, timeout_s: float = 5.0) -> None:
         process, self.process = self.process, None

@@ -43,6 +43,9 @@ def make_producer(
         linger_ms=linger_ms,
         batch_size=batch_size,
         max_in_flight_requests_per_connection=1,
+        # Tansu answers a send retried across its restart with DUPLICATE_SEQUENCE_NUMBER, which kafka-python takes
+        # for success (offset -1) though nothing was stored; consumers already drop duplicates.
+        enable_idempotence=False,
     )
 
 

@@ -54,6 +54,8 @@ class Settings:
     max_authorization_age_s: float = 300.0
     """An authorisation older than this is not turned into a command (the situation has moved on)."""
     log_level: str = "INFO"
+    broker_storage: str = ""
+    """Durable embedded broker: a Tansu storage engine URL; empty means files under data_dir/broker-storage."""
     public_url: str = ""
     """The site's address as people reach it, for the links in notifications; empty means http://web_host:web_port."""
     smtp_host: str = ""
@@ -124,6 +126,7 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "TRUCKGUARD_COMMAND_TTL_S": ("command_ttl_s", float),
     "TRUCKGUARD_MAX_AUTHORIZATION_AGE_S": ("max_authorization_age_s", float),
     "TRUCKGUARD_LOG_LEVEL": ("log_level", str),
+    "TRUCKGUARD_BROKER_STORAGE": ("broker_storage", str),
     "TRUCKGUARD_PUBLIC_URL": ("public_url", str),
     "TRUCKGUARD_SMTP_HOST": ("smtp_host", str),
     "TRUCKGUARD_SMTP_PORT": ("smtp_port", int),

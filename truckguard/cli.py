@@ -11,6 +11,7 @@ from pathlib import Path
 from telematics.errors import TruckguardError
 from telematics.settings import SettingsError, load_settings
 from truckguard.commands import (
+    audit,
     broker,
     can,
     demo,
@@ -28,7 +29,7 @@ from truckguard.commands import (
 log = logging.getLogger("truckguard")
 
 # Each group adds its commands; the order is the order of `truckguard --help`.
-COMMAND_GROUPS = (replay, can, scenarios, toolkit, broker, detect, fleet, site, users, keys, demo, devices)
+COMMAND_GROUPS = (replay, can, scenarios, toolkit, broker, detect, fleet, site, users, keys, audit, demo, devices)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ingest import topics
-from ingest.broker import EmbeddedBroker
+from ingest.broker import BrokerStorage, EmbeddedBroker
 from ingest.processes import start_child, stop_child
 from telematics.errors import OperationFailed
 from telematics.settings import Settings
@@ -181,14 +181,19 @@ def _stop_request_line(request: dict) -> str:
     )
 
 
-def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duration_s: float | None = None) -> int:
+def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duration_s: float | None = None,
+             durable: bool = False) -> int:
+    """Durable: the embedded broker keeps its messages on disk (or on TRUCKGUARD_BROKER_STORAGE), not in memory."""
     from web.reference import publish_reference
 
     demo = prepare(settings, speed)
     workdir = demo.workdir
     mark = mark_running(demo)
+    # A durable demo's broker data lives in the demo's folder, which each new demo starts afresh like its store.
+    storage = BrokerStorage.durable(workdir, settings.broker_storage) if durable else BrokerStorage()
     broker = (
-        EmbeddedBroker(settings.broker_port, log_path=workdir / "broker.log") if settings.uses_embedded_broker else None
+        EmbeddedBroker(settings.broker_port, log_path=workdir / "broker.log", storage=storage)
+        if settings.uses_embedded_broker else None
     )
     children: dict[str, subprocess.Popen[bytes]] = {}
     printer_stop = threading.Event()
@@ -212,6 +217,8 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
         printer = threading.Thread(target=_print_alerts, args=(bootstrap, printer_stop), daemon=True)
         printer.start()
         _print_welcome(url, demo, speed)
+        if broker is not None:
+            print(f"  embedded broker at {broker.bootstrap}, messages kept {storage.describe()}", flush=True)
         deadline = None if duration_s is None else time.monotonic() + duration_s
         segment, segment_end = 0, demo.start + timedelta(seconds=SEGMENT_S)
         while not stop.wait(0.5):

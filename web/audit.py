@@ -12,21 +12,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from telematics.spreadsheet import spreadsheet_safe
+from web.audit_chain import mark_unsealed
 from web.models import AuditRow
 from web.scope import Scope
 
 DEFAULT_LIMIT = 200
-CSV_COLUMNS = ("audit_id", "at", "actor", "action", "target_type", "target_id", "fleet_id", "ip", "before", "after")
+CSV_COLUMNS = ("audit_id", "at", "actor", "action", "target_type", "target_id", "fleet_id", "ip", "before", "after",
+               "chain_seq", "prev_hash", "entry_hash")
 
 
 def record(
     session: Session, actor: str, action: str, target_type: str, target_id: str, *,
     fleet_id: str | None = None, before: Any = None, after: Any = None, ip: str | None = None,
 ) -> AuditRow:
-    """Appends one entry to the session's transaction, so it commits (or not) with the change it describes."""
+    """Appends one entry to the session's transaction, so it commits (or not) with the change it describes.
+
+    The entry is written, with its place in the hash chain, when the transaction commits."""
     row = AuditRow(at=datetime.now(UTC), actor=actor, action=action, target_type=target_type,
                    target_id=str(target_id), fleet_id=fleet_id, before=before, after=after, ip=ip)
-    session.add(row)
+    # Added to the session as the transaction commits, chained to the entries before it (web/audit_chain.py).
+    mark_unsealed(session, row)
     return row
 
 
@@ -35,7 +40,8 @@ def audit_to_dict(row: AuditRow) -> dict[str, Any]:
 
     return {"audit_id": row.audit_id, "at": rfc3339(row.at), "actor": row.actor, "action": row.action,
             "target_type": row.target_type, "target_id": row.target_id, "fleet_id": row.fleet_id,
-            "before": row.before, "after": row.after, "ip": row.ip}
+            "before": row.before, "after": row.after, "ip": row.ip, "chain_seq": row.chain_seq,
+            "prev_hash": row.prev_hash, "entry_hash": row.entry_hash}
 
 
 def list_audit(

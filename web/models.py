@@ -298,3 +298,21 @@ class AuditRow(Base):
     before: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
     after: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64))
+    chain_seq: Mapped[int | None] = mapped_column(Integer, index=True, unique=True)
+    """Place in the hash chain (1, 2, ...), given as the transaction that wrote the entry commits."""
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 (hex) of the entry before it in the chain; 64 zeros for the first."""
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 (hex) of this entry's fields and ``prev_hash`` (web/audit.py ``entry_digest``)."""
+
+
+class AuditChainRow(Base):
+    """One row: the audit chain's last place and hash. Locked to extend the chain, so entries chain one by one,
+    and compared by ``audit verify``, so entries cut from the end of the chain are noticed."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -74,9 +74,10 @@ def _limit(topic: str) -> int:
 def make_general_producer(bootstrap: Any, client_id: str) -> KafkaProducer:
     """Acknowledged, gzip-compressed sends up to the largest reference snapshot (the client's default stops at
     1 MB before compressing)."""
+    # enable_idempotence=False: see ingest/kafka_clients.make_producer (Tansu restarts).
     return KafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, acks="all", retries=5, linger_ms=5,
                          max_in_flight_requests_per_connection=1, compression_type="gzip",
-                         max_request_size=GENERAL_MESSAGE_MAX_BYTES + 64 * 1024)
+                         max_request_size=GENERAL_MESSAGE_MAX_BYTES + 64 * 1024, enable_idempotence=False)
 
 
 _GENERAL_PRODUCERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()

@@ -70,6 +70,7 @@ ROUTES: dict[str, tuple[str, str, frozenset[str] | None, dict[str, Any] | None]]
     "stop_requests.decide": ("POST", "/stop-requests/sr-b/refuse", frozenset({"officer1"}), {"reason": ""}),
     "audit.index": ("GET", "/audit", ALL, None),
     "audit.export": ("GET", "/audit.csv", ALL, None),
+    "audit.stop_request_record": ("GET", "/stop-requests/sr-b/record.json", frozenset({"officer1", "admin"}), None),
     "events.stream": ("GET", "/events", ALL, None),
     "api.openapi": ("GET", "/api/openapi.json", None, None),
     "api.me": ("GET", "/api/me", ALL, None),
