@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 
 Output = Alert | StopRequest
 
+URGENT_GRACE_MS = 5_000
+"""While a vehicle has a ramming, hijack or panic open, its records wait at most this long (event time) for the
+ones before them: mobile networks deliver a few seconds out of order, and a record lost for good must not hold
+the alerts of an attack for the whole lateness (60 s by default)."""
+
 
 class StepResult:
     """What one record came to: admitted or not (and why not), and the outputs its admission released."""
@@ -107,21 +112,24 @@ class DetectionEngine:
                 ),
             )
         outputs: list[Output] = []
-        # Held records wait for the lateness to pass, unless this one cannot wait (see _urgent).
-        through = record.ts_ms if ordering.pending and self._urgent(state, record) else -1
+        # Held records wait for the lateness to pass, unless this one cannot wait (see _urgent_through).
+        through = self._urgent_through(state, record) if ordering.pending else -1
         for released in release_ready(ordering, lateness_ms=self.config.lateness_ms, through_ts_ms=through):
             outputs.extend(self._detect(state, released))
         return StepResult(admission, outputs)
 
-    def _urgent(self, state: VehicleState, record: TelemetryRecord) -> bool:
-        """A record whose alert cannot wait for the lateness horizon: a panic, emergency braking or stability
-        control switched off, or one of a vehicle with an urgent incident open (URGENT_KINDS: ramming, hijack and
-        their follow-ups). It and every record held before it are processed on arrival; a record that then
+    def _urgent_through(self, state: VehicleState, record: TelemetryRecord) -> int:
+        """How far (event time) held records are released now, whatever the lateness: a panic, or emergency
+        braking or stability control switched off, is processed on arrival with everything held before it; while
+        the vehicle has an urgent incident open (URGENT_KINDS: ramming, hijack and their follow-ups) its records
+        wait URGENT_GRACE_MS at most, enough to put a few seconds' disorder back in order. A record that then
         arrives older is too late. The rule reads only the records as they arrived and the vehicle's own state,
-        so replay and the live path decide alike."""
+        so replay and the live path decide alike. -1: nothing urgent."""
         if record.panic is True or intent_off(record.safety_systems):
-            return True
-        return any(alert.kind in URGENT_KINDS for alert in state.open_alerts.values())
+            return record.ts_ms
+        if any(alert.kind in URGENT_KINDS for alert in state.open_alerts.values()):
+            return record.ts_ms - URGENT_GRACE_MS
+        return -1
 
     def flush_vehicle(self, vehicle_id: str) -> list[Output]:
         """Release and process every record still held for a vehicle (it has gone quiet, or input ended)."""

@@ -1,12 +1,14 @@
-"""Records that cannot wait: a panic, or any record of a vehicle with a ramming or hijack open, is processed on
-arrival even behind a gap in seq; what then arrives older is too late."""
+"""Records that cannot wait: a panic is processed on arrival even behind a gap in seq, and the records of a vehicle
+with a ramming or hijack open wait seconds, not the lateness; what then arrives older is too late."""
 
 from __future__ import annotations
 
 from anomaly.engine import DetectionEngine
 from anomaly.ordering import Admission
+from telematics.kinds import URGENT_KINDS
 from telematics.validation import validate_record
-from tests.anomaly.helpers import Track, alerts, reference
+from tests.anomaly.helpers import Track, alerts, as_bytes, reference, run
+from tests.bundles import night_theft_into_market
 
 START = (52.47, 13.40)  # open road, away from sites and zones
 
@@ -41,3 +43,14 @@ def test_without_an_urgent_record_the_gap_holds_the_records_behind_it() -> None:
     assert all(not step.outputs for step in steps[10:])
     assert engine.held_vehicles() == ["NF-101"]
     assert engine.process(validate_record(missing)).admission is Admission.ACCEPTED
+
+
+def test_with_a_ramming_open_a_few_seconds_of_disorder_are_still_put_back_in_order() -> None:
+    in_order = night_theft_into_market()
+    first_urgent = min(a.ts for a in alerts(run(reference(), in_order)) if a.kind in URGENT_KINDS)
+    shuffled = list(in_order)
+    # After the ramming risk opens, pairs of records two seconds apart arrive swapped.
+    for i in range(next(n for n, r in enumerate(in_order) if r["ts"] > first_urgent) + 2, len(shuffled) - 3, 6):
+        shuffled[i], shuffled[i + 2] = shuffled[i + 2], shuffled[i]
+    assert shuffled != in_order
+    assert as_bytes(run(reference(), shuffled)) == as_bytes(run(reference(), in_order))
