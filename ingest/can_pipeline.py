@@ -39,11 +39,12 @@ class CanPipeline:
         state = self.states.get(vehicle_id)
         if state is None:
             state = self.states[vehicle_id] = self.detector.new_state(vehicle_id)
+        latest = None
         if frames:
             latest = max(f.timestamp for f in frames)
             self.max_bus_t = latest if self.max_bus_t is None else max(self.max_bus_t, latest)
         outputs = self._alerts(vehicle_id, self.detector.observe_batch(state, frames))
-        return FeedResult(outputs, vehicle_id=vehicle_id)
+        return FeedResult(outputs, vehicle_id=vehicle_id, event_ms=None if latest is None else int(latest * 1000))
 
     def _parse(self, raw: bytes) -> tuple[str, list]:
         if len(raw) > MAX_BATCH_BYTES:
@@ -68,11 +69,13 @@ class CanPipeline:
         return outputs
 
     # -- time passing and end of input ---------------------------------------------------------------------
-    def advance(self, lateness_ms: int) -> list[Output]:
-        """Close the windows of vehicles whose bus has gone quiet, up to the latest bus time less the lateness."""
+    def advance(self, lateness_ms: int, latest_ms: int | None = None) -> list[Output]:
+        """Close the windows of vehicles whose bus has gone quiet, up to the latest bus time (or latest_ms, if
+        earlier: the slowest partition's) less the lateness."""
         if self.max_bus_t is None:
             return []
-        until = self.max_bus_t - lateness_ms / 1000
+        latest = self.max_bus_t if latest_ms is None else min(self.max_bus_t, latest_ms / 1000)
+        until = latest - lateness_ms / 1000
         outputs: list[Output] = []
         for vehicle_id in sorted(self.states):
             outputs += self._alerts(vehicle_id, self.detector.advance(self.states[vehicle_id], until))

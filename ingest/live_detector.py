@@ -23,6 +23,7 @@ from typing import Protocol
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.errors import IllegalStateError
 from kafka.producer.future import FutureRecordMetadata
 
 from anomaly.config import EngineConfig
@@ -104,6 +105,8 @@ class LiveDetector:
         self._next_offsets: dict[TopicPartition, int] = {}
         self._dirty: set[str] = set()
         self._vehicle_partition: dict[str, int] = {}
+        self._partition_event_ms: dict[TopicPartition, int] = {}
+        """The latest event time read from each partition this instance holds."""
         self._last_arrival: dict[str, float] = {}
         self._unacknowledged: dict[str, list[FutureRecordMetadata]] = {}
         """Per vehicle, its outputs not yet known to be acknowledged: its state waits for them."""
@@ -163,7 +166,9 @@ class LiveDetector:
                 if now - last_idle_check >= min(1.0, options.idle_flush_s):
                     self._flush_idle(now)
                     if not self._parked:  # silence is judged over every vehicle, so once all are restored
-                        self._emit_marking_dirty(self.pipeline.advance(options.config.lateness_ms))
+                        self._emit_marking_dirty(
+                            self.pipeline.advance(options.config.lateness_ms, self._slowest_partition_ms())
+                        )
                     last_idle_check = now
                 if self._checkpoint is None and now - last_checkpoint >= options.checkpoint_s:
                     self._begin_checkpoint()
@@ -205,6 +210,8 @@ class LiveDetector:
             self._vehicle_partition[result.vehicle_id] = partition.partition
             self._last_arrival[result.vehicle_id] = time.monotonic()
         self._next_offsets[partition] = message.offset + 1
+        if result.event_ms is not None and result.event_ms > self._partition_event_ms.get(partition, -1):
+            self._partition_event_ms[partition] = result.event_ms
 
     def _emit(self, outputs: Iterable[Output]) -> None:
         for output in outputs:
@@ -219,6 +226,25 @@ class LiveDetector:
         future.add_callback(lambda _: self.timings.add("output_ack_ms", (time.monotonic() - sent) * 1000))
         self._futures.append(future)
         return future
+
+    def _slowest_partition_ms(self) -> int | None:
+        """The latest event time read from the partitions still behind their end: silence is judged no further
+        than that, so while one partition catches up (a backlog after an outage, or one fetched ahead of the
+        others) the vehicles on the others do not look gone quiet. A partition read to its end holds nothing back:
+        a vehicle on it that stopped reporting has really gone quiet. None: no partition is behind."""
+        consumer = self._consumer
+        if consumer is None:
+            return None
+        behind: list[int] = []
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            try:
+                position = consumer.position(tp, timeout_ms=0) if end is not None else None
+            except IllegalStateError:  # revoked meanwhile
+                continue
+            if end is not None and position is not None and position < end:
+                behind.append(self._partition_event_ms.get(tp, -1))
+        return min(behind, default=None)
 
     def _flush_idle(self, now: float) -> None:
         """Release records held for ordering once their vehicle has been silent for idle_flush_s."""
@@ -400,6 +426,8 @@ class LiveDetector:
                 del self._vehicle_partition[vehicle_id]
                 self._last_arrival.pop(vehicle_id, None)
                 self._unacknowledged.pop(vehicle_id, None)
+        for tp in [tp for tp in self._partition_event_ms if tp.partition in gone]:
+            del self._partition_event_ms[tp]
 
 
 def _own_key(key: str, prefix: str) -> str | None:
@@ -418,7 +446,7 @@ class StreamPipeline(Protocol):
 
     def feed(self, raw: bytes) -> FeedResult: ...
     def flush_vehicle(self, vehicle_id: str) -> list[Output]: ...
-    def advance(self, lateness_ms: int) -> list[Output]: ...
+    def advance(self, lateness_ms: int, latest_ms: int | None = None) -> list[Output]: ...
     def held_vehicles(self) -> list[str]: ...
     def snapshot(self, vehicle_id: str) -> bytes | None: ...
     def restore(self, vehicle_id: str, snapshot: bytes) -> None: ...

@@ -16,16 +16,18 @@ from telematics.validation import InvalidRecord
 class FeedResult:
     """What one raw message came to: its outputs, or why it was rejected (dead-letter it with this reason)."""
 
-    __slots__ = ("duplicate", "outputs", "rejection", "vehicle_id")
+    __slots__ = ("duplicate", "event_ms", "outputs", "rejection", "vehicle_id")
 
     def __init__(
         self, outputs: list[Output], rejection: str | None = None, vehicle_id: str | None = None,
-        duplicate: bool = False,
+        duplicate: bool = False, event_ms: int | None = None,
     ) -> None:
         self.outputs = outputs
         self.rejection = rejection
         self.vehicle_id = vehicle_id
         self.duplicate = duplicate
+        self.event_ms = event_ms
+        """The event time (ms) the message carried, when it was accepted."""
 
 
 @dataclass
@@ -79,7 +81,7 @@ class DetectPipeline:
         if self.max_event_ms is None or record.ts_ms > self.max_event_ms:
             self.max_event_ms = record.ts_ms
         self.count_outputs(step.outputs)
-        return FeedResult(step.outputs, vehicle_id=record.vehicle_id)
+        return FeedResult(step.outputs, vehicle_id=record.vehicle_id, event_ms=record.ts_ms)
 
     def flush_vehicle(self, vehicle_id: str) -> list[Output]:
         return self.count_outputs(self.engine.flush_vehicle(vehicle_id))
@@ -87,11 +89,14 @@ class DetectPipeline:
     def flush_all(self) -> list[Output]:
         return self.count_outputs(self.engine.flush_all())
 
-    def advance(self, lateness_ms: int) -> list[Output]:
-        """Let event time pass: the watermark is the latest event time seen less the allowed lateness."""
+    def advance(self, lateness_ms: int, latest_ms: int | None = None) -> list[Output]:
+        """Let event time pass: the watermark is the latest event time seen (or latest_ms, if earlier) less the
+        allowed lateness. The live loop passes the latest event time of its slowest partition: one partition read
+        ahead of the others (a backlog after an outage) must not make the vehicles of the others look silent."""
         if self.max_event_ms is None:
             return []
-        return self.count_outputs(self.engine.advance(self.max_event_ms - lateness_ms))
+        latest = self.max_event_ms if latest_ms is None else min(self.max_event_ms, latest_ms)
+        return self.count_outputs(self.engine.advance(latest - lateness_ms))
 
     def finish(self, lateness_ms: int) -> list[Output]:
         """End of input: release everything held, then let event time pass as far as the live path would.
