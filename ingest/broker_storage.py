@@ -142,7 +142,7 @@ class FileObjectStore:
                 del self._keys[at]
             self._stats.pop(key, None)
 
-    def list(self, prefix: str, delimiter: str | None, start_after: str,
+    def list_objects(self, prefix: str, delimiter: str | None, start_after: str,
              limit: int) -> tuple[list[tuple[str, os.stat_result]], list[str], str | None]:
         """Objects and common prefixes after ``start_after`` in key order, at most ``limit``; the last key if more."""
         objects: list[tuple[str, os.stat_result]] = []
@@ -182,7 +182,7 @@ class FileObjectStore:
         return objects, prefixes, None
 
     def _keys_under(self, top: Path, base: str) -> list[str]:
-        keys = []
+        keys: list[str] = []
         for folder, _dirs, files in os.walk(top):
             relative = os.path.relpath(folder, top)
             stem = base if relative == "." else "/".join(filter(None, (base, *relative.split(os.sep))))
@@ -328,7 +328,7 @@ class ObjectStoreHandler(BaseHTTPRequestHandler):
         limit = min(int(query.get("max-keys") or MAX_LIST_KEYS), MAX_LIST_KEYS)
         token = query.get("continuation-token")
         start_after = bytes.fromhex(token).decode() if token else query.get("start-after", "")
-        objects, prefixes, more = self.server.store.list(prefix, delimiter, start_after, limit)
+        objects, prefixes, more = self.server.store.list_objects(prefix, delimiter, start_after, limit)
         parts = ['<?xml version="1.0" encoding="UTF-8"?>',
                  '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
                  f"<Name>{escape(self.server.bucket)}</Name><Prefix>{escape(prefix)}</Prefix>",

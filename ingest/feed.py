@@ -66,8 +66,11 @@ def stream_bundle(
                     first_event = ts if first_event is None else first_event
                     due = started + (ts - first_event) / 1000 / speed
                     pause = due - time.monotonic()
-                    if pause > 0 and (stop.wait(pause) if stop is not None else time.sleep(pause) or False):
-                        break
+                    if pause > 0:
+                        if stop is None:
+                            time.sleep(pause)
+                        elif stop.wait(pause):
+                            break
             futures.append(producer.send(topic, key=vehicle_key(line), value=line))
             sent += 1
             if len(futures) >= REPORTS_CHECKED_EVERY:

@@ -136,11 +136,11 @@ def test_listing_pages_through_keys_in_order_with_common_prefixes(tmp_path: Path
     store = FileObjectStore(tmp_path, sync=False)
     for key in ("a/1/x", "a/1/y", "a/2/x", "a/3", "b/1"):
         store.write(key, b"", if_match=None, if_none_match=None)
-    objects, prefixes, more = store.list("a/", "/", "", 2)
+    objects, prefixes, more = store.list_objects("a/", "/", "", 2)
     assert (objects, prefixes, more) == ([], ["a/1/", "a/2/"], "a/3")
-    objects, prefixes, more = store.list("a/", "/", "a/2/", 10)
+    objects, prefixes, more = store.list_objects("a/", "/", "a/2/", 10)
     assert [key for key, _ in objects] == ["a/3"] and prefixes == [] and more is None
-    objects, _, _ = store.list("a/1/", None, "", 10)
+    objects, _, _ = store.list_objects("a/1/", None, "", 10)
     assert [key for key, _ in objects] == ["a/1/x", "a/1/y"]
     assert _byte_range("bytes=2-4", 10) == (2, 5)
     assert _byte_range("bytes=-3", 10) == (7, 10)
@@ -154,5 +154,5 @@ def test_a_restarted_broker_forgets_group_members_but_keeps_their_committed_offs
     for key in (f"{groups}/truckguard-detector.json", f"{groups}/truckguard-web-store.json", offset):
         store.write(key, b"{}", if_match=None, if_none_match=None)
     assert forget_group_membership(tmp_path) == 2  # before the store starts, as the broker's start does
-    objects, _, _ = FileObjectStore(tmp_path, sync=False).list("clusters/", None, "", 100)
+    objects, _, _ = FileObjectStore(tmp_path, sync=False).list_objects("clusters/", None, "", 100)
     assert [key for key, _ in objects] == [offset]
