@@ -12,6 +12,7 @@ from telematics.errors import TruckguardError
 from telematics.settings import SettingsError, load_settings
 from truckguard.commands import (
     audit,
+    basemap,
     broker,
     can,
     demo,
@@ -19,6 +20,7 @@ from truckguard.commands import (
     devices,
     fleet,
     keys,
+    notify,
     replay,
     scenarios,
     site,
@@ -29,7 +31,9 @@ from truckguard.commands import (
 log = logging.getLogger("truckguard")
 
 # Each group adds its commands; the order is the order of `truckguard --help`.
-COMMAND_GROUPS = (replay, can, scenarios, toolkit, broker, detect, fleet, site, users, keys, audit, demo, devices)
+COMMAND_GROUPS = (
+    replay, can, scenarios, toolkit, broker, detect, fleet, notify, site, users, keys, audit, demo, devices, basemap
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

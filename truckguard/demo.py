@@ -207,7 +207,7 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
         publish_reference(settings.with_overrides(bootstrap_servers=bootstrap, database_url=demo.store_url))
         env = child_environment(settings, demo, bootstrap)
         me = [sys.executable, "-m", "truckguard"]
-        for name in ("detect", "sink", "dispatch", "web"):
+        for name in ("detect", "sink", "dispatch", "notify", "web"):
             children[name] = start_child([*me, name], env, workdir / f"{name}.log")
         url = f"http://{settings.web_host}:{settings.web_port}/"
         _wait_http(url + "healthz", 30, children["web"])
@@ -244,7 +244,7 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
     finally:
         print("stopping the demo ...", flush=True)
         printer_stop.set()
-        for name in ("fleet", "web", "dispatch", "sink", "detect"):
+        for name in ("fleet", "web", "notify", "dispatch", "sink", "detect"):
             if name in children:
                 stop_child(children[name])
         if printer is not None:

@@ -12,20 +12,35 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask.cli import with_appcontext
+from flask_babel import gettext
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from telematics.settings import Settings, load_settings
-from web import auth, db
+from web import auth, basemap, db, i18n
 from web.display import register_filters
+from web.i18n import N_
 from web.migrate import upgrade_store
 from web.stop_flow import DEFAULT_EXPIRY_S
-from web.views import account, alerts, api, audit, events, fleet, health, reference, stop_requests, users, vehicles
+from web.views import (
+    account,
+    alerts,
+    api,
+    audit,
+    events,
+    fleet,
+    health,
+    notifications,
+    reference,
+    stop_requests,
+    users,
+    vehicles,
+)
 from web.views import auth as auth_views
 from web.views import toolkit as toolkit_views
 
 BLUEPRINTS = (auth_views.bp, account.bp, users.bp, alerts.bp, fleet.bp, vehicles.bp, reference.bp, stop_requests.bp,
-              audit.bp, events.bp, api.bp, health.bp)
+              audit.bp, events.bp, api.bp, health.bp, notifications.bp, basemap.bp)
 SESSION_HOURS = 12
 BUSY_RETRY_S = 5
 """Retry-After of a store that stayed busy past its busy timeout: long enough for the writers to catch up."""
@@ -33,16 +48,20 @@ BUSY_RETRY_S = 5
 log = logging.getLogger(__name__)
 
 _WHAT_TO_DO = {
-    400: "The request was not understood. Go back, check what you entered and send it again.",
-    403: "Your account may not open this page. Ask an administrator if you need it.",
-    404: "Nothing is here. Check the address, or start again from the alert list.",
-    405: "This page cannot be used that way. Go back and use its buttons.",
-    413: "What you sent is too large. Send a smaller file.",
-    429: "Too many attempts. Wait a few minutes and try again.",
-    503: "The store is busy just now. Nothing was lost: wait a few seconds and reload the page.",
+    400: N_("The request was not understood. Go back, check what you entered and send it again."),
+    403: N_("Your account may not open this page. Ask an administrator if you need it."),
+    404: N_("Nothing is here. Check the address, or start again from the alert list."),
+    405: N_("This page cannot be used that way. Go back and use its buttons."),
+    413: N_("What you sent is too large. Send a smaller file."),
+    429: N_("Too many attempts. Wait a few minutes and try again."),
+    503: N_("The store is busy just now. Nothing was lost: wait a few seconds and reload the page."),
 }
-_FALLBACK = "Something went wrong on our side and has been logged. Reload the page; if it happens again, tell your " \
-    "administrator the time it happened."
+_FALLBACK = N_("Something went wrong on our side and has been logged. Reload the page; if it happens again, tell "
+               "your administrator the time it happened.")
+_TITLES = (N_("Bad Request"), N_("Forbidden"), N_("Not Found"), N_("Method Not Allowed"),
+           N_("Request Entity Too Large"), N_("Too Many Requests"), N_("Internal Server Error"), N_("Store busy"))
+"""The titles of the errors a person meets (Werkzeug's names and our own): the page shows them in the reader's
+language, the API in English."""
 
 
 def content_security_policy(tiles: str = "") -> str:
@@ -102,6 +121,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     upgrade_store(settings.store_url)
     db.init_app(app, settings.store_url)
     auth.init_app(app)
+    i18n.init_app(app, Path(settings.data_dir) / "translations")
     register_filters(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
@@ -121,8 +141,9 @@ def _error_page(status: int, title: str, detail: str | None = None) -> Response:
             request.headers.get("Authorization", "").lower().startswith("bearer "):
         response = jsonify(error=title, message=detail or advice)
     else:
-        response = current_app.make_response(
-            render_template("error.html", status=status, title=title, detail=detail, advice=advice))
+        response = current_app.make_response(render_template(
+            "error.html", status=status, title=gettext(title) if title in _TITLES else title, detail=detail,
+            advice=gettext(advice)))
     response.status_code = status
     return response
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,8 @@ class Zone:
     name: str
     kind: str | None
     ring: list[list[float]] | None
+    timezone: str | None = None
+    """The zone's IANA time zone: the page gives the request's expiry in the zone's local time too."""
 
 
 @dataclass
@@ -94,7 +97,8 @@ def request_zone(session: Session, row: StopRequestRow, alerts: list[dict[str, A
         return Zone(zone_id, zone_id, None, None), source
     geometry = zone.feature.get("geometry") or {}
     ring = geometry.get("coordinates", [None])[0] if geometry.get("type") == "Polygon" else None
-    return Zone(zone_id, zone.name, (zone.feature.get("properties") or {}).get("kind"), ring), source
+    properties = zone.feature.get("properties") or {}
+    return Zone(zone_id, zone.name, properties.get("kind"), ring, properties.get("timezone")), source
 
 
 def decision_facts(session: Session, row: StopRequestRow, expiry_s: float, now: datetime | None = None) -> Decision:
@@ -114,10 +118,11 @@ def decision_facts(session: Session, row: StopRequestRow, expiry_s: float, now: 
     overtaken: list[str] = []
     if position is not None:
         if (position.get("speed_kmh") or 0.0) < MOVING_KMH:
-            overtaken.append("the vehicle has stopped")
+            overtaken.append(gettext("the vehicle has stopped"))
         if distance == 0:
-            overtaken.append(f"the vehicle is already inside {zone.name if zone else 'the zone'}")
+            overtaken.append(gettext("the vehicle is already inside %(zone)s", zone=zone.name) if zone
+                             else gettext("the vehicle is already inside the zone"))
         if position.get("ignition") is False:
-            overtaken.append("its ignition is off")
+            overtaken.append(gettext("its ignition is off"))
     return Decision(zone, source, distance, eta, position, alerts, expires_at,
                     max(0.0, (expires_at - now).total_seconds()) if waiting else 0.0, overtaken)

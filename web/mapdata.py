@@ -1,18 +1,20 @@
-"""The fleet map's layers as GeoJSON: vehicles at their last position with status and open alerts, trips,
-zones and sites, all within the reader's fleets."""
+"""The maps' layers as GeoJSON: the fleet map's vehicles at their last position with status and open alerts,
+trips, zones and sites, all within the reader's fleets; and one alert's map, its track, zone and projected course."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from web.models import AlertRow, VehiclePositionRow, VehicleRow
-from web.positions import position_to_dict
+from web.models import AlertRow, VehiclePositionRow, VehicleRow, ZoneRow
+from web.positions import latest_positions, position_to_dict, track
 from web.reference import feature_collection, fleet_document, trips_document, zones_document
 from web.scope import Scope
+from web.store import rfc3339
 
 STALE_AFTER = timedelta(minutes=10)
 MOVING_KMH = 3.0
@@ -89,7 +91,7 @@ def map_layers(session: Session, scope: Scope) -> dict[str, Any]:
     vehicle_features = [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [v["position"]["lon"], v["position"]["lat"]]},
          "properties": {k: v[k] for k in v if k != "position"} | {
-             k: v["position"][k] for k in ("ts", "speed_kmh", "heading_deg", "ignition")}}
+             k: v["position"].get(k) for k in ("ts", "speed_kmh", "heading_deg", "ignition", "speed_governor")}}
         for v in vehicles(session, scope) if v["position"] is not None
     ]
     _stacks(vehicle_features)
@@ -99,3 +101,56 @@ def map_layers(session: Session, scope: Scope) -> dict[str, Any]:
     ]
     return {"vehicles": feature_collection(vehicle_features), "trips": trips_document(session, scope),
             "zones": zones_document(session), "sites": feature_collection(sites)}
+
+
+EARTH_M_PER_DEG = 111_320.0
+"""Metres per degree of latitude; a degree of longitude is that times cos(latitude). Flat-earth steps are exact to
+well under a metre over the few kilometres an alert's projected course spans."""
+TRACK_BEFORE = timedelta(minutes=10)
+TRACK_AFTER = timedelta(minutes=5)
+"""The alert map shows the same stretch of time as the evidence chart (web/evidence.py BEFORE and AFTER)."""
+
+
+def projected_course(lat: float, lon: float, course_deg: float, metres: float) -> list[list[float]]:
+    """[[lon, lat], [lon, lat]]: from a position along a compass course for ``metres``."""
+    rad = math.radians(course_deg)
+    dlat = metres * math.cos(rad) / EARTH_M_PER_DEG
+    dlon = metres * math.sin(rad) / (EARTH_M_PER_DEG * math.cos(math.radians(lat)))
+    return [[round(lon, 6), round(lat, 6)], [round(lon + dlon, 6), round(lat + dlat, 6)]]
+
+
+def _projection(alert: AlertRow) -> dict[str, Any] | None:
+    """The course the detector projected to the zone's edge (a ramming-risk alert's evidence ``course_deg`` and
+    ``along_course_m`` from the alert's position), as a LineString feature; None when the alert carries none."""
+    evidence = alert.evidence or {}
+    course, along = evidence.get("course_deg"), evidence.get("along_course_m")
+    if alert.lat is None or alert.lon is None or not isinstance(course, int | float) \
+            or not isinstance(along, int | float) or along <= 0:
+        return None
+    return {"type": "Feature", "geometry": {"type": "LineString",
+                                            "coordinates": projected_course(alert.lat, alert.lon, course, along)},
+            "properties": {"course_deg": course, "along_course_m": along,
+                           "time_to_boundary_s": evidence.get("time_to_boundary_s")}}
+
+
+def alert_map(session: Session, alert: AlertRow) -> dict[str, Any]:
+    """One alert's map as a Feature: the vehicle's track around the alert (LineString), and in its properties the
+    alert's position, its zone, the projected course when the alert carries one, and where the vehicle is now."""
+    start, end = alert.onset_ts - TRACK_BEFORE, alert.ts + TRACK_AFTER
+    points = [{"ts": rfc3339(p["ts"]), "lat": p["lat"], "lon": p["lon"], "speed_kmh": p["speed_kmh"]}
+              for p in track(session, alert.vehicle_id, start, end) if p["lat"] is not None]
+    zone = session.get(ZoneRow, alert.zone_id) if alert.zone_id else None
+    where = None if alert.lat is None else {"lat": alert.lat, "lon": alert.lon, "ts": rfc3339(alert.ts),
+                                            "kind": alert.kind, "severity": alert.severity}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[p["lon"], p["lat"]] for p in points]},
+        "properties": {
+            "vehicle_id": alert.vehicle_id, "points": points, "from": rfc3339(start), "to": rfc3339(end),
+            "alert": where,
+            "zone": None if zone is None else {**zone.feature, "properties": {
+                **(zone.feature.get("properties") or {}), "zone_id": zone.zone_id, "name": zone.name}},
+            "projected": _projection(alert),
+            "position": latest_positions(session, [alert.vehicle_id]).get(alert.vehicle_id),
+        },
+    }

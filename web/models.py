@@ -122,6 +122,8 @@ class VehiclePositionRow(Base):
     ignition: Mapped[bool | None] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    speed_governor: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
+    """The contract's speed_governor (active, limit_kmh, zone_id, source) of the latest record that carried one."""
 
 
 class TrackPointRow(Base):

@@ -31,6 +31,8 @@ class Fix:
     heading_deg: float | None = None
     ignition: bool | None = None
     source: str = "telemetry"
+    speed_governor: dict[str, Any] | None = None
+    """The contract's ``speed_governor`` (active, limit_kmh, zone_id, source) when the record carried one."""
 
 
 def fix_from_record(record: Any) -> Fix | None:
@@ -38,10 +40,11 @@ def fix_from_record(record: Any) -> Fix | None:
     if not record.has_position:
         return None
     return Fix(record.vehicle_id, to_datetime(record.ts_ms), record.lat, record.lon, record.speed_kmh,
-               record.heading_deg, record.ignition)
+               record.heading_deg, record.ignition, speed_governor=record.speed_governor)
 
 
-_POSITION_COLUMNS = ("vehicle_id", "ts", "lat", "lon", "speed_kmh", "heading_deg", "ignition", "source", "updated_at")
+_POSITION_COLUMNS = ("vehicle_id", "ts", "lat", "lon", "speed_kmh", "heading_deg", "ignition", "source", "updated_at",
+                     "speed_governor")
 
 
 def note_positions(session: Session, fixes: list[Fix]) -> None:
@@ -52,7 +55,8 @@ def note_positions(session: Session, fixes: list[Fix]) -> None:
     table = VehiclePositionRow.__table__
     now = datetime.now(UTC)
     rows = [{"vehicle_id": f.vehicle_id, "ts": f.ts, "lat": f.lat, "lon": f.lon, "speed_kmh": f.speed_kmh,
-             "heading_deg": f.heading_deg, "ignition": f.ignition, "source": f.source, "updated_at": now}
+             "heading_deg": f.heading_deg, "ignition": f.ignition, "source": f.source, "updated_at": now,
+             "speed_governor": f.speed_governor}
             for f in sorted(fixes, key=lambda f: f.vehicle_id)]
     insert = _insert(session, table)
     session.execute(insert.on_conflict_do_update(
@@ -90,7 +94,7 @@ def prune_track(session: Session, now: datetime | None = None) -> None:
 def position_to_dict(row: VehiclePositionRow) -> dict[str, Any]:
     return {"vehicle_id": row.vehicle_id, "ts": rfc3339(row.ts), "lat": row.lat, "lon": row.lon,
             "speed_kmh": row.speed_kmh, "heading_deg": row.heading_deg, "ignition": row.ignition,
-            "source": row.source}
+            "source": row.source, "speed_governor": row.speed_governor}
 
 
 def latest_positions(session: Session, vehicle_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:

@@ -8,14 +8,35 @@ import sys
 from telematics.settings import Settings
 from truckguard.commands.common import Subparsers, add_action, add_command, database_url_flag
 
+NO_TERMINAL = ("password: no terminal to ask for it on; pipe it in with --password-stdin "
+               "(printf '%s\\n' \"$PASSWORD\" | truckguard users add NAME --role ROLE --password-stdin)")
 
-def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+
+def ask_password() -> str:
+    """The password typed at the terminal, not echoed; BadInput (one line) when there is no terminal to ask on, as
+    under cron, a CI runner or `ssh host cmd`, where getpass would echo it or end in EOFError."""
     import getpass
 
+    from telematics.errors import BadInput
+
+    if not sys.stdin.isatty():
+        try:
+            # getpass asks on the controlling terminal when there is one, even with stdin redirected.
+            with open("/dev/tty"):
+                pass
+        except OSError:
+            raise BadInput(NO_TERMINAL) from None
+    try:
+        return getpass.getpass("password: ")
+    except EOFError:
+        raise BadInput(NO_TERMINAL) from None
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     from web.accounts import add_user
     from web.db import find_store
 
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ask_password()
     store = find_store(settings.database_url, settings.data_dir, create=True)
     secret = add_user(store, args.username, password, args.role, args.fleet or ())
     print(f"user {args.username} ({args.role}) created")

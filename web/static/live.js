@@ -15,21 +15,36 @@
   const status = document.getElementById("live-status");
   const announce = document.getElementById("live-announce");
   const what = status ? status.dataset.what : "items";
+  // The reader's words and formats, as the server wrote the rows (web/display.py live_words); English without them.
+  const words = JSON.parse(document.getElementById("live-words")?.textContent || "{}");
+  const fill = (pattern, values) => pattern.replace(/%\((\w+)\)[sd]/g, (_, name) => String(values[name]));
+  const number = (value, digits) => words.locale
+    ? new Intl.NumberFormat(words.locale, digits === undefined ? {} : {minimumFractionDigits: digits,
+      maximumFractionDigits: digits}).format(value)
+    : (digits === undefined ? String(value) : value.toFixed(digits));
+  const word = (value) => (words.words && words.words[value]) || String(value).replace(/_/g, " ");
 
   const ACRONYMS = { gnss: "GNSS", can: "CAN" };
   const kindLabel = (text) => {
+    if (words.kinds && words.kinds[text]) return words.kinds[text];
     const spaced = String(text).split("_").map((word) => ACRONYMS[word] || word).join(" ");
     return spaced.charAt(0).toUpperCase() + spaced.slice(1);
   };
   const when = (text) => {
     if (!text) return NONE;
     const moment = new Date(text);
-    return isNaN(moment) ? text : moment.toISOString().slice(0, 19).replace("T", " ");
+    if (isNaN(moment)) return text;
+    if (words.locale && !words.iso_times) {
+      return new Intl.DateTimeFormat(words.locale, {dateStyle: "medium", timeStyle: "medium", timeZone: "UTC"})
+        .format(moment);
+    }
+    return moment.toISOString().slice(0, 19).replace("T", " ");
   };
   const plain = (value) => {
     if (value === null || value === undefined) return NONE;
-    if (typeof value === "boolean") return value ? "yes" : "no";
-    if (typeof value === "number" || typeof value === "string") return String(value);
+    if (typeof value === "boolean") return value ? (words.yes || "yes") : (words.no || "no");
+    if (typeof value === "number") return number(value);
+    if (typeof value === "string") return value;
     if (Array.isArray(value)) return value.map(plain).join(", ");
     return JSON.stringify(value);
   };
@@ -45,8 +60,9 @@
     if (!history || history.length === 0) return NONE;
     const entry = history[history.length - 1];
     // As web/display.py's last_change: a first approval is "approved 1 of 2"; the platform's clock first.
-    const step = entry.approval === 1 ? "approved 1 of 2" : (entry.status ?? "?");
-    const text = `${step} by ${entry.by ?? "?"} at ${when(entry.recorded_at ?? entry.at)}`;
+    const step = entry.approval === 1 ? (words.approved || "approved 1 of 2") : word(entry.status ?? "?");
+    const text = fill(words.change || "%(step)s by %(who)s at %(time)s",
+                      {step, who: entry.by ?? "?", time: when(entry.recorded_at ?? entry.at)});
     return entry.note ? `${text}: ${entry.note}` : text;
   };
 
@@ -56,7 +72,7 @@
     if (className) node.className = className;
     return node;
   };
-  const badge = (value) => el("span", value, "badge badge-" + value);
+  const badge = (value) => el("span", word(value), "badge badge-" + value);
   const time = (value) => {
     if (!value) return document.createTextNode(NONE);
     const node = el("time", when(value));
@@ -74,13 +90,14 @@
   const rows = {
     alerts: (a) => [a.alert_id, "severity-" + a.severity, [
       link("/alerts/" + encodeURIComponent(a.alert_id), time(a.ts)), a.vehicle_id, a.fleet_id || NONE, kindLabel(a.kind), badge(a.severity),
-      a.zone_id || NONE, [a.score === null ? NONE : a.score.toFixed(2), "num"],
+      a.zone_id || NONE, [a.score === null ? NONE : number(a.score, 2), "num"],
       [evidenceSummary(a.evidence), "evidence"], badge(a.status),
     ]],
     stop_requests: (r) => [r.request_id, "status-" + r.status, [
       link("/stop-requests/" + encodeURIComponent(r.request_id), time(r.ts)), r.vehicle_id, r.fleet_id || NONE,
-      kindLabel(r.mode) + (r.target_speed_kmh === null || r.target_speed_kmh === undefined
-        ? "" : ` to ${plain(r.target_speed_kmh)} km/h`),
+      r.target_speed_kmh === null || r.target_speed_kmh === undefined ? kindLabel(r.mode)
+        : fill(words.mode_to || "%(mode)s to %(speed)s",
+               {mode: kindLabel(r.mode), speed: `${number(Math.round(r.target_speed_kmh))} km/h`}),
       badge(r.status), r.reason, [String(r.alert_ids.length), "num"], lastChange(r.history),
     ]],
   };
@@ -112,14 +129,16 @@
     }
     if (items.length === 0) {
       const tr = el("tr", undefined, "empty");
-      const td = el("td", `No ${what} yet.`);
+      const td = el("td", (words.empty && words.empty[what]) || `No ${what} yet.`);
       td.colSpan = labels.length;
       tr.append(td);
       body.append(tr);
     }
     table.replaceChild(body, table.tBodies[0]);
     if (fresh.length && announce) {
-      announce.textContent = `${fresh.length} new ${fresh.length === 1 ? what.replace(/s$/, "") : what}`;
+      const forms = words.new && words.new[what];
+      announce.textContent = forms ? fill(forms[fresh.length === 1 ? 0 : 1], {num: fresh.length})
+        : `${fresh.length} new ${fresh.length === 1 ? what.replace(/s$/, "") : what}`;
     }
     seen = new Set([...seen, ...fresh]);
   }
@@ -135,12 +154,14 @@
       render(data[kind]);
       if (status) {
         status.classList.remove("is-stale");
-        status.textContent = `Updated ${new Date().toLocaleTimeString()}; this list updates itself.`;
+        const now = new Date().toLocaleTimeString(words.locale);
+        status.textContent = words.updated ? fill(words.updated, {time: now})
+          : `Updated ${now}; this list updates itself.`;
       }
     } catch (error) {
       if (status) {
         status.classList.add("is-stale");
-        status.textContent = "Cannot reach the server; retrying\u2026";
+        status.textContent = words.offline || "Cannot reach the server; retrying\u2026";
       }
     } finally {
       inFlight = false;

@@ -1,4 +1,5 @@
-// Draws the fleet map with the vendored Leaflet: vehicles, trips, sites, zones; live by /events; draws zones.
+// Draws the fleet map with the vendored Leaflet over the offline base map: vehicles (and the speed limit that
+// governs them), trips, sites, zones; live by /events; draws zones.
 "use strict";
 
 (function () {
@@ -8,9 +9,17 @@
   if (box.dataset.tiles) {
     L.tileLayer(box.dataset.tiles, { maxZoom: 19, attribution: "map tiles" }).addTo(map);
   } else {
-    box.classList.add("no-tiles");  // no tile server: vector layers on a plain background
+    box.classList.add("no-tiles");  // no tile server: vector layers over the site's own base map
+    if (window.truckguardBasemap) window.truckguardBasemap(map);
   }
   map.setView([52.52, 13.40], 11);
+
+  // The heading rounded, with its compass point in the reader's language (as web/display.py heading()).
+  const words = JSON.parse(document.getElementById("live-words")?.textContent || "{}");
+  const COMPASS = words.compass || ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W",
+    "WNW", "NW", "NNW"];
+  const heading = (deg) => deg === null || deg === undefined ? "?"
+    : `${Math.round(deg) % 360}° ${COMPASS[Math.round((((deg % 360) + 360) % 360) / 22.5) % 16]}`;
 
   const textNode = (text) => {
     const node = document.createElement("span");
@@ -28,6 +37,15 @@
     return L.latLng(ll.lat + dLat, ll.lng + dLon);
   };
 
+  // `speed_governor` of the contract: {active, limit_kmh, zone_id, source}; source zone, command or none.
+  const governorText = (g) => {
+    if (!g || !g.active) return "";
+    const limit = g.limit_kmh == null ? "a limit" : `${g.limit_kmh} km/h`;
+    const by = g.source === "command" ? " by an authorised stop command"
+      : g.source === "zone" ? ` by the on-board zone guard${g.zone_id ? " (" + g.zone_id + ")" : ""}` : "";
+    return `speed governed to ${limit}${by}`;
+  };
+
   const COLORS = { alert: "#c62828", moving: "#1565c0", stopped: "#2e7d32", stale: "#757575", no_position: "#757575" };
   const layers = {
     zones: L.geoJSON(null, { style: { color: "#8e24aa", weight: 2, fillOpacity: 0.15 } }).addTo(map),
@@ -36,13 +54,17 @@
       pointToLayer: (f, ll) => L.circle(ll, { radius: f.properties.radius_m || 100, color: "#546e7a", weight: 1 }),
     }).addTo(map),
     vehicles: L.geoJSON(null, {
+      // A governed vehicle wears a green ring: the zone guard or an authorised command holds its speed down.
       pointToLayer: (f, ll) => L.circleMarker(spread(ll, f.properties), {
-        radius: 8, weight: 2, color: "#fff", fillOpacity: 0.95, fillColor: COLORS[f.properties.status] || "#1565c0",
+        radius: 8, weight: governorText(f.properties.speed_governor) ? 4 : 2,
+        color: governorText(f.properties.speed_governor) ? "#2e7d32" : "#fff",
+        fillOpacity: 0.95, fillColor: COLORS[f.properties.status] || "#1565c0",
       }),
       onEachFeature: (f, layer) => {
         const p = f.properties;
         const text = `${p.vehicle_id}${p.plate ? " (" + p.plate + ")" : ""}: ${String(p.status).replace("_", " ")}, ` +
-          `${p.speed_kmh ?? "?"} km/h, heading ${p.heading_deg ?? "?"}°, ${p.open_alerts} open alert(s)`;
+          `${p.speed_kmh ?? "?"} km/h, heading ${heading(p.heading_deg)}, ${p.open_alerts} open alert(s)` +
+          (governorText(p.speed_governor) ? `; ${governorText(p.speed_governor)}` : "");
         // Leaflet puts a string into innerHTML: hand it nodes whose text is set, so a plate stays text.
         layer.bindTooltip(textNode(text));
         layer.bindPopup(textNode(text));

@@ -1,16 +1,19 @@
-"""The alerts area: the live alert list (the home page), one alert with its evidence, acknowledge and resolve."""
+"""The alerts area: the live alert list (the home page), one alert with its evidence and map; acknowledge, resolve."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from telematics.outputs import ALERT_KINDS, SEVERITIES
 from web.alert_flow import ALERT_STATUSES, AlertActionError, act, alert_detail, get_alert
 from web.auth import ALL_ROLES, allow, client_ip, current_scope, current_user, require_fleet
 from web.db import get_session
 from web.evidence import evidence_timeline
+from web.mapdata import alert_map
+from web.models import ZoneRow
 from web.positions import latest_positions
 from web.store import list_stop_requests
 from web.views.query import alert_filters
@@ -53,9 +56,18 @@ def detail(alert_id: str) -> Any:
     svg, timeline = evidence_timeline(session, row)
     requests = [r for r in list_stop_requests(session, vehicle_id=row.vehicle_id, scope=current_scope())
                 if alert_id in r["alert_ids"]]
+    zone = session.get(ZoneRow, row.zone_id) if row.zone_id else None
     return render_template("alert.html", alert=alert_detail(row), svg=svg, timeline=timeline,
                            position=latest_positions(session, [row.vehicle_id]).get(row.vehicle_id),
+                           zone_name=zone.name if zone else None,
                            stop_requests=requests, can_act=current_user().role in ACTING_ROLES)
+
+
+@bp.get("/alerts/<alert_id>/map")
+@allow(*ALL_ROLES)
+def map_json(alert_id: str) -> Any:
+    """The alert's map: the track around it, its zone, the projected course, where the vehicle is now."""
+    return jsonify(alert_map(get_session(), _scoped_alert(alert_id)))
 
 
 @bp.post("/alerts/<alert_id>/<any(acknowledge, resolve):action>")
@@ -70,5 +82,5 @@ def change(alert_id: str, action: str) -> Any:
         flash(str(exc), "error")
         return redirect(url_for("alerts.detail", alert_id=alert_id)), 303
     session.commit()
-    flash(f"Alert {'acknowledged' if action == 'acknowledge' else 'resolved'}.", "ok")
+    flash(gettext("Alert acknowledged.") if action == "acknowledge" else gettext("Alert resolved."), "ok")
     return redirect(url_for("alerts.detail", alert_id=alert_id), 303)

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from web.accounts import LoginThrottled, authenticate
 from web.audit import record
@@ -33,10 +34,12 @@ def login() -> Any:
             user = authenticate(session, username, request.form.get("password", ""), client_ip(),
                                 request.form.get("code", ""))
         except LoginThrottled as exc:
-            user, error, status, retry_after = None, f"Sign-in refused: {exc}.", 429, exc.retry_after_s
+            user, status, retry_after = None, 429, exc.retry_after_s
+            error = gettext("Sign-in refused: too many failed sign-ins from your address; try again in %(seconds)s s.",
+                            seconds=exc.retry_after_s)
         else:
             if user is None:
-                error, status = "Unknown username, wrong password or wrong code.", 401
+                error, status = gettext("Unknown username, wrong password or wrong code."), 401
                 record(session, username or "?", "auth.login_failed", "user", username or "?", ip=client_ip())
             else:
                 record(session, user.username, "auth.login", "user", user.username, ip=client_ip())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from sqlalchemy import select
 
 from telematics.outputs import STOP_STATUSES
@@ -73,11 +74,11 @@ def decide(request_id: str, action: str) -> Any:
         if action == "approve":
             row = approve(session, request_id, officer, request.form.get("note") or None, ip=client_ip(),
                           expiry_s=expiry_s())
-            message = "Request authorised." if row.status == "authorized" else \
-                "First approval recorded; a second officer must approve."
+            message = gettext("Request authorised.") if row.status == "authorized" else \
+                gettext("First approval recorded; a second officer must approve.")
         else:
             refuse(session, request_id, officer, request.form.get("reason", ""), ip=client_ip(), expiry_s=expiry_s())
-            message = "Request refused."
+            message = gettext("Request refused.")
     except StopRequestError as exc:
         session.commit()  # an expiry found on the way is kept
         flash(str(exc), "error")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from sqlalchemy import select
 
 from web import accounts
@@ -47,10 +48,11 @@ def create() -> Any:
         return _render(400, **form)
     session.commit()
     if user.totp_secret:
-        flash(f"User {user.username} created. Hand over with the password the second-factor secret "
-              f"{user.totp_secret} (to type into an authenticator app); it is not shown again.", "ok")
+        flash(gettext("User %(user)s created. Hand over with the password the second-factor secret %(secret)s (to "
+                      "type into an authenticator app); it is not shown again.", user=user.username,
+                      secret=user.totp_secret), "ok")
     else:
-        flash(f"User {user.username} created.", "ok")
+        flash(gettext("User %(user)s created.", user=user.username), "ok")
     return redirect(url_for("users.index"))
 
 
@@ -76,6 +78,6 @@ def second_factor(username: str) -> Any:
         return _render(404)
     secret = new_second_factor(session, user, actor=current_user().username, ip=client_ip())
     session.commit()
-    flash(f"New second-factor secret for {username}: {secret} (type it into their authenticator app); it is not "
-          "shown again.", "ok")
+    flash(gettext("New second-factor secret for %(user)s: %(secret)s (type it into their authenticator app); it is "
+                  "not shown again.", user=username, secret=secret), "ok")
     return redirect(url_for("users.index"))

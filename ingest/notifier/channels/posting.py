@@ -1,0 +1,58 @@
+"""POSTing JSON to a receiver and sorting its refusals into passing and permanent ones."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import orjson
+
+from ingest.notifier.channels import DeliveryFailed
+
+PASSING_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""Answers that say "not now" (RFC 9110 §15: timeout, too early, too many requests, server errors): retried.
+Every other 4xx says the request itself is wrong, and sending it again gives the same answer."""
+MAX_RETRY_AFTER_S = 300.0
+
+
+def check_http_url(target: str) -> str | None:
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"target: {target!r} is not an http(s) URL"
+    return None
+
+
+def redact(target: str) -> str:
+    """A target fit for logs and the audit trail: a chat's incoming-webhook URL carries its secret in the path
+    (anyone holding it may post), so only the scheme and host are kept."""
+    parts = urlsplit(target)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        host = parts.netloc.rpartition("@")[2]  # never a user:password either
+        return f"{parts.scheme}://{host}/…"
+    return target
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(MAX_RETRY_AFTER_S, max(0.0, float(value))) if value else None
+    except ValueError:
+        return None  # an HTTP-date: the usual back-off is close enough
+
+
+def post_json(url: str, body: object, timeout_s: float, headers: Mapping[str, str] | None = None) -> bytes:
+    """POSTs ``body`` (a JSON value, or bytes already encoded) and returns the answer's body; raises DeliveryFailed."""
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    request = urllib.request.Request(url, data=raw, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": "truckguard-notifier", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        permanent = exc.code < 500 and exc.code not in PASSING_STATUSES
+        raise DeliveryFailed(f"{redact(url)}: HTTP {exc.code} {exc.reason}", permanent=permanent,
+                             retry_after_s=_retry_after(exc.headers.get("Retry-After"))) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryFailed(f"{redact(url)}: {reason}") from None

@@ -1,0 +1,44 @@
+"""Microsoft Teams: a message carrying an Adaptive Card, the shape Teams' Workflows webhooks (the successor of the
+retired Office 365 connectors) post into a channel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.notifier.channels import ChannelSettings, Delivery
+from ingest.notifier.channels.posting import check_http_url, post_json
+from ingest.notifier.notice import Notice
+
+CARD_VERSION = "1.4"
+"""Adaptive Card schema version Teams renders in channels."""
+_EMPHASIS = {"critical": "attention", "warning": "warning", "info": "default"}
+
+
+def payload(notice: Notice) -> dict[str, Any]:
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": notice.title, "weight": "Bolder", "size": "Medium", "wrap": True,
+         "color": _EMPHASIS.get(notice.severity, "default")},
+    ]
+    if notice.summary:
+        body.append({"type": "TextBlock", "text": notice.summary, "wrap": True})
+    if notice.facts:
+        body.append({"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in notice.facts]})
+    card = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
+            "version": CARD_VERSION, "body": body,
+            "actions": [{"type": "Action.OpenUrl", "title": "Open", "url": notice.url}]}
+    return {"type": "message", "summary": notice.title,
+            "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None,
+                             "content": card}]}
+
+
+class TeamsChannel:
+    kind = "teams"
+
+    def __init__(self, settings: ChannelSettings) -> None:
+        self.timeout_s = settings.http_timeout_s
+
+    def check_target(self, target: str) -> str | None:
+        return check_http_url(target)
+
+    def send(self, delivery: Delivery) -> None:
+        post_json(delivery.target, payload(delivery.notice), self.timeout_s)
