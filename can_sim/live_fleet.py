@@ -8,9 +8,9 @@ at 5x: by default only the vehicles with an incident in labels.json run on a ful
 command link; they stop when an authorised command comes), and the others publish their scenario records as
 recorded (arrival order, late and duplicate deliveries included), as ``truckguard feed`` does. Without
 labels.json every vehicle runs on a bus. A stop command for a vehicle that publishes directly is not acted
-on (logged at start). Given the platform's key, every bus truck's gateway also carries the zone guard: it
-governs by the zone set `truckguard dispatch` signs for it (a hijacked truck slows at the zone's boundary on its
-own, before the officers act) and reports ``speed_governor``.
+on (logged at start). With ``zone_guard`` (and the platform's key), every bus truck's gateway also carries the
+zone guard: it governs by the zone set `truckguard dispatch` signs for it (a hijacked truck slows at the zone's
+boundary on its own, before the officers act) and reports ``speed_governor``.
 """
 
 from __future__ import annotations
@@ -264,6 +264,7 @@ def run_live_fleet(
     forward_can: bool = False,
     bus_vehicles: Collection[str] | None = None,
     real_time_while_requested: bool = True,
+    zone_guard: bool = False,
 ) -> LiveFleetStats:
     """Run the bundle's fleet live until its last event time (or ``stop``); see the module docstring.
 
@@ -315,7 +316,7 @@ def run_live_fleet(
             key = vehicle_id.encode()
             link = _CommandLink(bootstrap, vehicle_id) if public_keys else None
 
-            guard = ZoneGuard() if public_keys else None
+            guard = ZoneGuard() if public_keys and zone_guard else None
 
             def on_record(record: dict[str, Any], key: bytes = key, guard: ZoneGuard | None = guard) -> None:
                 if guard is not None and guard.zone_set is not None:

@@ -37,6 +37,7 @@ def cmd_fleet(args: argparse.Namespace, settings: Settings) -> int:
         stop=stop_on_signals(),
         forward_can=args.can,
         bus_vehicles=args.bus,
+        zone_guard=args.zone_guard,
     )
     print(stats.render())
     return 0
@@ -80,6 +81,11 @@ def register(sub: Subparsers) -> None:
         "(default: TRUCKGUARD_COMMAND_KEYS/command-signing.pub if present; none: commands are ignored)",
     )
     p.add_argument("--can", action="store_true", help="also publish raw CAN batches on truckguard.can.v1")
+    p.add_argument(
+        "--zone-guard",
+        action="store_true",
+        help="fit the J1939 trucks with the on-board zone guard, governed by the zone sets truckguard dispatch signs",
+    )
     p.add_argument(
         "--bus",
         action="append",
