@@ -174,6 +174,33 @@ class SignedCommand:
         return cls(payload.encode(), raw_signature)
 
 
+def signed_message(key: str, payload: bytes, signature: bytes) -> bytes:
+    """One vehicle-commands message carrying signed bytes under ``key`` (``zone_set``, ``trust``):
+    ``{"v": 1, key: {"payload": ..., "signature": base64}}``."""
+    value = {"v": FORMAT_VERSION, key: {"payload": payload.decode(), "signature": base64.b64encode(signature).decode()}}
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def read_signed_message(raw: bytes | str, key: str, max_bytes: int) -> tuple[bytes, bytes]:
+    """The payload and signature of a message written by signed_message; MalformedCommand naming what is wrong."""
+    what = key.replace("_", " ")
+    if len(raw) > max_bytes:
+        raise MalformedCommand(f"{what}: got {len(raw)} bytes, expected at most {max_bytes}")
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedCommand(f"{what}: not JSON ({exc})") from None
+    if not isinstance(value, dict) or value.get("v") != FORMAT_VERSION or not isinstance(value.get(key), dict):
+        raise MalformedCommand(f"{what}: expected an object with v {FORMAT_VERSION} and {key}")
+    payload, signature = value[key].get("payload"), value[key].get("signature")
+    if not isinstance(payload, str) or not isinstance(signature, str):
+        raise MalformedCommand(f"{key}: expected payload and signature as text")
+    try:
+        return payload.encode(), base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedCommand(f"{key}.signature: got {signature!r:.60}, expected base64 text") from None
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedCommand:
     """A command whose signature, key, vehicle, validity window and freshness have all been checked."""

@@ -8,8 +8,6 @@ every vehicle before it signs anything, and the old one until well after it stop
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import math
@@ -34,6 +32,8 @@ from telematics.commands import (
     TrustedKeys,
     WrongVehicle,
     key_id_of,
+    read_signed_message,
+    signed_message,
     trusted_key,
 )
 from telematics.timeutil import TimestampError, format_ms, parse_rfc3339_ms
@@ -54,27 +54,11 @@ class SignedTrustList:
 
     def encode(self) -> bytes:
         """One message of the vehicle-commands topic (keyed by the vehicle id)."""
-        value = {"v": FORMAT_VERSION, "trust": {"payload": self.payload.decode(),
-                                                 "signature": base64.b64encode(self.signature).decode()}}
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode()
+        return signed_message("trust", self.payload, self.signature)
 
     @classmethod
     def decode(cls, raw: bytes | str) -> SignedTrustList:
-        if len(raw) > MAX_BYTES:
-            raise MalformedCommand(f"trust list: got {len(raw)} bytes, expected at most {MAX_BYTES}")
-        try:
-            value = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedCommand(f"trust list: not JSON ({exc})") from None
-        inner = value.get("trust") if isinstance(value, dict) and value.get("v") == FORMAT_VERSION else None
-        if not isinstance(inner, dict) or not isinstance(inner.get("payload"), str) or not isinstance(
-                inner.get("signature"), str):
-            raise MalformedCommand(f"trust list: expected v {FORMAT_VERSION} and trust with payload and signature")
-        try:
-            signature = base64.b64decode(inner["signature"], validate=True)
-        except (binascii.Error, ValueError):
-            raise MalformedCommand("trust.signature: expected base64 text") from None
-        return cls(inner["payload"].encode(), signature)
+        return cls(*read_signed_message(raw, "trust", MAX_BYTES))
 
 
 def is_trust_message(raw: bytes | str) -> bool:

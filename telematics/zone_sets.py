@@ -10,8 +10,6 @@ and keeps the last valid set: it goes on guarding with it when the link is down.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import math
@@ -34,6 +32,8 @@ from telematics.commands import (
     TrustedKeys,
     WrongVehicle,
     key_id_of,
+    read_signed_message,
+    signed_message,
     trusted_key,
 )
 from telematics.reference import Zone
@@ -60,30 +60,11 @@ class SignedZoneSet:
 
     def encode(self) -> bytes:
         """One message of the vehicle-commands topic (keyed by the vehicle id)."""
-        value = {"v": FORMAT_VERSION, "zone_set": {"payload": self.payload.decode(),
-                                                    "signature": base64.b64encode(self.signature).decode()}}
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode()
+        return signed_message("zone_set", self.payload, self.signature)
 
     @classmethod
     def decode(cls, raw: bytes | str) -> SignedZoneSet:
-        if len(raw) > MAX_ZONE_SET_BYTES + 1024:
-            raise MalformedCommand(f"zone set: got {len(raw)} bytes, expected at most {MAX_ZONE_SET_BYTES}")
-        try:
-            value = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedCommand(f"zone set: not JSON ({exc})") from None
-        if not isinstance(value, dict) or value.get("v") != FORMAT_VERSION or not isinstance(value.get("zone_set"),
-                                                                                           dict):
-            raise MalformedCommand(f"zone set: expected an object with v {FORMAT_VERSION} and zone_set")
-        inner = value["zone_set"]
-        payload, signature = inner.get("payload"), inner.get("signature")
-        if not isinstance(payload, str) or not isinstance(signature, str):
-            raise MalformedCommand("zone_set: expected payload and signature as text")
-        try:
-            raw_signature = base64.b64decode(signature, validate=True)
-        except (binascii.Error, ValueError):
-            raise MalformedCommand(f"zone_set.signature: got {signature!r:.60}, expected base64 text") from None
-        return cls(payload.encode(), raw_signature)
+        return cls(*read_signed_message(raw, "zone_set", MAX_ZONE_SET_BYTES + 1024))
 
 
 def is_zone_set_message(raw: bytes | str) -> bool:
