@@ -433,6 +433,23 @@ def _bad_mode(mode: Any) -> str:
     raise MalformedCommand(f"mode: got {mode!r}, expected one of {', '.join(STOP_MODES)}")
 
 
+def check_validity(
+    issued_at: str, expires_at: str, issued_ms: int, expires_ms: int, now_ms: int, skew_s: float, max_ttl_s: float
+) -> None:
+    """The validity window of a signed message (command, zone set, trust list): expiring after it is issued by at
+    most max_ttl_s, already valid and not yet expired at now_ms, allowing skew_s either way for the clocks."""
+    if not 0 < expires_ms - issued_ms <= max_ttl_s * 1000:
+        raise MalformedCommand(f"expires_at: got {expires_at} for issued_at {issued_at}, "
+                               f"expected after it by at most {max_ttl_s:g} s")
+    skew_ms = round(skew_s * 1000)
+    if now_ms + skew_ms < issued_ms:
+        raise ExpiredCommand(f"issued_at: got {issued_at}, expected no later than "
+                             f"{format_ms(now_ms)} + {skew_s:g} s skew (not valid yet)")
+    if now_ms - skew_ms >= expires_ms:
+        raise ExpiredCommand(f"expires_at: got {expires_at}, expected later than "
+                             f"{format_ms(now_ms)} - {skew_s:g} s skew (expired)")
+
+
 def verify_command(
     signed: SignedCommand,
     public_keys: TrustedKeys,
@@ -460,16 +477,8 @@ def verify_command(
         raise WrongVehicle(f"vehicle_id: got {command.vehicle_id!r}, expected {vehicle_id!r}")
     issued_ms = _check_time("issued_at", command.issued_at)
     expires_ms = _check_time("expires_at", command.expires_at)
-    if not 0 < expires_ms - issued_ms <= MAX_TTL_S * 1000:
-        raise MalformedCommand(f"expires_at: got {command.expires_at} for issued_at {command.issued_at}, "
-                               f"expected after it by at most {MAX_TTL_S:g} s")
-    now_ms, skew_ms = _utc_ms(now), round(skew_s * 1000)
-    if now_ms + skew_ms < issued_ms:
-        raise ExpiredCommand(f"issued_at: got {command.issued_at}, expected no later than "
-                             f"{format_ms(now_ms)} + {skew_s:g} s skew (not valid yet)")
-    if now_ms - skew_ms >= expires_ms:
-        raise ExpiredCommand(f"expires_at: got {command.expires_at}, expected later than "
-                             f"{format_ms(now_ms)} - {skew_s:g} s skew (expired)")
+    check_validity(command.issued_at, command.expires_at, issued_ms, expires_ms, _utc_ms(now), skew_s, MAX_TTL_S)
+    skew_ms = round(skew_s * 1000)
     if command.nonce in seen_nonces:
         raise ReplayedCommand(f"nonce: got {command.nonce}, already accepted once, expected a fresh nonce")
     if command.command_id in seen_nonces:

@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from telematics.commands import (
     DEFAULT_SKEW_S,
-    ExpiredCommand,
     ForgedCommand,
     KeyEntry,
     KeyFileError,
@@ -31,6 +30,7 @@ from telematics.commands import (
     TrustedKey,
     TrustedKeys,
     WrongVehicle,
+    check_validity,
     key_id_of,
     read_signed_message,
     signed_message,
@@ -137,16 +137,7 @@ def verify_trust_list(
                             f"{value['key_id']}, expected a signature by that key") from None
     if value["vehicle_id"] != vehicle_id:
         raise WrongVehicle(f"vehicle_id: got {value['vehicle_id']!r}, expected {vehicle_id!r}")
-    if not 0 < expires_ms - issued_ms <= MAX_TTL_S * 1000:
-        raise MalformedCommand(f"expires_at: got {value['expires_at']}, expected after issued_at by at most "
-                               f"{MAX_TTL_S:g} s")
-    skew_ms = round(skew_s * 1000)
-    if now_ms + skew_ms < issued_ms:
-        raise ExpiredCommand(f"issued_at: got {value['issued_at']}, expected no later than {format_ms(now_ms)} + "
-                             f"{skew_s:g} s skew (not valid yet)")
-    if now_ms - skew_ms >= expires_ms:
-        raise ExpiredCommand(f"expires_at: got {value['expires_at']}, expected later than {format_ms(now_ms)} - "
-                             f"{skew_s:g} s skew (expired)")
+    check_validity(value["issued_at"], value["expires_at"], issued_ms, expires_ms, now_ms, skew_s, MAX_TTL_S)
     if value["nonce"] in seen_nonces:
         raise ReplayedCommand(f"nonce: got {value['nonce']}, already accepted once, expected a fresh nonce")
     if held_issued_at_ms is not None and issued_ms <= held_issued_at_ms:

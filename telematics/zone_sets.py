@@ -25,12 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from telematics.bundle import ReferenceDataError, parse_zones_document
 from telematics.commands import (
     DEFAULT_SKEW_S,
-    ExpiredCommand,
     ForgedCommand,
     MalformedCommand,
     ReplayedCommand,
     TrustedKeys,
     WrongVehicle,
+    check_validity,
     key_id_of,
     read_signed_message,
     signed_message,
@@ -194,16 +194,7 @@ def verify_zone_set(
         expires_ms = parse_rfc3339_ms(value["expires_at"])
     except TimestampError as exc:
         raise MalformedCommand(f"zone_set: {exc}") from None
-    if not 0 < expires_ms - issued_ms <= MAX_TTL_S * 1000:
-        raise MalformedCommand(f"expires_at: got {value['expires_at']} for issued_at {value['issued_at']}, "
-                               f"expected after it by at most {MAX_TTL_S:g} s")
-    now_ms, skew_ms = _utc_ms(now), round(skew_s * 1000)
-    if now_ms + skew_ms < issued_ms:
-        raise ExpiredCommand(f"issued_at: got {value['issued_at']}, expected no later than {format_ms(now_ms)} + "
-                             f"{skew_s:g} s skew (not valid yet)")
-    if now_ms - skew_ms >= expires_ms:
-        raise ExpiredCommand(f"expires_at: got {value['expires_at']}, expected later than {format_ms(now_ms)} - "
-                             f"{skew_s:g} s skew (expired)")
+    check_validity(value["issued_at"], value["expires_at"], issued_ms, expires_ms, _utc_ms(now), skew_s, MAX_TTL_S)
     if value["nonce"] in seen_nonces:
         raise ReplayedCommand(f"nonce: got {value['nonce']}, already accepted once, expected a fresh nonce")
     if held_issued_at_ms is not None and issued_ms <= held_issued_at_ms:
