@@ -13,6 +13,9 @@ import pytest
 
 from ingest.broker import EmbeddedBroker, free_port
 
+pytest_plugins = ["tests.ingest.webhook_receiver"]
+"""Fixtures shared across folders: the local webhook receiver of the notifier tests."""
+
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:

@@ -8,7 +8,6 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from ingest.notifier.worker import Notifier, NotifierOptions, run_notifier
 from ingest.topics import ALERTS
 from tests.conftest import wait_for
 from tests.ingest.kafka_helpers import produce
+from tests.ingest.webhook_receiver import Receiver
 from web.accounts import create_user
 from web.db import make_engine, writer
 from web.migrate import upgrade_store
@@ -74,47 +74,6 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
         yield mailbox, port
     finally:
         controller.stop()
-
-
-class Receiver(ThreadingHTTPServer):
-    """Keeps each POST (path, headers, body); answers by path: /status/N answers N, /busy 429 with Retry-After."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.posts: list[tuple[str, dict[str, str], bytes]] = []
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.posts.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-        status = int(self.path.rsplit("/", 1)[1]) if self.path.startswith("/status/") else 200
-        self.send_response(429 if self.path == "/busy" else status)
-        if self.path == "/busy":
-            self.send_header("Retry-After", "7")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _alert(severity: str = "critical", alert_id: str = "a-1", ts: datetime | None = None) -> dict:

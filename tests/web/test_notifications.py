@@ -4,10 +4,7 @@ own only; and the feed that shows browser notices on the person's open pages."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 
-import pytest
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +12,7 @@ from sqlalchemy.orm import Session
 from ingest.notifier.channels.webhook import verify
 from ingest.notifier.notice import alert_notice
 from ingest.notifier.routing import ChannelConfig, PlannedDelivery
-from tests.ingest.test_notifier_delivery import Receiver
+from tests.ingest.webhook_receiver import Receiver
 from tests.web.people import csrf_token, ensure_user, signed_in
 from web.db import get_engine
 from web.models import AuditRow
@@ -23,33 +20,15 @@ from web.notification_models import NotificationChannelRow, NotificationProfileR
 from web.notifications import SqlNotificationStore
 
 
-@pytest.fixture
-def site(app: Flask) -> Flask:
-    """The site (its notifications pages are part of every app)."""
-    return app
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_a_dispatcher_sets_up_a_webhook_a_rule_and_quiet_hours_and_a_test_message_arrives_signed(
-        site: Flask, receiver: Receiver) -> None:
-    client = signed_in(site, "disp", "fleet_operator", ("nordfracht",))
+        app: Flask, receiver: Receiver) -> None:
+    client = signed_in(app, "disp", "fleet_operator", ("nordfracht",))
     token = csrf_token(client, "/notifications")
     added = client.post("/notifications/channels", data={"csrf_token": token, "kind": "webhook", "label": "desk",
                                                          "target": receiver.url("/desk")}, follow_redirects=True)
     page = added.get_data(as_text=True)
     assert added.status_code == 200 and "signing secret" in page
-    with site.app_context(), Session(get_engine()) as session:
+    with app.app_context(), Session(get_engine()) as session:
         channel = session.execute(select(NotificationChannelRow)).scalar_one()
         audited = session.execute(select(AuditRow).where(AuditRow.action == "notifications.channel_add")).scalar_one()
     assert channel.secret and channel.secret in page
@@ -68,7 +47,7 @@ def test_a_dispatcher_sets_up_a_webhook_a_rule_and_quiet_hours_and_a_test_messag
                                               "tier": "1", "channel_ids": [str(channel.channel_id)]})
     client.post("/notifications/profile", data={"csrf_token": token, "timezone": "Europe/Berlin",
                                                 "quiet_from": "22:00", "quiet_to": "06:00", "on_duty": "on"})
-    with site.app_context(), Session(get_engine()) as session:
+    with app.app_context(), Session(get_engine()) as session:
         rule = session.execute(select(NotificationRuleRow)).scalar_one()
         profile = session.execute(select(NotificationProfileRow)).scalar_one()
     assert (rule.fleet_id, rule.kinds, rule.min_severity, rule.tier, rule.channel_ids) == \
@@ -80,8 +59,8 @@ def test_a_dispatcher_sets_up_a_webhook_a_rule_and_quiet_hours_and_a_test_messag
 
 
 def test_wrong_input_is_refused_with_the_field_and_nobody_touches_another_persons_channel(
-        site: Flask, receiver: Receiver) -> None:
-    owner = signed_in(site, "disp", "fleet_operator", ("nordfracht",))
+        app: Flask, receiver: Receiver) -> None:
+    owner = signed_in(app, "disp", "fleet_operator", ("nordfracht",))
     token = csrf_token(owner, "/notifications")
     for data, field in (({"kind": "webhook", "target": "ftp://x"}, "not an http(s) URL"),
                         ({"kind": "email", "target": "nobody"}, "not an e-mail address"),
@@ -94,7 +73,7 @@ def test_wrong_input_is_refused_with_the_field_and_nobody_touches_another_person
     assert foreign.status_code == 400 and "not one of your fleets" in foreign.get_data(as_text=True)
     owner.post("/notifications/channels", data={"csrf_token": token, "kind": "slack", "target": receiver.url()})
 
-    other = signed_in(site, "rival", "fleet_operator", ("othercargo",))
+    other = signed_in(app, "rival", "fleet_operator", ("othercargo",))
     other_token = csrf_token(other, "/notifications")
     for action in ("test", "remove"):
         response = other.post(f"/notifications/channels/1/{action}", data={"csrf_token": other_token})
@@ -103,14 +82,14 @@ def test_wrong_input_is_refused_with_the_field_and_nobody_touches_another_person
     assert "slack" in owner.get("/notifications").get_data(as_text=True)
 
 
-def test_browser_notices_reach_the_persons_open_pages_once_and_nobody_elses(site: Flask) -> None:
-    officer = signed_in(site, "officer1", "law_enforcement")
-    other = signed_in(site, "disp", "fleet_operator", ("nordfracht",))
-    user_id = ensure_user(site, "officer1", "law_enforcement").user_id
+def test_browser_notices_reach_the_persons_open_pages_once_and_nobody_elses(app: Flask) -> None:
+    officer = signed_in(app, "officer1", "law_enforcement")
+    other = signed_in(app, "disp", "fleet_operator", ("nordfracht",))
+    user_id = ensure_user(app, "officer1", "law_enforcement").user_id
     alert = {"alert_id": "al-9", "vehicle_id": "NF-101", "fleet_id": "nordfracht", "kind": "ramming_risk",
              "severity": "critical", "ts": "2026-12-07T04:00:00Z", "evidence": {"summary": "heading for the market"}}
     notice = alert_notice(alert, "https://tg.example.org")
-    with site.app_context():
+    with app.app_context():
         store = SqlNotificationStore(get_engine())
         planned = PlannedDelivery("k" * 64, user_id, ChannelConfig(None, "browser"), notice)
         assert store.enqueue([planned, planned], []) == 1
