@@ -59,13 +59,15 @@ KINDS = ("email", "webhook", "slack", "teams", "mattermost", "browser")
 
 def build_channels(settings: ChannelSettings) -> dict[str, Channel]:
     """One instance of each channel module, by kind."""
+    from ingest.notifier.channels import mattermost, slack, teams
     from ingest.notifier.channels.browser import BrowserChannel
     from ingest.notifier.channels.mail import EmailChannel
-    from ingest.notifier.channels.mattermost import MattermostChannel
-    from ingest.notifier.channels.slack import SlackChannel
-    from ingest.notifier.channels.teams import TeamsChannel
+    from ingest.notifier.channels.posting import ChatChannel
     from ingest.notifier.channels.webhook import WebhookChannel
 
-    channels: list[Channel] = [EmailChannel(settings), WebhookChannel(settings), SlackChannel(settings),
-                               TeamsChannel(settings), MattermostChannel(settings), BrowserChannel()]
+    channels: list[Channel] = [
+        EmailChannel(settings), WebhookChannel(settings), ChatChannel("slack", slack.payload, settings),
+        ChatChannel("teams", teams.payload, settings), ChatChannel("mattermost", mattermost.payload, settings),
+        BrowserChannel(),
+    ]
     return {channel.kind: channel for channel in channels}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
-from ingest.notifier.channels import DeliveryFailed
+from ingest.notifier.channels import ChannelSettings, Delivery, DeliveryFailed
+from ingest.notifier.notice import Notice
 
 PASSING_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 """Answers that say "not now" (RFC 9110 §15: timeout, too early, too many requests, server errors): retried.
@@ -56,3 +58,19 @@ def post_json(url: str, body: object, timeout_s: float, headers: Mapping[str, st
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryFailed(f"{redact(url)}: {reason}") from None
+
+
+class ChatChannel:
+    """A team chat's incoming webhook (Slack, Microsoft Teams, Mattermost): the notice in that chat's message
+    format, POSTed as JSON to the URL the person gave."""
+
+    def __init__(self, kind: str, payload: Callable[[Notice], dict[str, Any]], settings: ChannelSettings) -> None:
+        self.kind = kind
+        self.payload = payload
+        self.timeout_s = settings.http_timeout_s
+
+    def check_target(self, target: str) -> str | None:
+        return check_http_url(target)
+
+    def send(self, delivery: Delivery) -> None:
+        post_json(delivery.target, self.payload(delivery.notice), self.timeout_s)

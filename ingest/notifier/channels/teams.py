@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.notifier.channels import ChannelSettings, Delivery
-from ingest.notifier.channels.posting import check_http_url, post_json
 from ingest.notifier.notice import Notice
 
 CARD_VERSION = "1.4"
@@ -29,16 +27,3 @@ def payload(notice: Notice) -> dict[str, Any]:
     return {"type": "message", "summary": notice.title,
             "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None,
                              "content": card}]}
-
-
-class TeamsChannel:
-    kind = "teams"
-
-    def __init__(self, settings: ChannelSettings) -> None:
-        self.timeout_s = settings.http_timeout_s
-
-    def check_target(self, target: str) -> str | None:
-        return check_http_url(target)
-
-    def send(self, delivery: Delivery) -> None:
-        post_json(delivery.target, payload(delivery.notice), self.timeout_s)
