@@ -78,7 +78,30 @@ def remember(state: MotionState, record: TelemetryRecord, motion: Motion, speed:
     state.last_speed_reported = record.wheel_speed_kmh is not None or record.gnss_speed_kmh is not None
     state.last_moving = moving
     if record.has_position:
+        learn_scatter(state, record, moving)
         state.fix_ts_ms, state.fix_lat, state.fix_lon = record.ts_ms, record.lat, record.lon
+
+
+SCATTER_ALPHA = 0.05
+SCATTER_CAP_M = 150.0
+"""A standing fix further than this from the standstill's first is a spike (multipath lock on a reflection), or the
+vehicle moved: it says nothing about the receiver's everyday wander."""
+
+
+def learn_scatter(state: MotionState, record: TelemetryRecord, moving: bool) -> None:
+    """Fold a fix into the unit's standing scatter: each standing fix's distance from its standstill's first fix."""
+    if moving:
+        state.stand_lat = state.stand_lon = None
+        return
+    if state.stand_lat is None or state.stand_lon is None:
+        state.stand_lat, state.stand_lon = record.lat, record.lon
+        return
+    sample = haversine_m(state.stand_lat, state.stand_lon, record.lat, record.lon)  # type: ignore[arg-type]
+    if sample > SCATTER_CAP_M:
+        return
+    scatter = state.standing_scatter_m
+    state.standing_scatter_m = sample if scatter is None else scatter + SCATTER_ALPHA * (sample - scatter)
+    state.scatter_samples += 1
 
 
 def kmh_to_mps(kmh: float) -> float:

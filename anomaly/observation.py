@@ -40,6 +40,11 @@ when that is larger: a tracker between warehouses is 30-50 m off, and the truck 
 DEFAULT_GNSS_ERROR_M = 10.0
 """Horizontal GNSS error (1 sigma) assumed when the device reports none: 2-5 m under open sky, 10-50 m between
 tall buildings; a detector that must not be fooled by a city centre's fixes assumes the city."""
+SCATTER_MIN_SAMPLES = 20
+SCATTER_TO_SIGMA = 0.6
+"""A unit that reports no accuracy: its error is learned from how far its standing fixes wander from the first fix
+of each standstill (anomaly/kinematics.py). For independent errors of sigma per axis that distance averages about
+1.8 sigma (the mean of a Rayleigh distribution of scale sigma times the square root of two)."""
 UERE_M = 5.0
 """Horizontal error per unit of HDOP: HDOP times the user equivalent range error (about 5 m for a single-frequency
 receiver) estimates the 1-sigma horizontal error."""
@@ -384,13 +389,8 @@ class Observation:
 
     @property
     def gnss_error_m(self) -> float:
-        """The fix's estimated horizontal error (1 sigma): the device's own estimate, else from HDOP, else assumed."""
-        record = self.record
-        if record.gnss_accuracy_m is not None:
-            return max(record.gnss_accuracy_m, 1.0)
-        if record.hdop is not None:
-            return max(record.hdop * UERE_M, 1.0)
-        return DEFAULT_GNSS_ERROR_M
+        """The fix's estimated horizontal error (1 sigma): see gnss_error_estimate_m."""
+        return gnss_error_estimate_m(self.record, self.motion_state)
 
     def near_planned_stop(self, margin_m: float) -> bool:
         """Within margin_m of the radius of a planned stop around its time (unknown without a fix: False)."""
@@ -400,6 +400,17 @@ class Observation:
         lat, lon, ts = record.lat, record.lon, record.ts_ms
         return any(
             _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + margin_m  # type: ignore[arg-type]
+            for trip in self._trips_around() for s in trip.stops
+        )
+
+    def known_place_at(self, lat: float, lon: float) -> bool:
+        """Whether this position (the previous fix, say) is at a planned stop around its time or at a fleet site."""
+        slack = self.place_slack_m
+        if self.fleet_id is not None and self.index.site_at(self.fleet_id, lat, lon, slack) is not None:
+            return True
+        ts = self.record.ts_ms
+        return self.trip is not None and any(
+            _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + slack
             for trip in self._trips_around() for s in trip.stops
         )
 
@@ -413,6 +424,18 @@ class Observation:
         if fleet is None:
             return True
         return self.index.fleet_operating(fleet, ts_ms)
+
+
+def gnss_error_estimate_m(record: TelemetryRecord, motion: MotionState) -> float:
+    """A fix's horizontal error (1 sigma): the device's own estimate, else from HDOP, else learned from how far the
+    unit's standing fixes wander (at least the assumed city error), else assumed."""
+    if record.gnss_accuracy_m is not None:
+        return max(record.gnss_accuracy_m, 1.0)
+    if record.hdop is not None:
+        return max(record.hdop * UERE_M, 1.0)
+    if motion.scatter_samples >= SCATTER_MIN_SAMPLES and motion.standing_scatter_m is not None:
+        return max(DEFAULT_GNSS_ERROR_M, SCATTER_TO_SIGMA * motion.standing_scatter_m)
+    return DEFAULT_GNSS_ERROR_M
 
 
 TRACK_SPEED_GAP_MS = (5_000, 300_000)

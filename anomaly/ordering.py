@@ -4,6 +4,14 @@ A record is released to the detectors as soon as it is certainly next: its ``seq
 released one, or the vehicle's own event time has moved past it by the allowed lateness. So a device that
 sends ``seq`` in order is processed without delay, a gap holds the records behind it until the missing
 one arrives or the lateness passes, and a record older than one already processed is too late.
+
+A unit that buffered records through a coverage gap may send them newest first (Teltonika's "Sort by: Newest"
+records setting): the newest arrives first, then each older one. Every one of those is already past the lateness,
+so releasing them as they come would put the second in front of the third, and the third and all after it would be
+too late. From the first record that arrives older than the one before (a backfill), nothing is released by the
+lateness until the vehicle's newest event time has moved on by the lateness: the unit's live records may come in
+between, and nothing tells a real unit's last buffered record from a lost one. Then the whole buffer goes out in
+order (sooner where ``seq`` runs on without a gap).
 """
 
 from __future__ import annotations
@@ -44,6 +52,9 @@ def admit(state: OrderingState, record: TelemetryRecord, *, seq_memory_ms: int) 
         return Admission.TOO_LATE
     state.seen[key] = record.ts_ms
     state.arrivals += 1
+    if record.ts_ms < state.last_arrival_ts_ms and state.backfill_since_ms < 0:
+        state.backfill_since_ms = max(state.max_ts_ms, record.ts_ms)
+    state.last_arrival_ts_ms = record.ts_ms
     held = (record.ts_ms, -1 if record.seq is None else record.seq, state.arrivals, record)
     if state.pending:
         heapq.heappush(state.pending, held)
@@ -62,8 +73,14 @@ def release_ready(state: OrderingState, *, lateness_ms: int, through_ts_ms: int 
     to that event time (an urgent record does not wait for the lateness: what arrives later and older is too late).
     """
     out: list[TelemetryRecord] = []
-    watermark = max(state.max_ts_ms - lateness_ms, through_ts_ms)
     pending = state.pending
+    by_lateness = state.max_ts_ms - lateness_ms
+    if state.backfill_since_ms >= 0:
+        if not pending or by_lateness > state.backfill_since_ms:
+            state.backfill_since_ms = -1
+        else:
+            by_lateness = -1
+    watermark = max(by_lateness, through_ts_ms)
     while pending:
         ts_ms, _, _, record = pending[0]
         seq = record.seq

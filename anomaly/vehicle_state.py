@@ -25,6 +25,11 @@ class OrderingState:
     """A heap of (ts_ms, seq or -1, arrival number, record)."""
     seen: dict[str, int] = field(default_factory=dict)
     """Duplicate keys ("s<seq>" or "t<ts>:<hash>") to the event time they were seen at."""
+    last_arrival_ts_ms: int = -1
+    """Event time of the record that arrived last (accepted): a record older than it continues a backfill."""
+    backfill_since_ms: int = -1
+    """The vehicle's newest event time when a record first arrived older than the one before it (a buffer sent
+    newest first is arriving); -1: no backfill under way."""
 
 
 @dataclass(slots=True)
@@ -48,6 +53,13 @@ class MotionState:
     moving_gaps: int = 0
     silent_standstills: int = 0
     """Long silences after which the vehicle was where it had been: its unit falls silent while the vehicle stands."""
+    stand_lat: float | None = None
+    stand_lon: float | None = None
+    """The first fix of the standstill under way (None while moving)."""
+    standing_scatter_m: float | None = None
+    """Exponentially weighted mean distance of standing fixes from their standstill's first fix: how far this
+    unit's receiver wanders where the vehicle parks (learned for units that report no accuracy of their own)."""
+    scatter_samples: int = 0
 
 
 STATE_VERSION = 2

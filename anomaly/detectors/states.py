@@ -104,6 +104,10 @@ class StopState:
 @dataclass(slots=True)
 class DoorState:
     incident: Incident = field(default_factory=Incident)
+    opened_at_place: bool = False
+    """The door has been open since the vehicle stood at a planned stop or a site."""
+    seen_open: bool = False
+    """The door was open at the vehicle's last record that reported it."""
 
 
 @dataclass(slots=True)

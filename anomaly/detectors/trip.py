@@ -245,19 +245,35 @@ class CargoDoorOpen(Detector):
     moving_kmh = 10.0
 
     def quiet(self, obs: Observation, state: DoorState) -> bool:
-        return obs.record.cargo_door_open is not True and not under_way(state.incident)
+        is_open = obs.record.cargo_door_open
+        if is_open is False:
+            state.opened_at_place = state.seen_open = False
+        return is_open is not True and not under_way(state.incident)
 
     def observe(self, obs: Observation, state: DoorState) -> list[Finding]:
         record = obs.record
         incident = state.incident
         is_open = record.cargo_door_open
+        if is_open is False:
+            state.opened_at_place = state.seen_open = False
         if is_open is not True and incident.onset_ms is None and not incident.is_open:
             return []
         if is_open is None or not record.has_position:
             return []
         # A door opened in the queue before a customer's gate is how cargo is stolen from waiting trucks: only the
-        # planned stop itself (its radius, GNSS error allowed) or a site explains it.
-        condition = is_open and _watch_cargo(obs) and not obs.at_known_place
+        # planned stop itself (its radius, GNSS error allowed) or a site explains it. A standing receiver's fix now
+        # and then jumps hundreds of metres (multipath), the truck does not: a door opened where the vehicle stood
+        # at its last record is opened at that record's place, and one opened at a known place stays explained
+        # until the vehicle drives (moving with the ignition on: a standing receiver's drift reads a few km/h).
+        motion = obs.motion_state
+        at_place = (
+            obs.at_known_place or (state.opened_at_place and not (obs.moving and record.ignition is not False))
+            or (is_open and not state.seen_open and not motion.last_moving and motion.fix_lat is not None
+                and motion.fix_lon is not None and obs.known_place_at(motion.fix_lat, motion.fix_lon))
+        )
+        state.opened_at_place = bool(is_open) and at_place
+        state.seen_open = bool(is_open)
+        condition = is_open and _watch_cargo(obs) and not at_place
         driving = (obs.speed_kmh or 0.0) >= self.moving_kmh
         finding = track(
             self.name,

@@ -16,6 +16,10 @@ reports once a minute while moving, and nothing once parked, may give just one f
 a stray fix between fixes minutes apart does not qualify."""
 DRIVEN_IN_KMH = 15.0
 """Faster than a vehicle pulling up at a kerb: from here, a run of fixes inside began with the vehicle driving in."""
+SPARSE_GAP_MS = 20_000
+"""A unit that reports less often than this while moving may give one fix of a vehicle driven into a square and
+then fall silent (event-driven) or report it standing; a unit that reports more often gives a second look within
+seconds (Teltonika's 10 s default, fleet units of 1-15 s)."""
 STANDING_FIXES = 3
 """A standing vehicle's fixes wander at the kerb: only this many in a row, clearly inside, place it inside."""
 
@@ -55,7 +59,17 @@ def confirmed_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int, driv
         return fixes_in_a_row >= STANDING_FIXES and depth >= min(2.0 * clear, 0.8 * deepest)
     if (fixes_in_a_row >= 2 and depth >= error) or (fixes_in_a_row >= 3 and depth >= min(error, 0.5 * deepest)):
         return True
-    return fixes_in_a_row == 1 and depth >= min(clear, 0.7 * deepest) and _plausible_crossing(obs, clear)
+    # One fix alone, where the next is coming within seconds (a unit that reports at least every SPARSE_GAP_MS
+    # while moving), must be clear of its error on its own; in a zone too narrow for that, the next fixes decide.
+    alone_needs = min(clear, 0.7 * deepest) if _sparse(obs) else clear
+    return fixes_in_a_row == 1 and depth >= alone_needs and _plausible_crossing(obs, clear)
+
+
+def _sparse(obs: Observation) -> bool:
+    """The unit's usual gap while moving is longer than SPARSE_GAP_MS (a tracker, an event-driven unit)."""
+    motion = obs.motion_state
+    usual = motion.usual_gap_ms
+    return motion.moving_gaps >= 3 and usual is not None and usual > SPARSE_GAP_MS
 
 
 def _present(state: ZoneIncidents, obs: Observation, view: ZoneView) -> bool:

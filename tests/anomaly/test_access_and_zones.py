@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.anomaly.helpers import DEPOT, MARKET_CENTRE, Track, alerts, point, reference, run
+from tests.bundles import ZONES, square
 
 ROAD = (52.47, 13.40)
 WEST_EDGE = point(MARKET_CENTRE, 270, 120)
@@ -38,6 +39,27 @@ def test_zone_intrusion_and_speed_in_zone_but_not_for_a_permitted_slow_delivery(
     slow = Track("NF-102", "07:00:00", start, driver_card_id="DE0000067890").drive(90, 60, 6).records
     out = run(reference(), slow)
     assert not alerts(out, "protected_zone_intrusion") and not alerts(out, "speed_in_zone")
+
+
+def _narrow_square() -> dict:
+    """The market shrunk to a square 60 m across, closed to everyone: a forecourt beside a road."""
+    feature = {**ZONES["features"][0], "geometry": {"type": "Polygon", "coordinates": [square(MARKET_CENTRE, 30)]}}
+    feature["properties"] = {**feature["properties"], "access": {"categories_allowed": [], "max_speed_kmh": 10}}
+    return {"type": "FeatureCollection", "features": [feature]}
+
+
+def test_one_stray_fix_of_a_unit_reporting_every_10_s_is_no_intrusion_into_a_narrow_zone():
+    # A road 20 m east of the square's east edge; the unit reports every 10 s with an HDOP of 7 (some 35 m of error
+    # among tall buildings). One fix is thrown 25 m into the square: the next comes 10 s later, on the road.
+    road = point(MARKET_CENTRE, 90, 50)
+    records = Track("NF-101", "12:00:00", point(road, 180, 800)).drive(0, 120, 50, every_s=10, hdop=7.0).records
+    beside = min(range(len(records)), key=lambda i: abs(records[i]["lat"] - MARKET_CENTRE[0]))
+    records[beside]["lat"], records[beside]["lon"] = point(MARKET_CENTRE, 90, 5)
+    ref = reference(zones=_narrow_square())
+    assert not alerts(run(ref, records), "protected_zone_intrusion")
+    # Driven into the square and stopped there (what a ramming ends in), its fixes are inside one after the other.
+    rammed = Track("NF-101", "12:00:00", point(MARKET_CENTRE, 180, 300)).drive(0, 30, 36, every_s=10, hdop=7.0)
+    assert alerts(run(ref, rammed.stand(60, every_s=10, hdop=7.0).records), "protected_zone_intrusion")
 
 
 def test_a_zone_drawn_with_150_000_vertices_is_simplified_for_the_detector_within_metres() -> None:

@@ -79,6 +79,25 @@ def test_late_and_duplicate_records_give_the_same_outputs_as_in_order():
     assert as_bytes(run(ref, shuffled)) == as_bytes(expected)
 
 
+@pytest.mark.parametrize("with_seq", [True, False])
+def test_a_buffer_sent_newest_first_between_live_records_is_put_back_in_order(with_seq: bool):
+    """Store-and-forward (Teltonika's "Sort by: Newest"): after a coverage gap the unit sends its buffer newest
+    first while its live records go on; a real unit's seq does not run on from one record to the next."""
+    in_order = [r if with_seq else {k: v for k, v in r.items() if k != "seq"} for r in night_drive_without_card()]
+    assert len(in_order) >= 90
+    buffered = in_order[20:80]
+    arrival = [*in_order[:20], buffered[-1], *in_order[80:82], *buffered[-2::-1], *in_order[82:]]
+    assert sorted(r["ts"] for r in arrival) == [r["ts"] for r in in_order]
+    ref = reference()
+    expected = run(ref, in_order)
+    assert {a.kind for a in alerts(expected)} == {"unauthorized_driver", "off_hours_use"}
+    engine = DetectionEngine(ref)
+    results = [engine.process(validate_record(r)) for r in arrival]
+    assert [r.admission.name for r in results if r.admission.name != "ACCEPTED"] == []
+    outputs = [o for r in results for o in r.outputs] + engine.flush_all()
+    assert as_bytes(outputs) == as_bytes(expected)
+
+
 def test_a_vehicles_outputs_do_not_depend_on_other_vehicles():
     ref = reference()
     alone = run(ref, night_theft_into_market())

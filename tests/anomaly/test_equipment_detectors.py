@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 from anomaly.engine import DetectionEngine
+from anomaly.kinematics import learn_scatter
+from anomaly.observation import DEFAULT_GNSS_ERROR_M, gnss_error_estimate_m
+from anomaly.vehicle_state import MotionState
 from telematics.validation import validate_record
-from tests.anomaly.helpers import DEPOT, Track, alerts, as_bytes, at, reference, run
+from tests.anomaly.helpers import DEPOT, Track, alerts, as_bytes, at, point, reference, run
 
 START = (52.47, 13.40)  # open road, away from sites and zones
 
@@ -113,3 +118,23 @@ def test_gnss_lost_on_a_sparse_unit_that_reports_a_red_light_is_still_lost():
         track.drive(0, 120, 60, every_s=60, gnss_fix=False).stand(60, every_s=60, gnss_fix=False)
     found = alerts(run(reference(), track.records), "gnss_jamming")
     assert found and found[0].evidence["source"] == "gnss_lost_while_moving"
+
+
+
+def test_a_unit_that_reports_no_accuracy_has_its_error_learned_from_its_standing_fixes():
+    rng = random.Random(3)
+    sigma = 30.0  # metres per axis, as among tall buildings
+    motion = MotionState()
+    here = START
+    for stand in range(4):  # four standstills, each after a drive
+        learn_scatter(motion, validate_record(Track("NF-101", "09:00:00", here).drive(0, 10, 30).records[0]), True)
+        for n in range(15):
+            lat, lon = point(point(here, 0, rng.gauss(0, sigma)), 90, rng.gauss(0, sigma))
+            fix = Track("NF-101", f"1{stand}:{n:02d}:00", (lat, lon)).stand(10).records[0]
+            learn_scatter(motion, validate_record(fix), False)
+    record = validate_record(Track("NF-101", "15:00:00", here).stand(10).records[0])
+    assert 0.7 * sigma <= gnss_error_estimate_m(record, motion) <= 1.3 * sigma
+    # A unit that reports its HDOP keeps its own figure; one never seen standing keeps the assumed error.
+    assert gnss_error_estimate_m(validate_record({**Track("NF-101", "15:00:00", here).stand(10).records[0],
+                                                  "hdop": 1.0}), motion) == 5.0
+    assert gnss_error_estimate_m(record, MotionState()) == DEFAULT_GNSS_ERROR_M

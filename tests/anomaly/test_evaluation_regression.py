@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from anomaly.evaluation import EvaluationReport, evaluate
+from anomaly.evaluation import EvaluationReport, GroupScore, evaluate
 from can_sim.scenarios import generate_bundle
 from ingest.replay import replay_bundle
 
@@ -43,19 +43,27 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> EvaluationReport:
     return evaluate(labels, rows(work / "alerts.jsonl"), rows(work / "stops.jsonl"))
 
 
-def test_recall_and_every_ramming_detected(report: EvaluationReport) -> None:
+def _dense(report: EvaluationReport) -> GroupScore:
+    """The vehicles whose units report at least every 15 s while moving (evaluate's cadence class "<=15 s")."""
+    (group,) = [g for g in report.by_group if g.grouping == "cadence" and g.group == "<=15 s"]
+    return group
+
+
+def test_recall_and_every_incident_on_a_dense_unit_detected(report: EvaluationReport) -> None:
     at_least = _suite()["thresholds"]
     assert report.recall is not None and report.recall >= at_least["recall"], report.missed
-    ramming = {row.type: row for row in report.by_type if row.type.endswith("_ramming")}
-    assert ramming and all(row.detected == row.incidents for row in ramming.values())
+    dense = _dense(report)
+    assert dense.recall is not None and dense.recall >= at_least["dense_recall"], report.missed
+    assert dense.ramming.incidents >= 2, "the suite must put rammings on dense units"
 
 
-def test_ramming_flagged_before_zone_entry(report: EvaluationReport) -> None:
+def test_ramming_on_a_dense_unit_flagged_before_zone_entry(report: EvaluationReport) -> None:
     at_least = _suite()["thresholds"]
-    ramming = report.ramming
+    ramming = _dense(report).ramming
     assert ramming.share_detected_before_entry is not None
-    assert ramming.share_detected_before_entry >= at_least["share_detected_before_entry"]
-    assert ramming.lead_time_median_s is not None and ramming.lead_time_median_s >= at_least["lead_time_median_s"]
+    assert ramming.share_detected_before_entry >= at_least["dense_share_detected_before_entry"]
+    assert ramming.lead_time_median_s is not None
+    assert ramming.lead_time_median_s >= at_least["dense_lead_time_median_s"]
 
 
 def test_false_alerts_and_false_stop_requests(report: EvaluationReport) -> None:

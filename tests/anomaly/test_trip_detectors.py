@@ -74,6 +74,37 @@ def test_cargo_door_open_away_from_stops_and_sites():
     assert alerts(run(trip_reference(), moving.records), "cargo_door_open")[-1].severity == "critical"
 
 
+def _spike(track: Track, metres: float, **fields: object) -> Track:
+    """One standing fix thrown `metres` north by multipath, the receiver then back where the truck stands."""
+    here = track.position
+    track.lat, track.lon = point(here, 0, metres)
+    track.stand(30, every_s=30, **fields)
+    track.lat, track.lon = here
+    return track
+
+
+def _arrive(at_place: tuple[float, float]) -> Track:
+    """A 30 s tracker's truck driven 1.5 km east to `at_place` (each record alone decides: no second look within a
+    hold), standing there with the ignition off by 09:06."""
+    track = Track("NF-101", "09:03:30", point(at_place, 270, 1500)).drive(90, 150, 36, every_s=30)
+    return track.stand(60, every_s=30, ignition=False)
+
+
+def test_a_stray_fix_at_a_planned_stop_is_not_a_door_opened_elsewhere():
+    # A standing receiver's fix now and then jumps hundreds of metres: the door is opened where the truck stood at
+    # its last record, and one opened at the stop stays explained while the truck stands there.
+    opened_on_the_stray = _spike(_arrive(STOP), 450, ignition=False, cargo_door_open=True)
+    opened_on_the_stray.stand(300, every_s=30, ignition=False, cargo_door_open=True)
+    stray_while_open = _arrive(STOP).stand(90, every_s=30, ignition=False, cargo_door_open=True)
+    _spike(stray_while_open, 450, ignition=False, cargo_door_open=True)
+    stray_while_open.stand(300, every_s=30, ignition=False, cargo_door_open=True)
+    for track in (opened_on_the_stray, stray_while_open):
+        assert not alerts(run(trip_reference(), track.records), "cargo_door_open")
+    # Where the truck really stands 450 m from its stop, the door is opened away from it.
+    elsewhere = _arrive(point(STOP, 0, 450)).stand(300, every_s=30, ignition=False, cargo_door_open=True)
+    assert alerts(run(trip_reference(), elsewhere.records), "cargo_door_open")
+
+
 def test_cargo_door_at_the_depot_is_normal():
     track = Track("NF-101", "08:40:00", DEPOT).stand(600, cargo_door_open=True)
     assert not loud(run(trip_reference(), track.records))
