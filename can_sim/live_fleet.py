@@ -254,6 +254,12 @@ class _RequestWatch(threading.Thread):
         self.open = current
 
 
+Send = Callable[[str, bytes | None, bytes], None]
+"""Publishes one message (topic, key, value) on the fleet's producer."""
+Bus = tuple[LiveTruck, _CommandLink | None]
+"""A truck on its J1939 bus, and its end of the command topics (None: it trusts no key)."""
+
+
 def run_live_fleet(
     bundle_dir: Path,
     bootstrap: str,
@@ -276,11 +282,7 @@ def run_live_fleet(
     """
     bundle_dir = Path(bundle_dir)
     bundle = _read_bundle(bundle_dir)
-    if bus_vehicles is None:
-        chosen = bundle.incident_vehicles if bundle.has_labels else set(bundle.records)
-        why = "incidents in labels.json" if bundle.has_labels else "no labels.json: every vehicle"
-    else:
-        chosen, why = set(bus_vehicles), "chosen by the caller"
+    chosen, why = _choose_bus_vehicles(bundle, bus_vehicles)
     stats = LiveFleetStats(bus_vehicles=sorted(v for v in chosen if v in bundle.records),
                            direct_vehicles=sorted(v for v in bundle.records if v not in chosen))
     event_times = [ms for _, _, ms in bundle.lines if ms is not None]
@@ -304,7 +306,7 @@ def run_live_fleet(
     def send(topic: str, key: bytes | None, value: bytes) -> None:
         producer.send(topic, key=key, value=value).add_errback(failed)
 
-    trucks: list[tuple[LiveTruck, _CommandLink | None]] = []
+    buses: list[Bus] = []
     governors: dict[str, Callable[[], dict[str, Any] | None]] = {}
     watch: _RequestWatch | None = None
     wall_start, cpu_start = time.monotonic(), time.process_time()
@@ -313,87 +315,132 @@ def run_live_fleet(
             watch = _RequestWatch(bootstrap, stats.bus_vehicles)
             watch.start()
         for vehicle_id in stats.bus_vehicles:
-            key = vehicle_id.encode()
-            link = _CommandLink(bootstrap, vehicle_id) if public_keys else None
-
-            guard = ZoneGuard() if public_keys and zone_guard else None
-
-            def on_record(record: dict[str, Any], key: bytes = key, guard: ZoneGuard | None = guard) -> None:
-                if guard is not None and guard.zone_set is not None:
-                    # the gateway's own governance, which the scenario's device never reported (so the truck's
-                    # record filter left it out): on the map the truck is seen slowing at the zone on its own
-                    record["speed_governor"] = governors[record["vehicle_id"]]()
-                send(topics.TELEMETRY, key, orjson.dumps(record))
-                stats.bus_records += 1
-
-            def on_frames(batch: dict[str, Any], key: bytes = key) -> None:
-                send(topics.CAN, key, orjson.dumps(batch))
-                stats.can_batches += 1
-
-            def on_status(request: dict[str, Any], link: _CommandLink | None = link) -> None:
-                stats.statuses += 1
-                log.info("vehicle %s: stop request %s %s", request.get("vehicle_id"), request.get("request_id"),
-                         request.get("status"))
-                if link is not None:
-                    link.outbox.put(request)
-
-            truck = LiveTruck(vehicle_id, ScenarioTimeline(bundle.records[vehicle_id], origin),
-                              on_record=on_record, public_keys=public_keys, on_status=on_status,
-                              on_frames=on_frames if forward_can else None, forward_raw=forward_can,
-                              config=_gateway_config(bundle.devices.get(vehicle_id, {})))
-            truck.gateway.seq = seq_base(origin)  # the gateway numbers its own records, from this run's base
-            if guard is not None and truck.receiver is not None:
-                governors[vehicle_id] = equip_zone_guard(truck.receiver, truck.gateway, guard)
-            trucks.append((truck, link))
-            if link is not None:
-                link.start()
-        direct = iter([(vid, line, ms) for vid, line, ms in bundle.lines if vid not in chosen])
-        pending = next(direct, None)
-        clock = ScaledClock(origin, speed)
-        # A bundle that starts in the past is live data catching up: it may run fast, never into the future.
-        # One that starts later than now is a simulation in scenario time, run as it is.
-        wall_cap = time.time if origin <= time.time() else (lambda: float("inf"))
-        while not stop.is_set():
-            wanted = 1.0 if watch is not None and watch.open else speed
-            if clock.speed != wanted:
-                clock.set_speed(wanted)
-                log.info("live fleet: %gx real time (stop requests open for: %s)", wanted,
-                         ", ".join(sorted(set(watch.open.values()))) if watch is not None and watch.open else "none")
-            paced = min(clock.now(), wall_cap())
-            target = min(paced, end)
-            for truck, link in trucks:
-                delivered = 0
-                while link is not None and not link.inbox.empty():
-                    truck.deliver(link.inbox.get_nowait())
-                    delivered += 1
-                stats.frames += truck.advance_to(target)
-                if link is not None and delivered:
-                    stats.commands += delivered
-                    link.handled += delivered  # taken by the truck (acknowledged or refused) in that run
-            while pending is not None and (pending[2] is None or pending[2] / 1000.0 <= target):
-                vehicle_id, line, _ = pending
-                send(topics.TELEMETRY, vehicle_id.encode() if vehicle_id else None, line)
-                stats.direct_records += 1
-                pending = next(direct, None)
-            stats.event_reached = target
-            stats.max_lag_s = max(stats.max_lag_s, (paced - target) / clock.speed if target < end else 0.0)
-            if target >= end and pending is None:
-                break
-            stop.wait(TICK_S)
-        for truck, _ in trucks:
+            bus = _bus_truck(vehicle_id, bundle, origin, bootstrap, public_keys, zone_guard and bool(public_keys),
+                             forward_can, send, stats, governors)
+            buses.append(bus)
+            if bus[1] is not None:
+                bus[1].start()
+        direct = [(vid, line, ms) for vid, line, ms in bundle.lines if vid not in chosen]
+        _drive(buses, direct, origin, end, speed, watch, send, stats, stop)
+        for truck, _ in buses:
             truck.flush()
         producer.flush()
     finally:
-        if watch is not None:
-            watch.stopping.set()
-            watch.join(COMMAND_POLL_MS / 1000 + 10)
-        for truck, link in trucks:
-            truck.close()
-            if link is not None:
-                link.stopping.set()
-                link.join(COMMAND_POLL_MS / 1000 + 10)
+        _shut_down(watch, buses)
         producer.close()
         stats.wall_s = time.monotonic() - wall_start
         stats.cpu_s = time.process_time() - cpu_start
     log.info("%s", stats.render())
     return stats
+
+
+def _choose_bus_vehicles(bundle: _Bundle, bus_vehicles: Collection[str] | None) -> tuple[set[str], str]:
+    """The vehicles to run on J1939 buses, and why those."""
+    if bus_vehicles is not None:
+        return set(bus_vehicles), "chosen by the caller"
+    if bundle.has_labels:
+        return set(bundle.incident_vehicles), "incidents in labels.json"
+    return set(bundle.records), "no labels.json: every vehicle"
+
+
+def _bus_truck(
+    vehicle_id: str, bundle: _Bundle, origin: float, bootstrap: str, public_keys: dict[str, Any] | None,
+    zone_guard: bool, forward_can: bool, send: Send, stats: LiveFleetStats,
+    governors: dict[str, Callable[[], dict[str, Any] | None]],
+) -> Bus:
+    """One vehicle as a J1939 truck publishing what its gateway decodes; with a key, the end of the command topics
+    it obeys (not started yet), and with ``zone_guard`` the zone guard on its gateway."""
+    key = vehicle_id.encode()
+    link = _CommandLink(bootstrap, vehicle_id) if public_keys else None
+    guard = ZoneGuard() if zone_guard else None
+
+    def on_record(record: dict[str, Any]) -> None:
+        if guard is not None and guard.zone_set is not None:
+            # the gateway's own governance, which the scenario's device never reported (so the truck's
+            # record filter left it out): on the map the truck is seen slowing at the zone on its own
+            record["speed_governor"] = governors[record["vehicle_id"]]()
+        send(topics.TELEMETRY, key, orjson.dumps(record))
+        stats.bus_records += 1
+
+    def on_frames(batch: dict[str, Any]) -> None:
+        send(topics.CAN, key, orjson.dumps(batch))
+        stats.can_batches += 1
+
+    def on_status(request: dict[str, Any]) -> None:
+        stats.statuses += 1
+        log.info("vehicle %s: stop request %s %s", request.get("vehicle_id"), request.get("request_id"),
+                 request.get("status"))
+        if link is not None:
+            link.outbox.put(request)
+
+    truck = LiveTruck(vehicle_id, ScenarioTimeline(bundle.records[vehicle_id], origin),
+                      on_record=on_record, public_keys=public_keys, on_status=on_status,
+                      on_frames=on_frames if forward_can else None, forward_raw=forward_can,
+                      config=_gateway_config(bundle.devices.get(vehicle_id, {})))
+    truck.gateway.seq = seq_base(origin)  # the gateway numbers its own records, from this run's base
+    if guard is not None and truck.receiver is not None:
+        governors[vehicle_id] = equip_zone_guard(truck.receiver, truck.gateway, guard)
+    return truck, link
+
+
+def _drive(
+    buses: list[Bus], direct_lines: list[tuple[str | None, bytes, int | None]], origin: float, end: float,
+    speed: float, watch: _RequestWatch | None, send: Send, stats: LiveFleetStats, stop: threading.Event,
+) -> None:
+    """Every TICK_S, brings the buses and the directly published records up to the paced event time, until the
+    bundle's last event time is reached and sent (or ``stop``)."""
+    direct = iter(direct_lines)
+    pending = next(direct, None)
+    clock = ScaledClock(origin, speed)
+    # A bundle that starts in the past is live data catching up: it may run fast, never into the future.
+    # One that starts later than now is a simulation in scenario time, run as it is.
+    wall_cap = time.time if origin <= time.time() else (lambda: float("inf"))
+    while not stop.is_set():
+        _pace(clock, watch, speed)
+        paced = min(clock.now(), wall_cap())
+        target = min(paced, end)
+        _advance_buses(buses, target, stats)
+        while pending is not None and (pending[2] is None or pending[2] / 1000.0 <= target):
+            vehicle_id, line, _ = pending
+            send(topics.TELEMETRY, vehicle_id.encode() if vehicle_id else None, line)
+            stats.direct_records += 1
+            pending = next(direct, None)
+        stats.event_reached = target
+        stats.max_lag_s = max(stats.max_lag_s, (paced - target) / clock.speed if target < end else 0.0)
+        if target >= end and pending is None:
+            break
+        stop.wait(TICK_S)
+
+
+def _pace(clock: ScaledClock, watch: _RequestWatch | None, speed: float) -> None:
+    """Real time while a stop request for one of the trucks is open, else ``speed``."""
+    wanted = 1.0 if watch is not None and watch.open else speed
+    if clock.speed != wanted:
+        clock.set_speed(wanted)
+        log.info("live fleet: %gx real time (stop requests open for: %s)", wanted,
+                 ", ".join(sorted(set(watch.open.values()))) if watch is not None and watch.open else "none")
+
+
+def _advance_buses(buses: list[Bus], target: float, stats: LiveFleetStats) -> None:
+    """Each truck first gets the commands its link has received, then runs its bus up to event time ``target``."""
+    for truck, link in buses:
+        delivered = 0
+        while link is not None and not link.inbox.empty():
+            truck.deliver(link.inbox.get_nowait())
+            delivered += 1
+        stats.frames += truck.advance_to(target)
+        if link is not None and delivered:
+            stats.commands += delivered
+            link.handled += delivered  # taken by the truck (acknowledged or refused) in that run
+
+
+def _shut_down(watch: _RequestWatch | None, buses: list[Bus]) -> None:
+    """Stops the request watch, closes the trucks and their command links (each waits for its last poll)."""
+    if watch is not None:
+        watch.stopping.set()
+        watch.join(COMMAND_POLL_MS / 1000 + 10)
+    for truck, link in buses:
+        truck.close()
+        if link is not None:
+            link.stopping.set()
+            link.join(COMMAND_POLL_MS / 1000 + 10)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -137,14 +137,14 @@ def _unique(seen: dict[str, str], value: str, where: str) -> str:
 
 
 def _vehicle_id(obj: dict[str, Any], where: str) -> str:
-    vehicle_id = _text(obj, "vehicle_id", where)
+    vehicle_id: str = _text(obj, "vehicle_id", where)
     if VEHICLE_ID_PATTERN.fullmatch(vehicle_id) is None:
         _fail(f"{where}.vehicle_id", f"got {vehicle_id!r}, expected 1-64 characters of A-Z a-z 0-9 . _ - "
                                      "(as in telemetry)")
     return vehicle_id
 
 
-def _schedule(parse: Any, value: Any, where: str) -> WeeklySchedule:
+def _schedule(parse: Callable[[object, str], WeeklySchedule], value: Any, where: str) -> WeeklySchedule:
     try:
         return parse(value, where)
     except ScheduleError as exc:

@@ -373,22 +373,10 @@ def sign_command(
 ) -> SignedCommand:
     """Sign the command that carries out an authorised stop request; refuses any request not authorised."""
     request_id, vehicle_id, mode, target, _, _ = _request_fields(request)
-    if not 0 < ttl_s <= MAX_TTL_S:
-        raise MalformedCommand(f"ttl_s: got {ttl_s!r}, expected more than 0 and at most {MAX_TTL_S:g} s")
+    _check_ttl(ttl_s)
     issued_ms = _utc_ms(now)
-    command = Command(
-        command_id=command_id_for(request),
-        request_id=_check_text("request_id", request_id),
-        vehicle_id=_check_text("vehicle_id", vehicle_id, max_len=64),
-        mode=mode if mode in STOP_MODES else _bad_mode(mode),
-        target_speed_kmh=_check_target(mode, target) if mode == "speed_limit" else None,
-        issued_at=format_ms(issued_ms),
-        expires_at=format_ms(issued_ms + round(ttl_s * 1000)),
-        nonce=_check_text("nonce", nonce, _NONCE),
-        key_id=key_id_of(private_key.public_key()),
-    )
-    payload = canonical_bytes(command)
-    return SignedCommand(payload, private_key.sign(payload))
+    return _signed(private_key, command_id_for(request), request_id, vehicle_id, mode, STOP_MODES, target,
+                   issued_ms, ttl_s, nonce)
 
 
 def release_command_id(request_id: str, vehicle_id: str, authorized_at: str, authorized_by: str) -> str:
@@ -409,17 +397,31 @@ def sign_release(
 ) -> SignedCommand:
     """Sign the release of a stop request's measures on its vehicle, authorised by ``authorized_by`` (an officer:
     the caller has checked the role) at ``authorized_at``; both are bound into the command id for the audit."""
-    if not 0 < ttl_s <= MAX_TTL_S:
-        raise MalformedCommand(f"ttl_s: got {ttl_s!r}, expected more than 0 and at most {MAX_TTL_S:g} s")
+    _check_ttl(ttl_s)
     _check_text("authorized_by", authorized_by)
     _check_time("authorized_at", authorized_at)
     issued_ms = _utc_ms(now)
+    return _signed(private_key, release_command_id(request_id, vehicle_id, authorized_at, authorized_by),
+                   request_id, vehicle_id, RELEASE, (RELEASE,), None, issued_ms, ttl_s, nonce)
+
+
+def _check_ttl(ttl_s: float) -> None:
+    if not 0 < ttl_s <= MAX_TTL_S:
+        raise MalformedCommand(f"ttl_s: got {ttl_s!r}, expected more than 0 and at most {MAX_TTL_S:g} s")
+
+
+def _signed(
+    private_key: Ed25519PrivateKey, command_id: str, request_id: Any, vehicle_id: Any, mode: Any,
+    modes: tuple[str, ...], target: Any, issued_ms: int, ttl_s: float, nonce: Any,
+) -> SignedCommand:
+    """The one place a Command is built and signed: each field checked (``mode`` one of ``modes``), valid for
+    ``ttl_s`` from ``issued_ms``, signed by ``private_key``."""
     command = Command(
-        command_id=release_command_id(request_id, vehicle_id, authorized_at, authorized_by),
+        command_id=command_id,
         request_id=_check_text("request_id", request_id),
         vehicle_id=_check_text("vehicle_id", vehicle_id, max_len=64),
-        mode=RELEASE,
-        target_speed_kmh=None,
+        mode=mode if mode in modes else _bad_mode(mode),
+        target_speed_kmh=_check_target(mode, target) if mode == "speed_limit" else None,
         issued_at=format_ms(issued_ms),
         expires_at=format_ms(issued_ms + round(ttl_s * 1000)),
         nonce=_check_text("nonce", nonce, _NONCE),

@@ -164,7 +164,8 @@ def _parts(geometry: Any) -> list[Polygon]:
 
 def _area_m2(polygon: Polygon) -> float:
     """Square metres of a small lon/lat polygon: a degree of latitude is ~111.32 km, of longitude that x cos(lat)."""
-    return polygon.area * METRES_PER_DEGREE**2 * math.cos(math.radians(polygon.centroid.y))
+    area: float = polygon.area * METRES_PER_DEGREE**2 * math.cos(math.radians(polygon.centroid.y))
+    return area
 
 
 def _areas(path: Path) -> Iterator[tuple[str, Tags, Any]]:

@@ -12,10 +12,19 @@ import orjson
 from telematics.errors import BadInput
 from telematics.records import TelemetryRecord
 from telematics.timeutil import TimestampError, format_ms, parse_rfc3339_ms
-from telematics.wire import FLOAT_MAX, MAX_MESSAGE_BYTES, MAX_TS_MS, VEHICLE_ID_PATTERN
+from telematics.wire import (
+    FLOAT_MAX,
+    GOVERNOR_SOURCES,
+    MAX_MESSAGE_BYTES,
+    MAX_TEXT,
+    MAX_TS_MS,
+    RANGES,
+    SAFETY_SYSTEM_STATES,
+    VEHICLE_ID_PATTERN,
+)
 
 MAX_SEQ = 2**64 - 1
-"""seq is a per-vehicle counter; beyond 64 bits it cannot be read back exactly from JSON."""
+"""seq is a per-vehicle counter with no maximum in the contract; beyond 64 bits it cannot be read back exactly."""
 
 _VEHICLE_ID_RULE = "1-64 characters of A-Z a-z 0-9 . _ -"
 _TS_RULE = "RFC 3339 text or integer epoch milliseconds"
@@ -55,7 +64,9 @@ def _json_type(value: Any) -> str:
 # --- the checks: the precise, readable definition of a valid record ---------------------------------------
 
 
-def _number(field: str, low: float, high: float | None) -> Callable[[Any], float]:
+def _number(field: str) -> Callable[[Any], float]:
+    """The check of a number field, within its range in the contract (telematics.wire.RANGES)."""
+    low, high = RANGES[field]
     top = FLOAT_MAX if high is None else high
     expected = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
 
@@ -75,8 +86,8 @@ def _number(field: str, low: float, high: float | None) -> Callable[[Any], float
     return check
 
 
-def _coordinate(field: str, limit: float) -> Callable[[Any], float | None]:
-    number = _number(field, -limit, limit)
+def _coordinate(field: str) -> Callable[[Any], float | None]:
+    number = _number(field)
 
     def check(value: Any) -> float | None:
         return None if value is None else number(value)
@@ -104,7 +115,13 @@ def _integral(value: Any, high: int) -> int | None:
     return int(value) if 0 <= value <= high else None
 
 
-def _whole_number(field: str, high: int) -> Callable[[Any], int]:
+def _whole_number(field: str) -> Callable[[Any], int]:
+    """The check of an integer field from 0 to its maximum in the contract (telematics.wire.RANGES)."""
+    low, top = RANGES[field]
+    if low != 0 or top is None:
+        raise ValueError(f"{field}: the contract's range {low}..{top} is not one _integral checks (0 to a maximum)")
+    high = int(top)
+
     def check(value: Any) -> int:
         whole = _integral(value, high)
         if whole is None:
@@ -112,10 +129,6 @@ def _whole_number(field: str, high: int) -> Callable[[Any], int]:
         return whole
 
     return check
-
-
-SAFETY_SYSTEM_STATES = ("on", "off", "fault", "unavailable")
-GOVERNOR_SOURCES = ("zone", "command", "none")
 
 
 def _safety_systems(value: Any) -> dict[str, str]:
@@ -135,7 +148,7 @@ def _speed_governor(value: Any) -> dict[str, Any]:
     if "active" in value and type(value["active"]) is not bool:
         raise InvalidRecord("speed_governor.active", f"got {describe_value(value['active'])}, expected true or false")
     if value.get("limit_kmh") is not None:
-        _number("speed_governor.limit_kmh", 0, 300)(value["limit_kmh"])
+        _governor_limit(value["limit_kmh"])
     zone_id = value.get("zone_id")
     if zone_id is not None and type(zone_id) is not str:
         raise InvalidRecord("speed_governor.zone_id", f"got {describe_value(zone_id)}, expected text or null")
@@ -146,40 +159,38 @@ def _speed_governor(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+_governor_limit = _number("speed_governor.limit_kmh")
+_SOURCE_MAX = MAX_TEXT["source"]
+_CARD_MAX = MAX_TEXT["driver_card_id"]
+
+
 def _source(value: Any) -> str:
-    if type(value) is str and len(value) <= 64:
+    if type(value) is str and len(value) <= _SOURCE_MAX:
         return value
-    raise InvalidRecord("source", f"got {describe_value(value)}, expected text of at most 64 characters")
+    raise InvalidRecord("source", f"got {describe_value(value)}, expected text of at most {_SOURCE_MAX} characters")
 
 
 def _seq(value: Any) -> int:
-    seq = _integral(value, MAX_SEQ)
+    seq = _integral(value, MAX_SEQ)  # the contract's minimum, 0, is _integral's
     if seq is None:
         raise InvalidRecord("seq", f"got {describe_value(value)}, expected an integer from 0 to {MAX_SEQ}")
     return seq
 
 
 def _driver_card(value: Any) -> str | None:
-    if value is None or (type(value) is str and len(value) <= 64):
+    if value is None or (type(value) is str and len(value) <= _CARD_MAX):
         return value
-    expected = "expected text of at most 64 characters or null"
+    expected = f"expected text of at most {_CARD_MAX} characters or null"
     raise InvalidRecord("driver_card_id", f"got {describe_value(value)}, {expected}")
 
 
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "seq": _seq,
-    "lat": _coordinate("lat", 90),
-    "lon": _coordinate("lon", 180),
-    "gnss_speed_kmh": _number("gnss_speed_kmh", 0, 300),
-    "wheel_speed_kmh": _number("wheel_speed_kmh", 0, 300),
-    "heading_deg": _number("heading_deg", 0, 360),
-    "engine_rpm": _number("engine_rpm", 0, 10000),
-    "ext_power_v": _number("ext_power_v", 0, 100),
-    "odometer_km": _number("odometer_km", 0, None),
-    "fuel_level_pct": _number("fuel_level_pct", 0, 100),
-    "hdop": _number("hdop", 0, 100),
-    "satellites": _whole_number("satellites", 255),
-    "gnss_accuracy_m": _number("gnss_accuracy_m", 0, None),
+    "lat": _coordinate("lat"),
+    "lon": _coordinate("lon"),
+    **{name: _number(name) for name in ("gnss_speed_kmh", "wheel_speed_kmh", "heading_deg", "engine_rpm",
+                                        "ext_power_v", "odometer_km", "fuel_level_pct", "hdop", "gnss_accuracy_m")},
+    "satellites": _whole_number("satellites"),
     "safety_systems": _safety_systems,
     "speed_governor": _speed_governor,
     "source": _source,

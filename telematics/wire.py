@@ -1,8 +1,10 @@
 """The telemetry message of contract v1, section 2, as it comes off the wire: its limits and its msgspec type.
 
-msgspec decodes and range-checks a typical message into ``Wire`` in C, in one pass; telematics/parse.py turns
-that into a TelemetryRecord. A msgspec type cannot be compiled (setup.py), so it lives here, apart from the
-compiled parser.
+The limits (value ranges, text lengths, enumerations) are read once from the contract's JSON Schema
+(telematics/contract/telemetry.schema.json), the one place they are stated; telematics/validation.py checks
+records against the same table. msgspec decodes and range-checks a typical message into ``Wire`` in C, in one
+pass; telematics/parse.py turns that into a TelemetryRecord. A msgspec type cannot be compiled (setup.py), so it
+lives here, apart from the compiled parser.
 """
 
 from __future__ import annotations
@@ -15,22 +17,58 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from telematics.contract import schema
 from telematics.records import TelemetryRecord
 from telematics.timeutil import EPOCH
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_TS_MS = (datetime(9999, 12, 31, tzinfo=UTC) - EPOCH).days * 86_400_000 - 1
 """9999-12-30T23:59:59.999Z: the last instant that is still a date in every time zone."""
-VEHICLE_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-"""The contract's vehicle_id; use it with fullmatch."""
 FLOAT_MAX = sys.float_info.max
 
+_PROPERTIES: dict[str, Any] = schema("telemetry")["properties"]
+_GOVERNOR: dict[str, Any] = _PROPERTIES["speed_governor"]["properties"]
 
-def _bounded(low: float, high: float) -> Any:
-    return Annotated[float, msgspec.Meta(ge=low, le=high)]
+VEHICLE_ID_PATTERN = re.compile(_PROPERTIES["vehicle_id"]["pattern"].removeprefix("^").removesuffix("$"))
+"""The contract's vehicle_id; use it with fullmatch (the schema's pattern, without its anchors)."""
 
 
-SafetySystemState = Literal["on", "off", "fault", "unavailable"]
+def _range(spec: dict[str, Any]) -> tuple[float, float | None]:
+    return spec["minimum"], spec.get("maximum")
+
+
+RANGES: dict[str, tuple[float, float | None]] = {
+    **{name: _range(spec) for name, spec in _PROPERTIES.items() if "minimum" in spec},
+    "speed_governor.limit_kmh": _range(_GOVERNOR["limit_kmh"]),
+}
+"""Each number's (lowest, highest) value from the contract, None for no upper bound; nested fields are dotted."""
+MAX_TEXT: dict[str, int] = {name: spec["maxLength"] for name, spec in _PROPERTIES.items() if "maxLength" in spec}
+"""The longest text of each text field, in characters, from the contract."""
+SAFETY_SYSTEM_STATES: tuple[str, ...] = tuple(_PROPERTIES["safety_systems"]["additionalProperties"]["enum"])
+"""A safety system's states, from the contract."""
+GOVERNOR_SOURCES: tuple[str, ...] = tuple(_GOVERNOR["source"]["enum"])
+"""What set an on-board speed governor, from the contract."""
+
+
+def _bounded(name: str) -> Any:
+    low, high = RANGES[name]
+    return Annotated[float, msgspec.Meta(ge=low, le=FLOAT_MAX if high is None else high)]
+
+
+_WIRE_INT_MAX = 2**63 - 1
+"""The largest integer msgspec decodes into an int; a larger seq is left to the precise path."""
+
+
+def _whole(name: str) -> Any:
+    low, high = RANGES[name]
+    return Annotated[int, msgspec.Meta(ge=low, le=_WIRE_INT_MAX if high is None else high)]
+
+
+def _text(name: str) -> Any:
+    return Annotated[str, msgspec.Meta(max_length=MAX_TEXT[name])]
+
+
+SafetySystemState = Literal[SAFETY_SYSTEM_STATES]  # type: ignore[valid-type]
 
 
 # The JSON key of driver_card_reported is one no device sends: the parser computes it, like the precise path.
@@ -43,33 +81,33 @@ class Wire(msgspec.Struct, rename={"ts_ms": "ts", "driver_card_reported": "(comp
 
     vehicle_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # and VEHICLE_ID_PATTERN (parse.py)
     ts_ms: str | int
-    seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = None  # type: ignore[assignment]  # msgspec's limit
-    lat: _bounded(-90, 90) | None = None  # type: ignore[valid-type]
-    lon: _bounded(-180, 180) | None = None  # type: ignore[valid-type]
+    seq: _whole("seq") = None  # type: ignore[valid-type]
+    lat: _bounded("lat") | None = None  # type: ignore[valid-type]
+    lon: _bounded("lon") | None = None  # type: ignore[valid-type]
     gnss_fix: bool = None  # type: ignore[assignment]
     gnss_jamming: bool = None  # type: ignore[assignment]
-    gnss_speed_kmh: _bounded(0, 300) = None  # type: ignore[valid-type]
-    heading_deg: _bounded(0, 360) = None  # type: ignore[valid-type]
-    wheel_speed_kmh: _bounded(0, 300) = None  # type: ignore[valid-type]
-    engine_rpm: _bounded(0, 10000) = None  # type: ignore[valid-type]
+    gnss_speed_kmh: _bounded("gnss_speed_kmh") = None  # type: ignore[valid-type]
+    heading_deg: _bounded("heading_deg") = None  # type: ignore[valid-type]
+    wheel_speed_kmh: _bounded("wheel_speed_kmh") = None  # type: ignore[valid-type]
+    engine_rpm: _bounded("engine_rpm") = None  # type: ignore[valid-type]
     ignition: bool = None  # type: ignore[assignment]
     parking_brake: bool = None  # type: ignore[assignment]
     cab_door_open: bool = None  # type: ignore[assignment]
     cargo_door_open: bool = None  # type: ignore[assignment]
     trailer_connected: bool = None  # type: ignore[assignment]
     driver_card_reported: Any = False
-    driver_card_id: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
+    driver_card_id: _text("driver_card_id") | msgspec.UnsetType | None = msgspec.UNSET  # type: ignore[valid-type]
     panic: bool = None  # type: ignore[assignment]
-    ext_power_v: _bounded(0, 100) = None  # type: ignore[valid-type]
-    odometer_km: _bounded(0, FLOAT_MAX) = None  # type: ignore[valid-type]
-    fuel_level_pct: _bounded(0, 100) = None  # type: ignore[valid-type]
-    hdop: _bounded(0, 100) = None  # type: ignore[valid-type]
-    satellites: Annotated[int, msgspec.Meta(ge=0, le=255)] = None  # type: ignore[assignment]
-    gnss_accuracy_m: _bounded(0, FLOAT_MAX) = None  # type: ignore[valid-type]
+    ext_power_v: _bounded("ext_power_v") = None  # type: ignore[valid-type]
+    odometer_km: _bounded("odometer_km") = None  # type: ignore[valid-type]
+    fuel_level_pct: _bounded("fuel_level_pct") = None  # type: ignore[valid-type]
+    hdop: _bounded("hdop") = None  # type: ignore[valid-type]
+    satellites: _whole("satellites") = None  # type: ignore[valid-type]
+    gnss_accuracy_m: _bounded("gnss_accuracy_m") = None  # type: ignore[valid-type]
     safety_systems: dict[str, SafetySystemState] = None  # type: ignore[assignment]
     speed_governor: msgspec.UnsetType = msgspec.UNSET
     """Any value is left to the precise path (rare: only vehicles with an on-board governor send it)."""
-    source: Annotated[str, msgspec.Meta(max_length=64)] = None  # type: ignore[assignment]
+    source: _text("source") = None  # type: ignore[valid-type]
 
 
 if Wire.__struct_fields__ != tuple(field.name for field in dataclasses.fields(TelemetryRecord)):

@@ -15,6 +15,7 @@ from truckguard.commands import (
     basemap,
     broker,
     can,
+    db,
     demo,
     detect,
     devices,
@@ -32,7 +33,8 @@ log = logging.getLogger("truckguard")
 
 # Each group adds its commands; the order is the order of `truckguard --help`.
 COMMAND_GROUPS = (
-    replay, can, scenarios, toolkit, broker, detect, fleet, notify, site, users, keys, audit, demo, devices, basemap
+    replay, can, scenarios, toolkit, broker, detect, fleet, notify, site, db, users, keys, audit, demo, devices,
+    basemap,
 )
 
 

@@ -125,12 +125,14 @@ def prepare(settings: Settings, speed: float = 1.0) -> DemoData:
     accounts, a key."""
     from telematics.commands import generate_keypair
     from web.accounts import create_demo_users
+    from web.migrate import upgrade_store
 
     workdir = settings.data_dir / "demo"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     bundle = workdir / "bundle"
     store_url = settings.database_url or f"sqlite:///{workdir / 'truckguard.sqlite'}"
+    upgrade_store(store_url)  # `truckguard db upgrade`: the web site it starts only checks the store
     start = segment_start(datetime.now(UTC), speed)
     write_segment(store_url, bundle, start, FIRST_SEED)
     accounts = create_demo_users(store_url)

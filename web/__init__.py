@@ -9,9 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import click
 from flask import Flask, Response, current_app, jsonify, render_template, request
-from flask.cli import with_appcontext
 from flask_babel import gettext
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -20,7 +18,7 @@ from telematics.settings import Settings, load_settings
 from web import auth, basemap, db, i18n
 from web.display import register_filters
 from web.i18n import N_
-from web.migrate import upgrade_store
+from web.migrate import check_store_at_head
 from web.stop_flow import DEFAULT_EXPIRY_S
 from web.views import (
     account,
@@ -96,8 +94,13 @@ def _secret_key(settings: Settings) -> str:
 
 
 def create_app(settings: Settings | None = None, *, testing: bool = False) -> Flask:
-    """The web site for ``settings`` (from the environment when not given); brings the store to head first."""
+    """The web site for ``settings`` (from the environment when not given).
+
+    It never changes the store's schema: a store not at the newest revision raises StoreNotUpgraded, whose one line
+    says to run `truckguard db upgrade` (which `truckguard web` and the demo run at their start).
+    """
     settings = settings if settings is not None else load_settings()
+    check_store_at_head(settings.store_url)
     app = Flask(__name__)
     tiles = str(getattr(settings, "map_tiles", "") or "")
     app.config.from_mapping(
@@ -118,7 +121,6 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     app.json.sort_keys = False  # keep the contract's field order
     app.extensions["truckguard.settings"] = settings
 
-    upgrade_store(settings.store_url)
     db.init_app(app, settings.store_url)
     auth.init_app(app)
     i18n.init_app(app, Path(settings.data_dir) / "translations")
@@ -130,13 +132,14 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _store_busy)
     app.register_error_handler(InternalServerError, _unexpected)
-    app.cli.add_command(upgrade_store_command)
     return app
 
 
 def _error_page(status: int, title: str, detail: str | None = None) -> Response:
     """A styled page (or JSON for the API) that says what happened and what to do next."""
     advice = _WHAT_TO_DO.get(status, _FALLBACK)
+    if status == 503 and detail:  # something other than the store is busy (sign-in hashing): its own advice
+        advice, detail = str(detail), None
     if request.path.startswith("/api/") or request.path == "/events" or \
             request.headers.get("Authorization", "").lower().startswith("bearer "):
         response = jsonify(error=title, message=detail or advice)
@@ -153,8 +156,8 @@ def _http_error(exc: HTTPException) -> Response:
         return exc.get_response()
     # A view's own reason (a role that may not use the page, a missing CSRF token) is worth showing; the stock
     # text of a 404 or 500 is not.
-    detail = exc.description if exc.code != 404 and exc.code < 500 and exc.description != type(exc).description \
-        else None
+    detail = exc.description if exc.code != 404 and (exc.code < 500 or exc.code == 503) \
+        and exc.description != type(exc).description else None
     response = _error_page(exc.code, exc.name, detail)
     for name, value in exc.get_headers():
         if name.lower() in ("www-authenticate", "retry-after", "allow"):
@@ -187,10 +190,3 @@ def _security_headers(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 
-
-@click.command("upgrade-store")
-@with_appcontext
-def upgrade_store_command() -> None:
-    """Create or upgrade the store's tables to the newest revision."""
-    upgrade_store(current_app.extensions["truckguard.settings"].store_url)
-    click.echo("store is at the newest revision")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from anomaly.can_intrusion.findings import CanDetectorConfig, CanFinding
@@ -82,6 +83,31 @@ def _signal(message: str, name: str) -> tuple[int, int, float, float]:
     spec = default_database().message(message)
     signal = next(s for s in spec.signals if s.name == name)
     return signal.start, signal.mask, signal.scale, signal.offset
+
+
+@dataclass(frozen=True, slots=True)
+class _WindowFacts:
+    """What the attack rules read of one finished window, computed once (CanIntrusionDetector._window_facts)."""
+
+    tally: WindowTally
+    floods: dict[int, int]
+    """Ids flooding the bus in this window, with their frame counts."""
+    load: float
+    """Share of the bitrate the window's frames took."""
+    sources: set[int]
+    new_ids: list[int]
+    busy: list[int]
+    unknown: dict[int, int]
+    bad: dict[int, int]
+    bad_frames: int
+    fuzz_reasons: dict[str, bool]
+    fuzz_like: bool
+    active: frozenset[int]
+    requests: int
+    overloaded: dict[int, int]
+    request_overload: bool
+    short_gaps: dict[int, int]
+    """Frames per id that followed the previous one of that id sooner than its sender ever sends it."""
 
 
 class CanIntrusionDetector:
@@ -228,9 +254,31 @@ class CanIntrusionDetector:
 
     def _evaluate(self, state: CanVehicleState, tally: WindowTally) -> dict[str, tuple[float, dict[str, Any]]]:
         """Attack types seen in one finished window, with a score and the evidence."""
-        cfg, model, w = self.config, self.model, self.window_s
-        trained = self.trained
+        facts = self._window_facts(state, tally)
         flagged: dict[str, tuple[float, dict[str, Any]]] = {}
+        for attack, judged in (
+            ("dos", self._judge_dos(facts)),
+            ("fuzzing", self._judge_fuzzing(facts)),
+            ("request_overload", self._judge_request_overload(facts)),
+            ("injection", self._judge_injection(facts)),
+        ):
+            if judged is not None:
+                flagged[attack] = judged
+        # a flood holds frames back (once it ends they go out back to back) and makes transfers lose frames
+        flood = "dos" in flagged
+        for attack, judged in (
+            ("spoofing", self._judge_spoofing(facts, flood)),
+            ("address_claim", self._judge_address_claim(facts)),
+            ("transport_protocol", self._judge_transport(facts, flood)),
+        ):
+            if judged is not None:
+                flagged[attack] = judged
+        return flagged
+
+    def _window_facts(self, state: CanVehicleState, tally: WindowTally) -> _WindowFacts:
+        """What every attack's rule reads of a finished window: floods, novelty, load, requests, fuzzing."""
+        cfg, w = self.config, self.window_s
+        trained = self.trained
         max_per_window = self._max_per_window
         dos_min = cfg.dos_min_rate_hz * w
         counts = tally.counts
@@ -246,22 +294,7 @@ class CanIntrusionDetector:
         load = (tally.frames * _FRAME_BITS + 8 * tally.payload_bytes) / (cfg.bitrate_bps * w)
         # claims and transport frames from many addresses are judged by their own rules (storm, exhaustion)
         sources = {sa for pgn, sa in judged.values() if pgn not in _PROTOCOL_PGNS}
-        baseline_over = (
-            not trained and state.first_t is not None and state.window_start is not None
-            and state.window_start - state.first_t >= cfg.baseline_s
-        )
-        new_ids: list[int] = []
-        busy: list[int] = []
-        if baseline_over:
-            baseline = state.baseline
-            for can_id, count in counts.items():
-                if judged[can_id][0] in _PROTOCOL_PGNS or can_id in floods:
-                    continue
-                most = baseline.get(can_id)
-                if most is None:
-                    new_ids.append(can_id)
-                elif count >= most + cfg.busy_margin:
-                    busy.append(can_id)
+        new_ids, busy = self._novel_ids(state, counts, judged, floods)
         unknown = {k: v for k, v in tally.unknown.items() if k not in floods}
         # ids never seen from ECUs of the vehicle (a fault's DM1, an answer to a request) are tolerated in numbers
         strangers = [k for k in unknown if k & 0xFF not in self._model_sas and k & 0xFF not in state.names]
@@ -276,113 +309,173 @@ class CanIntrusionDetector:
             "many_ids_busier": len(busy) >= cfg.fuzz_busy_ids,
             "bad_payloads": bad_frames >= cfg.fuzz_bad_payloads,
         }
-        fuzz_like = any(fuzz_reasons.values())
-        active = frozenset(state.active_sas)
-        total_limit = cfg.total_factor * max(model.max_frames_per_window, 1)
         requests = sum(tally.requests.values())
         overloaded = {k: v for k, v in tally.requests.items() if v > cfg.request_pair_max}
-        request_overload = bool(overloaded) or requests > cfg.request_total_max
-        # a request flood is named as such; the rest of the window's traffic is judged for a flood of its own
-        others = tally.frames - requests if request_overload else tally.frames
-        if floods or load >= cfg.bus_load_limit or (trained and others > total_limit and not fuzz_like):
-            top = sorted(floods.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-            rate = tally.frames / w
-            excess = tally.frames / (2 * total_limit) if trained else load
-            score = min(1.0, 0.5 + 0.5 * excess)
-            flagged["dos"] = (
-                score,
-                {"frames_per_s": round(rate, 1), "bus_load": round(load, 3), "bitrate_bps": cfg.bitrate_bps,
-                 "normal_max_per_s": round(model.max_frames_per_window / w, 1) if trained else None,
-                 "flood_ids": [f"0x{k:08x}" for k, _ in top], "flood_frames": [v for _, v in top]},
-            )
-
-        def repeated_or_calm(ids: dict[int, int]) -> dict[int, int]:
-            # While a fuzzer runs, its random ids land on protocol PGNs by chance and its random payloads hit
-            # known protocol ids: only an id of the attacker's own that repeats still counts as its own attack.
-            if not fuzz_like:
-                return {k: v for k, v in ids.items() if k not in floods}
-            if not trained:  # the vehicle's own addresses are the fuzzer's targets, not the attacker's
-                return {k: v for k, v in ids.items() if k not in floods and v >= 2 and k & 0xFF not in active}
-            return {k: v for k, v in ids.items() if k not in floods and v >= 2 and k not in self._profiles}
-
-        if fuzz_like:
-            flagged["fuzzing"] = (
-                min(1.0, 0.6 + 0.05 * (len(unknown) + len(new_ids) + bad_frames + tally.invalid)),
-                {"reasons": sorted(k for k, v in fuzz_reasons.items() if v),
-                 "unknown_ids": len(unknown) if trained else len(new_ids),
-                 "unknown_frames": sum(unknown.values()) if trained else sum(counts[k] for k in new_ids),
-                 "example_ids": [f"0x{k:08x}" for k in sorted(unknown if trained else new_ids)[:5]],
-                 "invalid_frames": tally.invalid, "sources": len(sources), "busier_ids": len(busy),
-                 "bad_payload_frames": bad_frames, "bad_payload_ids": [f"0x{k:08x}" for k in sorted(bad)[:5]]},
-            )
-
-        if request_overload:
-            top_pairs = sorted(overloaded.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-            flagged["request_overload"] = (
-                min(1.0, 0.6 + 0.4 * requests / (10 * cfg.request_total_max)),
-                {"requests": requests, "requests_per_s": round(requests / w, 1),
-                 "pairs": [{"sa": k >> 8, "da": k & 0xFF, "requests": v} for k, v in top_pairs]},
-            )
-
-        control = repeated_or_calm(tally.control)
         short_gaps = dict(tally.short_gaps)
         for can_id, count in tally.short_across.items():
             short_gaps[can_id] = short_gaps.get(can_id, 0) + count
-        control_fast = {} if fuzz_like else {
-            k: v for k, v in short_gaps.items() if k not in floods and k in self._control_ids and v >= 2
-        }
-        if control or control_fast:
-            ids = sorted(set(control) | set(control_fast))
-            flagged["injection"] = (
-                1.0,
-                {"ids": [f"0x{k:08x}" for k in ids], "pgns": sorted({split_id(k)[0] for k in ids}),
-                 "sas": sorted({k & 0xFF for k in ids}),
-                 "frames": sum(control.values()) + sum(control_fast.values()),
-                 "allowed_sas": {str(p): sorted(s) for p, s in self._control_senders.items()}},
-            )
+        return _WindowFacts(
+            tally=tally, floods=floods, load=load, sources=sources, new_ids=new_ids, busy=busy, unknown=unknown,
+            bad=bad, bad_frames=bad_frames, fuzz_reasons=fuzz_reasons, fuzz_like=any(fuzz_reasons.values()),
+            active=frozenset(state.active_sas), requests=requests, overloaded=overloaded,
+            request_overload=bool(overloaded) or requests > cfg.request_total_max, short_gaps=short_gaps,
+        )
 
-        wrong_sa = repeated_or_calm(tally.wrong_sa)
+    def _novel_ids(
+        self, state: CanVehicleState, counts: dict[int, int], judged: dict[int, tuple[int, int]],
+        floods: dict[int, int],
+    ) -> tuple[list[int], list[int]]:
+        """Without a model, once the baseline is over: the ids it never saw, and those busier than ever in it."""
+        cfg = self.config
+        new_ids: list[int] = []
+        busy: list[int] = []
+        baseline_over = (
+            not self.trained and state.first_t is not None and state.window_start is not None
+            and state.window_start - state.first_t >= cfg.baseline_s
+        )
+        if baseline_over:
+            baseline = state.baseline
+            for can_id, count in counts.items():
+                if judged[can_id][0] in _PROTOCOL_PGNS or can_id in floods:
+                    continue
+                most = baseline.get(can_id)
+                if most is None:
+                    new_ids.append(can_id)
+                elif count >= most + cfg.busy_margin:
+                    busy.append(can_id)
+        return new_ids, busy
+
+    def _repeated_or_calm(self, facts: _WindowFacts, ids: dict[int, int]) -> dict[int, int]:
+        """The ids an attack rule may count: not a flood's, and, while a fuzzer runs, only the attacker's own.
+
+        While a fuzzer runs, its random ids land on protocol PGNs by chance and its random payloads hit known
+        protocol ids: only an id of the attacker's own that repeats still counts as its own attack.
+        """
+        floods = facts.floods
+        if not facts.fuzz_like:
+            return {k: v for k, v in ids.items() if k not in floods}
+        if not self.trained:  # the vehicle's own addresses are the fuzzer's targets, not the attacker's
+            return {k: v for k, v in ids.items() if k not in floods and v >= 2 and k & 0xFF not in facts.active}
+        return {k: v for k, v in ids.items() if k not in floods and v >= 2 and k not in self._profiles}
+
+    def _judge_dos(self, facts: _WindowFacts) -> tuple[float, dict[str, Any]] | None:
+        """A flood of one id, a bus loaded past its limit, or (with a model) far more frames than ever."""
+        cfg, model, w, trained, tally = self.config, self.model, self.window_s, self.trained, facts.tally
+        total_limit = cfg.total_factor * max(model.max_frames_per_window, 1)
+        # a request flood is named as such; the rest of the window's traffic is judged for a flood of its own
+        others = tally.frames - facts.requests if facts.request_overload else tally.frames
+        if not (facts.floods or facts.load >= cfg.bus_load_limit
+                or (trained and others > total_limit and not facts.fuzz_like)):
+            return None
+        top = sorted(facts.floods.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        rate = tally.frames / w
+        excess = tally.frames / (2 * total_limit) if trained else facts.load
+        score = min(1.0, 0.5 + 0.5 * excess)
+        return (
+            score,
+            {"frames_per_s": round(rate, 1), "bus_load": round(facts.load, 3), "bitrate_bps": cfg.bitrate_bps,
+             "normal_max_per_s": round(model.max_frames_per_window / w, 1) if trained else None,
+             "flood_ids": [f"0x{k:08x}" for k, _ in top], "flood_frames": [v for _, v in top]},
+        )
+
+    def _judge_fuzzing(self, facts: _WindowFacts) -> tuple[float, dict[str, Any]] | None:
+        """Random ids or payloads: any of the window's fuzzing reasons."""
+        if not facts.fuzz_like:
+            return None
+        trained, tally, unknown, new_ids = self.trained, facts.tally, facts.unknown, facts.new_ids
+        return (
+            min(1.0, 0.6 + 0.05 * (len(unknown) + len(new_ids) + facts.bad_frames + tally.invalid)),
+            {"reasons": sorted(k for k, v in facts.fuzz_reasons.items() if v),
+             "unknown_ids": len(unknown) if trained else len(new_ids),
+             "unknown_frames": sum(unknown.values()) if trained else sum(tally.counts[k] for k in new_ids),
+             "example_ids": [f"0x{k:08x}" for k in sorted(unknown if trained else new_ids)[:5]],
+             "invalid_frames": tally.invalid, "sources": len(facts.sources), "busier_ids": len(facts.busy),
+             "bad_payload_frames": facts.bad_frames, "bad_payload_ids": [f"0x{k:08x}" for k in sorted(facts.bad)[:5]]},
+        )
+
+    def _judge_request_overload(self, facts: _WindowFacts) -> tuple[float, dict[str, Any]] | None:
+        """More requests than one pair of ECUs, or the whole bus, ever needs."""
+        if not facts.request_overload:
+            return None
+        cfg, requests = self.config, facts.requests
+        top_pairs = sorted(facts.overloaded.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        return (
+            min(1.0, 0.6 + 0.4 * requests / (10 * cfg.request_total_max)),
+            {"requests": requests, "requests_per_s": round(requests / self.window_s, 1),
+             "pairs": [{"sa": k >> 8, "da": k & 0xFF, "requests": v} for k, v in top_pairs]},
+        )
+
+    def _judge_injection(self, facts: _WindowFacts) -> tuple[float, dict[str, Any]] | None:
+        """Control commands (TSC1, XBR) from a sender not allowed to give them, or sent faster than any ECU does."""
+        control = self._repeated_or_calm(facts, facts.tally.control)
+        control_fast = {} if facts.fuzz_like else {
+            k: v for k, v in facts.short_gaps.items() if k not in facts.floods and k in self._control_ids and v >= 2
+        }
+        if not (control or control_fast):
+            return None
+        ids = sorted(set(control) | set(control_fast))
+        return (
+            1.0,
+            {"ids": [f"0x{k:08x}" for k in ids], "pgns": sorted({split_id(k)[0] for k in ids}),
+             "sas": sorted({k & 0xFF for k in ids}),
+             "frames": sum(control.values()) + sum(control_fast.values()),
+             "allowed_sas": {str(p): sorted(s) for p, s in self._control_senders.items()}},
+        )
+
+    def _judge_spoofing(self, facts: _WindowFacts, flood: bool) -> tuple[float, dict[str, Any]] | None:
+        """A known message from the wrong address, more often than its sender sends it, or wheel speed that
+        disagrees with the navigation speed. During a flood, frames held back come out too fast: not counted."""
+        tally, floods, bad, fuzz_like = facts.tally, facts.floods, facts.bad, facts.fuzz_like
+        wrong_sa = self._repeated_or_calm(facts, tally.wrong_sa)
         fast: dict[int, int] = {}
-        for can_id, count in short_gaps.items():
+        for can_id, count in facts.short_gaps.items():
             if can_id in floods or can_id in bad or self._profiles[can_id][0] in (_CONTROL, _CLAIM, _TRANSPORT):
                 continue
             if fuzz_like and can_id not in self._checked:
                 continue
-            if count >= (2 if max_per_window.get(can_id, 0) >= 5 else 1):
+            if count >= (2 if self._max_per_window.get(can_id, 0) >= 5 else 1):
                 fast[can_id] = count
-        if "dos" in flagged:
+        if flood:
             fast = {}  # a flood holds frames back; once it ends, they go out back to back
         speed_mismatch = 0 if fuzz_like else tally.speed_mismatch
-        if wrong_sa or fast or speed_mismatch:
-            details: dict[str, Any] = {}
-            if wrong_sa:
-                details["wrong_sa_ids"] = [f"0x{k:08x}" for k in sorted(wrong_sa)]
-                details["wrong_sa_frames"] = sum(wrong_sa.values())
-            if fast:
-                details["too_fast_ids"] = [f"0x{k:08x}" for k in sorted(fast)]
-                details["extra_frames"] = sum(fast.values())
-            if speed_mismatch:
-                details["speed_mismatch"] = speed_mismatch
-                details["wheel_vs_gnss_kmh"] = tally.speed_detail
-            flagged["spoofing"] = (min(1.0, 0.7 + 0.05 * (len(wrong_sa) + len(fast) + speed_mismatch)), details)
+        if not (wrong_sa or fast or speed_mismatch):
+            return None
+        details: dict[str, Any] = {}
+        if wrong_sa:
+            details["wrong_sa_ids"] = [f"0x{k:08x}" for k in sorted(wrong_sa)]
+            details["wrong_sa_frames"] = sum(wrong_sa.values())
+        if fast:
+            details["too_fast_ids"] = [f"0x{k:08x}" for k in sorted(fast)]
+            details["extra_frames"] = sum(fast.values())
+        if speed_mismatch:
+            details["speed_mismatch"] = speed_mismatch
+            details["wheel_vs_gnss_kmh"] = tally.speed_detail
+        return min(1.0, 0.7 + 0.05 * (len(wrong_sa) + len(fast) + speed_mismatch)), details
 
-        claim_ids = repeated_or_calm(tally.claim_ids)
+    def _judge_address_claim(self, facts: _WindowFacts) -> tuple[float, dict[str, Any]] | None:
+        """A storm of address claims, a claim that takes an ECU's address, or an ECU left without one."""
+        cfg, model, tally, fuzz_like = self.config, self.model, facts.tally, facts.fuzz_like
+        claim_ids = self._repeated_or_calm(facts, tally.claim_ids)
         storm_limit = max(2 * model.max_claims_per_window, model.max_claims_per_window + cfg.claim_margin,
                           cfg.max_nodes)
         storm = not fuzz_like and tally.claims > storm_limit
         conflicts = [c for c in tally.claim_conflicts if c[3] in claim_ids]
         cannot_claim = 0 if fuzz_like else tally.cannot_claim
-        if storm or conflicts or cannot_claim:
-            flagged["address_claim"] = (
-                0.9 if conflicts or cannot_claim else 0.8,
-                {"claims": tally.claims, "normal_max": model.max_claims_per_window if trained else cfg.max_nodes,
-                 "storm": storm, "cannot_claim": cannot_claim,
-                 "conflicts": [{"sa": sa, "held_name": f"0x{held:016x}" if held >= 0 else None,
-                                "claimed_name": f"0x{name:016x}", "why": _CONFLICT_WHY.get(held, "name_changed")}
-                               for sa, held, name, _ in conflicts[:5]]},
-            )
+        if not (storm or conflicts or cannot_claim):
+            return None
+        return (
+            0.9 if conflicts or cannot_claim else 0.8,
+            {"claims": tally.claims, "normal_max": model.max_claims_per_window if self.trained else cfg.max_nodes,
+             "storm": storm, "cannot_claim": cannot_claim,
+             "conflicts": [{"sa": sa, "held_name": f"0x{held:016x}" if held >= 0 else None,
+                            "claimed_name": f"0x{name:016x}", "why": _CONFLICT_WHY.get(held, "name_changed")}
+                           for sa, held, name, _ in conflicts[:5]]},
+        )
 
-        tp_ids = repeated_or_calm(tally.tp_ids)
+    def _judge_transport(self, facts: _WindowFacts, flood: bool) -> tuple[float, dict[str, Any]] | None:
+        """Transport protocol broken (sizes, sequences, packets out of session) or flooded with sessions."""
+        cfg, model, trained, tally, fuzz_like = self.config, self.model, self.trained, facts.tally, facts.fuzz_like
+        tp_ids = self._repeated_or_calm(facts, tally.tp_ids)
         violations: dict[str, int] = {}
         for what, can_id in tally.tp_violations:
             if can_id in tp_ids:
@@ -392,7 +485,7 @@ class CanIntrusionDetector:
             model.transport.max_sessions_per_window + cfg.session_margin if trained else cfg.untrained_sessions
         )
         lost = ("packet_without_session", "bad_sequence")
-        if "dos" in flagged and sum(violations.get(k, 0) for k in lost) <= _LOST_TO_FLOOD:
+        if flood and sum(violations.get(k, 0) for k in lost) <= _LOST_TO_FLOOD:
             # frames lose arbitration to a flood: the transfers under way lose an announcement or a packet
             for kind in lost:
                 violations.pop(kind, None)
@@ -400,12 +493,12 @@ class CanIntrusionDetector:
             violations["rts_cts_flood"] = tally.rts_cts
         if not fuzz_like and tally.sessions > session_limit:
             violations["session_flood"] = tally.sessions
-        if violations:
-            flagged["transport_protocol"] = (
-                min(1.0, 0.6 + 0.05 * sum(violations.values())),
-                {"violations": violations, "sas": sorted(set(tally.tp_sources))[:10]},
-            )
-        return flagged
+        if not violations:
+            return None
+        return (
+            min(1.0, 0.6 + 0.05 * sum(violations.values())),
+            {"violations": violations, "sas": sorted(set(tally.tp_sources))[:10]},
+        )
 
     def _learn(self, state: CanVehicleState, tally: WindowTally, *, calm: bool) -> None:
         """After a window: the SAs on the bus, and (no model) each id's busiest window, from calm windows only."""

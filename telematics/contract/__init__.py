@@ -15,4 +15,5 @@ def schema(name: str) -> dict[str, Any]:
     """One of the contract's schemas by name: telemetry, alert or stop_request."""
     if name not in SCHEMAS:
         raise KeyError(f"no contract schema {name!r}; expected one of {SCHEMAS}")
-    return json.loads(resources.files(__name__).joinpath(f"{name}.schema.json").read_text())
+    loaded: dict[str, Any] = json.loads(resources.files(__name__).joinpath(f"{name}.schema.json").read_text())
+    return loaded

@@ -9,13 +9,15 @@ from markupsafe import escape
 from telematics.settings import Settings
 from toolkit.loader import default_content
 from web import create_app
+from web.migrate import upgrade_store
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> FlaskClient:
     """One site for the module: these requests read public pages and change nothing."""
-    data_dir = tmp_path_factory.mktemp("toolkit-language") / "data"
-    return create_app(Settings(data_dir=data_dir), testing=True).test_client()
+    settings = Settings(data_dir=tmp_path_factory.mktemp("toolkit-language") / "data")
+    upgrade_store(settings.store_url)
+    return create_app(settings, testing=True).test_client()
 
 
 @pytest.mark.parametrize("language", ("en", "de", "fr", "es", "sv"))

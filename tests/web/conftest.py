@@ -1,4 +1,4 @@
-"""Fixtures of the web tests: settings on a temporary SQLite store, the app, its client and CLI runner, a broker."""
+"""Fixtures of the web tests: settings on a temporary SQLite store, the app, its client, a broker."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient, FlaskCliRunner
+from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -30,17 +30,13 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings) -> Flask:
+    upgrade_store(settings.store_url)  # as `truckguard web` does at its start: create_app only checks the store
     return create_app(settings, testing=True)
 
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-@pytest.fixture
-def runner(app: Flask) -> FlaskCliRunner:
-    return app.test_cli_runner()
 
 
 @pytest.fixture

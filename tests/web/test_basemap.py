@@ -17,6 +17,7 @@ from tests.web.street_plan import CENTRE, MAJOR_STREET, write_street_plan
 from truckguard.commands import basemap as basemap_command
 from web import create_app
 from web.basemap import COORD_DECIMALS, FILE_NAME, BasemapError, basemap_path, build_basemap
+from web.migrate import upgrade_store
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +104,7 @@ def _run(argv: list[str], settings: Settings) -> int:
 def test_the_command_builds_into_the_data_folder_and_the_site_serves_it(
         tmp_path: Path, extract: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = Settings(data_dir=tmp_path / "data")
+    upgrade_store(settings.store_url)
     app = create_app(settings, testing=True)
     client = signed_in(app, "disp", "fleet_operator", ("nordfracht",))
     assert basemap_path(settings.data_dir) is None

@@ -152,6 +152,7 @@ def test_the_decision_and_the_batched_positions_behave_the_same_on_postgres(post
     from web.models import TrackPointRow, VehiclePositionRow
     from web.positions import Fix, PositionBuffer
 
+    upgrade_store(postgres_url)
     app = create_app(Settings(data_dir=tmp_path, database_url=postgres_url), testing=True)
     engine = make_engine(postgres_url)
     run = uuid.uuid4().hex[:8]  # the server is shared by the session's tests, and its audit log is append-only

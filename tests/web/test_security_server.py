@@ -240,7 +240,9 @@ def test_an_officer_signs_in_while_another_address_guesses_their_password(site: 
 def test_the_server_is_configured_for_many_connections(tmp_path: Path) -> None:
     from web.server import CONNECTION_LIMIT, make_server
 
-    server = make_server(Settings(data_dir=tmp_path / "data"), "127.0.0.1", 0)
+    settings = Settings(data_dir=tmp_path / "data")
+    upgrade_store(settings.store_url)
+    server = make_server(settings, "127.0.0.1", 0)
     try:
         assert server.adj.connection_limit == CONNECTION_LIMIT >= 1_000 and server.adj.asyncore_use_poll
     finally:

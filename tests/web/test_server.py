@@ -8,10 +8,12 @@ import urllib.request
 import pytest
 
 from telematics.settings import Settings
+from web.migrate import upgrade_store
 from web.server import make_server
 
 
 def test_waitress_serves_the_site(settings: Settings) -> None:
+    upgrade_store(settings.store_url)
     server = make_server(settings, "127.0.0.1", 0, threads=2)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

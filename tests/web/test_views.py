@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient, FlaskCliRunner
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from tests.web.samples import alert, stop_request
@@ -105,8 +105,3 @@ def test_pages_are_served_locally_under_a_strict_policy(officer_client: FlaskCli
         assert static.status_code == 200
         static.close()
 
-
-def test_upgrade_store_command(runner: FlaskCliRunner) -> None:
-    result = runner.invoke(args=["upgrade-store"])
-    assert result.exit_code == 0
-    assert "newest revision" in result.output

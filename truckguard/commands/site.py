@@ -11,8 +11,10 @@ from truckguard.signals import stop_on_signals
 
 
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    from web.migrate import upgrade_store
     from web.server import serve
 
+    upgrade_store(settings.store_url)  # as `truckguard db upgrade` does; the site itself only checks
     serve(settings, settings.web_host, settings.web_port)
     return 0
 
