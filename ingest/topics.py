@@ -15,7 +15,8 @@ ALERTS = "truckguard.alerts.v1"
 STOP_REQUESTS = "truckguard.stop-requests.v1"
 DEADLETTER = "truckguard.deadletter.v1"
 REFERENCE = "truckguard.reference.v1"
-"""Internal: the latest reference data snapshot (fleet.json, trips and zones in bundle shapes), from the web site."""
+"""Internal: the web site's reference data, one message per fleet (with its vehicles and sites), per vehicle's planned
+trips and per zone (bundle shapes), keyed ``fleet:<id>``, ``trips:<vehicle_id>``, ``zone:<id>``, plus a ``manifest``."""
 DETECTOR_STATE = "truckguard.detector-state.v1"
 """Internal: per-vehicle detector state checkpoints, keyed by vehicle_id, partitioned like the telemetry."""
 
@@ -30,6 +31,8 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     # and rolling a segment every hour lets the cleaner reach it (Kafka compacts closed segments only). The
     # embedded broker accepts and ignores these; a real cluster applies them (docs/scaling.md).
     DETECTOR_STATE: {"cleanup.policy": "compact", "segment.ms": "3600000", "min.cleanable.dirty.ratio": "0.1"},
+    # The detectors rebuild the reference data from the newest message of each key (ingest/reference_source.py).
+    REFERENCE: {"cleanup.policy": "compact", "segment.ms": "3600000", "min.cleanable.dirty.ratio": "0.1"},
 }
 ALL_TOPICS = (*CONTRACT_TOPICS, *INTERNAL_TOPICS)
 

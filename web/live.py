@@ -1,7 +1,9 @@
-"""What changed in the store since a moment, within a scope: the feed of the /events stream."""
+"""What changed in the store since a moment, within a scope, and how many consoles may ask: the feed of the /events
+stream."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import weakref
@@ -51,6 +53,45 @@ class _NewestChange:
 
 
 NEWEST_CHANGE = _NewestChange()
+
+
+class ConsoleCap:
+    """The live consoles one site process serves, whoever they belong to: a token bucket holding one request of
+    every console (all of them reconnecting at once after a restart) and refilled at one request per console
+    per retry interval. Beyond it a console is turned away with 503 and Retry-After before its changes are
+    looked up, so the threads stay free for sign-in, the health check and officers' decisions; more consoles need
+    more site processes (docs/security.md)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: float | None = None
+        self._last = 0.0
+
+    def take(self, consoles: int, retry_s: float, now: float | None = None) -> float:
+        """0 when a console's request may go ahead, else the seconds until one may."""
+        now = time.monotonic() if now is None else now
+        rate = consoles / retry_s
+        with self._lock:
+            tokens = float(consoles) if self._tokens is None else self._tokens
+            tokens = min(float(consoles), tokens + (now - self._last) * rate)
+            self._last = now
+            if tokens < 1:
+                self._tokens = tokens
+                return (1 - tokens) / rate
+            self._tokens = tokens - 1
+            return 0.0
+
+    @staticmethod
+    def retry_after(wait_s: float) -> str:
+        """The Retry-After header for a wait: whole seconds, at least one."""
+        return str(max(1, math.ceil(wait_s)))
+
+    def forget(self) -> None:
+        with self._lock:
+            self._tokens = None
+
+
+CONSOLE_CAP = ConsoleCap()
 
 
 class ChangeFeed:

@@ -3,6 +3,7 @@ in lanes: stop-request decisions first and alone, nothing able to block them, a 
 
 from __future__ import annotations
 
+import gzip
 import logging
 import threading
 import weakref
@@ -34,17 +35,29 @@ SEND_TIMEOUT_S = 5.0
 STOP_MESSAGE_MAX_BYTES = 64 * 1024
 """A stop request with its history is a few kilobytes; anything near this is not one."""
 REFERENCE_MAX_BYTES = 8 * 1024 * 1024
-"""Largest reference snapshot (before compression) the site queues: the detector parses it whole on every change.
-gzip shrinks fleet JSON about tenfold (3.2 MB to 0.25 MB for 22,000 vehicles) but zone coordinates only two- to
-threefold, so a snapshot near this limit can exceed Kafka's default message.max.bytes (about 1 MB): a real
-cluster needs that raised on truckguard.reference.v1 (docs/security.md). The embedded broker takes it as is."""
+"""Largest reference message (one fleet with its vehicles and sites, one vehicle's planned trips, or one zone)
+before compression: the detector parses a message whole when it arrives. A fleet of 15,000 vehicles is about
+2.1 MB; the site refuses a change that would make a message larger (413), so the outbox never holds one."""
+REFERENCE_MAX_COMPRESSED_BYTES = 900_000
+"""Largest reference message after gzip, as the general lane's producer sends it. Kafka's default
+``message.max.bytes`` is 1,048,588 bytes (1 MiB plus the record batch's overhead); staying 14 % below it, every
+reference message fits a broker left on its defaults. Fleet JSON shrinks about twelvefold (15,000 vehicles:
+2.1 MB to 0.17 MB), so in practice the uncompressed limit above is met first."""
+GZIP_LEVEL = 9
+"""kafka-python's gzip level: what wire_size measures is what the broker receives."""
 GENERAL_MESSAGE_MAX_BYTES = REFERENCE_MAX_BYTES
 COALESCED_TOPICS = frozenset({REFERENCE})
-"""Topics whose consumer keeps only the newest message per key: an older unsent one is superseded, not sent."""
+"""Topics whose consumer keeps only the newest message per key (a reference message is keyed by the fleet, the
+vehicle's trips or the zone it carries): an older unsent one is superseded, not sent."""
 STUCK_AFTER = timedelta(seconds=30)
 """A message still unsent this long after it was queued is shown as stuck on the consoles."""
 
 log = logging.getLogger(__name__)
+
+
+def wire_size(raw: bytes) -> int:
+    """Bytes of a message's value once the general lane's producer has gzip-compressed it."""
+    return len(gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0))
 
 
 def lane_of(topic: str) -> str:
@@ -72,8 +85,8 @@ def _limit(topic: str) -> int:
 
 
 def make_general_producer(bootstrap: Any, client_id: str) -> KafkaProducer:
-    """Acknowledged, gzip-compressed sends up to the largest reference snapshot (the client's default stops at
-    1 MB before compressing)."""
+    """Acknowledged, gzip-compressed sends up to the largest reference message (the client checks the size before
+    compressing, and its default stops at 1 MB)."""
     # enable_idempotence=False: see ingest/kafka_clients.make_producer (Tansu restarts).
     return KafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, acks="all", retries=5, linger_ms=5,
                          max_in_flight_requests_per_connection=1, compression_type="gzip",
@@ -84,8 +97,8 @@ _GENERAL_PRODUCERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDiction
 
 
 def general_producer(stop_producer: Any) -> Any:
-    """The producer of the general lane: its own connection (a large reference snapshot in flight never delays a
-    stop decision on the stop lane's producer), gzip-compressed, and a request size fitting the largest snapshot.
+    """The producer of the general lane: its own connection (a large reference message in flight never delays a
+    stop decision on the stop lane's producer), gzip-compressed, with room for the largest reference message.
 
     Built once from the stop lane's producer settings; a test double (no ``config``) serves both lanes.
     """
@@ -130,7 +143,7 @@ def relay_lane(engine: Engine, producer: Any, lane: str) -> RelayResult:
     sinks never send one message twice, and nothing else waits on those locks. SQLite has one write lock for the
     whole store, which must never wait on the broker (an officer's decision is written under it): there the
     store is read before and written after the sends. A crash between sending and marking sends a message
-    again: every consumer of these topics is idempotent (stop requests merge by history, reference snapshots
+    again: every consumer of these topics is idempotent (stop requests merge by history, reference messages
     carry a version).
     """
     if lane == STOP_LANE:
@@ -282,7 +295,7 @@ to reach the dispatcher."""
 
 def run_stop_relay(engine: Engine, producer: Any, stop: threading.Event) -> None:
     """The stop lane's own loop beside the sink's: whatever else the sink is doing (storing a batch, sending a
-    large snapshot), a decision is sent within STOP_RELAY_POLL_S of its commit. Runs until ``stop`` is set."""
+    large reference message), a decision is sent within STOP_RELAY_POLL_S of its commit. Runs until ``stop`` is set."""
     failures = 0
     while not stop.wait(STOP_RELAY_POLL_S if not failures else min(5.0, 0.5 * 2 ** failures)):
         try:

@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ingest.reference_source import ReferenceParts
 from ingest.topics import STOP_REQUESTS
 from tests.web.people import PASSWORD, csrf_token, ensure_user, signed_in
 from tests.web.samples import alert, stop_request
@@ -98,9 +99,12 @@ def test_reference_changes_publish_versioned_snapshots_in_bundle_shape(app: Flas
         "geometry": orjson.dumps({"type": "Polygon", "coordinates": [[[13.41, 52.52], [13.42, 52.52],
                                                                       [13.42, 52.53]]]}).decode()})
     assert response.status_code == 303
-    snapshots = _outbox(app, REFERENCE_TOPIC)
-    assert [s["version"] for s in snapshots] == [1, 2]
-    latest = snapshots[-1]
+    messages = _outbox(app, REFERENCE_TOPIC)  # one per changed fleet or zone, rebuilt as the detectors do
+    assert [(m["part"], m["version"]) for m in messages] == [("fleet", 1), ("zone", 2)]
+    parts = ReferenceParts()
+    for message in messages:
+        parts.apply(orjson.dumps(message))
+    latest = parts.document()
     assert latest["fleet"] == fleet
     assert latest["trips"] == {"type": "FeatureCollection", "features": []}
     [zone] = latest["zones"]["features"]

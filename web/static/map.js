@@ -122,9 +122,17 @@
   if (box.dataset.live && window.EventSource) {
     let pending = null;
     const soon = () => { clearTimeout(pending); pending = setTimeout(load, 300); };
-    const events = new EventSource("/events");
-    events.addEventListener("positions", soon);
-    events.addEventListener("alert", soon);
+    // A site process at its cap of live consoles answers 503, after which the browser gives up on the stream:
+    // try again after half a minute or so (spread out, so turned-away maps do not all come back at once).
+    const listen = () => {
+      const events = new EventSource("/events");
+      events.addEventListener("positions", soon);
+      events.addEventListener("alert", soon);
+      events.addEventListener("error", () => {
+        if (events.readyState === EventSource.CLOSED) setTimeout(listen, 30000 + Math.random() * 15000);
+      });
+    };
+    listen();
   }
 
   // Drawing a zone: each click adds a corner; the polygon's GeoJSON goes into the form's textarea.

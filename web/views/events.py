@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from web.auth import ALL_ROLES, allow, current_scope, current_user
 from web.db import get_session
-from web.live import ChangeFeed
+from web.live import CONSOLE_CAP, ChangeFeed
 
 bp = Blueprint("events", __name__)
 
@@ -69,7 +69,8 @@ def _since() -> datetime:
 @allow(*ALL_ROLES)
 def stream() -> Any:
     """``text/event-stream`` with what changed since the console's last event id, then the new id; the stream then
-    ends and the browser asks again after ``retry``. Too many requests for one user: 429 with Retry-After."""
+    ends and the browser asks again after ``retry``. Too many requests for one user: 429 with Retry-After; more
+    consoles than this process serves (TRUCKGUARD_LIVE_CONSOLES_MAX): 503 with Retry-After."""
     retry_s = float(current_app.config.get("EVENTS_RETRY_S", RETRY_S))
     consoles = int(current_app.config.get("EVENTS_CONSOLES_PER_USER", CONSOLES_PER_USER))
     wait = ALLOWANCE.take(current_user().user_id, consoles, retry_s)
@@ -78,6 +79,14 @@ def stream() -> Any:
                            message=f"more than {consoles} live consoles for this account; close some")
         response.status_code = 429
         response.headers["Retry-After"] = str(max(1, round(wait)))
+        return response
+    wait = CONSOLE_CAP.take(current_app.extensions["truckguard.settings"].live_consoles_max, retry_s)
+    if wait > 0:
+        response = jsonify(error="Service Unavailable",
+                           message="this site process already serves as many live consoles as it can; "
+                                   "try again shortly")
+        response.status_code = 503
+        response.headers["Retry-After"] = CONSOLE_CAP.retry_after(wait)
         return response
     feed = ChangeFeed(current_scope(), _since())
     events = feed.poll(get_session())
