@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from web.mapdata import MOVING_KMH
 from web.models import AlertRow, StopRequestRow, ZoneRow
 from web.positions import latest_positions
+from web.stop_flow import RELEASABLE, Release, release_of
 from web.store import alert_to_dict, rfc3339
 from web.timeline import zone_distances
 
@@ -53,13 +54,18 @@ class Decision:
     seconds_left: float
     overtaken: list[str] = field(default_factory=list)
     """Why the request may no longer fit the situation (the vehicle stopped, is inside, its ignition off)."""
+    release: Release = field(default_factory=lambda: Release(None, None, None))
+    """Whether the vehicle was released again after the stop, or a release waits for its second officer."""
+    releasable: bool = False
+    """A command went to the vehicle and it is not released yet: law enforcement may release it."""
 
     def as_dict(self) -> dict[str, Any]:
         zone = None if self.zone is None else {"zone_id": self.zone.zone_id, "name": self.zone.name,
                                                "kind": self.zone.kind, "source": self.zone_source}
         return {"zone": zone, "distance_m": self.distance_m, "eta_s": self.eta_s, "position": self.position,
                 "alerts": self.alerts, "expires_at": rfc3339(self.expires_at),
-                "seconds_left": round(self.seconds_left), "overtaken": self.overtaken}
+                "seconds_left": round(self.seconds_left), "overtaken": self.overtaken,
+                "release": {**self.release.as_dict(), "releasable": self.releasable}}
 
 
 def incident_alerts(session: Session, row: StopRequestRow, until: datetime) -> list[dict[str, Any]]:
@@ -124,5 +130,7 @@ def decision_facts(session: Session, row: StopRequestRow, expiry_s: float, now: 
                              else gettext("the vehicle is already inside the zone"))
         if position.get("ignition") is False:
             overtaken.append(gettext("its ignition is off"))
+    release = release_of(row.history, expiry_s, now)
     return Decision(zone, source, distance, eta, position, alerts, expires_at,
-                    max(0.0, (expires_at - now).total_seconds()) if waiting else 0.0, overtaken)
+                    max(0.0, (expires_at - now).total_seconds()) if waiting else 0.0, overtaken, release,
+                    row.status in RELEASABLE and not release.done)

@@ -75,6 +75,9 @@ WORDS: dict[str, Any] = {
     "completed": lazy_pgettext("status", "completed"),
     "expired": lazy_pgettext("status", "expired"),
     "cancelled": lazy_pgettext("status", "cancelled"),
+    # history-only steps of a release (issue 17): the contract's status stays what the command left it
+    "release_approved": lazy_pgettext("status", "release approved 1 of 2"),
+    "released": lazy_pgettext("status", "released"),
     # vehicle states on the map (web/mapdata.py)
     "alert": lazy_pgettext("vehicle", "alert"),
     "no_position": lazy_pgettext("vehicle", "no position"),

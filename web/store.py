@@ -213,6 +213,7 @@ def stop_request_to_dict(row: StopRequestRow) -> dict[str, Any]:
         "lon": row.lon,
         "history": row.history,
         "first_approval_by": row.first_approval_by,
+        "released": any(entry.get("status") == "released" for entry in row.history or []),
         "received_at": rfc3339(row.received_at),
         "updated_at": rfc3339(row.updated_at),
     }

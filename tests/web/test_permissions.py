@@ -68,6 +68,7 @@ ROUTES: dict[str, tuple[str, str, frozenset[str] | None, dict[str, Any] | None]]
     "stop_requests.index": ("GET", "/stop-requests", ALL, None),
     "stop_requests.detail": ("GET", "/stop-requests/sr-b", ALL, None),
     "stop_requests.decide": ("POST", "/stop-requests/sr-b/refuse", frozenset({"officer1"}), {"reason": ""}),
+    "stop_requests.release": ("POST", "/stop-requests/sr-b/release", frozenset({"officer1"}), {"reason": ""}),
     "audit.index": ("GET", "/audit", ALL, None),
     "audit.export": ("GET", "/audit.csv", ALL, None),
     "audit.stop_request_record": ("GET", "/stop-requests/sr-b/record.json", frozenset({"officer1", "admin"}), None),

@@ -98,7 +98,7 @@
       r.target_speed_kmh === null || r.target_speed_kmh === undefined ? kindLabel(r.mode)
         : fill(words.mode_to || "%(mode)s to %(speed)s",
                {mode: kindLabel(r.mode), speed: `${number(Math.round(r.target_speed_kmh))} km/h`}),
-      badge(r.status), r.reason, [String(r.alert_ids.length), "num"], lastChange(r.history),
+      badge(r.released ? "released" : r.status), r.reason, [String(r.alert_ids.length), "num"], lastChange(r.history),
     ]],
   };
 

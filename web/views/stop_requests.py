@@ -13,7 +13,7 @@ from web.auth import ALL_ROLES, allow, client_ip, current_scope, current_user, r
 from web.db import get_session
 from web.decision import decision_facts
 from web.models import StopRequestRow
-from web.stop_flow import StopRequestError, approve, refuse
+from web.stop_flow import StopRequestError, approve, approve_release, refuse
 from web.store import list_stop_requests, stop_request_to_dict
 from web.views.query import stop_request_filters
 
@@ -85,4 +85,26 @@ def decide(request_id: str, action: str) -> Any:
         return redirect(url_for("stop_requests.detail", request_id=request_id), 303)
     session.commit()
     flash(message, "ok")
+    return redirect(url_for("stop_requests.detail", request_id=request_id), 303)
+
+
+@bp.post("/stop-requests/<request_id>/release")
+@allow("law_enforcement")
+def release(request_id: str) -> Any:
+    """Release a recovered vehicle from the stop: two different officers, each with a reason; the second approval
+    signs the release command and queues it for the vehicle."""
+    scoped_request(request_id)
+    session = get_session()
+    settings = current_app.extensions["truckguard.settings"]
+    try:
+        _, state = approve_release(session, request_id, current_user().username, request.form.get("reason", ""),
+                                   keys_dir=settings.keys_dir, ip=client_ip(), ttl_s=settings.command_ttl_s,
+                                   window_s=expiry_s())
+    except StopRequestError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("stop_requests.detail", request_id=request_id), 303)
+    session.commit()
+    flash(gettext("Vehicle released: the signed release command is on its way to it.") if state.done else
+          gettext("First release approval recorded; a second officer must approve the release."), "ok")
     return redirect(url_for("stop_requests.detail", request_id=request_id), 303)
