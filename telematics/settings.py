@@ -34,6 +34,20 @@ class Settings:
     idle_flush_s: float = 5.0
     checkpoint_s: float = 5.0
     """Live detector: how often state is checkpointed and offsets committed (bounds the work redone after a crash)."""
+    devices_host: str = "127.0.0.1"
+    """Where `devices serve` listens; 0.0.0.0 to accept units and tracking servers from the network."""
+    teltonika_port: int | None = None
+    """Teltonika TCP listener port (Teltonika's own servers and Traccar use 5027); none: that listener is off."""
+    osmand_port: int | None = None
+    """OsmAnd HTTP listener port (Traccar serves the protocol on 5055, what phone apps default to); none: off."""
+    traccar_port: int | None = None
+    """HTTP port for a Traccar server's forward.url and event.forward.url; none: off."""
+    devices_idle_timeout_s: float = 600.0
+    """A Teltonika connection silent this long is closed: twice an FMB unit's default open-link timeout (300 s)."""
+    devices_max_connections: int = 5000
+    """Teltonika connections served at once; one more is closed at accept, so a flood of connections cannot take
+    every file descriptor (Linux's usual soft limit is 1,024 per process: `devices serve` raises its own to the
+    hard limit) from the units already connected."""
     reference_dir: Path | None = None
     models_dir: Path | None = None
     can_model_path: Path | None = None
@@ -67,10 +81,23 @@ class Settings:
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_from: str = "truckguard@localhost"
+    live_consoles_max: int = 400
+    """Live consoles (``/events``) one site process serves, all users together; beyond it a console gets 503 with
+    Retry-After so sign-in and the health check stay answered. Measured on a shared 2-core machine: 400 consoles
+    (200 answers/s) left sign-in under 0.5 s and the health check under 0.1 s; 800 saturated the process (330-380
+    answers/s of the 400 asked) and sign-in took up to 1.8 s. More consoles need more site processes."""
     notify_escalate_after_s: float = 120.0
     """A critical alert nobody acknowledged within this goes to the next tier of people (and again after twice it to
     the third): a stop request waits at most stop_request_expiry_s (900 s) for two officers, so escalating after two
     minutes leaves the next person most of that time."""
+    password_hash_slots: int = 2
+    """Password hashes (Argon2id) one site process computes at once; as many sign-ins more may wait for a slot, and
+    any beyond answer 503 at once. argon2-cffi's default cost (RFC 9106's second recommended setting: 64 MiB of
+    memory, 3 passes, 4 lanes) takes tens of milliseconds of CPU and 64 MiB per hash, so two at a time (and two
+    waiting) keep at least half of the site's 8 server threads for everything else, and the memory bounded, however
+    many sign-ins arrive together."""
+    password_hash_wait_s: float = 2.0
+    """How long a sign-in waits for a hashing slot before it answers 503 with Retry-After."""
 
     @property
     def bootstrap(self) -> str:
@@ -115,6 +142,12 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "TRUCKGUARD_LATENESS_S": ("lateness_s", float),
     "TRUCKGUARD_IDLE_FLUSH_S": ("idle_flush_s", float),
     "TRUCKGUARD_CHECKPOINT_S": ("checkpoint_s", float),
+    "TRUCKGUARD_DEVICES_HOST": ("devices_host", str),
+    "TRUCKGUARD_TELTONIKA_PORT": ("teltonika_port", int),
+    "TRUCKGUARD_OSMAND_PORT": ("osmand_port", int),
+    "TRUCKGUARD_TRACCAR_PORT": ("traccar_port", int),
+    "TRUCKGUARD_DEVICES_IDLE_TIMEOUT_S": ("devices_idle_timeout_s", float),
+    "TRUCKGUARD_DEVICES_MAX_CONNECTIONS": ("devices_max_connections", int),
     "TRUCKGUARD_REFERENCE": ("reference_dir", Path),
     "TRUCKGUARD_MODELS": ("models_dir", Path),
     "TRUCKGUARD_CAN_MODEL": ("can_model_path", Path),
@@ -135,6 +168,9 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "TRUCKGUARD_SMTP_PASSWORD": ("smtp_password", str),
     "TRUCKGUARD_SMTP_FROM": ("smtp_from", str),
     "TRUCKGUARD_NOTIFY_ESCALATE_AFTER_S": ("notify_escalate_after_s", float),
+    "TRUCKGUARD_LIVE_CONSOLES_MAX": ("live_consoles_max", int),
+    "TRUCKGUARD_PASSWORD_HASH_SLOTS": ("password_hash_slots", int),
+    "TRUCKGUARD_PASSWORD_HASH_WAIT_S": ("password_hash_wait_s", float),
 }
 
 
@@ -154,8 +190,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.partitions < 1:
         raise SettingsError(f"TRUCKGUARD_PARTITIONS={settings.partitions}: expected at least 1")
+    for variable, port in (("TRUCKGUARD_TELTONIKA_PORT", settings.teltonika_port),
+                           ("TRUCKGUARD_OSMAND_PORT", settings.osmand_port),
+                           ("TRUCKGUARD_TRACCAR_PORT", settings.traccar_port)):
+        if port is not None and not 0 < port < 65536:
+            raise SettingsError(f"{variable}={port}: expected a TCP port from 1 to 65535")
+    if settings.devices_idle_timeout_s <= 0:
+        raise SettingsError(f"TRUCKGUARD_DEVICES_IDLE_TIMEOUT_S={settings.devices_idle_timeout_s}: expected over 0")
+    if settings.devices_max_connections < 1:
+        limit = settings.devices_max_connections
+        raise SettingsError(f"TRUCKGUARD_DEVICES_MAX_CONNECTIONS={limit}: expected at least 1")
+    if settings.live_consoles_max < 1:
+        raise SettingsError(f"TRUCKGUARD_LIVE_CONSOLES_MAX={settings.live_consoles_max}: expected at least 1")
     if settings.lateness_s < 0:
         raise SettingsError(f"TRUCKGUARD_LATENESS_S={settings.lateness_s}: expected 0 or more")
+    if settings.password_hash_slots < 1:
+        raise SettingsError(f"TRUCKGUARD_PASSWORD_HASH_SLOTS={settings.password_hash_slots}: expected at least 1")
+    if settings.password_hash_wait_s < 0:
+        raise SettingsError(f"TRUCKGUARD_PASSWORD_HASH_WAIT_S={settings.password_hash_wait_s}: expected 0 or more")
     return settings
 
 

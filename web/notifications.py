@@ -3,6 +3,7 @@ the site's database (the notifier reaches it through ingest.notifier.store.Notif
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import threading
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Session
 from ingest.notifier.channels import KINDS as CHANNEL_KINDS
 from ingest.notifier.channels import Channel
 from ingest.notifier.channels.posting import redact
+from ingest.notifier.channels.webpush import SubscriptionError, parse_subscription
+from ingest.notifier.config import push_public_key
 from ingest.notifier.notice import SEVERITY_RANK, Notice
 from ingest.notifier.routing import (
     BROWSER,
@@ -33,8 +36,10 @@ from ingest.notifier.routing import (
     Rule,
 )
 from ingest.notifier.store import Claimed, Outcome
+from ingest.notifier.vapid import VapidKeyError
 from telematics.errors import BadInput
 from telematics.kinds import ALERT_KINDS
+from telematics.settings import Settings
 from web.audit import record as audit
 from web.db import writer
 from web.models import AlertRow, UserRow
@@ -46,11 +51,14 @@ from web.notification_models import (
     NotificationRuleRow,
 )
 
+log = logging.getLogger(__name__)
+
 PEOPLE_REFRESH_S = 2.0
 """A change on the settings page reaches the notifier within this."""
 RULE_KINDS = (*ALERT_KINDS, STOP_REQUEST_KIND)
 CHANNELS_PER_USER = 20
 RULES_PER_USER = 50
+WEBPUSH = "webpush"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -112,6 +120,20 @@ def _insert_deliveries(session: Session, deliveries: list[PlannedDelivery], now:
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
         added += session.execute(statement, execution_options={"preserve_rowcount": True}).rowcount
     return added
+
+
+NOTIFIER_ACTOR = "truckguard-notifier"
+
+
+def _switch_off_gone(session: Session, channel_id: int, error: str | None) -> None:
+    """A channel whose address the receiver says is gone for good (a push subscription the browser dropped or that
+    expired) is switched off, so no later message is tried on it; the person sees it on the settings page."""
+    channel = session.get(NotificationChannelRow, channel_id)
+    if channel is None or not channel.enabled:
+        return
+    channel.enabled = False
+    audit(session, NOTIFIER_ACTOR, "notifications.channel_gone", "notification_channel", str(channel_id),
+          before={"enabled": True}, after={"enabled": False, "kind": channel.kind, "error": error})
 
 
 class SqlNotificationStore:
@@ -178,6 +200,8 @@ class SqlNotificationStore:
                     row.sent_at = now
                 elif o.dead:
                     row.dead_at = now
+                    if o.target_gone and row.channel_id is not None:
+                        _switch_off_gone(session, row.channel_id, o.error)
                 else:
                     row.next_try_at = o.next_try_at
 
@@ -215,6 +239,16 @@ class SqlNotificationStore:
 
 
 # --- the settings page ----------------------------------------------------------------------------------------
+
+
+def push_key(settings: Settings) -> str:
+    """The site's web-push public key for the settings page (the pair is made in the data folder on first use);
+    empty, and the page offers no push, when the key file cannot be read or made."""
+    try:
+        return push_public_key(settings)
+    except (OSError, VapidKeyError) as exc:
+        log.error("web push is off: %s", exc)
+        return ""
 
 
 @dataclass(frozen=True)
@@ -282,10 +316,50 @@ def list_channels(session: Session, user: UserRow) -> list[NotificationChannelRo
                                 .order_by(NotificationChannelRow.channel_id)).scalars())
 
 
+def add_push_subscription(session: Session, user: UserRow, label: str, subscription_json: str, *,
+                          ip: str | None = None) -> NotificationChannelRow:
+    """This browser's web-push subscription as one of the person's channels (target: the endpoint; secret: the
+    browser's keys). Subscribing again from the same browser updates its keys. An endpoint belongs to one browser
+    profile: held by another person (who signed out there), it moves to this one, so nobody's notices land on a
+    browser someone else now uses."""
+    try:
+        subscription = parse_subscription(subscription_json)
+    except SubscriptionError as exc:
+        raise NotificationInputError(str(exc)) from None
+    label = (label.strip() or "web push")[:100]
+    held = session.execute(select(NotificationChannelRow).where(
+        NotificationChannelRow.kind == WEBPUSH, NotificationChannelRow.target == subscription.endpoint)).scalars()
+    mine = None
+    for row in held:
+        if row.user_id == user.user_id and mine is None:
+            mine = row
+            continue
+        audit(session, user.username, "notifications.channel_remove", "notification_channel", str(row.channel_id),
+              before={"kind": WEBPUSH, "label": row.label, "user_id": row.user_id,
+                      "target": redact(row.target)}, after={"moved_to": user.user_id}, ip=ip)
+        session.delete(row)
+    if mine is not None:
+        mine.secret, mine.enabled, mine.label = subscription.secret, True, label
+        session.flush()
+        return mine
+    if len(list_channels(session, user)) >= CHANNELS_PER_USER:
+        raise NotificationInputError(f"channels: at most {CHANNELS_PER_USER} per person")
+    row = NotificationChannelRow(user_id=user.user_id, kind=WEBPUSH, label=label, target=subscription.endpoint,
+                                 secret=subscription.secret, enabled=True, created_at=_now())
+    session.add(row)
+    session.flush()
+    audit(session, user.username, "notifications.channel_add", "notification_channel", str(row.channel_id),
+          after={"kind": WEBPUSH, "label": row.label, "target": redact(subscription.endpoint)}, ip=ip)
+    return row
+
+
 def add_channel(session: Session, user: UserRow, kind: str, label: str, target: str,
                 channels: dict[str, Channel], *, ip: str | None = None) -> NotificationChannelRow:
-    """A new channel; a generic webhook gets a fresh signing secret (shown on the page for the receiver)."""
+    """A new channel; a generic webhook gets a fresh signing secret (shown on the page for the receiver). A web-push
+    channel comes from the settings page's script, its target the browser's subscription (add_push_subscription)."""
     kind, label, target = kind.strip(), label.strip(), target.strip()
+    if kind == WEBPUSH:
+        return add_push_subscription(session, user, label, target, ip=ip)
     if kind not in CHANNEL_KINDS or kind == BROWSER:
         raise NotificationInputError(f"kind: {kind!r}, expected one of "
                                      f"{', '.join(k for k in CHANNEL_KINDS if k != BROWSER)}")

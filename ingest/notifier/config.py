@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ingest.notifier import vapid
 from ingest.notifier.channels import ChannelSettings
 from ingest.notifier.worker import NotifierOptions
 from telematics.settings import Settings
@@ -20,7 +21,14 @@ def public_url(settings: Settings) -> str:
 def channel_settings(settings: Settings) -> ChannelSettings:
     return ChannelSettings(smtp_host=settings.smtp_host, smtp_port=settings.smtp_port,
                            smtp_security=settings.smtp_security, smtp_user=settings.smtp_user,
-                           smtp_password=settings.smtp_password, smtp_from=settings.smtp_from)
+                           smtp_password=settings.smtp_password, smtp_from=settings.smtp_from,
+                           vapid_key_path=vapid.key_path(settings.data_dir),
+                           vapid_subject=vapid.subject(public_url(settings), settings.smtp_from))
+
+
+def push_public_key(settings: Settings) -> str:
+    """The ``applicationServerKey`` the settings page subscribes browsers with; the pair is made on first use."""
+    return vapid.load_or_create(vapid.key_path(settings.data_dir)).public_key
 
 
 def notifier_options(settings: Settings) -> NotifierOptions:

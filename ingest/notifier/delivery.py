@@ -71,7 +71,8 @@ def deliver(channels: Mapping[str, Channel], batch: list[Claimed], policy: Retry
         else:
             log.warning("notification %d (%s) failed, try %d of %d: %s", claimed.notification_id,
                         claimed.channel_kind, tries, policy.max_attempts, failure)
-        return Outcome(claimed.notification_id, tries, next_try_at=next_try, error=str(failure)[:2000])
+        return Outcome(claimed.notification_id, tries, next_try_at=next_try, error=str(failure)[:2000],
+                       target_gone=failure.gone)
 
     if pool is None or len(batch) < 2:
         return [attempt(c) for c in batch]

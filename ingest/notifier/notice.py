@@ -113,6 +113,66 @@ def stop_request_notice(request: dict[str, Any], public_url: str) -> Notice:
                   facts=facts, payload=request)
 
 
+OUTCOMES: dict[str, tuple[str, str]] = {
+    "authorized": ("warning", "Stop request for {vehicle} authorised by {by}: {mode}"),
+    "refused": ("info", "Stop request for {vehicle} refused by {by}"),
+    "expired": ("warning", "Stop request for {vehicle} expired: no command was sent"),
+    "cancelled": ("info", "Stop request for {vehicle} cancelled"),
+    "sent": ("warning", "Stop command sent to {vehicle}: {mode}"),
+    "acknowledged": ("warning", "{vehicle} acknowledged the stop command: {mode} under way"),
+    "completed": ("info", "{vehicle}: {mode} completed"),
+    "released": ("info", "{vehicle} released from the stop measures by {by}"),
+}
+"""Every status a stop request moves to after ``requested`` (contract section 4), and its release, with the severity
+and title of its notice. Warning while the measure is under way or the danger is unanswered (an expired request),
+info once it is settled either way. A request expires unauthorised (the site) or authorised too long before the
+dispatcher could sign it; either way nothing reached the vehicle, and the note says which."""
+RELEASED = "released"
+"""Not a contract status: the site records a release (two officers lifting the measures) as a history entry of this
+status and the request keeps its own (web/stop_flow.py)."""
+
+
+def announced(request: dict[str, Any]) -> list[str]:
+    """What a stop request message announces: its status (``requested``, or an outcome), and its release when its
+    history holds one. An approval that waits for a second officer announces nothing new."""
+    status = str(request.get("status", ""))
+    if status == "requested":
+        return [status]
+    said = [status] if status in OUTCOMES else []
+    if outcome_entry(request, RELEASED):
+        said.append(RELEASED)
+    return said
+
+
+def outcome_entry(request: dict[str, Any], status: str) -> dict[str, Any]:
+    """The history entry of the request's change to ``status`` (the latest, if it was recorded more than once)."""
+    history = request.get("history")
+    for entry in reversed(history if isinstance(history, list) else []):
+        if isinstance(entry, dict) and entry.get("status") == status:
+            return entry
+    return {}
+
+
+def stop_request_outcome_notice(request: dict[str, Any], status: str, public_url: str) -> Notice:
+    """The notice of what became of a stop request: ``status`` (one of OUTCOMES), who made the change and when, and
+    its note (a refusal's or release's reason, the command sent, what the vehicle reported)."""
+    severity, title = OUTCOMES[status]
+    entry = outcome_entry(request, status)
+    by = str(entry.get("by") or "")
+    mode = _MODES.get(str(request.get("mode", "")), str(request.get("mode", "")))
+    note = str(entry.get("note") or "")
+    facts = list(_facts(request, "ts"))
+    facts.insert(1, ("Status", status))
+    if by:
+        facts.append(("By", by))
+    if entry.get("at"):
+        facts.append(("Changed at (UTC)", str(entry["at"]).replace("T", " ").replace("Z", "")))
+    return Notice(subject=STOP_REQUEST, subject_id=str(request["request_id"]), severity=severity,
+                  title=title.format(vehicle=request.get("vehicle_id", ""), by=by or "?", mode=mode),
+                  summary=note or str(request.get("reason", "")),
+                  url=link(public_url, STOP_REQUEST, str(request["request_id"])), facts=tuple(facts), payload=request)
+
+
 def trial_notice(username: str, public_url: str) -> Notice:
     """What the settings page's "send a test message" sends: marked as a test, linking to the settings."""
     return Notice(subject="test", subject_id="test", severity="info", title="truckguard test message",

@@ -10,7 +10,17 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ingest.notifier.notice import ALERT, SEVERITY_RANK, STOP_REQUEST, Notice, alert_notice, stop_request_notice
+from ingest.notifier.notice import (
+    ALERT,
+    SEVERITY_RANK,
+    STOP_REQUEST,
+    Notice,
+    alert_notice,
+    announced,
+    outcome_entry,
+    stop_request_notice,
+    stop_request_outcome_notice,
+)
 
 BROWSER = "browser"
 """The built-in channel: the site's pages that are open show the notice (server-sent events)."""
@@ -213,30 +223,46 @@ def escalations_for(alert: dict[str, Any], people: Iterable[Person], now: dateti
     return [Escalation(str(alert["alert_id"]), tier, now + tier * escalate_after, alert) for tier in sorted(tiers)]
 
 
+def _fleet_channels(person: Person, fleet_id: str | None) -> list[ChannelConfig]:
+    """A fleet's person is told of its stop requests by their rules that list stop requests; with no rules of their
+    own, on all their channels (as of their fleets' critical alerts: the default leaves nobody silent about a stop
+    of their own truck)."""
+    if not person.sees(fleet_id):
+        return []
+    if not person.rules:
+        return list(person.all_channels()) if person.role in FLEET_ROLES else []
+    channels: list[ChannelConfig] = []
+    for rule in person.rules:
+        if STOP_REQUEST_KIND in rule.kinds and (rule.fleet_id is None or rule.fleet_id == fleet_id):
+            channels.extend(person.channels_for(rule))
+    return channels
+
+
 def plan_stop_request(request: dict[str, Any], people: Iterable[Person], public_url: str
                       ) -> list[PlannedDelivery]:
     """A new stop request goes at once to every on-duty officer whose area covers it, on all their channels (when
     no officer of the area is on duty, to every officer of the area: a request nobody sees expires unanswered),
-    and to the fleet's people whose rules ask for stop requests. Only the ``requested`` state is announced."""
-    if request.get("status") != "requested":
-        return []
+    and to the fleet's people (see _fleet_channels). Each later outcome (authorised, refused, expired, sent,
+    acknowledged, completed, cancelled, released) goes to the same people, once per outcome, except to the
+    person who made the change. What a message announces: ingest.notifier.notice.announced."""
     people = list(people)
-    notice = stop_request_notice(request, public_url)
     zone_id, lat, lon = request.get("zone_id"), request.get("lat"), request.get("lon")
     officers = [p for p in people if p.role == OFFICER_ROLE and p.area.covers(zone_id, lat, lon)]
-    on_duty = [p for p in officers if p.on_duty] or officers
-    identity = (STOP_REQUEST, request["request_id"], "requested")
-    planned: list[PlannedDelivery] = []
-    for officer in on_duty:
-        planned += _deliveries(officer, officer.all_channels(), notice, 0, *identity)
-    told = {p.user_id for p in on_duty}
+    on_duty = {p.user_id for p in officers if p.on_duty} or {p.user_id for p in officers}
     fleet_id = request.get("fleet_id")
-    for person in people:
-        if person.user_id in told or not person.sees(fleet_id):
-            continue
-        channels: list[ChannelConfig] = []
-        for rule in person.rules:
-            if STOP_REQUEST_KIND in rule.kinds and (rule.fleet_id is None or rule.fleet_id == fleet_id):
-                channels.extend(person.channels_for(rule))
-        planned += _deliveries(person, channels, notice, 0, *identity)
+    audience = [(p, list(p.all_channels()) if p.user_id in on_duty else _fleet_channels(p, fleet_id))
+                for p in people]
+    planned: list[PlannedDelivery] = []
+    for status in announced(request):
+        if status == "requested":
+            notice, actor = stop_request_notice(request, public_url), None
+        else:
+            notice = stop_request_outcome_notice(request, status, public_url)
+            actor = outcome_entry(request, status).get("by")
+        told: set[int] = set()
+        for person, channels in audience:
+            if not channels or person.user_id in told or (actor is not None and person.username == actor):
+                continue
+            told.add(person.user_id)
+            planned += _deliveries(person, channels, notice, 0, STOP_REQUEST, request["request_id"], status)
     return planned

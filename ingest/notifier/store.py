@@ -34,6 +34,8 @@ class Outcome:
     sent: bool = False
     next_try_at: datetime | None = None
     error: str | None = None
+    target_gone: bool = False
+    """The channel's address no longer exists (a dropped push subscription): the store switches the channel off."""
 
     @property
     def dead(self) -> bool:

@@ -20,6 +20,7 @@ from kafka.structs import OffsetAndMetadata
 from ingest.kafka_clients import FETCH_MAX_WAIT_MS, GROUP_TIMEOUTS
 from ingest.notifier.channels import Channel
 from ingest.notifier.delivery import RetryPolicy, deliver
+from ingest.notifier.notice import announced, outcome_entry
 from ingest.notifier.routing import escalations_for, plan_alert, plan_stop_request
 from ingest.notifier.store import NotificationStore
 from ingest.topics import ALERTS, STOP_REQUESTS, ensure_topics
@@ -64,6 +65,22 @@ def _parse_ts(value: Any) -> datetime | None:
     return None
 
 
+def event_time(topic: str, value: dict[str, Any]) -> datetime | None:
+    """When what a message announces happened: an alert's ``ts``; for a stop request's outcome, the time of the
+    latest change it announces (a prevent-restart completes when the engine is next switched off, and a release
+    comes later still, hours after the request was raised), else the request's ``ts``."""
+    if topic == STOP_REQUESTS and value.get("status") != "requested":
+        times = []
+        for status in announced(value):
+            entry = outcome_entry(value, status)
+            moment = _parse_ts(entry.get("recorded_at")) or _parse_ts(entry.get("at"))
+            if moment is not None:
+                times.append(moment)
+        if times:
+            return max(times)
+    return _parse_ts(value.get("ts"))
+
+
 class Notifier:
     """The decisions and the sending, without Kafka: ``handle`` a batch of alerts and stop requests, ``escalate``
     what fell due, ``send_due`` what waits. Exactly once for the person: every message has a key made of what it
@@ -89,7 +106,7 @@ class Notifier:
         people = self.store.people()
         deliveries, escalations = [], []
         for topic, value in messages:
-            ts = _parse_ts(value.get("ts"))
+            ts = event_time(topic, value)
             if ts is not None and now - ts > STALE_AFTER:
                 continue
             if topic == ALERTS:

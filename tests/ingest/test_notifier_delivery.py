@@ -22,7 +22,7 @@ from ingest.notifier.channels.webhook import verify
 from ingest.notifier.delivery import RetryPolicy
 from ingest.notifier.notice import alert_notice
 from ingest.notifier.worker import Notifier, NotifierOptions, run_notifier
-from ingest.topics import ALERTS
+from ingest.topics import ALERTS, STOP_REQUESTS
 from tests.conftest import wait_for
 from tests.ingest.kafka_helpers import produce
 from tests.ingest.webhook_receiver import Receiver
@@ -229,8 +229,20 @@ def test_escalation_goes_to_the_next_tier_only_while_nobody_acknowledged(store_u
     assert [s["subject_id"] for s in second] == ["open-one"]
 
 
+def _stop_request(*changes: str) -> dict:
+    """A stop request of NF-101 raised now, moved through ``changes`` (statuses), each recorded as the site does."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    history = [{"status": "requested", "at": now, "by": "detector"}]
+    history += [{"status": status, "at": now, "by": "officer2" if status == "authorized" else "command-dispatch",
+                 "recorded_at": now} for status in changes]
+    return {"request_id": "sr-1", "vehicle_id": "NF-101", "fleet_id": "nordfracht", "ts": now,
+            "mode": "controlled_stop", "target_speed_kmh": None, "status": history[-1]["status"],
+            "alert_ids": ["a-1"], "reason": "hijack suspected, heading for the market", "zone_id": None,
+            "lat": 52.5, "lon": 13.4, "history": history}
+
+
 @pytest.mark.slow
-def test_through_the_broker_one_message_per_severity_and_a_restart_resends_nothing(
+def test_through_the_broker_one_message_per_severity_and_outcome_and_a_restart_resends_nothing(
         tmp_path: Path, store_url: str, smtp: tuple[Mailbox, int], receiver: Receiver) -> None:
     from ingest.broker import EmbeddedBroker
 
@@ -252,17 +264,25 @@ def test_through_the_broker_one_message_per_severity_and_a_restart_resends_nothi
         engine = make_engine(store_url)
         stop, thread = start(engine)
         produce(broker.bootstrap, ALERTS, [_alert("warning"), _alert("critical"), _alert("critical")])
-        wait_for(lambda: len(mailbox.messages) >= 1 and len(receiver.posts) >= 1, 20, "the e-mail and webhook")
+        produce(broker.bootstrap, STOP_REQUESTS, [_stop_request(), _stop_request("authorized")])
+        wait_for(lambda: len(mailbox.messages) >= 3 and len(receiver.posts) >= 3, 20, "the e-mails and webhooks")
         stop.set()
         thread.join(15)
-        # a restart in the same consumer group, then the same alert again: nothing new for anybody
+        # a restart in the same consumer group, then the same alert and outcome again, and the next outcome:
+        # only the new outcome is told
         stop, thread = start(engine)
         produce(broker.bootstrap, ALERTS, [_alert("critical")])
-        wait_for(lambda: not any(r.sent_at is None and r.channel_kind != "browser" for r in _rows(store_url)), 10,
-                 "the outbox to be empty")
+        produce(broker.bootstrap, STOP_REQUESTS, [_stop_request("authorized"), _stop_request("authorized", "sent")])
+        wait_for(lambda: len(_rows(store_url)) == 12 and not any(
+            r.sent_at is None and r.channel_kind != "browser" for r in _rows(store_url)), 10, "the outbox to be empty")
         stop.set()
         thread.join(15)
         engine.dispose()
-    assert len(mailbox.messages) == 1 and len(receiver.posts) == 1
+    assert len(mailbox.messages) == 4 and len(receiver.posts) == 4
     assert "Critical" in mailbox.messages[0]["Subject"]
-    assert [r.channel_kind for r in _rows(store_url)] == ["email", "webhook", "browser"]
+    titles = {json.loads(body)["title"] for _, _, body in receiver.posts}
+    assert titles == {"Critical: Hijack suspected — NF-101",
+                      "Stop request for NF-101: authorisation needed (controlled stop)",
+                      "Stop request for NF-101 authorised by officer2: controlled stop",
+                      "Stop command sent to NF-101: controlled stop"}
+    assert [r.channel_kind for r in _rows(store_url)] == ["email", "webhook", "browser"] * 4

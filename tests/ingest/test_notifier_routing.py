@@ -108,11 +108,73 @@ def test_a_stop_request_goes_at_once_to_every_on_duty_officer_of_its_area() -> N
                "mode": "controlled_stop", "zone_id": "berlin-market", "lat": 52.505, "lon": 13.39,
                "reason": "hijack suspected, heading for the market", "ts": "2026-12-07T11:59:55Z"}
     planned = plan_stop_request(request, people, SITE)
-    assert {d.user_id for d in planned} == {1, 2, 5}
+    # 5 asked for stop requests; 6 has no rules of their own, so is told of their fleet's, as of its critical alerts
+    assert {d.user_id for d in planned} == {1, 2, 5, 6}
     assert all(d.notice.url == f"{SITE}/stop-requests/sr-1" for d in planned)
-    assert plan_stop_request({**request, "status": "authorized"}, people, SITE) == []
     in_nice = {**request, "zone_id": None, "lat": 43.70, "lon": 7.27}
-    assert {d.user_id for d in plan_stop_request(in_nice, people, SITE)} == {2, 4, 5}
+    assert {d.user_id for d in plan_stop_request(in_nice, people, SITE)} == {2, 4, 5, 6}
+    other_fleet = {**request, "fleet_id": "sudtrans"}
+    assert {d.user_id for d in plan_stop_request(other_fleet, people, SITE)} == {1, 2}
+    ruled = dispatcher(user_id=7, rules=(Rule(kinds=frozenset({"hijack_suspected"})),))
+    assert plan_stop_request(request, [ruled], SITE) == []  # rules of their own that leave stop requests out
+
+
+def _changed(request: dict, status: str, by: str, note: str = "", **more: object) -> dict:
+    entry = {"status": status, "at": "2026-12-07T12:00:30Z", "by": by, **({"note": note} if note else {}), **more}
+    return {**request, "status": status, "history": [*request.get("history", []), entry]}
+
+
+def test_every_outcome_of_a_stop_request_reaches_the_same_people_once_but_not_whoever_made_it() -> None:
+    market = Area(zone_ids=frozenset({"berlin-market"}))
+    people = [officer(1, area=market), officer(2, area=market), officer(3, on_duty=False, area=market),
+              dispatcher(user_id=5), dispatcher(user_id=6, fleet_ids=frozenset({"sudtrans"}))]
+    request = {"request_id": "sr-9", "vehicle_id": "NF-101", "fleet_id": "nordfracht", "status": "requested",
+               "mode": "controlled_stop", "zone_id": "berlin-market", "reason": "hijack suspected",
+               "ts": "2026-12-07T12:00:00Z", "history": [{"status": "requested", "at": "2026-12-07T12:00:00Z",
+                                                          "by": "detector"}]}
+    raised = plan_stop_request(request, people, SITE)
+    first = _changed(request, "requested", "officer1", "first approval (1 of 2)", approval=1)
+    assert {d.dedupe_key for d in plan_stop_request(first, people, SITE)} == {d.dedupe_key for d in raised}
+    authorised = _changed(first, "authorized", "officer2", approval=2)
+    sent = _changed(authorised, "sent", "command-dispatch", "command c-1")
+    acknowledged = _changed(sent, "acknowledged", "vehicle:NF-101", "command c-1 accepted: slowing to a stop")
+    completed = _changed(acknowledged, "completed", "vehicle:NF-101", "stopped, parking brake set")
+    keys = {d.dedupe_key for d in raised}
+    for value, told in ((authorised, {1, 5}), (sent, {1, 2, 5}), (acknowledged, {1, 2, 5}),
+                        (completed, {1, 2, 5})):
+        planned = plan_stop_request(value, people, SITE)
+        assert {d.user_id for d in planned} == told, value["status"]
+        assert not keys & {d.dedupe_key for d in planned}  # one message per outcome: none repeats another's
+        keys |= {d.dedupe_key for d in planned}
+        assert all(d.notice.subject_id == "sr-9" and d.notice.url == f"{SITE}/stop-requests/sr-9" for d in planned)
+    # the same outcome read again (a repeated message, a restart) names the very same messages
+    assert {d.dedupe_key for d in plan_stop_request(dict(sent), people, SITE)} <= keys
+    [to_officer] = [d for d in plan_stop_request(authorised, people, SITE) if d.user_id == 1]
+    assert to_officer.notice.title == "Stop request for NF-101 authorised by officer2: controlled stop"
+    assert ("By", "officer2") in to_officer.notice.facts and ("Status", "authorized") in to_officer.notice.facts
+    told = next(d for d in plan_stop_request(acknowledged, people, SITE) if d.user_id == 5)
+    assert told.notice.summary == "command c-1 accepted: slowing to a stop"
+    refused = plan_stop_request(_changed(request, "refused", "officer2", "driver confirmed safe by phone"),
+                                people, SITE)
+    assert {d.user_id for d in refused} == {1, 5}
+    assert refused[0].notice.title == "Stop request for NF-101 refused by officer2"
+    assert refused[0].notice.summary == "driver confirmed safe by phone"
+    expired = plan_stop_request(_changed(request, "expired", "truckguard-web", "not authorised within 900 s"),
+                                people, SITE)
+    assert {d.user_id for d in expired} == {1, 2, 5} and expired[0].notice.severity == "warning"
+    assert (expired[0].notice.title, expired[0].notice.summary) == (
+        "Stop request for NF-101 expired: no command was sent", "not authorised within 900 s")
+    assert plan_stop_request({**request, "status": "lost"}, people, SITE) == []
+    # a release is a history step of its own (two officers); the request keeps its status
+    half = _changed(completed, "release_approved", "officer1", "owner has the truck back", release_approval=1)
+    half["status"] = "completed"
+    assert {d.dedupe_key for d in plan_stop_request(half, people, SITE)} <= keys
+    released = _changed(half, "released", "officer2", "owner has the truck back", release_approval=2)
+    released["status"] = "completed"
+    new = [d for d in plan_stop_request(released, people, SITE) if d.dedupe_key not in keys]
+    assert {d.user_id for d in new} == {1, 5}
+    assert new[0].notice.title == "NF-101 released from the stop measures by officer2"
+    assert new[0].notice.summary == "owner has the truck back" and new[0].notice.severity == "info"
 
 
 def test_with_no_officer_of_the_area_on_duty_every_officer_of_the_area_is_told() -> None:
@@ -131,3 +193,15 @@ def test_retries_back_off_and_the_last_failure_is_dead() -> None:
     assert policy.after_failure(3, passing, NOW) is None
     assert policy.after_failure(1, DeliveryFailed("400", permanent=True), NOW) is None
     assert policy.after_failure(1, DeliveryFailed("429", retry_after_s=30), NOW) == NOW + timedelta(seconds=30)
+
+
+def test_an_outcome_is_as_fresh_as_its_change_not_as_the_request() -> None:
+    from ingest.notifier.worker import STALE_AFTER, event_time
+    from ingest.topics import STOP_REQUESTS
+
+    raised = {"request_id": "sr-3", "status": "requested", "ts": "2026-12-07T08:00:00Z",
+              "history": [{"status": "requested", "at": "2026-12-07T08:00:00Z", "by": "detector"}]}
+    completed = _changed(raised, "completed", "vehicle:NF-101", "engine will not restart")
+    completed["history"][-1]["recorded_at"] = "2026-12-07T11:59:00Z"  # the driver switched off hours later
+    assert event_time(STOP_REQUESTS, raised) == datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    assert NOW - event_time(STOP_REQUESTS, completed) < STALE_AFTER < NOW - event_time(STOP_REQUESTS, raised)

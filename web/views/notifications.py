@@ -33,6 +33,7 @@ from web.notifications import (
     list_channels,
     list_rules,
     own_channel,
+    push_key,
     queue_browser_test,
     recent_notifications,
     record_test,
@@ -74,6 +75,7 @@ def _render(status: int = 200) -> Any:
         channel_kinds=[k for k in CHANNEL_KINDS if k != BROWSER], rule_kinds=RULE_KINDS, kind_labels=KIND_LABELS,
         severities=list(SEVERITY_RANK), max_tier=MAX_TIER,
         escalate_after_min=current_app.extensions["truckguard.settings"].notify_escalate_after_s / 60,
+        push_key=push_key(current_app.extensions["truckguard.settings"]),
     ), status
 
 
@@ -134,7 +136,7 @@ def create_channel() -> Any:
     except NotificationInputError as exc:
         return _fail(exc)
     session.commit()
-    if row.secret:
+    if row.kind == "webhook" and row.secret:  # a web push channel's secret is the browser's keys: not shown
         flash(gettext("Channel added. Its signing secret, for the receiver to check the webhook-signature header: "
                       "%(secret)s", secret=row.secret), "ok")
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from ingest.notifier.notice import Notice
@@ -11,12 +12,15 @@ from telematics.errors import TruckguardError
 
 class DeliveryFailed(TruckguardError):
     """A channel could not deliver a message; ``permanent`` when trying again cannot help (a refused address,
-    a 4xx answer); ``retry_after_s`` when the receiver said how long to wait."""
+    a 4xx answer); ``retry_after_s`` when the receiver said how long to wait; ``gone`` when the address itself no
+    longer exists (a push subscription the browser dropped), so the channel is switched off."""
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, retry_after_s: float | None = None,
+                 gone: bool = False) -> None:
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent = permanent or gone
         self.retry_after_s = retry_after_s
+        self.gone = gone
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,13 @@ class ChannelSettings:
     smtp_password: str = ""
     smtp_from: str = "truckguard@localhost"
     http_timeout_s: float = 5.0
+    vapid_key_path: Path | None = None
+    """The web-push key pair (ingest.notifier.vapid), made there on first use; None: web push is not set up."""
+    vapid_subject: str = "mailto:truckguard@localhost"
+    """The contact in each push's VAPID claims (ingest.notifier.vapid.subject)."""
 
 
-KINDS = ("email", "webhook", "slack", "teams", "mattermost", "browser")
+KINDS = ("email", "webhook", "slack", "teams", "mattermost", "webpush", "browser")
 """Every channel kind a person can choose, in the order the settings page offers them."""
 
 
@@ -64,10 +72,11 @@ def build_channels(settings: ChannelSettings) -> dict[str, Channel]:
     from ingest.notifier.channels.mail import EmailChannel
     from ingest.notifier.channels.posting import ChatChannel
     from ingest.notifier.channels.webhook import WebhookChannel
+    from ingest.notifier.channels.webpush import WebPushChannel
 
     channels: list[Channel] = [
         EmailChannel(settings), WebhookChannel(settings), ChatChannel("slack", slack.payload, settings),
         ChatChannel("teams", teams.payload, settings), ChatChannel("mattermost", mattermost.payload, settings),
-        BrowserChannel(),
+        WebPushChannel(settings), BrowserChannel(),
     ]
     return {channel.kind: channel for channel in channels}

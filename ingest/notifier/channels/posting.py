@@ -36,7 +36,7 @@ def redact(target: str) -> str:
     return target
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after(value: str | None) -> float | None:
     try:
         return min(MAX_RETRY_AFTER_S, max(0.0, float(value))) if value else None
     except ValueError:
@@ -54,7 +54,7 @@ def post_json(url: str, body: object, timeout_s: float, headers: Mapping[str, st
     except urllib.error.HTTPError as exc:
         permanent = exc.code < 500 and exc.code not in PASSING_STATUSES
         raise DeliveryFailed(f"{redact(url)}: HTTP {exc.code} {exc.reason}", permanent=permanent,
-                             retry_after_s=_retry_after(exc.headers.get("Retry-After"))) from None
+                             retry_after_s=retry_after(exc.headers.get("Retry-After"))) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryFailed(f"{redact(url)}: {reason}") from None
