@@ -101,6 +101,12 @@ class GnssJamming(Detector):
     """GNSS lost this long while driving counts from this far on: a jam in a tunnel or an underground road crawls for
     many minutes without a fix and covers a few hundred metres."""
     wheel_kmh: ClassVar[float] = 5.0
+    stood_fixes = 3
+    """A vehicle that stood this many records with a fix was in the open: a receiver does not lose its fix there."""
+    ignition_without_fix_ms = 10 * 60_000
+    """Lost standing in the open, then this long with the ignition on and still no fix: a jammer (a cigarette-lighter
+    GPS blocker defeats a tracker within metres) or a cut antenna, when no wheel speed tells whether it drives. A
+    receiver's cold start takes under a minute (a warm one seconds); ten minutes is a warm-up and more."""
 
     def quiet(self, obs: Observation, state: JammingState) -> bool:
         record = obs.record
@@ -112,6 +118,9 @@ class GnssJamming(Detector):
                 state.lost_since_ms is not None and record.ignition is not False
             ):
                 return False
+            if state.stood_fixes >= self.stood_fixes or state.lost_standing_since_ms is not None:
+                return False  # a loss in the open begins or goes on
+        _note_open_sky(obs, state)
         state.flag_since_ms = state.lost_since_ms = state.lost_last_ms = state.lost_last_wheel_kmh = None
         state.lost_wheel_m = 0.0
         return True
@@ -119,13 +128,19 @@ class GnssJamming(Detector):
     def observe(self, obs: Observation, state: JammingState) -> list[Finding]:
         record = obs.record
         incident = state.incident
+        _note_open_sky(obs, state)
         flagged = record.gnss_jamming is True
         wheel = record.wheel_speed_kmh
         lost_driving = not record.has_position and wheel is not None and wheel >= self.wheel_kmh
+        since_ignition = state.ignition_without_fix_ms
+        lost_standing = since_ignition is not None and obs.ts_ms - since_ignition >= self.ignition_without_fix_ms
         # A stop at a red light without a fix does not end the loss (a sparse unit may report only that
         # stop): only a fix, or a parked vehicle (ignition off), does.
         loss_goes_on = state.lost_since_ms is not None and not record.has_position and record.ignition is not False
-        if not flagged and not lost_driving and not loss_goes_on and incident.onset_ms is None and not incident.is_open:
+        if (
+            not flagged and not lost_driving and not loss_goes_on and not lost_standing
+            and incident.onset_ms is None and not incident.is_open
+        ):
             state.flag_since_ms = state.lost_since_ms = state.lost_last_ms = None
             state.lost_wheel_m = 0.0
             state.lost_last_wheel_kmh = None
@@ -154,11 +169,13 @@ class GnssJamming(Detector):
         )
         flag_ms = ts - state.flag_since_ms if state.flag_since_ms is not None else 0
         lasted = max(flag_ms, lost_ms)
-        source = "device_flag" if flagged else "gnss_lost_while_moving"
+        source = "device_flag" if flagged else "gnss_lost_while_moving" if beyond_tunnel else "gnss_lost_standing"
+        if lost_standing and not flagged and not beyond_tunnel:
+            lasted = obs.ts_ms - (state.lost_standing_since_ms or obs.ts_ms)
         finding = track(
             self.name,
             incident,
-            flagged or beyond_tunnel,
+            flagged or beyond_tunnel or lost_standing,
             ts,
             hold_ms=0,
             clear_ms=self.clear_ms,
@@ -173,14 +190,39 @@ class GnssJamming(Detector):
                 "driven_without_fix_m": round(lost_m),
                 "speed_kmh": kmh(obs.speed_kmh),
                 "summary": "the unit reports GNSS jamming" if flagged
-                else f"no GNSS fix for {round(lost_ms / 1000)} s while the wheels covered {lost_m / 1000:.1f} km",
+                else f"no GNSS fix for {round(lost_ms / 1000)} s while the wheels covered {lost_m / 1000:.1f} km"
+                if beyond_tunnel
+                else f"GNSS fix lost while standing in the open, then no fix for {round(lasted / 60_000)} min "
+                "with the ignition on",
             },
         )
-        if finding is not None and finding.change.name == "OPENED" and not flagged and state.lost_since_ms is not None:
-            finding = Finding(finding.kind, finding.change, finding.severity, state.lost_since_ms, finding.score,
+        # A loss opens at the moment the fix was lost, not when it had lasted long enough to say so.
+        began = None if flagged else state.lost_since_ms if beyond_tunnel else state.lost_standing_since_ms
+        if finding is not None and finding.change.name == "OPENED" and began is not None:
+            finding = Finding(finding.kind, finding.change, finding.severity, began, finding.score,
                               None, finding.evidence, finding.revision)
-            incident.onset_ms = state.lost_since_ms
+            incident.onset_ms = began
         return [finding] if finding else []
+
+
+def _note_open_sky(obs: Observation, state: JammingState) -> None:
+    """Track a fix lost while the vehicle stood in the open, and the ignition on without a fix since (both quiet and
+    observe keep this, so the fast path and the full one agree)."""
+    record = obs.record
+    if record.has_position:
+        state.stood_fixes = 0 if obs.moving else min(state.stood_fixes + 1, GnssJamming.stood_fixes)
+        state.lost_standing_since_ms = state.ignition_without_fix_ms = None
+        return
+    if state.lost_standing_since_ms is None and state.stood_fixes >= GnssJamming.stood_fixes:
+        motion = obs.motion_state
+        # At a stop or a site the vehicle may stand in a hall or an underground bay: no conclusion there.
+        if motion.fix_lat is None or motion.fix_lon is None or not obs.known_place_at(motion.fix_lat, motion.fix_lon):
+            state.lost_standing_since_ms = record.ts_ms
+    state.stood_fixes = 0
+    if state.lost_standing_since_ms is None or record.ignition is False:
+        state.ignition_without_fix_ms = None
+    elif record.ignition is True and state.ignition_without_fix_ms is None:
+        state.ignition_without_fix_ms = record.ts_ms
 
 
 MIN_SILENCE_MS = 5 * 60_000

@@ -41,6 +41,12 @@ class JammingState:
     lost_wheel_m: float = 0.0
     lost_last_ms: int | None = None
     lost_last_wheel_kmh: float | None = None
+    stood_fixes: int = 0
+    """Records in a row with a fix while the vehicle stood (any record moving or without a fix ends the run)."""
+    lost_standing_since_ms: int | None = None
+    """The fix was lost while the vehicle stood in the open (away from its stops and sites), at this time."""
+    ignition_without_fix_ms: int | None = None
+    """Since then, the ignition has been on without a fix since this time."""
 
 
 @dataclass(slots=True)

@@ -121,6 +121,19 @@ def test_gnss_lost_on_a_sparse_unit_that_reports_a_red_light_is_still_lost():
 
 
 
+def test_fix_lost_while_standing_in_the_open_with_the_ignition_on_is_jamming_without_a_flag():
+    # No wheel speed (a plain tracker), no jamming flag: the truck stood in a lay-by with a fix, then lost it.
+    def lay_by(lost_s: int, origin: tuple[float, float] = START) -> list[dict]:
+        track = Track("NF-101", "09:00:00", origin, wheel_speed_kmh=...).drive(0, 60, 50, every_s=10).stand(120)
+        return track.stand(lost_s, every_s=30, gnss_fix=False).drive(0, 60, 50, every_s=10).records
+
+    found = alerts(run(reference(), lay_by(15 * 60)), "gnss_jamming")
+    assert found and found[0].evidence["source"] == "gnss_lost_standing"
+    assert found[0].onset_ts == "2026-11-24T09:03:00Z"  # when the fix was lost, not when it had lasted ten minutes
+    assert not alerts(run(reference(), lay_by(8 * 60)), "gnss_jamming")  # a receiver's restart, a short outage
+    short_of_the_depot = (DEPOT[0] - 0.0075, DEPOT[1])  # the minute's drive (833 m north) ends in the depot
+    assert not alerts(run(reference(), lay_by(15 * 60, short_of_the_depot)), "gnss_jamming")  # a hall, a bay
+
 def test_a_unit_that_reports_no_accuracy_has_its_error_learned_from_its_standing_fixes():
     rng = random.Random(3)
     sigma = 30.0  # metres per axis, as among tall buildings
