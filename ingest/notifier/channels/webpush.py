@@ -18,6 +18,7 @@ from ingest.notifier.channels import ChannelSettings, Delivery, DeliveryFailed
 from ingest.notifier.channels.posting import PASSING_STATUSES, redact, retry_after
 from ingest.notifier.notice import STOP_REQUEST, Notice
 from ingest.notifier.vapid import b64url, b64url_decode, load_or_create
+from telematics.errors import BadInput
 
 TTL_S = 900
 """How long a push service keeps a message for a browser that is offline (RFC 8030 §5.2): as long as a stop request
@@ -50,7 +51,7 @@ class Subscription:
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(BadInput):
     """A subscription the browser could not have made; the message names the field."""
 
 
