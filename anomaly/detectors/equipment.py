@@ -101,9 +101,9 @@ class GnssJamming(Detector):
     """GNSS lost this long while driving counts from this far on: a jam in a tunnel or an underground road crawls for
     many minutes without a fix and covers a few hundred metres."""
     wheel_kmh: ClassVar[float] = 5.0
-    stood_fixes = 3
+    stood_fixes: ClassVar[int] = 3
     """A vehicle that stood this many records with a fix was in the open: a receiver does not lose its fix there."""
-    ignition_without_fix_ms = 10 * 60_000
+    ignition_without_fix_ms: ClassVar[int] = 10 * 60_000
     """Lost standing in the open, then this long with the ignition on and still no fix: a jammer (a cigarette-lighter
     GPS blocker defeats a tracker within metres) or a cut antenna, when no wheel speed tells whether it drives. A
     receiver's cold start takes under a minute (a warm one seconds); ten minutes is a warm-up and more."""
