@@ -306,7 +306,9 @@ def place_incidents(requests: list[IncidentSpec], limit: int | None, vehicles: l
         pool = [by_id[request.vehicle_id]] if request.vehicle_id else list(vehicles)
         pool = [v for v in pool if v.vehicle_id not in takeovers and _suits(kind, v)]
         rng.shuffle(pool)
-        pool.sort(key=lambda v: v.vehicle_id in spare)
+        # A quick (demo) incident goes to a unit that reports often, so its alerts come within the demo's minutes;
+        # otherwise incidents land on every device profile, as they do in real fleets.
+        pool.sort(key=lambda v: (v.vehicle_id in spare, request.quick and v.device.sparse))
         placed = None
         for vehicle in pool:
             at = _earliest(request, kind, vehicle, plans[vehicle.vehicle_id], window, rng)
