@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import resource
 import threading
 from dataclasses import dataclass, field
 
 from ingest.devices.counters import DeviceCounters
 from ingest.devices.directory import DeviceDirectory
 from ingest.devices.http_server import DeviceHttp, HttpOptions
-from ingest.devices.publisher import DevicePublisher
+from ingest.devices.publisher import DevicePublisher, make_device_producer
 from ingest.devices.teltonika_server import TeltonikaOptions, TeltonikaServer
-from ingest.kafka_clients import make_producer
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +36,43 @@ class RunningDevices:
     counters: DeviceCounters
 
 
+DESCRIPTORS_BESIDE_DEVICES = 256
+"""File descriptors the process needs besides its device connections: Kafka, the HTTP listeners, logs, the loop."""
+
+
+def raise_descriptor_limit(connections: int) -> int:
+    """Raises the process's soft limit on open files so that ``connections`` sockets fit, as far as the hard limit
+    allows; returns the connections that fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = connections + DESCRIPTORS_BESIDE_DEVICES
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return connections
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    fit = target - DESCRIPTORS_BESIDE_DEVICES
+    if fit < connections:
+        log.warning("the open-file limit (hard %d) holds only %d device connections, not %d: raise it (ulimit -Hn)",
+                    hard, fit, connections)
+    return max(1, fit)
+
+
 async def serve_devices(options: ServeOptions, directory: DeviceDirectory, stop: asyncio.Event,
                         started: asyncio.Future[RunningDevices] | None = None) -> DeviceCounters:
     """Listens until ``stop`` is set; then closes the listeners and flushes what is still in flight."""
     if options.teltonika is None and options.http.osmand_port is None and options.http.traccar_port is None:
         raise ValueError("no listener asked for: give --teltonika, --osmand and/or --traccar a port")
     loop = asyncio.get_running_loop()
-    producer = make_producer(options.bootstrap, "truckguard-devices")
-    publisher = DevicePublisher(producer)
+    publisher = DevicePublisher(make_device_producer(options.bootstrap, "truckguard-devices"))
     counters = DeviceCounters()
     teltonika = None
     http = DeviceHttp(directory, publisher, counters)
     try:
         ports: dict[str, int] = {}
         if options.teltonika is not None:
-            teltonika = TeltonikaServer(options.teltonika, directory, publisher, counters)
+            fit = raise_descriptor_limit(options.teltonika.max_connections)
+            teltonika_options = dataclasses.replace(options.teltonika, max_connections=fit)
+            teltonika = TeltonikaServer(teltonika_options, directory, publisher, counters)
             ports["teltonika"] = await teltonika.start()
         ports.update(await http.start(options.http))
         if started is not None:
@@ -67,8 +90,10 @@ async def serve_devices(options: ServeOptions, directory: DeviceDirectory, stop:
         if teltonika is not None:
             await teltonika.close()
         await http.close()
-        await loop.run_in_executor(None, producer.flush)
-        producer.close()
+        unacknowledged = await publisher.close()
+        if unacknowledged:
+            log.warning("%d records not acknowledged at shutdown: their devices were not answered and resend them",
+                        unacknowledged)
         counters.log_summary()
     return counters
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 from ingest.devices.counters import DeviceCounters
@@ -43,6 +44,8 @@ class TeltonikaOptions:
     least every few minutes while parked; a connection silent for twice that is dead and is closed."""
     read_timeout_s: float = 30.0
     """Once a packet's header has arrived, the rest must follow within this: a unit that stalls mid-packet is cut."""
+    max_connections: int = 5000
+    """Connections served at once; one more is closed as soon as it is accepted (see Settings)."""
     inputs: InputAssignments = NO_INPUTS
 
 
@@ -57,6 +60,7 @@ class TeltonikaServer:
         self.counters = counters
         self.server: asyncio.Server | None = None
         self.connections: set[asyncio.Task[None]] = set()
+        self._turned_away_logged = 0.0
 
     async def start(self) -> int:
         """Listens; returns the port (useful when options.port is 0)."""
@@ -85,6 +89,9 @@ class TeltonikaServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         address = writer.get_extra_info("peername")
         peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+        if self.counters.connected >= self.options.max_connections:
+            self._turn_away(writer, peer)
+            return
         task = asyncio.current_task()
         if task is not None:
             self.connections.add(task)
@@ -101,15 +108,28 @@ class TeltonikaServer:
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
+    def _turn_away(self, writer: asyncio.StreamWriter, peer: str) -> None:
+        """Closes a connection over the limit at once; counted, and logged at most every 10 s (a flood of
+        connections must not become a flood of log lines). There is no input to dead-letter."""
+        writer.transport.abort()
+        self.counters.reject(LISTENER, "too_many_connections")
+        now = time.monotonic()
+        if now - self._turned_away_logged >= 10.0:
+            self._turned_away_logged = now
+            total = self.counters.rejected[(LISTENER, "too_many_connections")]
+            log.warning("teltonika connection from %s closed: %d connected, the limit (%d turned away so far)",
+                        peer, self.counters.connected, total)
+
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
         options = self.options
         imei: str | None = None
         buffered = b""
         try:
-            prefix = await asyncio.wait_for(reader.readexactly(2), options.read_timeout_s)
-            buffered = prefix
-            payload = await asyncio.wait_for(reader.readexactly(imei_length(prefix)), options.read_timeout_s)
-            buffered += payload
+            async with asyncio.timeout(options.read_timeout_s):
+                prefix = await reader.readexactly(2)
+                buffered = prefix
+                payload = await reader.readexactly(imei_length(prefix))
+                buffered += payload
             imei = decode_imei(payload)
             vehicle_id = self.directory.vehicle_for(imei)
             if vehicle_id is None:
@@ -121,13 +141,18 @@ class TeltonikaServer:
             await writer.drain()
             log.info("teltonika unit %s (vehicle %s) connected from %s", imei, vehicle_id, peer)
             bad_in_a_row = 0
+            loop = asyncio.get_running_loop()
             while True:
                 buffered = b""
-                header = await asyncio.wait_for(reader.readexactly(HEADER_BYTES), options.idle_timeout_s)
-                buffered = header
-                length = data_length(header)
-                body = await asyncio.wait_for(reader.readexactly(length + CRC_BYTES), options.read_timeout_s)
-                buffered += body
+                # One timer per packet (asyncio.wait_for would start a task per read): the idle timeout until the
+                # header, then the read timeout for the rest.
+                async with asyncio.timeout(options.idle_timeout_s) as deadline:
+                    header = await reader.readexactly(HEADER_BYTES)
+                    buffered = header
+                    length = data_length(header)
+                    deadline.reschedule(loop.time() + options.read_timeout_s)
+                    body = await reader.readexactly(length + CRC_BYTES)
+                    buffered += body
                 outcome = await self._packet(vehicle_id, imei, body[:length], body[length:], buffered, writer, peer)
                 if outcome is None:
                     return

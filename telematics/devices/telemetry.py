@@ -47,13 +47,14 @@ def finish(obj: dict[str, Any], ts_ms: int) -> dict[str, Any]:
     """
     if not 0 <= ts_ms <= MAX_TS_MS:
         raise InvalidRecord("ts", f"got {ts_ms} ms, expected epoch milliseconds from 0 to {MAX_TS_MS}")
-    obj["ts"] = format_ms(ts_ms)
+    obj["ts"] = ts_ms  # checked as the integer it is, not parsed back from the text written below
     for name in [k for k, v in obj.items() if v is None and k != "driver_card_id"]:
         del obj[name]
     _bounded(obj, "hdop", 0, 100)
     _bounded(obj, "satellites", 0, 255, integer=True)
     _bounded(obj, "gnss_accuracy_m", 0, 1e7)
     validate_record(obj)
+    obj["ts"] = format_ms(ts_ms)
     return obj
 
 

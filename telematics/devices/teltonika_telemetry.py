@@ -84,8 +84,18 @@ def _flag(value: int | bytes | None) -> bool | None:
     return None if value is None or isinstance(value, bytes) else value != 0
 
 
-def _number(value: int | bytes | None, scale: float = 1.0) -> float | None:
-    return None if value is None or isinstance(value, bytes) else value * scale
+_READINGS: tuple[tuple[int, str, float | None], ...] = (
+    (IO_GNSS_HDOP, "hdop", 0.1),
+    (IO_IGNITION, "ignition", None),
+    (IO_JAMMING, "gnss_jamming", None),
+    (IO_EXTERNAL_VOLTAGE, "ext_power_v", 0.001),
+    (IO_TOTAL_ODOMETER, "odometer_km", 0.001),
+    (IO_CAN_VEHICLE_SPEED, "wheel_speed_kmh", 1.0),
+    (IO_CAN_ENGINE_RPM, "engine_rpm", 1.0),
+    (IO_CAN_FUEL_LEVEL_PCT, "fuel_level_pct", 1.0),
+)
+"""IO element -> contract field, with the scale of a number (None: a flag, true when not 0), in the order the
+fields are written."""
 
 
 def has_fix(record: AvlRecord) -> bool:
@@ -121,14 +131,10 @@ def avl_to_telemetry(record: AvlRecord, vehicle_id: str, inputs: InputAssignment
         obj["gnss_speed_kmh"] = float(record.speed_kmh)
         obj["heading_deg"] = float(record.angle_deg % 360)
         obj["altitude_m"] = record.altitude_m
-    obj["hdop"] = _number(io.get(IO_GNSS_HDOP), 0.1)
-    obj["ignition"] = _flag(io.get(IO_IGNITION))
-    obj["gnss_jamming"] = _flag(io.get(IO_JAMMING))
-    obj["ext_power_v"] = _number(io.get(IO_EXTERNAL_VOLTAGE), 0.001)
-    obj["odometer_km"] = _number(io.get(IO_TOTAL_ODOMETER), 0.001)
-    obj["wheel_speed_kmh"] = _number(io.get(IO_CAN_VEHICLE_SPEED))
-    obj["engine_rpm"] = _number(io.get(IO_CAN_ENGINE_RPM))
-    obj["fuel_level_pct"] = _number(io.get(IO_CAN_FUEL_LEVEL_PCT))
+    for io_id, name, scale in _READINGS:
+        value = io.get(io_id)
+        if type(value) is int:  # absent, or a variable-length value where a number belongs: no reading
+            obj[name] = value != 0 if scale is None else value * scale
     if record.priority == PRIORITY_PANIC:
         obj["panic"] = True  # a panic record; other priorities say nothing about the button
     assigned: set[int] = set()

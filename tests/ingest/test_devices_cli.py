@@ -34,9 +34,9 @@ def test_serve_a_simulated_unit_into_an_alert(broker: EmbeddedBroker, tmp_path: 
     ensure_topics(broker.bootstrap, 2)
     port = free_port()
     log = tmp_path / "devices.log"
-    process = truckguard_process(
-        ["devices", "serve", "--teltonika", str(port), "--reference", str(bundle), "--bootstrap", broker.bootstrap],
-        {"TRUCKGUARD_LOG_LEVEL": "INFO"}, log)
+    process = truckguard_process(  # the port from the environment, as a service unit sets it
+        ["devices", "serve", "--reference", str(bundle), "--bootstrap", broker.bootstrap],
+        {"TRUCKGUARD_LOG_LEVEL": "INFO", "TRUCKGUARD_TELTONIKA_PORT": str(port)}, log)
     try:
         wait_for(lambda: port_open("127.0.0.1", port) or process.poll() is not None, 30, "the Teltonika listener")
         assert process.poll() is None, log.read_text()

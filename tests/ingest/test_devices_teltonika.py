@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from kafka.future import Future
+from kafka.partitioner.default import murmur2
 
 from can_sim.teltonika_device import SimulatedTeltonikaDevice, drive
 from ingest.broker import EmbeddedBroker, free_port
@@ -19,6 +23,7 @@ from ingest.devices.counters import DeviceCounters
 from ingest.devices.directory import DeviceDirectory
 from ingest.devices.publisher import DevicePublisher
 from ingest.devices.teltonika_server import TeltonikaOptions, TeltonikaServer
+from ingest.kafka_clients import read_to_end
 from ingest.topics import DEADLETTER, TELEMETRY, ensure_topics
 from telematics.devices.teltonika import AvlRecord, encode_imei, encode_packet
 from telematics.timeutil import format_ms
@@ -61,33 +66,57 @@ def _avl(ts_ms: int, **io: int) -> AvlRecord:
 
 
 class HeldProducer:
-    """Stands in for KafkaProducer: every send returns a future that resolves only when the test says so."""
+    """Stands in for confluent_kafka.Producer: a record is acknowledged (or fails) only when the test says so, from
+    the test's thread, and the delivery report reaches the publisher at its next ``poll``, as librdkafka hands it."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes, Future]] = []
         self.lock = threading.Lock()
+        self.reports: queue.SimpleQueue[tuple[Callable[[Any, Any], None], BaseException | None]] = queue.SimpleQueue()
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> Future:
+    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, *,
+                on_delivery: Callable[[Any, Any], None] | None = None) -> None:
         future = Future()
+        if on_delivery is not None:
+            future.add_callback(lambda _: self.reports.put((on_delivery, None)))
+            future.add_errback(lambda error: self.reports.put((on_delivery, error)))
         with self.lock:
-            self.sent.append((topic, key, value, future))
-        return future
+            self.sent.append((topic, key, value or b"", future))
+
+    def poll(self, timeout: float) -> int:
+        served = 0
+        while not self.reports.empty():
+            report, error = self.reports.get_nowait()
+            report(error, None)
+            served += 1
+        return served
+
+    def purge(self) -> None:
+        self.settle(RuntimeError("purged"))
+
+    def close(self) -> bool:
+        return True
 
     def settle(self, error: Exception | None = None) -> int:
         with self.lock:
             pending = [f for *_, f in self.sent if not f.is_done]
-        for future in pending:  # from another thread, as kafka-python's sender does
-            threading.Thread(target=future.failure if error else future.success, args=(error or object(),)).start()
+        for future in pending:
+            if error is None:
+                future.success(None)
+            else:
+                future.failure(error)
         return len(pending)
 
 
-@pytest.fixture
-def held() -> Iterator[tuple[HeldProducer, int, DeviceCounters]]:
+@contextmanager
+def _listener(**options: Any) -> Iterator[tuple[HeldProducer, int, DeviceCounters]]:
+    """A Teltonika listener on its own loop in a thread, publishing to a HeldProducer."""
     producer = HeldProducer()
     counters = DeviceCounters()
     loop = asyncio.new_event_loop()
-    server = TeltonikaServer(TeltonikaOptions(port=0, read_timeout_s=2.0),
-                             DeviceDirectory(reference=reference()), DevicePublisher(producer), counters)  # type: ignore[arg-type]
+    publisher = DevicePublisher(producer)
+    server = TeltonikaServer(TeltonikaOptions(port=0, **options), DeviceDirectory(reference=reference()), publisher,
+                             counters)
     port = loop.run_until_complete(server.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -95,8 +124,16 @@ def held() -> Iterator[tuple[HeldProducer, int, DeviceCounters]]:
         yield producer, port, counters
     finally:
         asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
+        producer.settle()  # what a test left unanswered, so that closing does not give it up
+        asyncio.run_coroutine_threadsafe(publisher.close(timeout_s=1), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+
+
+@pytest.fixture
+def held() -> Iterator[tuple[HeldProducer, int, DeviceCounters]]:
+    with _listener(read_timeout_s=2.0) as running:
+        yield running
 
 
 def test_no_ack_until_kafka_acknowledged(held: tuple[HeldProducer, int, DeviceCounters]) -> None:
@@ -233,6 +270,10 @@ def test_devices_through_the_broker(kafka: str, tmp_path: Path) -> None:
     telemetry = _telemetry(kafka)
     fleet_records = [r for r in telemetry if r["vehicle_id"].startswith("FLEET-")]
     assert len(fleet_records) == 600
+    # Each vehicle on the partition where kafka-python (every other truckguard producer) puts its key.
+    placed = {(m.key, m.partition) for m in read_to_end(kafka, TELEMETRY)}
+    assert placed == {(key, (murmur2(key) & 0x7FFFFFFF) % 2) for key, _ in placed}
+    assert len(placed) == 61
     assert len({(r["vehicle_id"], r["seq"]) for r in fleet_records}) == 600
     assert counters.accepted["teltonika"] == 4 + 1 + 600
     reasons = {d["error"].split(":")[0] for d in _dead_letters(kafka) if d["topic"] == "teltonika"}
@@ -283,6 +324,47 @@ def test_a_stream_of_bad_packets_closes_the_connection(held: tuple[HeldProducer,
         time.sleep(0.01)
     assert counters.rejected[("teltonika", "bad_crc")] == 3
     assert counters.rejected[("teltonika", "too_many_bad_packets")] == 1
+
+
+def test_connections_over_the_limit_are_closed_at_once() -> None:
+    with _listener(max_connections=2) as (_, port, counters):
+        first, answer = _connect(port)
+        second = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert answer == b"\x01"
+        _wait_until(lambda: counters.connected == 2)
+        third = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert _closed_by_server(third)  # before any byte of it is read
+        assert counters.rejected[("teltonika", "too_many_connections")] == 1
+        first.close()
+        second.close()
+        _wait_until(lambda: counters.connected == 0)
+        again, answer = _connect(port)  # room again once the others left
+        assert answer == b"\x01"
+        again.close()
+
+
+def test_a_unit_stalled_mid_packet_is_cut_and_an_idle_one_closed() -> None:
+    with _listener(read_timeout_s=0.3, idle_timeout_s=1.5) as (producer, port, counters):
+        began = time.monotonic()
+        stalled, _ = _connect(port)
+        stalled.sendall(WIKI_CODEC8[:20])  # the header and a little of the data field, then nothing
+        idle, _ = _connect(port)
+        assert _closed_by_server(stalled)
+        assert time.monotonic() - began < 1.2  # the read timeout, not the idle one
+        assert _closed_by_server(idle)
+        assert time.monotonic() - began >= 1.5
+        _wait_until(lambda: producer.sent)
+        assert counters.rejected == {("teltonika", "timeout"): 1}  # an idle unit is no error
+        error = orjson.loads(producer.sent[0][2])["error"]
+        assert error.startswith("timeout: stalled mid-packet")
+
+
+def _wait_until(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
 
 
 def test_a_handshake_that_is_no_imei_is_refused(held: tuple[HeldProducer, int, DeviceCounters]) -> None:

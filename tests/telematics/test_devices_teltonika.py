@@ -16,6 +16,7 @@ from telematics.devices.teltonika import (
     crc16_ibm,
     crc16_ibm_fast,
     data_length,
+    decode_data,
     decode_imei,
     decode_packet,
     encode_imei,
@@ -227,3 +228,20 @@ def test_encode_then_decode_is_identity(codec: int, records: list[AvlRecord]) ->
         records = [AvlRecord(**{**{f: getattr(r, f) for f in r.__slots__ if f != "io_widths"}, "generation_type": 7})
                    for r in records]
     assert decode_packet(encode_packet(records, codec)).records == tuple(records)
+
+
+@pytest.mark.parametrize("codec", [CODEC_8, CODEC_8E, CODEC_16])
+def test_every_cut_of_a_data_field_is_refused_as_malformed(codec: int) -> None:
+    io: dict[int, int | bytes] = {239: 1, 66: 27_000, 16: 123_456_789, 11: 2**40}
+    if codec == CODEC_8E:
+        io[10_385] = bytes(range(20))  # a variable-length element (NX), only Codec 8 Extended has them
+    records = [AvlRecord(1_764_000_000_000 + i, 0, 134_000_000, 525_200_000, 40, 90, 10, 42, 239, io,
+                         7 if codec == CODEC_16 else None) for i in range(2)]
+    data = encode_packet(records, codec)[8:-4]
+    assert decode_data(data).records == tuple(records)
+    for cut in range(1, len(data)):
+        with pytest.raises(TeltonikaError) as caught:
+            decode_data(data[:cut])
+        assert caught.value.reason == "malformed", cut
+    with pytest.raises(TeltonikaError, match="1 bytes left after the records"):
+        decode_data(data + b"\x00")

@@ -29,18 +29,26 @@ def cmd_devices_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.topics import ensure_topics
     from telematics.devices.teltonika_telemetry import InputAssignments
 
-    if args.teltonika is None and args.osmand is None and args.traccar is None:
-        print("devices serve: give at least one of --teltonika PORT, --osmand PORT, --traccar PORT", file=sys.stderr)
+    settings = settings.with_overrides(
+        devices_host=args.host, teltonika_port=args.teltonika, osmand_port=args.osmand, traccar_port=args.traccar,
+        devices_idle_timeout_s=args.idle_timeout, devices_max_connections=args.max_connections,
+    )
+    if settings.teltonika_port is None and settings.osmand_port is None and settings.traccar_port is None:
+        print("devices serve: give at least one of --teltonika PORT, --osmand PORT, --traccar PORT (or "
+              "TRUCKGUARD_TELTONIKA_PORT, TRUCKGUARD_OSMAND_PORT, TRUCKGUARD_TRACCAR_PORT)", file=sys.stderr)
         return 2
     ensure_topics(settings.bootstrap, settings.partitions)
     teltonika = None
-    if args.teltonika is not None:
-        teltonika = TeltonikaOptions(host=args.host, port=args.teltonika, idle_timeout_s=args.idle_timeout,
+    if settings.teltonika_port is not None:
+        teltonika = TeltonikaOptions(host=settings.devices_host, port=settings.teltonika_port,
+                                     idle_timeout_s=settings.devices_idle_timeout_s,
+                                     max_connections=settings.devices_max_connections,
                                      inputs=InputAssignments.parse(args.input or ()))
     options = ServeOptions(
         bootstrap=settings.bootstrap,
         teltonika=teltonika,
-        http=HttpOptions(host=args.host, osmand_port=args.osmand, traccar_port=args.traccar),
+        http=HttpOptions(host=settings.devices_host, osmand_port=settings.osmand_port,
+                         traccar_port=settings.traccar_port),
         summary_every_s=args.summary_every,
     )
     run_devices(options, _directory(settings), stop_on_signals())
@@ -127,18 +135,24 @@ def register(sub: Subparsers) -> None:
                     "acknowledged only after Kafka acknowledged its records.")
     serve.set_defaults(handler=cmd_devices_serve)
     _kafka_and_reference_flags(serve)
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="listen address (default 127.0.0.1; 0.0.0.0 to accept devices from the network)")
-    serve.add_argument("--teltonika", type=int, metavar="PORT", help="Teltonika TCP port (Codec 8, 8E, 16), e.g. 5027")
-    serve.add_argument("--osmand", type=int, metavar="PORT", help="OsmAnd HTTP port (Traccar Client, phone apps), "
-                                                                  "e.g. 5055")
-    serve.add_argument("--traccar", type=int, metavar="PORT", help="HTTP port for a Traccar server's forward.url and "
-                                                                   "event.forward.url (JSON)")
+    serve.add_argument("--host", help="listen address (TRUCKGUARD_DEVICES_HOST, default 127.0.0.1; 0.0.0.0 to accept "
+                                      "devices from the network)")
+    serve.add_argument("--teltonika", type=int, metavar="PORT",
+                       help="Teltonika TCP port (Codec 8, 8E, 16), e.g. 5027 (TRUCKGUARD_TELTONIKA_PORT)")
+    serve.add_argument("--osmand", type=int, metavar="PORT",
+                       help="OsmAnd HTTP port (Traccar Client, phone apps), e.g. 5055 (TRUCKGUARD_OSMAND_PORT)")
+    serve.add_argument("--traccar", type=int, metavar="PORT",
+                       help="HTTP port for a Traccar server's forward.url and event.forward.url (JSON) "
+                            "(TRUCKGUARD_TRACCAR_PORT)")
     serve.add_argument("--input", action="append", metavar="FIELD=IO[:inverted]",
                        help="a Teltonika digital input wired to a contract field, e.g. cargo_door_open=2 for DIN2 "
                             "(repeatable; fields: cab_door_open, cargo_door_open, trailer_connected, parking_brake)")
-    serve.add_argument("--idle-timeout", type=float, default=600.0,
-                       help="seconds of silence before a Teltonika connection is closed (default 600)")
+    serve.add_argument("--idle-timeout", type=float,
+                       help="seconds of silence before a Teltonika connection is closed "
+                            "(TRUCKGUARD_DEVICES_IDLE_TIMEOUT_S, default 600)")
+    serve.add_argument("--max-connections", type=int,
+                       help="Teltonika connections served at once; more are closed at once "
+                            "(TRUCKGUARD_DEVICES_MAX_CONNECTIONS, default 5000)")
     serve.add_argument("--summary-every", type=float, default=60.0,
                        help="seconds between counter lines in the log (default 60)")
 
