@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from can_sim.scenarios.labels import LABELS_FILE
 from telematics.bundle import FLEET_FILE, TELEMETRY_FILE, iter_lines
 from telematics.devices.teltonika import (
     ACCEPT,
@@ -214,6 +215,28 @@ def register_demo_device(bundle: Path, imei: str = DEMO_IMEI, like_vehicle: str 
         vehicles.append(twin)
         path.write_bytes(orjson.dumps(fleet, option=orjson.OPT_INDENT_2))
     return twin_id, model["vehicle_id"]
+
+
+def fit_demo_device(bundle: Path, imei: str = DEMO_IMEI) -> str | None:
+    """Fits the demo's Teltonika unit to one of a bundle's vehicles: it gets ``device_ids`` [imei] in fleet.json.
+
+    The vehicle chosen is the first in fleet.json that has no incident (labels.json) and whose scenario device
+    reports often, so the unit's path is seen working on an ordinary truck without changing what the demo's
+    incidents show. Returns its id, or None when no vehicle suits.
+    """
+    bundle = Path(bundle)
+    path = bundle / FLEET_FILE
+    fleet = orjson.loads(path.read_bytes())
+    labels_path = bundle / LABELS_FILE
+    labels = orjson.loads(labels_path.read_bytes()) if labels_path.exists() else {}
+    with_incident = {i["vehicle_id"] for i in labels.get("incidents", [])}
+    sparse = {v["vehicle_id"] for v in labels.get("vehicles", []) if (v.get("device") or {}).get("sparse")}
+    chosen = next((v for v in fleet["vehicles"] if v["vehicle_id"] not in with_incident | sparse), None)
+    if chosen is None:
+        return None
+    chosen["device_ids"] = [*chosen.get("device_ids", []), imei]
+    path.write_bytes(orjson.dumps(fleet, option=orjson.OPT_INDENT_2))
+    return str(chosen["vehicle_id"])
 
 
 def start_demo_device(bundle: Path, host: str, port: int, *, imei: str = DEMO_IMEI, track_of: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,9 +11,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import orjson
 import pytest
 
 from ingest.broker import free_port, port_open
+from ingest.topics import TELEMETRY
+from tests.ingest.kafka_helpers import read_all
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +69,12 @@ def test_demo_shows_alerts_and_stop_requests_and_sigterm_stops_everything(tmp_pa
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz", timeout=5) as response:
             assert response.status == 200
         assert processes_with_data_dir(tmp_path)  # the parts really run as processes of their own
+        # one truck's records reach the platform only through its Teltonika unit and `devices serve`
+        fitted = re.search(r"  (\S+) carries a simulated Teltonika unit", text)
+        assert fitted, text
+        sources = {orjson.loads(value).get("source") for value in read_all(f"127.0.0.1:{broker_port}", TELEMETRY)
+                   if orjson.loads(value)["vehicle_id"] == fitted.group(1)}
+        assert sources == {"teltonika"}, sources
     finally:
         demo.send_signal(signal.SIGTERM)
         code = demo.wait(60)

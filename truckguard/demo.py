@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ingest import topics
-from ingest.broker import BrokerStorage, EmbeddedBroker
+from ingest.broker import BrokerStorage, EmbeddedBroker, free_port
 from ingest.processes import start_child, stop_child
 from telematics.errors import OperationFailed
 from telematics.settings import Settings
@@ -93,6 +93,8 @@ class DemoData:
     keys_dir: Path
     start: datetime
     """Event time at which the fleet's first segment begins."""
+    teltonika_vehicle: str | None
+    """The first segment's vehicle that carries the simulated Teltonika unit (None: no vehicle suited)."""
 
 
 CATCH_UP_S = 8 * 60
@@ -111,13 +113,20 @@ def segment_start(now: datetime, speed: float) -> datetime:
     return (now - timedelta(seconds=lead)).replace(microsecond=0)
 
 
-def write_segment(store_url: str, bundle: Path, start: datetime, seed: int) -> None:
-    """One segment of the demo's day: the fleet's bundle from ``start``, its reference data in the store."""
+def write_segment(store_url: str, bundle: Path, start: datetime, seed: int) -> str | None:
+    """One segment of the demo's day: the fleet's bundle from ``start``, its reference data in the store.
+
+    Returns the vehicle fitted with the simulated Teltonika unit (can_sim.teltonika_device.fit_demo_device): its
+    records reach the platform through `devices serve`, not from the fleet.
+    """
     from can_sim.scenarios import demo_bundle
+    from can_sim.teltonika_device import fit_demo_device
     from web.reference import import_reference
 
     demo_bundle(bundle, start=start, seed=seed)
+    fitted = fit_demo_device(bundle)
     import_reference(store_url, bundle, actor="demo")
+    return fitted
 
 
 def prepare(settings: Settings, speed: float = 1.0) -> DemoData:
@@ -134,10 +143,10 @@ def prepare(settings: Settings, speed: float = 1.0) -> DemoData:
     store_url = settings.database_url or f"sqlite:///{workdir / 'truckguard.sqlite'}"
     upgrade_store(store_url)  # `truckguard db upgrade`: the web site it starts only checks the store
     start = segment_start(datetime.now(UTC), speed)
-    write_segment(store_url, bundle, start, FIRST_SEED)
+    fitted = write_segment(store_url, bundle, start, FIRST_SEED)
     accounts = create_demo_users(store_url)
     keys = generate_keypair(workdir / "keys")  # a fresh signing key per demo; vehicles trust its public half
-    return DemoData(workdir, bundle, store_url, accounts, keys.private_path.parent, start)
+    return DemoData(workdir, bundle, store_url, accounts, keys.private_path.parent, start, fitted)
 
 
 FIRST_SEED = 7
@@ -186,6 +195,7 @@ def _stop_request_line(request: dict) -> str:
 def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duration_s: float | None = None,
              durable: bool = False) -> int:
     """Durable: the embedded broker keeps its messages on disk (or on TRUCKGUARD_BROKER_STORAGE), not in memory."""
+    from can_sim.teltonika_device import start_demo_device
     from web.reference import publish_reference
 
     demo = prepare(settings, speed)
@@ -200,6 +210,7 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
     children: dict[str, subprocess.Popen[bytes]] = {}
     printer_stop = threading.Event()
     printer: threading.Thread | None = None
+    device_stop = threading.Event()
     try:
         if broker is not None:
             broker.start()
@@ -211,14 +222,28 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
         me = [sys.executable, "-m", "truckguard"]
         for name in ("detect", "sink", "dispatch", "notify", "web"):
             children[name] = start_child([*me, name], env, workdir / f"{name}.log")
+        teltonika_port = settings.teltonika_port or free_port()
+        children["devices"] = start_child([*me, "devices", "serve", "--teltonika", str(teltonika_port)], env,
+                                          workdir / "devices.log")
         url = f"http://{settings.web_host}:{settings.web_port}/"
         _wait_http(url + "healthz", 30, children["web"])
-        # The fleet trusts the key in TRUCKGUARD_COMMAND_KEYS.
-        children["fleet"] = start_child([*me, "fleet", str(demo.bundle), "--speed", str(speed)], env,
-                                        workdir / "fleet.log")
+
+        def start_fleet(bundle: Path, fitted: str | None, log_name: str) -> subprocess.Popen[bytes]:
+            """The segment's fleet (it trusts the key in TRUCKGUARD_COMMAND_KEYS), and the vehicle fitted with the
+            Teltonika unit sending its records through `devices serve`, paced like the fleet."""
+            skip = ["--skip", fitted] if fitted else []
+            fleet = start_child([*me, "fleet", str(bundle), "--speed", str(speed), *skip], env, workdir / log_name)
+            if fitted:
+                start_demo_device(bundle, "127.0.0.1", teltonika_port, track_of=fitted, speed=speed, stop=device_stop)
+            return fleet
+
+        children["fleet"] = start_fleet(demo.bundle, demo.teltonika_vehicle, "fleet.log")
         printer = threading.Thread(target=_print_alerts, args=(bootstrap, printer_stop), daemon=True)
         printer.start()
         _print_welcome(url, demo, speed)
+        if demo.teltonika_vehicle:
+            print(f"  {demo.teltonika_vehicle} carries a simulated Teltonika unit: its records go over TCP (Codec 8) "
+                  f"to `devices serve` on 127.0.0.1:{teltonika_port} ({workdir / 'devices.log'})", flush=True)
         if broker is not None:
             print(f"  embedded broker at {broker.bootstrap}, messages kept {storage.describe()}", flush=True)
         deadline = None if duration_s is None else time.monotonic() + duration_s
@@ -234,19 +259,19 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
                 segment += 1
                 bundle = workdir / f"bundle-{segment}"
                 start = min(segment_end, datetime.now(UTC).replace(microsecond=0))
-                write_segment(demo.store_url, bundle, start, FIRST_SEED + segment)
+                fitted = write_segment(demo.store_url, bundle, start, FIRST_SEED + segment)
                 publish_reference(settings.with_overrides(bootstrap_servers=bootstrap, database_url=demo.store_url))
                 segment_end = start + timedelta(seconds=SEGMENT_S)
                 print(f"  the simulated fleet starts its next {SEGMENT_S // 60} minutes ({bundle.name})", flush=True)
-                children["fleet"] = start_child([*me, "fleet", str(bundle), "--speed", str(speed)], env,
-                                                workdir / f"fleet-{segment}.log")
+                children["fleet"] = start_fleet(bundle, fitted, f"fleet-{segment}.log")
     except DemoError as exc:
         print(f"truckguard demo: {exc}", file=sys.stderr)
         return 1
     finally:
         print("stopping the demo ...", flush=True)
         printer_stop.set()
-        for name in ("fleet", "web", "notify", "dispatch", "sink", "detect"):
+        device_stop.set()
+        for name in ("fleet", "devices", "web", "notify", "dispatch", "sink", "detect"):
             if name in children:
                 stop_child(children[name])
         if printer is not None:

@@ -38,6 +38,7 @@ def cmd_fleet(args: argparse.Namespace, settings: Settings) -> int:
         forward_can=args.can,
         bus_vehicles=args.bus,
         zone_guard=args.zone_guard,
+        skip_vehicles=args.skip or (),
     )
     print(stats.render())
     return 0
@@ -91,6 +92,13 @@ def register(sub: Subparsers) -> None:
         action="append",
         metavar="VEHICLE",
         help="run this vehicle on a J1939 bus (repeatable; default: the vehicles with incidents)",
+    )
+    p.add_argument(
+        "--skip",
+        action="append",
+        metavar="VEHICLE",
+        help="leave this vehicle's records out, as they reach the platform another way, e.g. through a device "
+        "listener (repeatable; the demo's Teltonika unit)",
     )
 
     p = add_command(
