@@ -64,6 +64,8 @@ ROUTES: dict[str, tuple[str, str, frozenset[str] | None, dict[str, Any] | None]]
                            {"site_id": "site-b", "fleet_id": "fleet-b", "lat": "1", "lon": "1", "radius_m": "9"}),
     "reference.draw_zone": ("GET", "/reference/zones/new", frozenset({"officer1", "admin"}), None),
     "reference.put_zone": ("POST", "/reference/zones", frozenset({"officer1", "admin"}), {"zone_id": ""}),
+    "reference.import_osm": ("POST", "/reference/zones/osm", frozenset({"officer1", "admin"}), {}),
+    "reference.save_osm_zones": ("POST", "/reference/zones/osm/save", frozenset({"officer1", "admin"}), {}),
     "reference.delete": ("POST", "/reference/vehicle/VB-1/delete", FLEET_EDIT | {"officer1"}, {}),
     "stop_requests.index": ("GET", "/stop-requests", ALL, None),
     "stop_requests.detail": ("GET", "/stop-requests/sr-b", ALL, None),

@@ -13,6 +13,7 @@
     if (window.truckguardBasemap) window.truckguardBasemap(map);
   }
   map.setView([52.52, 13.40], 11);
+  box.truckguardMap = map;  // for a page's own script that adds layers (zone_import.js: proposed zones)
 
   // The heading rounded, with its compass point in the reader's language (as web/display.py heading()).
   const words = JSON.parse(document.getElementById("live-words")?.textContent || "{}");
@@ -89,7 +90,7 @@
     return bounds;
   };
 
-  let fitted = false;
+  let fitted = box.dataset.fit === "page";  // the page's own script chooses what the view shows
   async function load() {
     try {
       const response = await fetch(box.dataset.source, { headers: { Accept: "application/json" }, cache: "no-store" });

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
+import orjson
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from telematics.bundle import ReferenceDataError
+from telematics.errors import BadInput
+from telematics.osm_zones import KIND_RULES, REVIEW_NOTE, import_osm_zones, parse_bbox
 from telematics.reference import VEHICLE_CATEGORIES
 from web import schemas
-from web.auth import ALL_ROLES, allow, client_ip, current_scope, current_user
+from web.auth import ALL_ROLES, allow, client_ip, current_scope, current_session_digest, current_user
 from web.db import get_session
 from web.reference import (
     ReferenceTooLarge,
     announce_change,
+    bounded_zone,
     delete_item,
+    feature_collection,
     fleet_document,
     put_fleet_document,
     put_trips,
@@ -22,11 +32,24 @@ from web.reference import (
     trips_document,
     zones_document,
 )
-from web.zone_form import zone_feature
+from web.zone_form import DAYS, zone_feature
 
 bp = Blueprint("reference", __name__, url_prefix="/reference")
 FLEET_EDITORS = ("fleet_operator", "rental", "admin")
 ZONE_EDITORS = ("law_enforcement", "admin")
+
+OSM_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
+"""An OpenStreetMap extract the zone page takes: the site's cap on any request (MAX_CONTENT_LENGTH), stated here so
+the page can say it. As .osm.pbf that is a city district or two; the importer reads it in a few seconds, inside one
+web request, and its areas fit one review. A whole city is for `truckguard zones import-osm --bbox`."""
+OSM_MAX_PROPOSALS = 150
+"""Proposals one review page holds. Each is five form fields when saved and Flask reads at most MAX_FORM_PARTS
+(1,000) fields; past about a hundred and fifty no one reviews them one by one either: narrow the box."""
+OSM_SUFFIXES = (".osm.pbf", ".osm")
+"""The formats osmium reads, told by the file name's ending as osmium tells them."""
+_PROPOSAL_SALT = "truckguard.osm-zone-proposal"
+_PROPOSAL_PROPERTIES = ("osm_id", "opening_hours", "source", "attribution", "licence")
+"""What a saved zone keeps of its proposal beyond the zone form's fields: where it came from and under what licence."""
 
 
 def delete_as(role: str, kind: str, key: str, **who: Any) -> int | None:
@@ -48,6 +71,7 @@ def _page(status: int = 200, error: str | None = None, form: dict[str, str] | No
         "reference.html", fleet=fleet_document(session, scope), trips=trips_document(session, scope)["features"],
         zones=zones_document(session)["features"], categories=VEHICLE_CATEGORIES, error=error, form=form or {},
         can_edit_fleet=current_user().role in FLEET_EDITORS, can_edit_zones=current_user().role in ZONE_EDITORS,
+        osm_upload_mb=_megabytes(),
     ), status
 
 
@@ -190,4 +214,147 @@ def delete(kind: str, key: str) -> Any:
     if delete_as(current_user().role, kind, key, **_who()) is None:
         return _page(404, f"{kind} {key}: not found among what you may change")
     flash(f"{kind.capitalize()} {key} deleted.", "ok")
+    return redirect(url_for("reference.index"), 303)
+
+
+def _proposal_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt=_PROPOSAL_SALT)
+
+
+def _windows_text(active: list[dict[str, Any]] | None) -> str:
+    """Contract windows as the zone form writes them (``mon-fri 07:00-20:00; sat 10:00-16:00``)."""
+    parts = []
+    for window in active or []:
+        days = sorted(window.get("days") or [], key=DAYS.index)
+        runs: list[list[str]] = []
+        for day in days:
+            if runs and DAYS.index(day) == DAYS.index(runs[-1][-1]) + 1:
+                runs[-1].append(day)
+            else:
+                runs.append([day])
+        names = ",".join(f"{run[0]}-{run[-1]}" if len(run) > 2 else ",".join(run) for run in runs)
+        parts.append(f"{names} {window['from']}-{window['to']}".strip())
+    return "; ".join(parts)
+
+
+def _corners(feature: dict[str, Any]) -> int:
+    """Distinct corners of the outer ring (the closing position repeats the first)."""
+    return max(len(feature["geometry"]["coordinates"][0]) - 1, 0)
+
+
+def _zone_fields(feature: dict[str, Any], index: int, edits: Any = None) -> dict[str, str]:
+    """The zone form's name, kind and active fields of a proposal: as the reviewer edited them, else the importer's."""
+    p = feature["properties"]
+    proposed = {"name": p.get("name", ""), "kind": p.get("kind", ""), "active": _windows_text(p.get("active"))}
+    return {name: edits.get(f"{name}-{index}", value) if edits is not None else value
+            for name, value in proposed.items()}
+
+
+def _review_page(tokens: list[str], features: list[dict[str, Any]], *, status: int = 200, error: str | None = None,
+                 edits: Any = None, source: str = "", skipped: int = 0) -> Any:
+    """The proposals on the map and in a list, each with the zone form's name, kind and active fields."""
+    stored = {f["properties"]["zone_id"] for f in zones_document(get_session())["features"]}
+    kept = {int(v) for v in edits.getlist("keep") if v.isdigit()} if edits is not None else set(range(len(features)))
+    proposals = []
+    for index, (token, feature) in enumerate(zip(tokens, features, strict=True)):
+        p = feature["properties"]
+        proposals.append({
+            "index": index, "number": index + 1, "token": token, "zone_id": p["zone_id"], "osm_id": p.get("osm_id", ""),
+            **_zone_fields(feature, index, edits), "opening_hours": p.get("opening_hours", ""),
+            "corners": _corners(feature), "kept": index in kept, "stored": p["zone_id"] in stored,
+            "unread_hours": p.get("review", REVIEW_NOTE) != REVIEW_NOTE,
+        })
+    shapes = feature_collection({**f, "properties": {"number": i + 1, "name": f["properties"].get("name", ""),
+                                                     "kind": f["properties"].get("kind", "")}}
+                                for i, f in enumerate(features))
+    return render_template("zone_import.html", proposals=proposals, shapes=shapes, error=error, source=source,
+                           skipped=skipped, zone_kinds=[kind for kind, _rule in KIND_RULES],
+                           tiles=current_app.config.get("MAP_TILES", "")), status
+
+
+@bp.post("/zones/osm")
+@allow(*ZONE_EDITORS)
+def import_osm() -> Any:
+    """An OpenStreetMap extract read by the same importer as `truckguard zones import-osm`: its areas proposed as
+    zones for review, none saved. The proposals live in the review page, signed for this session (see save)."""
+    if (request.content_length or 0) > OSM_UPLOAD_MAX_BYTES:  # the site's cap comes first; this one stays if it rises
+        raise RequestEntityTooLarge(gettext("An extract of up to %(size)s MB, please.", size=_megabytes()))
+    upload = request.files.get("extract")
+    if upload is None or not upload.filename:
+        return _page(400, gettext("Choose an OpenStreetMap extract (.osm or .osm.pbf) to upload."))
+    filename = Path(upload.filename).name
+    suffix = next((s for s in OSM_SUFFIXES if filename.lower().endswith(s)), None)
+    if suffix is None:
+        return _page(400, gettext("%(file)s: expected an OpenStreetMap extract whose name ends in .osm or .osm.pbf.",
+                                  file=filename))
+    with tempfile.TemporaryDirectory(prefix="truckguard-osm-") as folder:
+        path = Path(folder) / f"extract{suffix}"
+        upload.save(path)
+        try:
+            bbox = parse_bbox(request.form["bbox"]) if request.form.get("bbox", "").strip() else None
+            collection, summary = import_osm_zones(path, request.form.get("timezone", "").strip() or "UTC", bbox)
+            features = [bounded_zone(f, f"{filename}: {f['properties']['osm_id']}") for f in collection["features"]]
+        except BadInput as exc:
+            status = 413 if isinstance(exc, ReferenceTooLarge) else 400
+            return _page(status, gettext("The extract was not read: %(reason)s",
+                                         reason=str(exc).replace(str(path), filename)))
+    if len(features) > OSM_MAX_PROPOSALS:
+        return _page(413, gettext("%(file)s holds %(count)s protected zones, more than the %(limit)s one review "
+                                  "takes: give a smaller bounding box.", file=filename, count=len(features),
+                                  limit=OSM_MAX_PROPOSALS))
+    signer, sid = _proposal_signer(), current_session_digest()
+    tokens = [signer.dumps({"sid": sid, "feature": feature}) for feature in features]
+    return _review_page(tokens, features, source=filename, skipped=len(summary.skipped))
+
+
+def _megabytes() -> str:
+    return f"{OSM_UPLOAD_MAX_BYTES / 1024 / 1024:g}"
+
+
+@bp.post("/zones/osm/save")
+@allow(*ZONE_EDITORS)
+def save_osm_zones() -> Any:
+    """Saves the proposals the reviewer kept, with their edits, as zones in one change: each audited as a drawn zone
+    is, keeping its OSM id and licence note; only now do they reach the detectors.
+
+    The proposals come back from the review page signed: nothing waits on the server for a reviewer who walks
+    away, any worker can take the save, and the outline, OSM id and licence are the importer's, since the page
+    changes only what the zone form offers. The signature holds for this session and its lifetime only."""
+    tokens = request.form.getlist("proposal")
+    signer, sid = _proposal_signer(), current_session_digest()
+    max_age = int(current_app.permanent_session_lifetime.total_seconds())
+    try:
+        payloads = [signer.loads(token, max_age=max_age) for token in tokens]
+    except BadSignature:
+        payloads = []
+    if not payloads or any(p.get("sid") != sid for p in payloads):
+        return _page(400, gettext("No proposals to save: they belong to another session, have expired or were "
+                                  "changed. Upload the extract again."))
+    features = [p["feature"] for p in payloads]
+    kept = sorted({int(v) for v in request.form.getlist("keep") if v.isdigit() and int(v) < len(features)})
+    if not kept:
+        return _review_page(tokens, features, status=400, edits=request.form,
+                            error=gettext("Keep at least one proposal to save, or leave this page to save none."))
+    session = get_session()
+    try:
+        zones = []
+        for index in kept:
+            proposal = features[index]["properties"]
+            form = {"zone_id": proposal["zone_id"], "timezone": proposal.get("timezone", ""),
+                    "geometry": orjson.dumps(features[index]["geometry"]).decode(),
+                    **_zone_fields(features[index], index, request.form)}
+            try:
+                zone = zone_feature(form)
+            except ReferenceDataError as exc:
+                raise ReferenceDataError(f"{proposal['zone_id']}: {exc}") from None
+            zone["properties"].update((k, proposal[k]) for k in _PROPOSAL_PROPERTIES if k in proposal)
+            zones.append(zone)
+        count = put_zones(session, feature_collection(zones), source="OpenStreetMap proposals", **_who())
+        announce_change(session)
+    except ReferenceDataError as exc:
+        session.rollback()
+        return _review_page(tokens, features, status=413 if isinstance(exc, ReferenceTooLarge) else 400,
+                            edits=request.form, error=str(exc))
+    session.commit()
+    flash(gettext("%(count)s protected zones from OpenStreetMap saved.", count=count), "ok")
     return redirect(url_for("reference.index"), 303)
