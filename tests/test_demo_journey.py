@@ -1,5 +1,7 @@
 """The officer's decision as a new user meets it: `truckguard demo` on its defaults, every role signed in while the
-fleet streams, the first stop request decided by two officers, the truck stopping, the history in order."""
+fleet streams, the first stop request decided by two officers, the truck stopping, the history in order; then what
+the terminal showed, the Teltonika unit's path, and SIGTERM leaving nothing behind (one demo for all of it: each
+start costs two minutes of the suite)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyotp
 import pytest
 import requests
 
-from ingest.broker import free_port
+from ingest.broker import free_port, port_open
+from ingest.topics import TELEMETRY
 from telematics.timeutil import parse_rfc3339_ms
 from tests.conftest import wait_for
+from tests.ingest.kafka_helpers import read_all
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -52,10 +57,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         assert process.poll() is None, out.read_text()
         accounts = {m[0]: {"password": m[1], "role": m[2], "secret": m[3] or None}
                     for m in ACCOUNT.findall(out.read_text())}
-        yield {"base": f"http://127.0.0.1:{port}", "accounts": accounts, "out": out, "data_dir": data_dir}
+        yield {"base": f"http://127.0.0.1:{port}", "accounts": accounts, "out": out, "data_dir": data_dir,
+               "process": process, "port": port, "broker_port": broker_port}
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(90)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(90)
 
 
 _used_steps: dict[str, int] = {}
@@ -188,3 +195,42 @@ def test_the_officers_decision_end_to_end_on_the_demos_defaults(demo: dict[str, 
         assert "No alerts yet" not in pages["rental"].inner_text("main")  # what the page shows, not its script data
         browser.close()
     assert server_errors == []
+
+
+def processes_with_data_dir(data_dir: Path) -> list[int]:
+    """PIDs of processes whose environment names this data directory (the demo's children carry it)."""
+    found = []
+    marker = f"TRUCKGUARD_DATA_DIR={data_dir}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_the_terminal_shows_alerts_one_truck_speaks_teltonika_and_sigterm_stops_everything(
+        demo: dict[str, Any]) -> None:
+    process, out, data_dir = demo["process"], demo["out"], demo["data_dir"]
+    wait_for(lambda: "STOP REQUEST" in out.read_text() or process.poll() is not None, 420, "a stop request line")
+    text = out.read_text()
+    assert process.poll() is None, text
+    assert f"open http://127.0.0.1:{demo['port']}/" in text
+    assert "officer1" in text and "officer2" in text and "law_enforcement" in text
+    assert "  alert  " in text and "STOP REQUEST" in text, text
+    assert requests.get(f"{demo['base']}/healthz", timeout=5).status_code == 200
+    assert processes_with_data_dir(data_dir)  # the parts really run as processes of their own
+    # one truck's records reach the platform only through its Teltonika unit and `devices serve`
+    fitted = re.search(r"  (\S+) carries a simulated Teltonika unit", text)
+    assert fitted, text
+    sources = {orjson.loads(value).get("source") for value in read_all(f"127.0.0.1:{demo['broker_port']}", TELEMETRY)
+               if orjson.loads(value)["vehicle_id"] == fitted.group(1)}
+    assert sources == {"teltonika"}, sources
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(90) == 0, out.read_text()[-3000:]
+    assert "nothing left running" in out.read_text()
+    assert not port_open("127.0.0.1", demo["port"]) and not port_open("127.0.0.1", demo["broker_port"])
+    assert processes_with_data_dir(data_dir) == []

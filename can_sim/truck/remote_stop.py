@@ -104,6 +104,8 @@ class _SpeedJob:
     completed: bool = False
     standstill_since: float | None = None
     parking_brake_requested: bool = False
+    last_speed_kmh: float | None = None
+    """The wheel speed last reported while the job ran (the ECUs that send it fall silent at ignition-off)."""
 
 
 @dataclass(slots=True)
@@ -255,13 +257,22 @@ class RemoteStopController:
 
     def _progress(self, job: _SpeedJob, limit: float, fields: Mapping[str, Any], now: float) -> list[StatusChange]:
         speed = fields.get("wheel_speed_kmh")
-        if speed is None or limit > job.target_kmh:
-            return []
         if job.command.mode == "speed_limit":
-            if speed <= job.target_kmh + LIMIT_REACHED_MARGIN_KMH:
+            if speed is not None and limit <= job.target_kmh and speed <= job.target_kmh + LIMIT_REACHED_MARGIN_KMH:
                 job.completed = True
                 return [StatusChange(job.command, "completed", now,
                                      f"speed limited to {job.target_kmh:g} km/h (measured {speed:.1f} km/h)")]
+            return []
+        # A controlled stop is done once the vehicle stands with its parking brake set, whether the ramp brought it
+        # there or it already stood when the command came (stopped by its driver, or by an obstacle); switched off
+        # at a standstill it is done too, as the ECUs that would report the brake then fall silent.
+        if speed is not None:
+            job.last_speed_kmh = speed
+        standing = job.last_speed_kmh is not None and job.last_speed_kmh <= STANDSTILL_KMH
+        if fields.get("ignition") is False and standing:
+            job.completed = True
+            return [StatusChange(job.command, "completed", now, "stopped: standstill, ignition off, hazard lights on")]
+        if speed is None:
             return []
         if speed > STANDSTILL_KMH:
             job.standstill_since = None

@@ -108,6 +108,17 @@ def test_controlled_stop_slows_gradually_stops_with_hazard_lights_and_parking_br
         assert limits[0][1] == pytest.approx(80.0, abs=0.1) and limits[-1][1] == 0.0
 
 
+def test_a_controlled_stop_for_a_truck_that_stands_and_is_switched_off_completes() -> None:
+    # Stopped in the zone by its driver before the officers decided; the engine goes off half a second after the
+    # command came, before the parking brake could be confirmed: the ECUs that report it fall silent.
+    with RemoteStopTruck(hijacked(0.0, [(3.5, {"ignition": False})]), TRUSTED) as truck:
+        start = truck.clock.now()
+        truck.deliver(envelope("controlled_stop", start + 3), at=start + 3)
+        truck.run(10)
+        assert [s["status"] for s in truck.statuses] == ["acknowledged", "completed"]
+        assert "ignition off" in truck.statuses[-1]["history"][-1]["note"]
+
+
 def test_speed_limit_derates_gradually_and_holds_the_target() -> None:
     with RemoteStopTruck(hijacked(80.0, [(1.0, {"speed_kmh": 80.0})]), TRUSTED) as truck:
         start = truck.clock.now()
