@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from ingest.topics import REFERENCE, STOP_REQUESTS, VEHICLE_COMMANDS
@@ -49,6 +49,9 @@ GENERAL_MESSAGE_MAX_BYTES = REFERENCE_MAX_BYTES
 COALESCED_TOPICS = frozenset({REFERENCE})
 """Topics whose consumer keeps only the newest message per key (a reference message is keyed by the fleet, the
 vehicle's trips or the zone it carries): an older unsent one is superseded, not sent."""
+SENT_KEPT = timedelta(days=7)
+"""A sent message stays this long (what went out this week can be looked up), then housekeeping deletes it, so the
+table holds a week of messages, not every one ever sent. Dead-lettered ones stay: they are the stuck alarm's."""
 STUCK_AFTER = timedelta(seconds=30)
 """A message still unsent this long after it was queued is shown as stuck on the consoles."""
 
@@ -187,7 +190,7 @@ def _claim(session: Session, lane: str, now: datetime, *, lock: bool) -> list[_O
     rows = list(session.execute(query).scalars())
     if not rows:
         return []
-    newest = _newest_coalesced(session)
+    newest = _newest_coalesced(session, rows)
     batch = []
     for row in rows:
         outcome = _Outcome(row.message_id, row.topic, row.key, row.value, row.attempts)
@@ -267,11 +270,27 @@ def _bury(row: OutboxRow, now: datetime, reason: str, result: RelayResult) -> No
     log.error("outbox message %d (%s key %s) dead-lettered: %s", row.message_id, row.topic, row.key, reason)
 
 
-def _newest_coalesced(session: Session) -> dict[tuple[str, str], int]:
-    """The newest queued message per key of the coalesced topics: older unsent ones are superseded, not sent."""
+def _newest_coalesced(session: Session, batch: list[OutboxRow]) -> dict[tuple[str, str], int]:
+    """The newest queued message per key of the batch's coalesced messages: older unsent ones are superseded.
+
+    Only messages from the batch's first onward can supersede one of it, so the query reads that range of the
+    primary key and never the outbox's history (sent messages are kept a week): a stop lane's batch, with no coalesced
+    topic, costs no query at all, however long the site has run.
+    """
+    keys = {row.key for row in batch if row.topic in COALESCED_TOPICS}
+    if not keys:
+        return {}
     rows = session.execute(select(OutboxRow.topic, OutboxRow.key, func.max(OutboxRow.message_id))
-                           .where(OutboxRow.topic.in_(COALESCED_TOPICS)).group_by(OutboxRow.topic, OutboxRow.key))
+                           .where(OutboxRow.message_id >= min(row.message_id for row in batch),
+                                  OutboxRow.topic.in_(COALESCED_TOPICS), OutboxRow.key.in_(keys))
+                           .group_by(OutboxRow.topic, OutboxRow.key))
     return {(topic, key): message_id for topic, key, message_id in rows}
+
+
+def prune_sent(session: Session, now: datetime) -> int:
+    """Deletes messages sent more than SENT_KEPT before ``now``; returns how many."""
+    result = session.execute(delete(OutboxRow).where(OutboxRow.sent_at < now - SENT_KEPT))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def relay(engine: Engine, producer: Any) -> int:

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -27,7 +28,7 @@ from telematics.validation import InvalidRecord
 from web.contract import ContractViolation, check_alert, check_stop_request, decode_object
 from web.db import make_engine, writer
 from web.migrate import upgrade_store
-from web.outbox import relay, run_stop_relay
+from web.outbox import prune_sent, relay, run_stop_relay
 from web.positions import Fix, PositionBuffer, fix_from_record, note_position, prune_track
 from web.reference import REFERENCE_TOPIC
 from web.stop_flow import DEFAULT_EXPIRY_S, expire_overdue
@@ -216,9 +217,11 @@ def _connect(settings: Settings, stop: threading.Event) -> tuple[KafkaConsumer, 
 
 
 def housekeeping(engine: Engine, producer: Any, expiry_s: float) -> None:
-    """Expires stop requests nobody authorised in time, then relays the outbox (the site's messages)."""
+    """Expires stop requests nobody authorised in time, deletes messages sent over a week ago, then relays the
+    outbox (the site's messages)."""
     with Session(writer(engine)) as session, session.begin():
         expire_overdue(session, expiry_s)
+        prune_sent(session, datetime.now(UTC))
     while relay(engine, producer):
         pass
 

@@ -227,6 +227,7 @@ def _csrf(client: Any) -> str:
 def test_operators_and_admins_see_the_alarm_when_a_message_is_stuck(app: Flask) -> None:
     alarms.forget()
     operator = signed_in(app, "op", "fleet_operator", ("nordfracht",))
+    admin = signed_in(app, "admin", "admin")
     rental = signed_in(app, "desk", "rental", ("stadtvan",))
     assert "Outbox alarm" not in operator.get("/alerts").get_data(as_text=True)
     with app.app_context(), Session(get_engine()) as session, session.begin():
@@ -235,6 +236,8 @@ def test_operators_and_admins_see_the_alarm_when_a_message_is_stuck(app: Flask) 
     alarms.forget()
     page = operator.get("/alerts").get_data(as_text=True)
     assert "Outbox alarm: 1 stop-request decision(s) not yet delivered" in page
+    alarms.forget()
+    assert "Outbox alarm: 1 stop-request decision(s)" in admin.get("/users").get_data(as_text=True)
     assert "Outbox alarm" not in rental.get("/alerts").get_data(as_text=True)
     alarms.forget()
 

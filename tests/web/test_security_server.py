@@ -247,3 +247,21 @@ def test_the_server_is_configured_for_many_connections(tmp_path: Path) -> None:
         assert server.adj.connection_limit == CONNECTION_LIMIT >= 1_000 and server.adj.asyncore_use_poll
     finally:
         server.close()
+
+
+@pytest.mark.slow
+def test_a_cookie_copied_from_a_browser_is_refused_by_the_server_once_that_browser_signs_out(site: Site) -> None:
+    # From an address of its own: the guessing test above throttles 127.0.0.1, whichever order the tests run in.
+    browser, status, _ = _sign_in(site, "dispatch9", browser=_browser("127.0.0.3"))
+    assert status == 302
+    thief = _browser("127.0.0.4")
+    thief.cookies.set("truckguard_session", browser.cookies["truckguard_session"])
+    assert thief.get(f"{site.base}/api/me", timeout=10).status_code == 200
+    page = browser.get(f"{site.base}/alerts", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    assert browser.post(f"{site.base}/logout", data={"csrf_token": token.group(1)}, allow_redirects=False,
+                        timeout=10).status_code == 302
+    assert thief.get(f"{site.base}/api/me", timeout=10).status_code == 401
+    refused = thief.get(f"{site.base}/alerts", timeout=10, allow_redirects=False)
+    assert refused.status_code == 302 and "/login" in refused.headers["Location"]

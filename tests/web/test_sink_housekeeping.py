@@ -117,6 +117,18 @@ def test_housekeeping_expires_overdue_requests_and_publishes_each_change_once(en
     assert statuses == {"sr-stale": "expired", "sr-fresh": "requested"}
 
 
+def test_housekeeping_deletes_messages_sent_over_a_week_ago_and_keeps_the_rest(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        for key, sent_at, dead_at in (("old", now - timedelta(days=8), None), ("recent", now - timedelta(days=6), None),
+                                      ("unsent", None, None), ("dead", None, now - timedelta(days=30))):
+            session.add(OutboxRow(topic=REFERENCE_TOPIC, key=key, value={}, created_at=now - timedelta(days=40),
+                                  sent_at=sent_at, dead_at=dead_at, lane="general"))
+    housekeeping(engine, Producer(fail=True), expiry_s=900)  # the broker refuses: only the deletion is seen
+    with Session(engine) as session:
+        assert sorted(session.scalars(select(OutboxRow.key))) == ["dead", "recent", "unsent"]
+
+
 def test_a_refused_send_leaves_the_outbox_pending_for_the_next_relay(engine: Engine) -> None:
     _stored_request(engine, "sr-0001")
     with Session(engine) as session, session.begin():

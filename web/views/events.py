@@ -50,6 +50,10 @@ class _Allowance:
                 self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
             return 0.0
 
+    def forget(self) -> None:
+        with self._lock:
+            self._buckets.clear()
+
 
 ALLOWANCE = _Allowance()
 
@@ -70,7 +74,12 @@ def _since() -> datetime:
 def stream() -> Any:
     """``text/event-stream`` with what changed since the console's last event id, then the new id; the stream then
     ends and the browser asks again after ``retry``. Too many requests for one user: 429 with Retry-After; more
-    consoles than this process serves (TRUCKGUARD_LIVE_CONSOLES_MAX): 503 with Retry-After."""
+    consoles than this process serves (TRUCKGUARD_LIVE_CONSOLES_MAX): 503 with Retry-After.
+
+    The order is deliberate. A request without a valid session never gets here: ``auth._guard`` answers it 401
+    first (without a cookie or with a forged one, without touching the store), so it cannot use up a user's
+    allowance or the process's, and an outsider cannot fill the cap that officers' consoles need. The user's cap
+    comes before the process's, so one account over its own cap takes nothing from everybody else's room."""
     retry_s = float(current_app.config.get("EVENTS_RETRY_S", RETRY_S))
     consoles = int(current_app.config.get("EVENTS_CONSOLES_PER_USER", CONSOLES_PER_USER))
     wait = ALLOWANCE.take(current_user().user_id, consoles, retry_s)
