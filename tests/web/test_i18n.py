@@ -170,7 +170,7 @@ def test_dates_numbers_and_headings_are_written_as_the_reader_writes_them(app: F
     client.set_cookie(LANGUAGE_COOKIE, "de")
     page = client.get("/alerts/al-de").get_data(as_text=True)
     assert "24.11.2026, 09:20:00" in page and "0,93" in page and "2,4 km" in page and "69° ONO" in page
-    assert "Belege" in page and "<h1>Routenabweichung — NF-101</h1>" in page
+    assert "Belege" in page and '<h1>Routenabweichung — <a href="/vehicles/NF-101">NF-101</a></h1>' in page
     with app.test_request_context(headers={"Cookie": f"{LANGUAGE_COOKIE}=de"}):
         assert heading(68.796875) == "69° ONO" and heading(250.0) == "250° WSW"
         assert when("2026-11-24T09:20:00Z", "Europe/Berlin") == "24.11.2026, 10:20:00 UTC+1"

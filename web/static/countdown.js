@@ -1,4 +1,5 @@
-// Counts a stop request's time left down to its expiry, once a second, from the expiry time the server gave.
+// Counts a stop request's time left down to its expiry, once a second, from the expiry time the server gave; at
+// expiry it says so in the reader's language (the page's data-expired).
 "use strict";
 
 (function () {
@@ -13,7 +14,7 @@
     if (Number.isNaN(expires)) continue;
     const tick = () => {
       const left = (expires - Date.now()) / 1000;
-      node.textContent = left > 0 ? format(left) : "expired: reload the page";
+      node.textContent = left > 0 ? format(left) : node.dataset.expired || "expired: reload the page";
       if (left > 0) window.setTimeout(tick, 1000);
     };
     tick();

@@ -28,14 +28,15 @@
     return node;
   };
 
-  // Vehicles at one place (trucks parked side by side at a depot) are drawn on a small ring around it, not as one dot.
-  const STACK_RING_M = 30;
+  // Vehicles at one place (trucks parked side by side at a depot) are drawn on a small ring around it, not as one
+  // dot. The ring is measured in pixels, so they stay apart at any zoom; it is redrawn when the zoom changes.
+  const ringPx = (size) => Math.max(12, (9 * size) / Math.PI);
   const spread = (ll, p) => {
     if (!p.stack_size || p.stack_size < 2) return ll;
     const angle = (2 * Math.PI * (p.stack_index || 0)) / p.stack_size;
-    const dLat = (STACK_RING_M * Math.cos(angle)) / 111320;
-    const dLon = (STACK_RING_M * Math.sin(angle)) / (111320 * Math.cos((ll.lat * Math.PI) / 180));
-    return L.latLng(ll.lat + dLat, ll.lng + dLon);
+    const r = ringPx(p.stack_size);
+    const at = map.latLngToLayerPoint(ll).add(L.point(r * Math.sin(angle), -r * Math.cos(angle)));
+    return map.layerPointToLatLng(at);
   };
 
   // `speed_governor` of the contract: {active, limit_kmh, zone_id, source}; source zone, command or none.
@@ -56,15 +57,15 @@
     }).addTo(map),
     vehicles: L.geoJSON(null, {
       // A governed vehicle wears a green ring: the zone guard or an authorised command holds its speed down.
-      pointToLayer: (f, ll) => L.circleMarker(spread(ll, f.properties), {
+      pointToLayer: (f, ll) => Object.assign(L.circleMarker(spread(ll, f.properties), {
         radius: 8, weight: governorText(f.properties.speed_governor) ? 4 : 2,
         color: governorText(f.properties.speed_governor) ? "#2e7d32" : "#fff",
         fillOpacity: 0.95, fillColor: COLORS[f.properties.status] || "#1565c0",
-      }),
+      }), { home: ll }),
       onEachFeature: (f, layer) => {
         const p = f.properties;
         const text = `${p.vehicle_id}${p.plate ? " (" + p.plate + ")" : ""}: ${String(p.status).replace("_", " ")}, ` +
-          `${p.speed_kmh ?? "?"} km/h, heading ${heading(p.heading_deg)}, ${p.open_alerts} open alert(s)` +
+          `${p.speed_kmh == null ? "?" : Math.round(p.speed_kmh)} km/h, heading ${heading(p.heading_deg)}, ${p.open_alerts} open alert(s)` +
           (governorText(p.speed_governor) ? `; ${governorText(p.speed_governor)}` : "");
         // Leaflet puts a string into innerHTML: hand it nodes whose text is set, so a plate stays text.
         layer.bindTooltip(textNode(text));
@@ -72,6 +73,9 @@
       },
     }).addTo(map),
   };
+  map.on("zoomend", () => layers.vehicles.eachLayer((layer) => {
+    if (layer.home && layer.feature.properties.stack_size > 1) layer.setLatLng(spread(layer.home, layer.feature.properties));
+  }));
   L.control.layers(null, { Vehicles: layers.vehicles, "Planned trips": layers.trips, Sites: layers.sites,
     "Protected zones": layers.zones }).addTo(map);
 

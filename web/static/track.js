@@ -66,7 +66,9 @@
     if (position) {
       here.setLatLng([position.lat, position.lon]).addTo(map);
       const rule = governorText(position.speed_governor);
-      here.bindTooltip(text(`${p.vehicle_id}: ${position.speed_kmh ?? "?"} km/h at ${position.ts}` +
+      // Whole km/h, as the pages write speeds: a parked truck's GNSS reports 0.0039 km/h, not a speed.
+      const speed = position.speed_kmh == null ? "?" : Math.round(position.speed_kmh);
+      here.bindTooltip(text(`${p.vehicle_id}: ${speed} km/h at ${position.ts}` +
         (rule ? `; ${rule}` : "")));
       if (rule) {
         governed.setLatLng([position.lat, position.lon]).addTo(map).bindTooltip(text(rule));
