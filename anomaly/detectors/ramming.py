@@ -97,81 +97,70 @@ class RammingRisk(Detector):
         return findings
 
     def _step(self, obs: Observation, view: ZoneView, approach: ZoneApproach) -> Finding | None:
-        ts = obs.ts_ms
+        """One record's look at one zone: is the vehicle aimed at it, how many records running, how urgent."""
+        _follow_closing(approach, obs.ts_ms, view)
+        context = _context(obs)
+        aim = self._aim(obs, view, approach, context)
+        approach.hits = approach.hits + 1 if aim.condition else 0
+        condition, critical = _verdict(obs, approach, context, aim)
+        return self._tracked(obs, view, approach, context, aim, condition, critical)
+
+    def _aim(self, obs: Observation, view: ZoneView, approach: ZoneApproach, context: _Context) -> _Aim:
+        """Whether the course and speed carry the vehicle into the zone at speed, and when and how fast."""
+        aim = _Aim()
         speed_kmh = obs.speed_kmh or 0.0
         v = speed_kmh / 3.6
-        zone = view.zone
-        distance = view.distance_m
-        # Closing speed on the zone, smoothed over a couple of seconds so GNSS jitter on a road alongside does not
-        # count; a sparse unit's records are far enough apart to stand on their own.
-        if approach.prev_ts_ms is not None and approach.prev_distance_m is not None and ts > approach.prev_ts_ms:
-            dt = (ts - approach.prev_ts_ms) / 1000
-            closing_now = (approach.prev_distance_m - distance) / dt if dt <= 60 else 0.0
-            weight = 1.0 - math.exp(-dt / CLOSING_SMOOTHING_S)
-            approach.closing_mps += weight * (closing_now - approach.closing_mps)
-        approach.prev_ts_ms, approach.prev_distance_m = ts, distance
-        if view.inside:
-            approach.prev_ts_ms = approach.prev_distance_m = None
-        limit = zone.access.max_speed_kmh
+        limit = view.zone.access.max_speed_kmh
         permitted_pace = view.permitted and (limit is None or speed_kmh <= max(limit + 15.0, 2 * limit))
         course = obs.motion.course_deg
-        condition = late = fast_arrival = False
-        ttb = math.inf
-        arrival_kmh = 0.0
+        if view.inside or permitted_pace or speed_kmh < self.min_kmh or course is None:
+            return aim
+        reach = v * HORIZON_S + 30.0
+        # Someone else at the wheel may swerve off the road into a zone beside it: look a few degrees either side.
+        swerves = SWERVE_DEG if context.suspicious else (0.0,)
         hit_m = None
-        context = _context(obs)
-        if not view.inside and not permitted_pace and speed_kmh >= self.min_kmh and course is not None:
-            reach = v * HORIZON_S + 30.0
-            # Someone else at the wheel may swerve off the road into a zone beside it: look a few degrees either side.
-            swerves = SWERVE_DEG if context.suspicious else (0.0,)
-            for swerve in swerves:
-                hit = view.shape.polygon.ray_hit(view.x, view.y, course + swerve, reach)
-                if hit is not None and (hit_m is None or hit < hit_m):
-                    hit_m = hit
-            if hit_m is not None and approach.closing_mps >= 0.45 * v:
-                accel = obs.motion.accel_mps2 or 0.0
-                accel = max(-6.0, min(3.0, accel))
-                arrival_sq = v * v + 2 * accel * hit_m
-                arrival_kmh = math.sqrt(arrival_sq) * 3.6 if arrival_sq > 0 else 0.0
-                ttb = _time_to(hit_m, v, accel)
-                arriving = arrival_kmh >= self.boundary_kmh
-                turn = TURN_KMH / 3.6
-                # The braking a driver would need from here to turn away at the kerb: a working driver plans
-                # for far less, so needing more means the vehicle is not going to turn.
-                braking = (v * v - turn * turn) / (2 * max(hit_m, 1.0))
-                # On a trip whose route turns before the zone, only another sign makes a late approach a threat.
-                late = (
-                    arriving and ttb <= LATE_HORIZON_S and braking >= HARD_BRAKE_MPS2
-                    and (context.suspicious or not context.expected_turn)
-                )
-                if context.suspicious:
-                    condition = ttb <= HORIZON_S and arriving
-                else:
-                    fast = speed_kmh >= FAST_KMH and not context.expected_turn and ttb <= FAST_HORIZON_S
-                    fast_arrival = fast and arriving
-                    condition = late or fast_arrival
-        approach.hits = approach.hits + 1 if condition else 0
+        for swerve in swerves:
+            hit = view.shape.polygon.ray_hit(view.x, view.y, course + swerve, reach)
+            if hit is not None and (hit_m is None or hit < hit_m):
+                hit_m = hit
+        aim.hit_m = hit_m
+        if hit_m is None or approach.closing_mps < 0.45 * v:
+            return aim
+        accel = obs.motion.accel_mps2 or 0.0
+        accel = max(-6.0, min(3.0, accel))
+        arrival_sq = v * v + 2 * accel * hit_m
+        aim.arrival_kmh = math.sqrt(arrival_sq) * 3.6 if arrival_sq > 0 else 0.0
+        aim.ttb = ttb = _time_to(hit_m, v, accel)
+        arriving = aim.arrival_kmh >= self.boundary_kmh
+        turn = TURN_KMH / 3.6
+        # The braking a driver would need from here to turn away at the kerb: a working driver plans for far less,
+        # so needing more means the vehicle is not going to turn.
+        braking = (v * v - turn * turn) / (2 * max(hit_m, 1.0))
+        # On a trip whose route turns before the zone, only another sign makes a late approach a threat.
+        aim.late = (
+            arriving and ttb <= LATE_HORIZON_S and braking >= HARD_BRAKE_MPS2
+            and (context.suspicious or not context.expected_turn)
+        )
+        if context.suspicious:
+            aim.condition = ttb <= HORIZON_S and arriving
+        else:
+            fast = speed_kmh >= FAST_KMH and not context.expected_turn and ttb <= FAST_HORIZON_S
+            aim.fast_arrival = fast and arriving
+            aim.condition = aim.late or aim.fast_arrival
+        return aim
+
+    def _tracked(self, obs: Observation, view: ZoneView, approach: ZoneApproach, context: _Context, aim: _Aim,
+                 condition: bool, critical: bool) -> Finding | None:
+        """The zone's ramming incident moved on by this record, with the evidence an officer reads."""
+        zone = view.zone
+        speed_kmh = obs.speed_kmh or 0.0
+        ttb, hit_m, course = aim.ttb, aim.hit_m, obs.motion.course_deg
         hits = approach.hits
-        # A unit that reports less often than the vehicle needs to reach the zone gives no second look; but a sparse
-        # unit's one fix says less, not more: alone (no other sign), it never raises an alert or a critical.
-        next_record_s = _usual_gap_s(obs)
-        sparse = next_record_s > SPARSE_S
-        # One record alone speaks only on a dense track (a heading a second old): at a 10 s cadence the road may
-        # have bent away since, so it takes a second record, or another sign that someone else is at the wheel.
-        dense = next_record_s <= DENSE_S
-        # Faster than any street around a zone allows and arriving before the unit's next record: no second look.
-        last_look = fast_arrival and not sparse and ttb <= next_record_s
-        needed = 1 if context.suspicious or last_look or (dense and (late or ttb <= next_record_s)) else 2
-        incident = approach.incident
-        if not incident.is_open and hits < needed:
-            condition = False
-        soon_s = max(CRITICAL_S, next_record_s) if context.suspicious else CRITICAL_S
-        critical = (late and (hits >= 2 or not sparse)) or (ttb <= soon_s and arrival_kmh >= 25)
         return track(
             self.name,
-            incident,
+            approach.incident,
             condition,
-            ts,
+            obs.ts_ms,
             hold_ms=0,
             clear_ms=self.clear_ms,
             severity=lambda: "critical" if critical else "warning",
@@ -181,11 +170,11 @@ class RammingRisk(Detector):
             evidence=lambda: {
                 "zone_name": zone.name,
                 "zone_kind": zone.kind,
-                "distance_m": round(distance),
+                "distance_m": round(view.distance_m),
                 "along_course_m": None if hit_m is None else round(hit_m),
                 "time_to_boundary_s": None if math.isinf(ttb) else round(ttb, 1),
                 "speed_kmh": kmh(speed_kmh),
-                "speed_at_boundary_kmh": kmh(arrival_kmh),
+                "speed_at_boundary_kmh": kmh(aim.arrival_kmh),
                 "closing_kmh": kmh(approach.closing_mps * 3.6),
                 "course_deg": None if course is None else round(course),
                 "records_pointing_at_zone": hits,
@@ -195,6 +184,55 @@ class RammingRisk(Detector):
             },
             zone_id=zone.zone_id,
         )
+
+
+class _Aim:
+    """What one record's course and speed say about one zone (RammingRisk._aim)."""
+
+    __slots__ = ("arrival_kmh", "condition", "fast_arrival", "hit_m", "late", "ttb")
+
+    def __init__(self) -> None:
+        self.condition = False
+        self.late = False
+        self.fast_arrival = False
+        self.ttb = math.inf
+        self.arrival_kmh = 0.0
+        self.hit_m: float | None = None
+
+
+def _follow_closing(approach: ZoneApproach, ts: int, view: ZoneView) -> None:
+    """Closing speed on the zone, smoothed over a couple of seconds so GNSS jitter on a road alongside does not
+    count; a sparse unit's records are far enough apart to stand on their own."""
+    distance = view.distance_m
+    if approach.prev_ts_ms is not None and approach.prev_distance_m is not None and ts > approach.prev_ts_ms:
+        dt = (ts - approach.prev_ts_ms) / 1000
+        closing_now = (approach.prev_distance_m - distance) / dt if dt <= 60 else 0.0
+        weight = 1.0 - math.exp(-dt / CLOSING_SMOOTHING_S)
+        approach.closing_mps += weight * (closing_now - approach.closing_mps)
+    approach.prev_ts_ms, approach.prev_distance_m = ts, distance
+    if view.inside:
+        approach.prev_ts_ms = approach.prev_distance_m = None
+
+
+def _verdict(obs: Observation, approach: ZoneApproach, context: _Context, aim: _Aim) -> tuple[bool, bool]:
+    """(raise or hold the alert, critical) from the run of records aimed at the zone and the unit's cadence."""
+    hits = approach.hits
+    condition = aim.condition
+    # A unit that reports less often than the vehicle needs to reach the zone gives no second look; but a sparse
+    # unit's one fix says less, not more: alone (no other sign), it never raises an alert or a critical.
+    next_record_s = _usual_gap_s(obs)
+    sparse = next_record_s > SPARSE_S
+    # One record alone speaks only on a dense track (a heading a second old): at a 10 s cadence the road may
+    # have bent away since, so it takes a second record, or another sign that someone else is at the wheel.
+    dense = next_record_s <= DENSE_S
+    # Faster than any street around a zone allows and arriving before the unit's next record: no second look.
+    last_look = aim.fast_arrival and not sparse and aim.ttb <= next_record_s
+    needed = 1 if context.suspicious or last_look or (dense and (aim.late or aim.ttb <= next_record_s)) else 2
+    if not approach.incident.is_open and hits < needed:
+        condition = False
+    soon_s = max(CRITICAL_S, next_record_s) if context.suspicious else CRITICAL_S
+    critical = (aim.late and (hits >= 2 or not sparse)) or (aim.ttb <= soon_s and aim.arrival_kmh >= 25)
+    return condition, critical
 
 
 class _Context:
