@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from anomaly.config import EngineConfig
 from web.models import AlertRow, VehiclePositionRow, VehicleRow, ZoneRow
 from web.positions import latest_positions, position_to_dict, track
 from web.reference import feature_collection, fleet_document, trips_document, zones_document
@@ -17,7 +18,10 @@ from web.scope import Scope
 from web.store import rfc3339
 
 STALE_AFTER = timedelta(minutes=10)
-MOVING_KMH = 3.0
+MOVING_KMH = EngineConfig().moving_kmh
+"""A vehicle this fast or faster is moving: the detector's own rule, so the map, the decision page's "vehicle
+stopped" and the stop policy's choice between a controlled stop and a restart inhibit (a towed truck crawling at
+4 km/h stands for all three) never disagree."""
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
