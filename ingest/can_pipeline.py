@@ -5,10 +5,12 @@ from __future__ import annotations
 import orjson
 
 from anomaly.can_intrusion import CanIntrusionDetector, CanModel, CanVehicleState, can_alerts
+from anomaly.can_intrusion.findings import CanFinding
 from anomaly.engine import Output
 from ingest.pipeline import FeedResult, PipelineCounts
 from telematics.canlog.batch import batch_to_frames
 from telematics.canlog.errors import InvalidFrame
+from telematics.canlog.frame import Frame
 from telematics.reference import ReferenceData
 from telematics.wire import VEHICLE_ID_PATTERN
 
@@ -46,7 +48,7 @@ class CanPipeline:
         outputs = self._alerts(vehicle_id, self.detector.observe_batch(state, frames))
         return FeedResult(outputs, vehicle_id=vehicle_id, event_ms=None if latest is None else int(latest * 1000))
 
-    def _parse(self, raw: bytes) -> tuple[str, list]:
+    def _parse(self, raw: bytes) -> tuple[str, list[Frame]]:
         if len(raw) > MAX_BATCH_BYTES:
             raise InvalidFrame(f"message: {len(raw)} bytes, expected at most {MAX_BATCH_BYTES} (1 MiB)")
         try:
@@ -58,7 +60,7 @@ class CanPipeline:
             raise InvalidFrame(f"vehicle_id: got {vehicle_id!r:.60}, expected 1-64 characters of A-Z a-z 0-9 . _ -")
         return vehicle_id, batch_to_frames(batch)
 
-    def _alerts(self, vehicle_id: str, findings: list) -> list[Output]:
+    def _alerts(self, vehicle_id: str, findings: list[CanFinding]) -> list[Output]:
         vehicle = self.reference.vehicles.get(vehicle_id)
         alerts: list[Output] = list(can_alerts(findings, vehicle.fleet_id if vehicle else None))
         return self.count_outputs(alerts)

@@ -512,7 +512,7 @@ class CommandDispatch:
                 handle(message.value)
 
 
-class _Rebalance(ConsumerRebalanceListener):
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python has no type hints
     def __init__(self, dispatch: CommandDispatch) -> None:
         self.dispatch = dispatch
 

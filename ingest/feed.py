@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import orjson
+from kafka.producer.future import FutureRecordMetadata
 
 from ingest import topics
 from ingest.kafka_clients import make_producer, raise_unacknowledged
@@ -83,7 +84,7 @@ def stream_bundle(
     return sent
 
 
-def _check_finished(futures: list) -> list:
+def _check_finished(futures: list[FutureRecordMetadata]) -> list[FutureRecordMetadata]:
     """Raise if a finished send failed; the unfinished ones, to check later."""
     raise_unacknowledged([f for f in futures if f.is_done], "those lines are not on the topic")
     return [f for f in futures if not f.is_done]

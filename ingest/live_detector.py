@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -77,7 +77,7 @@ class _Checkpoint:
 
     __slots__ = ("futures", "offsets", "started", "to_snapshot")
 
-    def __init__(self, offsets: dict[TopicPartition, int], to_snapshot: list[str], futures: list) -> None:
+    def __init__(self, offsets: dict[TopicPartition, int], to_snapshot: list[str], futures: list[Any]) -> None:
         self.offsets = offsets
         self.to_snapshot = to_snapshot
         self.futures = futures
@@ -193,7 +193,7 @@ class LiveDetector:
         log.info("detector %s: %s", self.client_id, self.pipeline.counts.as_dict())
         log.info("loop timings %s: %s", self.options.topic, orjson.dumps(self.timings.summary()).decode())
 
-    def _handle(self, partition: TopicPartition, message) -> None:
+    def _handle(self, partition: TopicPartition, message: Any) -> None:
         if self._parked and message.key is not None:
             # A vehicle's state is restored before its first record (the contract keys records by vehicle_id).
             self._unpark(message.key.decode("utf-8", errors="replace"))
@@ -453,7 +453,7 @@ class StreamPipeline(Protocol):
     def forget(self, vehicle_id: str) -> None: ...
 
 
-class _Rebalance(AsyncConsumerRebalanceListener):
+class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python has no type hints
     """Hands partitions over at a rebalance: state checkpointed and offsets committed before they go, state
     restored when they come. Async, because kafka-python runs it on the consumer's own IO thread, where a blocking
     commit is refused: the commit is awaited instead."""

@@ -18,7 +18,8 @@ MODEL_VERSION = "behaviour-iforest-1"
 
 def _float32(value: float) -> float:
     # Trees compare features as float32, as scikit-learn does.
-    return struct.unpack("f", struct.pack("f", value))[0]
+    (single,) = struct.unpack("f", struct.pack("f", value))
+    return float(single)
 
 
 def average_path_length(n: float) -> float:

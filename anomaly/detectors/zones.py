@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from anomaly.detectors.states import ZoneIncidents
 from anomaly.findings import Detector, Finding, kmh, track
 from anomaly.incidents import Incident
@@ -109,7 +111,8 @@ def _quiet_zones(obs: Observation, state: ZoneIncidents) -> bool:
 
 
 def _step_zones(
-    state: ZoneIncidents, obs: Observation, conditions: dict[str, tuple[bool, ZoneView | None]], step_one
+    state: ZoneIncidents, obs: Observation, conditions: dict[str, tuple[bool, ZoneView | None]],
+    step_one: Callable[[Incident, bool, ZoneView | None, str], Finding | None],
 ) -> list[Finding]:
     """Step every zone incident this record concerns, and the open ones of zones no longer near."""
     findings = []

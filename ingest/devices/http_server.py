@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -51,7 +52,7 @@ class DeviceHttp:
         return web.Response(status=status, text=f"{reason}: {detail}\n")
 
     async def _publish(self, listener: str, reports: list[DeviceReport], raw: bytes, peer: str) -> web.Response:
-        by_vehicle: dict[str, list[dict]] = {}
+        by_vehicle: dict[str, list[dict[str, Any]]] = {}
         for report in reports:
             vehicle_id = self.directory.vehicle_for(report.device_id)
             if vehicle_id is None:

@@ -66,7 +66,7 @@ class TeltonikaServer:
         """Listens; returns the port (useful when options.port is 0)."""
         self.server = await asyncio.start_server(self._serve, self.options.host, self.options.port,
                                                  limit=2 * 1024 * 1024)
-        port = self.server.sockets[0].getsockname()[1]
+        port: int = self.server.sockets[0].getsockname()[1]
         log.info("Teltonika listener on %s:%d (Codec 8, 8 Extended, 16)", self.options.host, port)
         return port
 

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from kafka import TopicPartition
@@ -51,7 +52,7 @@ def run_traccar_kafka(
     consumer.subscribe([options.positions_topic, options.events_topic])
     producer = make_producer(options.bootstrap, "truckguard-traccar-kafka")
     counters = DeviceCounters()
-    futures: list = []
+    futures: list[Any] = []
     offsets: dict[TopicPartition, int] = {}
     next_commit = time.monotonic() + options.commit_every_s
     next_summary = time.monotonic() + options.summary_every_s
@@ -79,7 +80,8 @@ def run_traccar_kafka(
     return counters
 
 
-def _handle(message, directory: DeviceDirectory, producer, futures: list, counters: DeviceCounters) -> None:
+def _handle(message: Any, directory: DeviceDirectory, producer: Any, futures: list[Any], counters: DeviceCounters,
+            ) -> None:
     raw: bytes = message.value or b""
     key = message.key.decode("utf-8", "replace") if message.key else None
 

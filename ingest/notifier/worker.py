@@ -168,7 +168,7 @@ class Notifier:
             self.wake.wait(IDLE_WAIT_S * (2 ** failures))
 
 
-class _Assigned(ConsumerRebalanceListener):
+class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python has no type hints
     def __init__(self, ready: threading.Event) -> None:
         self.ready = ready
 

@@ -50,7 +50,8 @@ def post_json(url: str, body: object, timeout_s: float, headers: Mapping[str, st
         "Content-Type": "application/json", "User-Agent": "truckguard-notifier", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return response.read()
+            answer: bytes = response.read()
+            return answer
     except urllib.error.HTTPError as exc:
         permanent = exc.code < 500 and exc.code not in PASSING_STATUSES
         raise DeliveryFailed(f"{redact(url)}: HTTP {exc.code} {exc.reason}", permanent=permanent,
