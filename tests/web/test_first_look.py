@@ -192,22 +192,14 @@ def test_badges_wear_the_legends_colours_and_speeds_their_unit(site: str, admin_
 
 @pytest.mark.browser
 @requires_chromium
-def test_trucks_at_one_depot_are_three_dots_once_zoomed_to_the_depot(site: str, admin_page: Any) -> None:
+@pytest.mark.parametrize("zoom", [None, 17], ids=["fleet_view", "zoomed_to_the_depot"])
+def test_trucks_at_one_depot_are_three_dots_at_any_zoom(site: str, admin_page: Any, zoom: int | None) -> None:
     page = admin_page
     page.goto(f"{site}/map")
     page.locator("#map[data-vehicles='5']").wait_for(state="attached")
-    page.evaluate(f"document.getElementById('map').truckguardMap.setView([{DEPOT[0]}, {DEPOT[1]}], 17, "
-                  "{animate: false})")
-    centres = _depot_dots(page)
-    assert len(centres) == 3 and _apart(centres, 8), centres
-
-
-@pytest.mark.browser
-@requires_chromium
-def test_trucks_at_one_depot_are_three_dots_in_the_fleet_view(site: str, admin_page: Any) -> None:
-    page = admin_page
-    page.goto(f"{site}/map")
-    page.locator("#map[data-vehicles='5']").wait_for(state="attached")
+    if zoom is not None:
+        page.evaluate(f"document.getElementById('map').truckguardMap.setView([{DEPOT[0]}, {DEPOT[1]}], {zoom}, "
+                      "{animate: false})")
     centres = _depot_dots(page)
     assert len(centres) == 3 and _apart(centres, 8), centres
 
