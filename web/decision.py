@@ -58,6 +58,19 @@ class Decision:
     """Whether the vehicle was released again after the stop, or a release waits for its second officer."""
     releasable: bool = False
     """A command went to the vehicle and it is not released yet: law enforcement may release it."""
+    status: str = "requested"
+    first_approval_by: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """The request's own state, so that an open decision page can follow it without a reload (static/decision.js)."""
+
+    def overtaken_note(self) -> dict[str, str] | None:
+        """The heading and sentence the page shows over a waiting request that events may have overtaken, in the
+        reader's language; None when nothing has (the page then says nothing of it)."""
+        if self.status != "requested" or not self.overtaken:
+            return None
+        return {"heading": gettext("Events may have overtaken this request"),
+                "text": gettext("Since it was raised, %(changes)s. Check the position and the alerts below before "
+                                "you decide; the decision stays yours.", changes="; ".join(self.overtaken))}
 
     def as_dict(self) -> dict[str, Any]:
         zone = None if self.zone is None else {"zone_id": self.zone.zone_id, "name": self.zone.name,
@@ -65,7 +78,9 @@ class Decision:
         return {"zone": zone, "distance_m": self.distance_m, "eta_s": self.eta_s, "position": self.position,
                 "alerts": self.alerts, "expires_at": rfc3339(self.expires_at),
                 "seconds_left": round(self.seconds_left), "overtaken": self.overtaken,
-                "release": {**self.release.as_dict(), "releasable": self.releasable}}
+                "overtaken_note": self.overtaken_note(),
+                "release": {**self.release.as_dict(), "releasable": self.releasable},
+                "status": self.status, "first_approval_by": self.first_approval_by, "history": self.history}
 
 
 def incident_alerts(session: Session, row: StopRequestRow, until: datetime) -> list[dict[str, Any]]:
@@ -133,4 +148,5 @@ def decision_facts(session: Session, row: StopRequestRow, expiry_s: float, now: 
     release = release_of(row.history, expiry_s, now)
     return Decision(zone, source, distance, eta, position, alerts, expires_at,
                     max(0.0, (expires_at - now).total_seconds()) if waiting else 0.0, overtaken, release,
-                    row.status in RELEASABLE and not release.done)
+                    row.status in RELEASABLE and not release.done, row.status, row.first_approval_by,
+                    list(row.history or []))

@@ -170,7 +170,7 @@ def test_operator_sees_an_alert_arrive_live_opens_its_evidence_and_acknowledges_
     assert page.locator("#live-announce").inner_text() == "1 new alert"
     shoot(page, "alerts-live-desktop")
 
-    row.locator("a").click()
+    row.get_by_role("link").first.click()  # the time links to the alert, the vehicle to its page
     page.wait_for_url(f"{site.base}/alerts/al-live-1")
     chart = page.locator("figure.chart svg.timeline")
     assert chart.is_visible()

@@ -1,5 +1,6 @@
 // Keeps a [data-live] table up to date: refetches its JSON source when the /events stream says something
-// changed (and, as a fallback, every half minute); mirrors web/display.py for each cell.
+// changed (and, as a fallback, every half minute); mirrors web/display.py for each cell. Its formatters are
+// window.truckguardFormat for the other pages' scripts (decision.js), so a value reads the same everywhere.
 "use strict";
 
 (function () {
@@ -7,14 +8,6 @@
   const SUMMARY_CHARS = 140;
   const NONE = "\u2014";
 
-  const table = document.querySelector("table[data-live]");
-  if (!table || !window.fetch) return;
-  const labels = Array.from(table.tHead.rows[0].cells, (th) => th.textContent.trim());
-  const source = table.dataset.live;
-  const kind = table.dataset.liveKind;
-  const status = document.getElementById("live-status");
-  const announce = document.getElementById("live-announce");
-  const what = status ? status.dataset.what : "items";
   // The reader's words and formats, as the server wrote the rows (web/display.py live_words); English without them.
   const words = JSON.parse(document.getElementById("live-words")?.textContent || "{}");
   const fill = (pattern, values) => pattern.replace(/%\((\w+)\)[sd]/g, (_, name) => String(values[name]));
@@ -85,16 +78,45 @@
     a.append(child);
     return a;
   };
+  const vehicleLink = (vehicleId) => link("/vehicles/" + encodeURIComponent(vehicleId), vehicleId);
+  const COMPASS = words.compass || ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W",
+    "WNW", "NW", "NNW"];
+  // As web/display.py speed(), heading(), distance() and duration().
+  const speed = (kmh) => kmh === null || kmh === undefined ? NONE : `${number(Math.round(kmh))} km/h`;
+  const heading = (deg) => deg === null || deg === undefined ? NONE
+    : `${((Math.round(deg) % 360) + 360) % 360}\u00b0 ${COMPASS[Math.round((((deg % 360) + 360) % 360) / 22.5) % 16]}`;
+  const distance = (metres) => metres === null || metres === undefined ? NONE
+    : metres < 1000 ? `${number(Math.round(metres))} m` : `${number(metres / 1000, 1)} km`;
+  const duration = (seconds) => {
+    if (seconds === null || seconds === undefined) return NONE;
+    const total = Math.max(0, Math.round(seconds));
+    if (total < 60) return `${total} s`;
+    if (total < 3600) return `${Math.floor(total / 60)} min ${String(total % 60).padStart(2, "0")} s`;
+    return `${Math.floor(total / 3600)} h ${String(Math.floor((total % 3600) / 60)).padStart(2, "0")} min`;
+  };
+  window.truckguardFormat = { NONE, words, fill, number, word, kindLabel, when, evidenceSummary, el, badge, time, link,
+    vehicleLink, speed, heading, distance, duration };
+
+  const table = document.querySelector("table[data-live]");
+  if (!table || !window.fetch) return;
+  const labels = Array.from(table.tHead.rows[0].cells, (th) => th.textContent.trim());
+  const source = table.dataset.live;
+  const kind = table.dataset.liveKind;
+  const status = document.getElementById("live-status");
+  const announce = document.getElementById("live-announce");
+  const what = status ? status.dataset.what : "items";
 
   // Each row builder returns [id, row class, cells]; a cell is text, a node, or [text, class].
   const rows = {
     alerts: (a) => [a.alert_id, "severity-" + a.severity, [
-      link("/alerts/" + encodeURIComponent(a.alert_id), time(a.ts)), a.vehicle_id, a.fleet_id || NONE, kindLabel(a.kind), badge(a.severity),
+      link("/alerts/" + encodeURIComponent(a.alert_id), time(a.ts)), vehicleLink(a.vehicle_id), a.fleet_id || NONE,
+      kindLabel(a.kind), badge(a.severity),
       a.zone_id || NONE, [a.score === null ? NONE : number(a.score, 2), "num"],
       [evidenceSummary(a.evidence), "evidence"], badge(a.status),
     ]],
     stop_requests: (r) => [r.request_id, "status-" + r.status, [
-      link("/stop-requests/" + encodeURIComponent(r.request_id), time(r.ts)), r.vehicle_id, r.fleet_id || NONE,
+      link("/stop-requests/" + encodeURIComponent(r.request_id), time(r.ts)), vehicleLink(r.vehicle_id),
+      r.fleet_id || NONE,
       r.target_speed_kmh === null || r.target_speed_kmh === undefined ? kindLabel(r.mode)
         : fill(words.mode_to || "%(mode)s to %(speed)s",
                {mode: kindLabel(r.mode), speed: `${number(Math.round(r.target_speed_kmh))} km/h`}),
