@@ -1,23 +1,28 @@
-"""Every API body checked against its schema (a 400 naming the field, never a 500); CSV that stays text."""
+"""Every API body checked against its schema (a 400 naming the field, never a 500, in process and through the real
+server); CSV that stays text."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.web import real_server
 from tests.web.people import csrf_token, signed_in
+from tests.web.real_server import Account, Site, running_site
 from tests.web.samples import stop_request
 from web.audit import record, spreadsheet_safe
-from web.db import get_engine
+from web.db import get_engine, make_engine
 from web.models import UserRow, VehicleRow
 from web.reference import announce_change, put_fleet_document
 from web.scope import Scope
@@ -115,6 +120,47 @@ def test_no_body_makes_an_officers_decision_fail(app: Flask, body: Any) -> None:
     officer.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token(officer)
     response = officer.post("/api/stop-requests/sr-0001/approve", json=body)
     assert response.status_code in (200, 400, 409), response.get_data(as_text=True)
+
+
+@pytest.fixture(scope="module")
+def real_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """`truckguard web` over the store the in-process fuzz has: the fleet and the detector's stop request sr-0001."""
+    accounts = [Account("admin", "admin"), Account("officer1", "law_enforcement")]
+    with running_site(tmp_path_factory.mktemp("api"), accounts, fleet=FLEET) as site:
+        engine = make_engine(site.settings.store_url)
+        try:
+            with Session(engine) as session, session.begin():
+                upsert_stop_request(session, stop_request())
+        finally:
+            engine.dispose()
+        yield site
+
+
+@pytest.fixture(scope="module")
+def browsers(real_site: Site) -> dict[str, requests.Session]:
+    """The administrator's and an officer's browsers, signed in, sending the page's CSRF token as its scripts do."""
+    return {"admin": real_server.signed_in(real_site, "admin", "127.0.0.31"),
+            "officer1": real_server.signed_in(real_site, "officer1", "127.0.0.32")}
+
+
+APPROVE = "/api/stop-requests/sr-0001/approve"
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from([*POSTS, APPROVE]), body=SHAPED)
+def test_no_body_makes_the_real_server_fail(real_site: Site, browsers: dict[str, requests.Session], path: str,
+                                            body: Any) -> None:
+    """The bodies of both fuzz tests above, sent over HTTP to `truckguard web` (the administrator's to the API,
+    the officer's to the decision): what the server says, never an error of its own."""
+    who = "officer1" if path == APPROVE else "admin"
+    response = browsers[who].post(f"{real_site.base}{path}", json=body, timeout=30)
+    event(f"{response.status_code} {path}")  # --hypothesis-show-statistics: what the server answered
+    assert response.status_code < 500, (path, body, response.text[:500])
+    assert response.headers["Content-Type"].startswith("application/json"), (path, body, response.text[:500])
+    if path == APPROVE:
+        assert response.status_code in (200, 400, 409), (body, response.text[:500])
 
 
 @pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x.example\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])

@@ -1,132 +1,37 @@
 """Through the real server (`truckguard web` in its own process): 200 live consoles leave sign-in and the health
-check fast; a password-guessing address cannot keep an officer at another address out."""
+check fast; a password-guessing address cannot keep an officer at another address out; sign-out, a password change
+and an administrator's disable end the other sessions at once."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import re
-import socket
 import statistics
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyotp
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
-from sqlalchemy.orm import Session
 
 from telematics.settings import Settings
-from tests.conftest import truckguard_process
-from web.accounts import create_user
-from web.db import make_engine
+from tests.web.real_server import PASSWORD, Account, Site, browser, form_token, running_site, sign_in, signed_in
 from web.migrate import upgrade_store
-from web.reference import announce_change, put_fleet_document
-from web.scope import Scope
 
-PASSWORD = "correct horse battery"
+BER_HAUL = {"fleet_id": "ber-haul", "name": "Berlin Haulage", "kind": "haulier", "timezone": "Europe/Berlin"}
 USERS = [f"dispatch{n}" for n in range(10)]
 CONSOLES_PER_USER = 20
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Site:
-    base: str
-    port: int
-    secrets: dict[str, str] = field(default_factory=dict)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    root = tmp_path_factory.mktemp("server")
-    settings = Settings(data_dir=root / "data")
-    upgrade_store(settings.store_url)
-    engine = make_engine(settings.store_url)
-    found = Site("", 0)
-    try:
-        with Session(engine) as session, session.begin():
-            put_fleet_document(session, {"fleets": [{"fleet_id": "ber-haul", "name": "Berlin Haulage",
-                                                     "kind": "haulier", "timezone": "Europe/Berlin"}]},
-                               Scope(None), actor="test")
-            announce_change(session)
-            for username in USERS:
-                create_user(session, username, PASSWORD, "fleet_operator", ("ber-haul",), actor="test")
-            for username in ("officer1", "admin"):
-                found.secrets[username] = create_user(session, username, PASSWORD,
-                                                      "law_enforcement" if username == "officer1" else "admin", (),
-                                                      actor="test").totp_secret or ""
-    finally:
-        engine.dispose()
-    port = _free_port()
-    process = truckguard_process(["web", "--host", "127.0.0.1", "--port", str(port)],
-                                 {"TRUCKGUARD_DATA_DIR": str(settings.data_dir)}, root / "web.log")
-    found.base, found.port = f"http://127.0.0.1:{port}", port
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{found.base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, (root / "web.log").read_text()
-            time.sleep(0.2)
-        yield found
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-class _From(HTTPAdapter):
-    """Connections from a chosen loopback address (all of 127.0.0.0/8 is this machine)."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        super().__init__()
-
-    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
-        kwargs["source_address"] = (self.source, 0)
-        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
-
-
-def _browser(source: str = "127.0.0.1") -> requests.Session:
-    browser = requests.Session()
-    browser.mount("http://", _From(source))
-    return browser
-
-
-def _sign_in(site: Site, username: str, password: str = PASSWORD, *, code: str = "",
-             browser: requests.Session | None = None) -> tuple[requests.Session, int, float]:
-    """Signs in through the form as a browser does; returns the browser, the answer's status and its seconds."""
-    browser = browser or _browser()
-    page = browser.get(f"{site.base}/login", timeout=30)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token, page.text
-    started = time.monotonic()
-    response = browser.post(f"{site.base}/login", data={"username": username, "password": password, "code": code,
-                                                         "csrf_token": token.group(1)},
-                            allow_redirects=False, timeout=30)
-    return browser, response.status_code, time.monotonic() - started
-
-
-def _code(site: Site, username: str, step_offset: int = 0) -> str:
-    totp = pyotp.TOTP(site.secrets[username])
-    return totp.generate_otp(totp.timecode(time.time()) + step_offset)  # type: ignore[arg-type]
+    accounts = [*(Account(u, "fleet_operator", ("ber-haul",)) for u in USERS), Account("officer1", "law_enforcement"),
+                Account("officer2", "law_enforcement"), Account("admin", "admin"),
+                Account("planner", "fleet_operator", ("ber-haul",))]
+    with running_site(tmp_path_factory.mktemp("server"), accounts, fleet={"fleets": [BER_HAUL]}) as running:
+        yield running
 
 
 async def _console(port: int, cookie: str, stop: asyncio.Event, answers: list[int]) -> None:
@@ -185,9 +90,9 @@ class Consoles:
 def test_200_live_consoles_leave_sign_in_and_the_health_check_under_a_second(site: Site) -> None:
     cookies = []
     for username in USERS:
-        browser, status, _ = _sign_in(site, username)
+        client, status, _ = sign_in(site, username)
         assert status == 302
-        cookies.append(browser.cookies["truckguard_session"])
+        cookies.append(client.cookies["truckguard_session"])
     consoles = Consoles(site, cookies)
     try:
         deadline = time.monotonic() + 60
@@ -196,8 +101,8 @@ def test_200_live_consoles_leave_sign_in_and_the_health_check_under_a_second(sit
         assert len(consoles.answers) >= 2 * len(USERS) * CONSOLES_PER_USER, consoles.errors[:3]
         sign_ins, health = [], []
         for username in ("officer1", "dispatch3", "dispatch7"):
-            code = _code(site, username) if username in site.secrets else ""
-            _, status, seconds = _sign_in(site, username, code=code)
+            code = site.code(username) if username in site.secrets else ""
+            _, status, seconds = sign_in(site, username, code=code)
             assert status == 302
             sign_ins.append(seconds)
             started = time.monotonic()
@@ -215,20 +120,20 @@ def test_200_live_consoles_leave_sign_in_and_the_health_check_under_a_second(sit
 
 @pytest.mark.slow
 def test_an_officer_signs_in_while_another_address_guesses_their_password(site: Site) -> None:
-    attacker = _browser("127.0.0.1")
+    attacker = browser("127.0.0.1")
     statuses: list[int] = []
 
     def guess() -> None:
         for n in range(50):
-            _, status, _ = _sign_in(site, "officer1", f"guess number {n}", browser=attacker)
+            _, status, _ = sign_in(site, "officer1", f"guess number {n}", client=attacker)
             statuses.append(status)
 
     guessing = threading.Thread(target=guess)
     guessing.start()
     try:
         time.sleep(0.5)  # the guessing is under way
-        officer, status, seconds = _sign_in(site, "officer1", code=_code(site, "officer1", 1),
-                                            browser=_browser("127.0.0.2"))
+        officer, status, seconds = sign_in(site, "officer1", code=site.code("officer1", 1),
+                                            client=browser("127.0.0.2"))
         assert status == 302, "the officer was kept out"
         assert officer.get(f"{site.base}/stop-requests", timeout=10, allow_redirects=False).status_code == 200
     finally:
@@ -249,19 +154,63 @@ def test_the_server_is_configured_for_many_connections(tmp_path: Path) -> None:
         server.close()
 
 
+def _thief_with_the_cookie_of(site: Site, victim: requests.Session, source: str) -> requests.Session:
+    """Another machine holding a copy of the victim's session cookie, let in while that session lasts."""
+    thief = browser(source)
+    thief.cookies.set("truckguard_session", victim.cookies["truckguard_session"])
+    assert thief.get(f"{site.base}/api/me", timeout=10).status_code == 200
+    return thief
+
+
+def _refused(site: Site, client: requests.Session) -> None:
+    assert client.get(f"{site.base}/api/me", timeout=10).status_code == 401
+    page = client.get(f"{site.base}/alerts", timeout=10, allow_redirects=False)
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+
+
+# Each test signs in from addresses of its own: the guessing test above throttles 127.0.0.1, whichever order the
+# tests run in.
+
+
 @pytest.mark.slow
 def test_a_cookie_copied_from_a_browser_is_refused_by_the_server_once_that_browser_signs_out(site: Site) -> None:
-    # From an address of its own: the guessing test above throttles 127.0.0.1, whichever order the tests run in.
-    browser, status, _ = _sign_in(site, "dispatch9", browser=_browser("127.0.0.3"))
+    client, status, _ = sign_in(site, "dispatch9", client=browser("127.0.0.3"))
     assert status == 302
-    thief = _browser("127.0.0.4")
-    thief.cookies.set("truckguard_session", browser.cookies["truckguard_session"])
-    assert thief.get(f"{site.base}/api/me", timeout=10).status_code == 200
-    page = browser.get(f"{site.base}/alerts", timeout=10)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token, page.text
-    assert browser.post(f"{site.base}/logout", data={"csrf_token": token.group(1)}, allow_redirects=False,
-                        timeout=10).status_code == 302
-    assert thief.get(f"{site.base}/api/me", timeout=10).status_code == 401
-    refused = thief.get(f"{site.base}/alerts", timeout=10, allow_redirects=False)
-    assert refused.status_code == 302 and "/login" in refused.headers["Location"]
+    thief = _thief_with_the_cookie_of(site, client, "127.0.0.4")
+    assert client.post(f"{site.base}/logout", data={"csrf_token": form_token(site, client, "/alerts")},
+                       allow_redirects=False, timeout=10).status_code == 302
+    _refused(site, thief)
+
+
+@pytest.mark.slow
+def test_a_password_change_ends_every_other_session_on_the_server_at_once(site: Site) -> None:
+    laptop = signed_in(site, "planner", "127.0.0.5")
+    phone = signed_in(site, "planner", "127.0.0.6")
+    thief = _thief_with_the_cookie_of(site, phone, "127.0.0.7")
+    response = laptop.post(f"{site.base}/account/password",
+                           data={"current": PASSWORD, "new": "violet ferry lantern 7",
+                                 "csrf_token": form_token(site, laptop, "/account")},
+                           allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text[:500]
+    assert laptop.get(f"{site.base}/api/me", timeout=10).json()["username"] == "planner"
+    _refused(site, phone)
+    _refused(site, thief)
+    _, status, _ = sign_in(site, "planner", client=browser("127.0.0.8"))
+    assert status == 401, "the old password still opens a session"
+    _, status, _ = sign_in(site, "planner", "violet ferry lantern 7", client=browser("127.0.0.8"))
+    assert status == 302
+
+
+@pytest.mark.slow
+def test_an_admin_disabling_an_officer_ends_the_officers_sessions_on_the_server_at_once(site: Site) -> None:
+    officer = signed_in(site, "officer2", "127.0.0.9")
+    thief = _thief_with_the_cookie_of(site, officer, "127.0.0.10")
+    assert officer.get(f"{site.base}/stop-requests", timeout=10, allow_redirects=False).status_code == 200
+    admin = signed_in(site, "admin", "127.0.0.11")
+    response = admin.post(f"{site.base}/users/officer2/active",
+                          data={"active": "0", "csrf_token": form_token(site, admin, "/users")},
+                          allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text[:500]
+    _refused(site, officer)
+    _refused(site, thief)
+    assert admin.get(f"{site.base}/api/me", timeout=10).status_code == 200
