@@ -232,7 +232,8 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
             """The segment's fleet (it trusts the key in TRUCKGUARD_COMMAND_KEYS), and the vehicle fitted with the
             Teltonika unit sending its records through `devices serve`, paced like the fleet."""
             skip = ["--skip", fitted] if fitted else []
-            fleet = start_child([*me, "fleet", str(bundle), "--speed", str(speed), *skip], env, workdir / log_name)
+            fleet = start_child([*me, "fleet", str(bundle), "--speed", str(speed), "--zone-guard", *skip], env,
+                                workdir / log_name)
             if fitted:
                 start_demo_device(bundle, "127.0.0.1", teltonika_port, track_of=fitted, speed=speed, stop=device_stop)
             return fleet
