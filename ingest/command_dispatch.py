@@ -30,6 +30,7 @@ from ingest.kafka_clients import (
     raise_unacknowledged,
     read_to_end,
 )
+from ingest.reference_source import ReferenceParts
 from ingest.topics import VEHICLE_COMMANDS
 from telematics.bundle import FLEET_FILE, TRIPS_FILE, ZONES_FILE
 from telematics.commands import (
@@ -469,16 +470,12 @@ class CommandDispatch:
             except (OSError, ValueError) as exc:
                 log.error("reference data in %s not read for zone sets: %s", directory, exc)
                 return None
-        newest: tuple[int, dict[str, Any]] | None = None
+        # The site sends the reference data in parts (a fleet, a vehicle's trips, a zone; whole snapshots before
+        # that): rebuilt here as the detectors rebuild it, newest version per key.
+        parts = ReferenceParts()
         for message in read_to_end(self.options.bootstrap, topics.REFERENCE, client_id=f"{self.client_id}-zones"):
-            try:
-                value = json.loads(message.value) if message.value is not None else None
-            except ValueError:
-                continue
-            if isinstance(value, dict) and isinstance(value.get("version"), int) and (
-                    newest is None or value["version"] >= newest[0]):
-                newest = (value["version"], value)
-        return newest[1] if newest is not None else None
+            parts.apply(message.value)
+        return parts.document() if parts.version is not None else None
 
     def _reject(self, message: Any, error: str) -> None:
         log.warning("stop request at %s[%d]@%d rejected: %s", message.topic, message.partition, message.offset, error)

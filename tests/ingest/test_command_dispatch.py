@@ -190,3 +190,30 @@ def test_dispatch_end_to_end_once_across_a_restart_and_the_truck_obeys(broker: E
     assert [s for s in statuses(broker) if s[0] == "sr-a"][-2:] == [("sr-a", "acknowledged"), ("sr-a", "completed")]
     assert [e["status"] for e in truck.statuses[-1]["history"]] == [
         "requested", "authorized", "sent", "acknowledged", "completed"]
+
+
+def test_zone_sets_are_signed_from_the_reference_parts_the_site_sends(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    # The site sends its reference data in parts (a fleet, a vehicle's trips, a zone), not as one snapshot: the
+    # dispatcher must rebuild it from them, or no vehicle ever gets a zone set and no zone guard governs.
+    from ingest.reference_source import split_snapshot
+    from telematics.zone_sets import SignedZoneSet, is_zone_set_message, parse_zone_set
+    from tests.bundles import FLEET, ZONES
+
+    keys = generate_keypair(tmp_path / "keys")
+    topics.ensure_topics(broker.bootstrap, 2)
+    produce(broker.bootstrap, topics.REFERENCE,
+            [{**message, "version": 3} for _part, _id, message in split_snapshot({"fleet": FLEET, "zones": ZONES})])
+
+    def zone_sets() -> dict[str, list[str]]:
+        found = {}
+        for raw in read_all(broker.bootstrap, VEHICLE_COMMANDS):
+            if is_zone_set_message(raw):
+                value = parse_zone_set(SignedZoneSet.decode(raw).payload)
+                found[value["vehicle_id"]] = sorted(f["properties"]["zone_id"] for f in value["zones"]["features"])
+        return found
+
+    run_dispatch(broker, keys.private_path, lambda _dispatch: zone_sets())
+    signed = zone_sets()
+    vehicles = {v["vehicle_id"] for v in FLEET["vehicles"]}
+    assert set(signed) <= vehicles and signed, signed
+    assert all(ids for ids in signed.values()), signed
