@@ -1,14 +1,16 @@
-"""Benchmark of the notifier: time from an alert produced to Kafka to its e-mail and webhook delivered.
+"""Benchmark of the notifier: time from an alert produced to Kafka to its e-mail, webhook and web push delivered.
 
     python bench/bench_notify.py [--alerts 300] [--rate 10] [--people 3]
 
 On the embedded defaults: the embedded broker, a SQLite store, the notifier worker (consume → plan → store →
 send, the `truckguard notify` code run in this process), a real local SMTP server (aiosmtpd) and a local HTTP
-server as the webhook receiver. Each of --people dispatchers of one fleet has an e-mail and a webhook channel
-(and the browser), so every critical alert makes two sends per person. Alerts are produced at --rate per second,
-each a new alert id; a delivery's latency runs from just before the produce call to the receiver holding the
-message. Prints p50, p95, p99 and the worst per channel, the machine and its load; asserts nothing (the target
-is p99 < 2 s).
+server as the webhook receiver and as the push service (RFC 8030: it answers 201 Created; the bench decrypts each
+message with the subscription's keys, as the browser would, to learn its alert). Each of --people dispatchers of
+one fleet has an e-mail, a webhook and a web-push channel (and the browser), so every critical alert makes three
+sends per person; web push pays the VAPID signature and the RFC 8291 encryption on every send. Alerts are produced
+at --rate per second, each a new alert id; a delivery's latency runs from just before the produce call to the
+receiver holding the message. Prints p50, p95, p99 and the worst per channel, the machine and its load; asserts
+nothing (the target is p99 < 2 s).
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import http_ece
 import orjson
 from aiosmtpd.controller import Controller
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from kafka import KafkaProducer
 from sqlalchemy.orm import Session
 
@@ -37,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ingest.broker import EmbeddedBroker, free_port
 from ingest.notifier.channels import ChannelSettings, build_channels
+from ingest.notifier.vapid import b64url
 from ingest.notifier.worker import Notifier, NotifierOptions, run_notifier
 from ingest.topics import ALERTS, ensure_topics
 from web.accounts import create_user
@@ -54,11 +60,32 @@ class Arrivals:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.times: dict[str, list[tuple[str, float]]] = {"email": [], "webhook": []}
+        self.times: dict[str, list[tuple[str, float]]] = {"email": [], "webhook": [], "webpush": []}
 
-    def add(self, channel: str, alert_id: str) -> None:
+    def add(self, channel: str, alert_id: str, at: float | None = None) -> None:
+        at = time.monotonic() if at is None else at
         with self.lock:
-            self.times[channel].append((alert_id, time.monotonic()))
+            self.times[channel].append((alert_id, at))
+
+
+class PushKeys:
+    """One browser's web-push subscription keys (P-256 pair, auth secret), to decrypt what the push service got."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = os.urandom(16)
+
+    @property
+    def secret(self) -> str:
+        """As the channel keeps them: ``p256dh.auth``."""
+        point = self.key.public_key().public_bytes(serialization.Encoding.X962,
+                                                   serialization.PublicFormat.UncompressedPoint)
+        return f"{b64url(point)}.{b64url(self.auth)}"
+
+    def decrypt(self, body: bytes) -> dict[str, Any]:
+        value: dict[str, Any] = orjson.loads(http_ece.decrypt(body, private_key=self.key, auth_secret=self.auth,
+                                                             version="aes128gcm"))
+        return value
 
 
 class _Mailbox:
@@ -73,12 +100,21 @@ class _Mailbox:
         return "250 Message accepted"
 
 
-def _webhook_server(arrivals: Arrivals) -> ThreadingHTTPServer:
+def _webhook_server(arrivals: Arrivals, browsers: dict[str, PushKeys]) -> ThreadingHTTPServer:
+    """The webhook receiver at /hook, and the push service at /wpush/<person>."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            arrivals.add("webhook", orjson.loads(body)["subject_id"])
-            self.send_response(200)
+            at = time.monotonic()
+            if self.path.startswith("/wpush/"):
+                match = _ALERT_LINK.search(browsers[self.path[len("/wpush/"):]].decrypt(body)["url"])
+                if match:
+                    arrivals.add("webpush", match.group(1), at)
+                self.send_response(201)  # RFC 8030 §5: the push service took the message
+            else:
+                arrivals.add("webhook", orjson.loads(body)["subject_id"], at)
+                self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -88,7 +124,7 @@ def _webhook_server(arrivals: Arrivals) -> ThreadingHTTPServer:
     return ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 
 
-def _people(url: str, count: int, smtp_port: int, hook_url: str) -> None:
+def _people(url: str, count: int, hook_url: str, push_url: str, browsers: dict[str, PushKeys]) -> None:
     from argon2 import PasswordHasher
 
     from web import passwords
@@ -99,10 +135,12 @@ def _people(url: str, count: int, smtp_port: int, hook_url: str) -> None:
         for n in range(count):
             user = create_user(session, f"dispatcher{n}", "correct horse battery", "fleet_operator", ["nordfracht"],
                                actor="bench")
-            for kind, target in (("email", f"dispatcher{n}@nordfracht.example"), ("webhook", hook_url)):
+            browsers[user.username] = PushKeys()
+            for kind, target, secret in (("email", f"dispatcher{n}@nordfracht.example", None),
+                                         ("webhook", hook_url, "bench"),
+                                         ("webpush", f"{push_url}/{user.username}", browsers[user.username].secret)):
                 session.add(NotificationChannelRow(user_id=user.user_id, kind=kind, label=kind, target=target,
-                                                   secret="bench" if kind == "webhook" else None, enabled=True,
-                                                   created_at=datetime.now(UTC)))
+                                                   secret=secret, enabled=True, created_at=datetime.now(UTC)))
     engine.dispose()
 
 
@@ -133,18 +171,22 @@ def main() -> int:
     smtp_port = free_port()
     smtp = Controller(_Mailbox(arrivals), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    hooks = _webhook_server(arrivals)
+    browsers: dict[str, PushKeys] = {}
+    hooks = _webhook_server(arrivals, browsers)
     threading.Thread(target=hooks.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     url = f"sqlite:///{workdir / 'truckguard.sqlite'}"
     upgrade_store(url)
-    _people(url, args.people, smtp_port, f"http://127.0.0.1:{hooks.server_address[1]}/hook")
+    local = f"http://127.0.0.1:{hooks.server_address[1]}"
+    _people(url, args.people, f"{local}/hook", f"{local}/wpush", browsers)
     engine = make_engine(url)
     stop, ready = threading.Event(), threading.Event()
     try:
         with EmbeddedBroker(free_port(), log_path=workdir / "broker.log") as broker:
             ensure_topics(broker.bootstrap, 4, (ALERTS,))
             channels = build_channels(ChannelSettings(smtp_host="127.0.0.1", smtp_port=smtp_port,
-                                                      smtp_security="none"))
+                                                      smtp_security="none",
+                                                      vapid_key_path=workdir / "webpush" / "vapid_private.pem",
+                                                      vapid_subject="mailto:bench@truckguard.example"))
             notifier = Notifier(SqlNotificationStore(engine), channels, NotifierOptions(SITE))
             worker = threading.Thread(target=run_notifier, args=(notifier, broker.bootstrap, 4, stop, ready),
                                       daemon=True)
@@ -173,7 +215,8 @@ def main() -> int:
         smtp.stop()
         hooks.shutdown()
         engine.dispose()
-    print(f"{args.alerts} critical alerts at {args.rate:g}/s, {args.people} people each with e-mail and webhook "
+    print(f"{args.alerts} critical alerts at {args.rate:g}/s, {args.people} people each with e-mail, webhook and "
+          "web push "
           f"({expected} deliveries expected per channel); notifier sent {notifier.sent}, dead-lettered "
           f"{notifier.dead}")
     for channel, times in arrivals.times.items():

@@ -163,3 +163,89 @@ def test_push_turned_on_in_chromium_shows_a_pushed_test_message_as_a_system_noti
     finally:
         engine.dispose()
     assert (channel.kind, channel.target) == ("webpush", endpoint)
+
+
+WORKER_STAND_IN = """
+keys => {
+  // in the worker, the same stand-in as on the page: each subscribe hands back the next subscription the test made
+  const made = keys.map(JSON.parse);
+  self.standInHeld = null;
+  PushManager.prototype.getSubscription = () => Promise.resolve(self.standInHeld);
+  PushManager.prototype.subscribe = function (options) {
+    const next = made.shift();
+    self.standInHeld = Object.assign({}, next, {options: {applicationServerKey: options.applicationServerKey},
+                                                toJSON: () => next});
+    return Promise.resolve(self.standInHeld);
+  };
+}
+"""
+
+
+def test_a_rotated_subscription_replaces_the_persons_channel_found_by_the_old_endpoint(
+        site: tuple[str, Settings], receiver: Receiver) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, settings = site
+    endpoints = [receiver.url(f"/wpush/{name}") for name in ("first", "rotated", "again")]
+    keys = [Browser() for _ in endpoints]
+    stray, elsewhere = Browser(), receiver.url("/wpush/stray")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=PHONE)
+            context.grant_permissions(["notifications"], origin=base)
+            context.add_init_script(PUSH_SERVICE_STAND_IN % keys[0].subscription(endpoints[0]))
+            page: Any = context.new_page()
+            page.goto(f"{base}/login")
+            page.fill("#username", "night-desk")
+            page.fill("#password", PASSWORD)
+            page.click("main button[type=submit]")
+            page.wait_for_url(f"{base}/alerts")
+            page.goto(f"{base}/notifications")
+            page.click("#push-on")
+            page.locator("#push-state-on").wait_for(timeout=10_000)
+            [(channel_id, target)] = _push_channels(settings)
+            assert target == endpoints[0]
+            # without the token the site refuses, as it refuses any cross-site form
+            refused = page.evaluate("""fetch("/notifications/push/renew", {method: "POST", body: new FormData()})
+                                       .then(answer => answer.status)""")
+            assert refused == 400
+
+            [worker] = context.service_workers or [context.wait_for_event("serviceworker")]
+            worker.evaluate(WORKER_STAND_IN, [k.subscription(e) for k, e in zip(keys[1:], endpoints[1:], strict=True)])
+            # Firefox's event carries the old subscription; Chromium's carries none: then the endpoint push.js saved
+            carried = worker.evaluate("old => self.renewPushSubscription({endpoint: old})", endpoints[0])
+            assert carried == {"channel_id": channel_id, "replaced": True}
+            assert _push_channels(settings) == [(channel_id, endpoints[1])]
+            # dropped this time: the browser holds no subscription, and the worker makes one
+            bare = worker.evaluate("() => { self.standInHeld = null; return self.renewPushSubscription(null); }")
+            assert bare == {"channel_id": channel_id, "replaced": True}
+            # an old endpoint this person does not hold: nothing to replace, so the subscription is added
+            added = page.evaluate("""([old, made]) => fetch("/notifications/push").then(a => a.json()).then(site => {
+                const form = new FormData();
+                form.append("old_endpoint", old);
+                form.append("target", made);
+                return fetch(site.renew, {method: "POST", body: form, headers: {"X-CSRFToken": site.csrf_token}});
+              }).then(answer => answer.json())""", [receiver.url("/wpush/elsewhere"), stray.subscription(elsewhere)])
+            assert added["replaced"] is False and added["channel_id"] != channel_id
+        finally:
+            browser.close()
+    engine = make_engine(settings.store_url)
+    try:
+        with Session(engine) as session:
+            channel = session.get_one(NotificationChannelRow, channel_id)
+    finally:
+        engine.dispose()
+    held = keys[2].keys()
+    assert (channel.channel_id, channel.target, channel.enabled) == (channel_id, endpoints[2], True)
+    assert channel.secret == f"{held['p256dh']}.{held['auth']}"
+
+
+def _push_channels(settings: Settings) -> list[tuple[int, str]]:
+    engine = make_engine(settings.store_url)
+    try:
+        with Session(engine) as session:
+            return [(c.channel_id, c.target) for c in session.execute(
+                select(NotificationChannelRow).where(NotificationChannelRow.kind == "webpush")).scalars()]
+    finally:
+        engine.dispose()

@@ -84,6 +84,8 @@ ROUTES: dict[str, tuple[str, str, frozenset[str] | None, dict[str, Any] | None]]
     "notifications.delete_channel": ("POST", "/notifications/channels/999/remove", ALL, {}),
     "notifications.test_channel": ("POST", "/notifications/channels/999/test", ALL, {}),
     "notifications.test_browser": ("POST", "/notifications/browser/test", ALL, {}),
+    "notifications.push_renewal": ("GET", "/notifications/push", ALL, None),
+    "notifications.renew_push": ("POST", "/notifications/push/renew", ALL, {}),
     "notifications.create_rule": ("POST", "/notifications/rules", ALL, {"kinds": ""}),
     "notifications.delete_rule": ("POST", "/notifications/rules/999/remove", ALL, {}),
     "notifications.events": ("GET", "/notifications/events", ALL, None),

@@ -62,6 +62,16 @@
 
   function registration() { return navigator.serviceWorker.register(box.dataset.worker); }
 
+  function remember(endpoint) {
+    // for the worker's pushsubscriptionchange: Chromium's event carries no old subscription, and the site finds the
+    // channel to replace by its endpoint (push-worker.js reads it from the same place)
+    if (!window.caches) { return Promise.resolve(); }
+    var where = new URL("push-endpoint", new URL(box.dataset.worker, window.location.href)).href;
+    return caches.open("truckguard-push").then(function (cache) {
+      return cache.put(where, new Response(endpoint));
+    }).catch(function () { return null; });
+  }
+
   function subscribe() {
     var key = keyBytes(box.dataset.key);
     return registration().then(function (reg) {
@@ -79,7 +89,9 @@
     button.disabled = true;
     Notification.requestPermission().then(function (permission) {
       if (permission !== "granted") { show("blocked"); return null; }
-      return subscribe().then(save).then(function () { window.location.reload(); });
+      return subscribe().then(function (subscription) {
+        return save(subscription).then(function () { return remember(subscription.endpoint); });
+      }).then(function () { window.location.reload(); });
     }).catch(function () { show("failed"); }).then(function () { button.disabled = false; });
   });
 
@@ -89,6 +101,7 @@
   }).then(function (held) {
     var row = held && listed(held.endpoint);
     if (!row) { return; }
+    remember(held.endpoint);
     if (row.dataset.pushEnabled === "yes" && Notification.permission === "granted") { show("on"); }
     var remove = row.querySelector("form[action$='/remove']");
     if (remove) {

@@ -6,26 +6,32 @@ import secrets
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from ingest.notifier.channels import KINDS as CHANNEL_KINDS
 from ingest.notifier.channels import Channel, DeliveryFailed, build_channels
 from ingest.notifier.channels import Delivery as ChannelDelivery
+from ingest.notifier.channels.posting import redact
+from ingest.notifier.channels.webpush import SubscriptionError, parse_subscription
 from ingest.notifier.config import channel_settings, public_url
 from ingest.notifier.notice import SEVERITY_RANK, trial_notice
 from ingest.notifier.routing import BROWSER, MAX_TIER
 from telematics.kinds import KINDS
+from web.audit import record as audit
 from web.auth import ALL_ROLES, allow, client_ip, current_user
 from web.db import get_session
 from web.models import FleetRow, ZoneRow
-from web.notification_models import NotificationRow
+from web.notification_models import NotificationChannelRow, NotificationRow
 from web.notifications import (
     RULE_KINDS,
+    WEBPUSH,
     NotificationInputError,
     ProfileForm,
     add_channel,
+    add_push_subscription,
     add_rule,
     browser_notices,
     get_profile,
@@ -181,6 +187,62 @@ def test_channel(channel_id: int) -> Any:
     else:
         flash(gettext("Test message sent to %(label)s.", label=channel.label), "ok")
     return redirect(url_for("notifications.index"))
+
+
+@bp.get("/push")
+@allow(*ALL_ROLES)
+def push_renewal() -> Any:
+    """What the service worker needs when the browser rotates its subscription: the site's VAPID public key (to
+    subscribe again with, in case the pair was replaced) and a CSRF token (a worker has no page to read one from).
+    Same-origin only: no CORS, so another site cannot read the token."""
+    return jsonify(key=push_key(current_app.extensions["truckguard.settings"]), csrf_token=generate_csrf(),
+                   renew=url_for("notifications.renew_push"))
+
+
+@bp.post("/push/renew")
+@allow(*ALL_ROLES)
+def renew_push() -> Any:
+    """The service worker's ``pushsubscriptionchange``: the browser's new subscription takes the place of the old
+    one's channel (found by ``old_endpoint`` among this person's web-push channels), keeping its id, name and the
+    rules that name it, switched on again. Without an old endpoint, or one this person does not hold, the new
+    subscription is added as a channel as the settings page adds it; an old channel left behind is switched off by
+    the notifier at its push service's first 404 or 410."""
+    session = get_session()
+    user = current_user()
+    old_endpoint = request.form.get("old_endpoint", "").strip()
+    try:
+        subscription = parse_subscription(request.form.get("target", ""))
+    except SubscriptionError as exc:
+        return jsonify(error=str(exc)), 400
+    old = session.execute(select(NotificationChannelRow).where(
+        NotificationChannelRow.user_id == user.user_id, NotificationChannelRow.kind == WEBPUSH,
+        NotificationChannelRow.target == old_endpoint)).scalars().first() if old_endpoint else None
+    if old is None:
+        try:
+            row = add_push_subscription(session, user, request.form.get("label", ""), request.form["target"],
+                                        ip=client_ip())
+        except NotificationInputError as exc:
+            session.rollback()
+            return jsonify(error=str(exc)), 400
+        session.commit()
+        return jsonify(channel_id=row.channel_id, replaced=False), 201
+    # another of this person's rows already holding the new endpoint would deliver twice; another person's is
+    # never touched (nobody may remove someone else's channel by naming its endpoint)
+    for other in session.execute(select(NotificationChannelRow).where(
+            NotificationChannelRow.user_id == user.user_id, NotificationChannelRow.kind == WEBPUSH,
+            NotificationChannelRow.target == subscription.endpoint,
+            NotificationChannelRow.channel_id != old.channel_id)).scalars():
+        audit(session, user.username, "notifications.channel_remove", "notification_channel", str(other.channel_id),
+              before={"kind": WEBPUSH, "label": other.label, "user_id": other.user_id,
+                      "target": redact(other.target)}, after={"moved_to": old.channel_id}, ip=client_ip())
+        session.delete(other)
+    session.flush()
+    audit(session, user.username, "notifications.channel_renew", "notification_channel", str(old.channel_id),
+          before={"target": redact(old.target), "enabled": old.enabled},
+          after={"target": redact(subscription.endpoint), "enabled": True}, ip=client_ip())
+    old.target, old.secret, old.enabled = subscription.endpoint, subscription.secret, True
+    session.commit()
+    return jsonify(channel_id=old.channel_id, replaced=True), 200
 
 
 @bp.post("/browser/test")
