@@ -9,8 +9,9 @@ command link; they stop when an authorised command comes), and the others publis
 recorded (arrival order, late and duplicate deliveries included), as ``truckguard feed`` does. Without
 labels.json every vehicle runs on a bus. A stop command for a vehicle that publishes directly is not acted
 on (logged at start). With ``zone_guard`` (and the platform's key), every bus truck's gateway also carries the
-zone guard: it governs by the zone set `truckguard dispatch` signs for it (a hijacked truck slows at the zone's
-boundary on its own, before the officers act) and reports ``speed_governor``.
+zone guard (or only the bus trucks it names, when it is a collection of vehicle ids): it governs by the zone set
+`truckguard dispatch` signs for it (a hijacked truck slows at the zone's boundary on its own, before the officers
+act) and reports ``speed_governor``.
 """
 
 from __future__ import annotations
@@ -270,7 +271,7 @@ def run_live_fleet(
     forward_can: bool = False,
     bus_vehicles: Collection[str] | None = None,
     real_time_while_requested: bool = True,
-    zone_guard: bool = False,
+    zone_guard: bool | Collection[str] = False,
     skip_vehicles: Collection[str] = (),
 ) -> LiveFleetStats:
     """Run the bundle's fleet live until its last event time (or ``stop``); see the module docstring.
@@ -317,7 +318,8 @@ def run_live_fleet(
             watch = _RequestWatch(bootstrap, stats.bus_vehicles)
             watch.start()
         for vehicle_id in stats.bus_vehicles:
-            bus = _bus_truck(vehicle_id, bundle, origin, bootstrap, public_keys, zone_guard and bool(public_keys),
+            guarded = zone_guard is True or (not isinstance(zone_guard, bool) and vehicle_id in zone_guard)
+            bus = _bus_truck(vehicle_id, bundle, origin, bootstrap, public_keys, guarded and bool(public_keys),
                              forward_can, send, stats, governors)
             buses.append(bus)
             if bus[1] is not None:

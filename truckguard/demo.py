@@ -149,6 +149,17 @@ def prepare(settings: Settings, speed: float = 1.0) -> DemoData:
     return DemoData(workdir, bundle, store_url, accounts, keys.private_path.parent, start, fitted)
 
 
+def hauliers_trucks_at_risk(bundle: Path) -> list[str]:
+    """The haulier's incident trucks of a segment: they carry the on-board zone guard (truck makers sell geofenced
+    speed limits with their connected services), so on the map the truck slows at the market's boundary before the
+    officers act. The hired van carries none, as most rental vans do not: the rental desk sees what such a van does."""
+    fleet = orjson.loads((bundle / "fleet.json").read_bytes())
+    labels = orjson.loads((bundle / "labels.json").read_bytes())
+    hauliers = {f["fleet_id"] for f in fleet["fleets"] if f.get("kind") == "haulier"}
+    fleet_of = {v["vehicle_id"]: v["fleet_id"] for v in fleet["vehicles"]}
+    return sorted({i["vehicle_id"] for i in labels.get("incidents", []) if fleet_of.get(i["vehicle_id"]) in hauliers})
+
+
 FIRST_SEED = 7
 """The first segment's seed (can_sim.scenarios.demo's default); each later segment takes the next one, so its
 trips and the moments of its incidents differ."""
@@ -232,7 +243,8 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
             """The segment's fleet (it trusts the key in TRUCKGUARD_COMMAND_KEYS), and the vehicle fitted with the
             Teltonika unit sending its records through `devices serve`, paced like the fleet."""
             skip = ["--skip", fitted] if fitted else []
-            fleet = start_child([*me, "fleet", str(bundle), "--speed", str(speed), "--zone-guard", *skip], env,
+            guarded = [arg for vehicle in hauliers_trucks_at_risk(bundle) for arg in ("--zone-guard-on", vehicle)]
+            fleet = start_child([*me, "fleet", str(bundle), "--speed", str(speed), *guarded, *skip], env,
                                 workdir / log_name)
             if fitted:
                 start_demo_device(bundle, "127.0.0.1", teltonika_port, track_of=fitted, speed=speed, stop=device_stop)

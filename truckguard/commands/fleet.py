@@ -37,7 +37,7 @@ def cmd_fleet(args: argparse.Namespace, settings: Settings) -> int:
         stop=stop_on_signals(),
         forward_can=args.can,
         bus_vehicles=args.bus,
-        zone_guard=args.zone_guard,
+        zone_guard=True if args.zone_guard else (args.zone_guard_on or False),
         skip_vehicles=args.skip or (),
     )
     print(stats.render())
@@ -86,6 +86,12 @@ def register(sub: Subparsers) -> None:
         "--zone-guard",
         action="store_true",
         help="fit the J1939 trucks with the on-board zone guard, governed by the zone sets truckguard dispatch signs",
+    )
+    p.add_argument(
+        "--zone-guard-on",
+        action="append",
+        metavar="VEHICLE",
+        help="fit only this J1939 truck with the zone guard (repeatable; --zone-guard fits all of them)",
     )
     p.add_argument(
         "--bus",
