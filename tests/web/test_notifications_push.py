@@ -4,6 +4,8 @@ service encrypted for that browser."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -84,3 +86,34 @@ def test_a_browser_subscribes_once_a_test_push_reaches_it_and_it_moves_with_its_
         "csrf_token": token, "kind": "webpush", "label": "x",
         "target": '{"endpoint": "https://push.example.net/1", "keys": {"p256dh": "AAAA", "auth": "AAAA"}}'})
     assert refused.status_code == 400 and "keys.p256dh: 3 bytes, expected 65" in refused.get_data(as_text=True)
+
+
+def test_a_renewed_subscription_takes_its_old_channels_place_and_never_touches_another_persons(
+        app: Flask, receiver: Receiver) -> None:
+    # What the service worker posts on pushsubscriptionchange (web/static/push-worker.js), without a browser.
+    disp = signed_in(app, "disp", "fleet_operator", ("nordfracht",))
+    other = signed_in(app, "desk", "rental", ("berent",))
+    old, new, theirs = (receiver.url(f"/wpush/v2/{name}") for name in ("old", "new", "theirs"))
+    for client, endpoint in ((disp, old), (other, theirs)):
+        token = csrf_token(client, "/notifications")
+        client.post("/notifications/channels", data={"csrf_token": token, "kind": "webpush", "label": "push",
+                                                     "target": Browser().subscription(endpoint)})
+    renewal = disp.get("/notifications/push").get_json()
+    assert renewal["renew"] == "/notifications/push/renew" and len(renewal["key"]) == 87
+
+    def renew(client: Any, old_endpoint: str, endpoint: str, token: str | None) -> Any:
+        headers = {"X-CSRFToken": token} if token else {}
+        return client.post("/notifications/push/renew", headers=headers, data={
+            "old_endpoint": old_endpoint, "target": Browser().subscription(endpoint)})
+
+    assert renew(disp, old, new, None).status_code == 400  # no CSRF token: refused, nothing changed
+    answer = renew(disp, old, new, renewal["csrf_token"])
+    assert answer.status_code == 200 and answer.get_json()["replaced"] is True
+    assert sorted((user, target) for user, target, _, _ in _push_channels(app)) == [("desk", theirs), ("disp", new)]
+    # naming another person's endpoint as one's new one removes nothing of theirs: it is added as one's own
+    answer = renew(disp, new, theirs, renewal["csrf_token"])
+    assert answer.status_code == 200
+    assert ("desk", theirs) in [(user, target) for user, target, _, _ in _push_channels(app)]
+    # an old endpoint this person does not hold: the new subscription is added as a channel of theirs
+    added = renew(disp, "https://push.example/unknown", receiver.url("/wpush/v2/third"), renewal["csrf_token"])
+    assert added.status_code == 201 and added.get_json()["replaced"] is False
