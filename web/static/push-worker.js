@@ -38,20 +38,9 @@ self.addEventListener("notificationclick", function (event) {
 var REMEMBERED = new URL("push-endpoint", self.location.href).href;
 var SITE = new URL("../notifications/push", self.location.href).href;
 
-function keyBytes(text) {
-  var b64 = text.replace(/-/g, "+").replace(/_/g, "/");
-  var raw = atob(b64 + "===".slice((b64.length + 3) % 4));
-  var bytes = new Uint8Array(raw.length);
-  for (var i = 0; i < raw.length; i++) { bytes[i] = raw.charCodeAt(i); }
-  return bytes;
-}
-
-function sameKey(subscription, key) {
-  var held = subscription.options && subscription.options.applicationServerKey;
-  if (!held) { return true; }
-  held = new Uint8Array(held);
-  return held.length === key.length && held.every(function (b, i) { return b === key[i]; });
-}
+importScripts("push-keys.js");
+var keyBytes = self.truckguardPushKeys.keyBytes;
+var sameKey = self.truckguardPushKeys.sameKey;
 
 function remembered() {
   return caches.open("truckguard-push").then(function (cache) { return cache.match(REMEMBERED); })

@@ -16,20 +16,8 @@
     button.hidden = state === "on" || state === "blocked";
   }
 
-  function keyBytes(text) {
-    var b64 = text.replace(/-/g, "+").replace(/_/g, "/");
-    var raw = atob(b64 + "===".slice((b64.length + 3) % 4));
-    var bytes = new Uint8Array(raw.length);
-    for (var i = 0; i < raw.length; i++) { bytes[i] = raw.charCodeAt(i); }
-    return bytes;
-  }
-
-  function sameKey(subscription, key) {
-    var held = subscription.options && subscription.options.applicationServerKey;
-    if (!held) { return true; }  // browsers that do not say: trust it, the push service will refuse otherwise
-    held = new Uint8Array(held);
-    return held.length === key.length && held.every(function (b, i) { return b === key[i]; });
-  }
+  var keyBytes = self.truckguardPushKeys.keyBytes;
+  var sameKey = self.truckguardPushKeys.sameKey;
 
   function listed(endpoint) {
     var rows = document.querySelectorAll("[data-push-endpoint]");
