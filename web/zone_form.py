@@ -44,6 +44,23 @@ def parse_windows(text: str, field: str, *, with_days: bool) -> list[dict[str, A
     return windows or None
 
 
+def windows_text(active: list[dict[str, Any]] | None) -> str:
+    """Contract windows as the zone form writes them (``mon-fri 07:00-20:00; sat 10:00-16:00``): what
+    parse_windows reads back (three or more days in a row as a range)."""
+    parts = []
+    for window in active or []:
+        days = sorted(window.get("days") or [], key=DAYS.index)
+        runs: list[list[str]] = []
+        for day in days:
+            if runs and DAYS.index(day) == DAYS.index(runs[-1][-1]) + 1:
+                runs[-1].append(day)
+            else:
+                runs.append([day])
+        names = ",".join(f"{run[0]}-{run[-1]}" if len(run) > 2 else ",".join(run) for run in runs)
+        parts.append(f"{names} {window['from']}-{window['to']}".strip())
+    return "; ".join(parts)
+
+
 def zone_feature(form: dict[str, str]) -> dict[str, Any]:
     """One Feature from the form fields; ReferenceDataError names the field at fault."""
     try:

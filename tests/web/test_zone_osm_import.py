@@ -218,3 +218,12 @@ def test_in_chromium_the_proposals_are_drawn_on_the_map(tmp_path: Path) -> None:
                 assert page.locator('#map .leaflet-overlay-pane path[stroke="#757575"]').count() == 1
             finally:
                 browser.close()
+
+
+@pytest.mark.parametrize("text", ["mon-fri 07:00-20:00; sat 10:00-16:00", "mon,wed,fri 06:00-09:00", "00:00-24:00",
+                                  "mon,tue 07:00-20:00; thu-sun 10:00-22:00"])
+def test_the_review_writes_active_times_as_the_zone_form_reads_them(text: str) -> None:
+    from web.zone_form import parse_windows, windows_text
+
+    windows = parse_windows(text, "active", with_days=True)
+    assert windows_text(windows) == text and parse_windows(windows_text(windows), "active", with_days=True) == windows

@@ -32,7 +32,7 @@ from web.reference import (
     trips_document,
     zones_document,
 )
-from web.zone_form import DAYS, zone_feature
+from web.zone_form import windows_text, zone_feature
 
 bp = Blueprint("reference", __name__, url_prefix="/reference")
 FLEET_EDITORS = ("fleet_operator", "rental", "admin")
@@ -221,22 +221,6 @@ def _proposal_signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key or "", salt=_PROPOSAL_SALT)
 
 
-def _windows_text(active: list[dict[str, Any]] | None) -> str:
-    """Contract windows as the zone form writes them (``mon-fri 07:00-20:00; sat 10:00-16:00``)."""
-    parts = []
-    for window in active or []:
-        days = sorted(window.get("days") or [], key=DAYS.index)
-        runs: list[list[str]] = []
-        for day in days:
-            if runs and DAYS.index(day) == DAYS.index(runs[-1][-1]) + 1:
-                runs[-1].append(day)
-            else:
-                runs.append([day])
-        names = ",".join(f"{run[0]}-{run[-1]}" if len(run) > 2 else ",".join(run) for run in runs)
-        parts.append(f"{names} {window['from']}-{window['to']}".strip())
-    return "; ".join(parts)
-
-
 def _corners(feature: dict[str, Any]) -> int:
     """Distinct corners of the outer ring (the closing position repeats the first)."""
     return max(len(feature["geometry"]["coordinates"][0]) - 1, 0)
@@ -245,7 +229,7 @@ def _corners(feature: dict[str, Any]) -> int:
 def _zone_fields(feature: dict[str, Any], index: int, edits: Any = None) -> dict[str, str]:
     """The zone form's name, kind and active fields of a proposal: as the reviewer edited them, else the importer's."""
     p = feature["properties"]
-    proposed = {"name": p.get("name", ""), "kind": p.get("kind", ""), "active": _windows_text(p.get("active"))}
+    proposed = {"name": p.get("name", ""), "kind": p.get("kind", ""), "active": windows_text(p.get("active"))}
     return {name: edits.get(f"{name}-{index}", value) if edits is not None else value
             for name, value in proposed.items()}
 
