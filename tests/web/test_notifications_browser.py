@@ -108,6 +108,25 @@ SHOWN = """navigator.serviceWorker.getRegistration("/static/push-worker.js")
   .then(shown => shown.map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data.url})))"""
 
 
+
+def _push_turned_on(browser: Any, base: str, subscription: str) -> Any:
+    """A phone's page of night-desk, signed in, with web push turned on through the page's own switch (the push
+    service replaced by a stand-in that hands out ``subscription``)."""
+    context = browser.new_context(viewport=PHONE)
+    context.grant_permissions(["notifications"], origin=base)
+    context.add_init_script(PUSH_SERVICE_STAND_IN % subscription)
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    page.fill("#username", "night-desk")
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{base}/alerts")
+    page.goto(f"{base}/notifications")
+    page.click("#push-on")
+    page.locator("#push-state-on").wait_for(timeout=10_000)  # after the page reloaded with the channel
+    return page
+
+
 def test_push_turned_on_in_chromium_shows_a_pushed_test_message_as_a_system_notification(
         site: tuple[str, Settings], receiver: Receiver) -> None:
     from playwright.sync_api import sync_playwright
@@ -118,18 +137,8 @@ def test_push_turned_on_in_chromium_shows_a_pushed_test_message_as_a_system_noti
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport=PHONE)
-            context.grant_permissions(["notifications"], origin=base)
-            context.add_init_script(PUSH_SERVICE_STAND_IN % keys.subscription(endpoint))
-            page: Any = context.new_page()
-            page.goto(f"{base}/login")
-            page.fill("#username", "night-desk")
-            page.fill("#password", PASSWORD)
-            page.click("main button[type=submit]")
-            page.wait_for_url(f"{base}/alerts")
-            page.goto(f"{base}/notifications")
-            page.click("#push-on")
-            page.locator("#push-state-on").wait_for(timeout=10_000)  # after the page reloaded with the channel
+            page = _push_turned_on(browser, base, keys.subscription(endpoint))
+            context = page.context
             applied = page.evaluate("localStorage.getItem('stand-in-key')")  # the key the page subscribed with
             assert base64.b64decode(applied) == base64.urlsafe_b64decode(push_public_key(settings) + "=")
             shoot(page, "notifications-phone-push-on", full_page=False)
@@ -192,18 +201,8 @@ def test_a_rotated_subscription_replaces_the_persons_channel_found_by_the_old_en
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport=PHONE)
-            context.grant_permissions(["notifications"], origin=base)
-            context.add_init_script(PUSH_SERVICE_STAND_IN % keys[0].subscription(endpoints[0]))
-            page: Any = context.new_page()
-            page.goto(f"{base}/login")
-            page.fill("#username", "night-desk")
-            page.fill("#password", PASSWORD)
-            page.click("main button[type=submit]")
-            page.wait_for_url(f"{base}/alerts")
-            page.goto(f"{base}/notifications")
-            page.click("#push-on")
-            page.locator("#push-state-on").wait_for(timeout=10_000)
+            page = _push_turned_on(browser, base, keys[0].subscription(endpoints[0]))
+            context = page.context
             [(channel_id, target)] = _push_channels(settings)
             assert target == endpoints[0]
             # without the token the site refuses, as it refuses any cross-site form
