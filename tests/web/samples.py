@@ -45,3 +45,13 @@ def stop_request(**overrides: Any) -> dict[str, Any]:
     }
     value.update(overrides)
     return value
+
+
+SQUARE = [[13.40, 52.50], [13.41, 52.50], [13.41, 52.51], [13.40, 52.51], [13.40, 52.50]]
+ZONES: dict[str, Any] = {"type": "FeatureCollection", "features": [{
+    "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [SQUARE]},
+    "properties": {"zone_id": "ber-market-1", "name": "Weihnachtsmarkt Breitscheidplatz", "kind": "market",
+                   "timezone": "Europe/Berlin"}}]}
+"""The market a decision page's stop request names (a 0.01° square in Berlin)."""
+SOUTH_OF_ZONE = (52.495, 13.405)
+"""0.005° of latitude south of the zone's southern edge: 557 m."""

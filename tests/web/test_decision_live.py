@@ -23,7 +23,7 @@ from tests.web.browser_helpers import (
     running_site,
     sign_in,
 )
-from tests.web.samples import alert, stop_request
+from tests.web.samples import SOUTH_OF_ZONE, ZONES, alert, stop_request
 from web.db import make_engine
 from web.migrate import upgrade_store
 from web.positions import Fix, note_position
@@ -34,12 +34,6 @@ from web.views import events
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
-SQUARE = [[13.40, 52.50], [13.41, 52.50], [13.41, 52.51], [13.40, 52.51], [13.40, 52.50]]
-ZONES = {"type": "FeatureCollection", "features": [{
-    "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [SQUARE]},
-    "properties": {"zone_id": "ber-market-1", "name": "Weihnachtsmarkt Breitscheidplatz", "kind": "market",
-                   "timezone": "Europe/Berlin"}}]}
-SOUTH_OF_ZONE = (52.495, 13.405)
 INSIDE_ZONE = (52.505, 13.405)
 SEEN_WITHIN_MS = 5000
 """The stream asks again every half second here (two seconds on a real site); a change shows within a few."""

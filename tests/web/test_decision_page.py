@@ -11,20 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.web.people import csrf_token, signed_in
-from tests.web.samples import alert, stop_request
+from tests.web.samples import SOUTH_OF_ZONE, ZONES, alert, stop_request
 from web.db import get_engine
 from web.models import AuditRow, StopRequestRow
 from web.positions import Fix, note_position
 from web.reference import put_zones
 from web.store import rfc3339, upsert_alert, upsert_stop_request
-
-SQUARE = [[13.40, 52.50], [13.41, 52.50], [13.41, 52.51], [13.40, 52.51], [13.40, 52.50]]
-ZONES = {"type": "FeatureCollection", "features": [{
-    "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [SQUARE]},
-    "properties": {"zone_id": "ber-market-1", "name": "Weihnachtsmarkt Breitscheidplatz", "kind": "market",
-                   "timezone": "Europe/Berlin"}}]}
-SOUTH_OF_ZONE = (52.495, 13.405)
-"""0.005° of latitude south of the zone's southern edge: 557 m."""
 
 
 def _stamp(moment: datetime) -> str:
