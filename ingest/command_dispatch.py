@@ -30,7 +30,7 @@ from ingest.kafka_clients import (
     raise_unacknowledged,
     read_to_end,
 )
-from ingest.reference_source import ReferenceParts
+from ingest.reference_source import TopicSource
 from ingest.topics import VEHICLE_COMMANDS
 from telematics.bundle import FLEET_FILE, TRIPS_FILE, ZONES_FILE
 from telematics.commands import (
@@ -354,6 +354,8 @@ class CommandDispatch:
             zone_set_ttl_s=options.zone_set_ttl_s,
         )
         self._zones_checked: float | None = None
+        self._reference: TopicSource | None = None
+        """The reference topic, read on from where the last zone-set check left it."""
         self._fixed_key = private_key is not None
         self._key_entries: list[KeyEntry] | None = None
         self.clock = clock
@@ -385,6 +387,8 @@ class CommandDispatch:
                     self._send_zone_sets()
         finally:
             consumer.close(autocommit=False)
+            if self._reference is not None:
+                self._reference.close()
             if self._producer is not None:
                 self._producer.close()
 
@@ -471,11 +475,10 @@ class CommandDispatch:
                 log.error("reference data in %s not read for zone sets: %s", directory, exc)
                 return None
         # The site sends the reference data in parts (a fleet, a vehicle's trips, a zone; whole snapshots before
-        # that): rebuilt here as the detectors rebuild it, newest version per key.
-        parts = ReferenceParts()
-        for message in read_to_end(self.options.bootstrap, topics.REFERENCE, client_id=f"{self.client_id}-zones"):
-            parts.apply(message.value)
-        return parts.document() if parts.version is not None else None
+        # that): rebuilt as the detectors rebuild it, newest version per key, reading only what is new each time.
+        if self._reference is None:
+            self._reference = TopicSource(self.options.bootstrap)
+        return self._reference.document()
 
     def _reject(self, message: Any, error: str) -> None:
         log.warning("stop request at %s[%d]@%d rejected: %s", message.topic, message.partition, message.offset, error)

@@ -297,6 +297,12 @@ class TopicSource:
         self._read_new()
         return self._pending
 
+    def document(self) -> dict[str, Any] | None:
+        """The reference data as bundle-shaped documents (ReferenceParts.document), None before any is published;
+        each call reads only what was published since the last."""
+        self._read_new()
+        return self._parts.document() if self._parts.version is not None else None
+
     def close(self) -> None:
         self._consumer.close()
 
