@@ -3,11 +3,12 @@
     python bench/bench_outbox.py [--reference-rows 15000] [--stop-requests 50] [--timed 5]
 
 On the embedded defaults: the embedded broker, a SQLite store and the sink (`run_sink`, as `truckguard sink` runs
-it, with its stop lane's own thread) in this process. The outbox (web/outbox.py) is filled in one transaction with
---reference-rows reference messages, one per vehicle's planned trips of a 15,000-vehicle fleet (the issue's fleet;
-each about 1 kB, distinct keys, so none is superseded), and --stop-requests stop requests each first approved and
-then authorised (two stop-lane rows each). Then stop requests are authorised through the site's own code
-(`web.stop_flow.approve`) one after another, each timed from its commit to its `authorized` message on the topic:
+it, with its stop lane's own thread) in this process. The outbox (web/outbox.py, relayed by workers/outbox_relay.py)
+is filled in one transaction with --reference-rows reference messages, one per vehicle's planned trips of a
+15,000-vehicle fleet (the issue's fleet; each about 1 kB, distinct keys, so none is superseded), and --stop-requests
+stop requests each first approved and then authorised (two stop-lane rows each). Then stop requests are authorised
+through the site's own code (`web.stop_flow.approve`) one after another, each timed from its commit to its
+`authorized` message on the topic:
 
 - warm: the sink is running when the backlog lands; --timed decisions, 0.5 s apart, while the backlog drains;
 - cold: the backlog and one decision are queued while no sink runs (an outage); timed from the sink's start.
@@ -46,9 +47,9 @@ from web.migrate import upgrade_store
 from web.models import OutboxRow
 from web.outbox import GENERAL_LANE, STOP_LANE, enqueue
 from web.reference import REFERENCE_TOPIC
-from web.sink import run_sink
 from web.stop_flow import approve
 from web.store import upsert_stop_request
+from workers.sink import run_sink
 
 FLEET_VEHICLES = 15_000
 

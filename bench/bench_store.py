@@ -112,7 +112,7 @@ def write_positions(url: str, vehicles: int, stop: multiprocessing.synchronize.E
     from tests.web.samples import alert
     from web.db import make_engine, writer
     from web.positions import Fix, PositionBuffer
-    from web.sink import Message, write_batch
+    from workers.store_sink import Message, write_batch
 
     engine = make_engine(url)
     buffer = PositionBuffer()

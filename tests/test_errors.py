@@ -10,7 +10,7 @@ import pytest
 
 from telematics.errors import TruckguardError
 
-PACKAGES = ("telematics", "anomaly", "ingest", "can_sim", "web", "toolkit", "truckguard")
+PACKAGES = ("telematics", "anomaly", "ingest", "can_sim", "web", "workers", "toolkit", "truckguard")
 OUTSIDE = {"web.accounts.LoginThrottled", "web.passwords.HashingBusy"}
 """HTTP answers raised inside a view (429 sign-in throttled, 503 sign-in busy); Flask turns them into a response,
 so they never reach the command line."""

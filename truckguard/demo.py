@@ -207,7 +207,7 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
              durable: bool = False) -> int:
     """Durable: the embedded broker keeps its messages on disk (or on TRUCKGUARD_BROKER_STORAGE), not in memory."""
     from can_sim.teltonika_device import start_demo_device
-    from web.reference import publish_reference
+    from workers.reference_publish import publish_reference
 
     demo = prepare(settings, speed)
     workdir = demo.workdir

@@ -39,7 +39,6 @@ from web.outbox import (
     REFERENCE_MAX_BYTES,
     REFERENCE_MAX_COMPRESSED_BYTES,
     enqueue,
-    make_general_producer,
     wire_size,
 )
 from web.scope import Scope
@@ -438,31 +437,3 @@ def import_reference(url: str, bundle_dir: Path | str, *, actor: str = "cli") ->
     finally:
         engine.dispose()
     return counts
-
-
-def publish_reference(settings: Any) -> int:
-    """Sends every part of the store's reference data and a manifest to truckguard.reference.v1 now (what the
-    demo does as it starts, so detectors hold exactly the store's data); returns the version sent."""
-    from ingest.topics import ensure_topics
-    from web.db import make_engine
-    from web.migrate import upgrade_store
-
-    upgrade_store(settings.store_url)
-    engine = make_engine(settings.store_url)
-    try:
-        with Session(engine) as session:
-            version = current_version(session)
-            messages = full_reference(session, version)
-    finally:
-        engine.dispose()
-    ensure_topics(settings.bootstrap, settings.partitions, (REFERENCE_TOPIC,))
-    producer = make_general_producer(settings.bootstrap, "truckguard-web-reference")
-    try:
-        futures = [producer.send(REFERENCE_TOPIC, key=key.encode(), value=orjson.dumps(message))
-                   for key, message in messages]
-        producer.flush()
-        for future in futures:
-            future.get(timeout=30)
-    finally:
-        producer.close(timeout=5)
-    return version

@@ -1,4 +1,4 @@
-"""Serves the web site with waitress (a thread pool), optionally with the output sink beside it."""
+"""Serves the web site with waitress (a thread pool)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ CONNECTION_LIMIT = 2_000
 """Open connections waitress keeps (its default, 100, would refuse new ones once 100 consoles keep theirs alive)."""
 IDLE_CONNECTION_S = 30
 """An idle kept-alive connection is closed after this long (waitress's default is 120 s)."""
-SINK_STOP_S = 5
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +40,9 @@ def make_server(
     )
 
 
-def serve(settings: Settings, host: str | None = None, port: int | None = None, *, sink: bool = False) -> None:
-    """Serves until interrupted; with ``sink`` the output sink fills the store from Kafka in a thread."""
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Serves until interrupted (Ctrl-C or SIGTERM)."""
     server = make_server(settings, host, port)
-    stop = threading.Event()
-    sink_thread: threading.Thread | None = None
-    if sink:
-        from web.sink import run_sink
-
-        sink_thread = threading.Thread(target=run_sink, args=(settings, stop), name="output-sink", daemon=True)
-        sink_thread.start()
     log.info("web site on http://%s:%s/", server.effective_host, server.effective_port)
     previous = _stop_on_sigterm()
     try:
@@ -58,12 +50,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     except KeyboardInterrupt:
         pass
     finally:
-        stop.set()
         server.close()
-        if sink_thread is not None:
-            sink_thread.join(timeout=SINK_STOP_S)
-            if sink_thread.is_alive():
-                log.warning("output sink still busy after %d s; leaving it to exit with the process", SINK_STOP_S)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

@@ -33,9 +33,9 @@ from web.reference import (
     reference_snapshot,
 )
 from web.scope import Scope
-from web.sink import run_sink
 from web.stop_flow import approve
 from web.store import upsert_stop_request
+from workers.sink import run_sink
 
 EVERYTHING = Scope(None)
 

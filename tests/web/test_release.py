@@ -40,11 +40,11 @@ from web import create_app
 from web.db import get_engine
 from web.migrate import upgrade_store
 from web.models import AuditRow, OutboxRow
-from web.outbox import relay
 from web.reference import announce_change, put_fleet_document, put_trips
 from web.scope import Scope
 from web.stop_flow import ReleaseUnavailable, approve_release, release_of
 from web.store import upsert_alert, upsert_stop_request
+from workers.outbox_relay import relay
 
 FLEET = {
     "fleets": [{"fleet_id": "nordfracht", "name": "Nordfracht", "kind": "haulier", "timezone": "Europe/Berlin",

@@ -30,7 +30,7 @@ from tests.web.samples import stop_request
 from web import alarms
 from web.db import get_engine, make_engine
 from web.models import OutboxRow
-from web.outbox import GENERAL_LANE, MAX_ATTEMPTS, STOP_LANE, enqueue, outbox_health, relay, relay_lane
+from web.outbox import GENERAL_LANE, STOP_LANE, enqueue, outbox_health
 from web.reference import (
     REFERENCE_KEY,
     REFERENCE_TOPIC,
@@ -43,6 +43,7 @@ from web.reference import (
 from web.scope import Scope
 from web.stop_flow import approve
 from web.store import upsert_stop_request
+from workers.outbox_relay import MAX_ATTEMPTS, relay, relay_lane
 
 
 class Future:

@@ -20,7 +20,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
-    from web.sink import run_sink
+    from workers.sink import run_sink
 
     run_sink(settings, stop_on_signals())
     return 0

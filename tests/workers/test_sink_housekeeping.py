@@ -23,12 +23,14 @@ from tests.web.samples import stop_request
 from web.db import make_engine
 from web.migrate import upgrade_store
 from web.models import OutboxRow, StopRequestRow, TrackPointRow
-from web.outbox import relay
 from web.positions import PositionBuffer, latest_positions
 from web.reference import REFERENCE_TOPIC, announce_change, put_zones
-from web.sink import housekeeping, read_fixes, run_positions, run_sink
 from web.stop_flow import approve
 from web.store import upsert_stop_request
+from workers.housekeeping import housekeeping
+from workers.outbox_relay import relay
+from workers.positions_feed import read_fixes, run_positions
+from workers.sink import run_sink
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from ingest.topics import ALERTS, DEADLETTER, STOP_REQUESTS
 from telematics.settings import Settings
 from tests.web.samples import alert, stop_request
-from web import sink as sink_module
 from web.models import AlertRow
-from web.sink import GROUP_ID, OutputSink, run_sink
 from web.store import list_alerts, list_stop_requests
+from workers import store_sink
+from workers.sink import run_sink
+from workers.store_sink import GROUP_ID, OutputSink
 
 
 class Record(NamedTuple):
@@ -117,7 +118,7 @@ def test_store_failure_commits_nothing_and_rewinds(engine: Engine, monkeypatch: 
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
     with monkeypatch.context() as patch:
-        patch.setattr(sink_module, "write_batch", down)
+        patch.setattr(store_sink, "write_batch", down)
         with pytest.raises(OperationalError):
             sink.step()
     assert consumer.committed == {}
@@ -129,14 +130,14 @@ def test_store_failure_commits_nothing_and_rewinds(engine: Engine, monkeypatch: 
 
 
 def test_a_row_the_database_refuses_is_dead_lettered_alone(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    real: Callable[..., bool] = sink_module._UPSERTS[ALERTS]
+    real: Callable[..., bool] = store_sink._UPSERTS[ALERTS]
 
     def picky(session: Session, value: dict[str, Any]) -> bool:
         if value["alert_id"] == "al-refused":
             raise IntegrityError("INSERT", {}, Exception("value too long"))
         return real(session, value)
 
-    monkeypatch.setitem(sink_module._UPSERTS, ALERTS, picky)
+    monkeypatch.setitem(store_sink._UPSERTS, ALERTS, picky)
     consumer = FakeConsumer([
         Record(ALERTS, 0, 0, b"a", _json(alert())),
         Record(ALERTS, 0, 1, b"b", _json(alert(alert_id="al-refused"))),
