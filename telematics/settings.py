@@ -38,16 +38,19 @@ class Settings:
     """Where `devices serve` listens; 0.0.0.0 to accept units and tracking servers from the network."""
     teltonika_port: int | None = None
     """Teltonika TCP listener port (Teltonika's own servers and Traccar use 5027); none: that listener is off."""
+    queclink_port: int | None = None
+    """Queclink @Track TCP listener port (Traccar serves the protocol on 5004); none: that listener is off."""
     osmand_port: int | None = None
     """OsmAnd HTTP listener port (Traccar serves the protocol on 5055, what phone apps default to); none: off."""
     traccar_port: int | None = None
     """HTTP port for a Traccar server's forward.url and event.forward.url; none: off."""
     devices_idle_timeout_s: float = 600.0
-    """A Teltonika connection silent this long is closed: twice an FMB unit's default open-link timeout (300 s)."""
+    """A Teltonika or Queclink connection silent this long is closed: twice an FMB unit's default open-link timeout
+    (300 s)."""
     devices_max_connections: int = 5000
-    """Teltonika connections served at once; one more is closed at accept, so a flood of connections cannot take
-    every file descriptor (Linux's usual soft limit is 1,024 per process: `devices serve` raises its own to the
-    hard limit) from the units already connected."""
+    """TCP device connections (Teltonika and Queclink together) served at once; one more is closed at accept, so a
+    flood of connections cannot take every file descriptor (Linux's usual soft limit is 1,024 per process: `devices
+    serve` raises its own to the hard limit) from the units already connected."""
     reference_dir: Path | None = None
     models_dir: Path | None = None
     can_model_path: Path | None = None
@@ -144,6 +147,7 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "TRUCKGUARD_CHECKPOINT_S": ("checkpoint_s", float),
     "TRUCKGUARD_DEVICES_HOST": ("devices_host", str),
     "TRUCKGUARD_TELTONIKA_PORT": ("teltonika_port", int),
+    "TRUCKGUARD_QUECLINK_PORT": ("queclink_port", int),
     "TRUCKGUARD_OSMAND_PORT": ("osmand_port", int),
     "TRUCKGUARD_TRACCAR_PORT": ("traccar_port", int),
     "TRUCKGUARD_DEVICES_IDLE_TIMEOUT_S": ("devices_idle_timeout_s", float),
@@ -191,6 +195,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if settings.partitions < 1:
         raise SettingsError(f"TRUCKGUARD_PARTITIONS={settings.partitions}: expected at least 1")
     for variable, port in (("TRUCKGUARD_TELTONIKA_PORT", settings.teltonika_port),
+                           ("TRUCKGUARD_QUECLINK_PORT", settings.queclink_port),
                            ("TRUCKGUARD_OSMAND_PORT", settings.osmand_port),
                            ("TRUCKGUARD_TRACCAR_PORT", settings.traccar_port)):
         if port is not None and not 0 < port < 65536:

@@ -16,7 +16,7 @@ class DeviceCounters:
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Inputs refused, by (listener, reason)."""
     connected: int = 0
-    """Teltonika devices connected now."""
+    """Teltonika and Queclink units connected now (the TCP listeners)."""
 
     def accept(self, listener: str, records: int = 1) -> None:
         self.accepted[listener] += records
@@ -40,7 +40,7 @@ class DeviceCounters:
             "# TYPE truckguard_device_inputs_rejected_total counter",
             *(f'truckguard_device_inputs_rejected_total{{listener="{k}",reason="{r}"}} {v}'
               for (k, r), v in sorted(self.rejected.items())),
-            "# HELP truckguard_devices_connected Teltonika devices connected now.",
+            "# HELP truckguard_devices_connected Teltonika and Queclink units connected now.",
             "# TYPE truckguard_devices_connected gauge",
             f"truckguard_devices_connected {self.connected}",
         ]

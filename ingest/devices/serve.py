@@ -14,6 +14,7 @@ from ingest.devices.counters import DeviceCounters
 from ingest.devices.directory import DeviceDirectory
 from ingest.devices.http_server import DeviceHttp, HttpOptions
 from ingest.devices.publisher import DevicePublisher, make_device_producer
+from ingest.devices.queclink_server import QueclinkOptions, QueclinkServer
 from ingest.devices.teltonika_server import TeltonikaOptions, TeltonikaServer
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 class ServeOptions:
     bootstrap: str
     teltonika: TeltonikaOptions | None = None
+    queclink: QueclinkOptions | None = None
     http: HttpOptions = field(default_factory=HttpOptions)
     summary_every_s: float = 60.0
     reference_check_s: float = 5.0
@@ -60,20 +62,29 @@ def raise_descriptor_limit(connections: int) -> int:
 async def serve_devices(options: ServeOptions, directory: DeviceDirectory, stop: asyncio.Event,
                         started: asyncio.Future[RunningDevices] | None = None) -> DeviceCounters:
     """Listens until ``stop`` is set; then closes the listeners and flushes what is still in flight."""
-    if options.teltonika is None and options.http.osmand_port is None and options.http.traccar_port is None:
-        raise ValueError("no listener asked for: give --teltonika, --osmand and/or --traccar a port")
+    tcp = [o for o in (options.teltonika, options.queclink) if o is not None]
+    if not tcp and options.http.osmand_port is None and options.http.traccar_port is None:
+        raise ValueError("no listener asked for: give --teltonika, --queclink, --osmand and/or --traccar a port")
     loop = asyncio.get_running_loop()
     publisher = DevicePublisher(make_device_producer(options.bootstrap, "truckguard-devices"))
     counters = DeviceCounters()
-    teltonika = None
+    teltonika: TeltonikaServer | None = None
+    queclink: QueclinkServer | None = None
     http = DeviceHttp(directory, publisher, counters)
     try:
         ports: dict[str, int] = {}
+        # The TCP listeners share one count of connected units (DeviceCounters.connected) and one open-file budget.
+        fit = raise_descriptor_limit(max(o.max_connections for o in tcp)) if tcp else 0
         if options.teltonika is not None:
-            fit = raise_descriptor_limit(options.teltonika.max_connections)
-            teltonika_options = dataclasses.replace(options.teltonika, max_connections=fit)
+            teltonika_options = dataclasses.replace(options.teltonika,
+                                                    max_connections=min(fit, options.teltonika.max_connections))
             teltonika = TeltonikaServer(teltonika_options, directory, publisher, counters)
             ports["teltonika"] = await teltonika.start()
+        if options.queclink is not None:
+            queclink_options = dataclasses.replace(options.queclink,
+                                                   max_connections=min(fit, options.queclink.max_connections))
+            queclink = QueclinkServer(queclink_options, directory, publisher, counters)
+            ports["queclink"] = await queclink.start()
         ports.update(await http.start(options.http))
         if started is not None:
             started.set_result(RunningDevices(ports, counters))
@@ -89,6 +100,8 @@ async def serve_devices(options: ServeOptions, directory: DeviceDirectory, stop:
     finally:
         if teltonika is not None:
             await teltonika.close()
+        if queclink is not None:
+            await queclink.close()
         await http.close()
         unacknowledged = await publisher.close()
         if unacknowledged:

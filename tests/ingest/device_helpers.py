@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from ingest.devices.directory import DeviceDirectory
 from ingest.devices.http_server import HttpOptions
+from ingest.devices.queclink_server import QueclinkOptions
 from ingest.devices.serve import RunningDevices, ServeOptions, run_devices
 from ingest.devices.teltonika_server import TeltonikaOptions
 from telematics.reference import Fleet, ReferenceData, Vehicle
@@ -42,11 +43,12 @@ class Service:
 
 @contextmanager
 def device_service(bootstrap: str, data: ReferenceData, *, teltonika: TeltonikaOptions | None = None,
-                   http: bool = False) -> Iterator[Service]:
+                   http: bool = False, queclink: QueclinkOptions | None = None) -> Iterator[Service]:
     """`devices serve` on free loopback ports in a thread; stopped (and flushed) on exit."""
     options = ServeOptions(
         bootstrap=bootstrap,
         teltonika=teltonika or TeltonikaOptions(port=0),
+        queclink=queclink,
         http=HttpOptions(osmand_port=0, traccar_port=0) if http else HttpOptions(),
         summary_every_s=3600,
         reference_check_s=0.2,

@@ -24,18 +24,23 @@ def _directory(settings: Settings):
 
 def cmd_devices_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.devices.http_server import HttpOptions
+    from ingest.devices.queclink_server import QueclinkOptions
     from ingest.devices.serve import ServeOptions, run_devices
     from ingest.devices.teltonika_server import TeltonikaOptions
     from ingest.topics import ensure_topics
+    from telematics.devices.queclink_telemetry import DigitalInputs
     from telematics.devices.teltonika_telemetry import InputAssignments
 
     settings = settings.with_overrides(
-        devices_host=args.host, teltonika_port=args.teltonika, osmand_port=args.osmand, traccar_port=args.traccar,
-        devices_idle_timeout_s=args.idle_timeout, devices_max_connections=args.max_connections,
+        devices_host=args.host, teltonika_port=args.teltonika, queclink_port=args.queclink, osmand_port=args.osmand,
+        traccar_port=args.traccar, devices_idle_timeout_s=args.idle_timeout,
+        devices_max_connections=args.max_connections,
     )
-    if settings.teltonika_port is None and settings.osmand_port is None and settings.traccar_port is None:
-        print("devices serve: give at least one of --teltonika PORT, --osmand PORT, --traccar PORT (or "
-              "TRUCKGUARD_TELTONIKA_PORT, TRUCKGUARD_OSMAND_PORT, TRUCKGUARD_TRACCAR_PORT)", file=sys.stderr)
+    ports = (settings.teltonika_port, settings.queclink_port, settings.osmand_port, settings.traccar_port)
+    if all(port is None for port in ports):
+        print("devices serve: give at least one of --teltonika PORT, --queclink PORT, --osmand PORT, --traccar PORT "
+              "(or TRUCKGUARD_TELTONIKA_PORT, TRUCKGUARD_QUECLINK_PORT, TRUCKGUARD_OSMAND_PORT, "
+              "TRUCKGUARD_TRACCAR_PORT)", file=sys.stderr)
         return 2
     ensure_topics(settings.bootstrap, settings.partitions)
     teltonika = None
@@ -44,9 +49,16 @@ def cmd_devices_serve(args: argparse.Namespace, settings: Settings) -> int:
                                      idle_timeout_s=settings.devices_idle_timeout_s,
                                      max_connections=settings.devices_max_connections,
                                      inputs=InputAssignments.parse(args.input or ()))
+    queclink = None
+    if settings.queclink_port is not None:
+        queclink = QueclinkOptions(host=settings.devices_host, port=settings.queclink_port,
+                                   idle_timeout_s=settings.devices_idle_timeout_s,
+                                   max_connections=settings.devices_max_connections,
+                                   inputs=DigitalInputs.parse(args.queclink_input or ()))
     options = ServeOptions(
         bootstrap=settings.bootstrap,
         teltonika=teltonika,
+        queclink=queclink,
         http=HttpOptions(host=settings.devices_host, osmand_port=settings.osmand_port,
                          traccar_port=settings.traccar_port),
         summary_every_s=args.summary_every,
@@ -130,7 +142,8 @@ def register(sub: Subparsers) -> None:
     actions = devices.add_subparsers(dest="devices_action", required=True, metavar="ACTION")
 
     serve = actions.add_parser(
-        "serve", help="Teltonika TCP, OsmAnd and Traccar forwarding listeners publishing to truckguard.telemetry.v1",
+        "serve", help="Teltonika and Queclink TCP, OsmAnd and Traccar forwarding listeners publishing to "
+                      "truckguard.telemetry.v1",
         description="Accepts devices listed in some vehicle's device_ids and publishes their records; a device is "
                     "acknowledged only after Kafka acknowledged its records.")
     serve.set_defaults(handler=cmd_devices_serve)
@@ -139,6 +152,9 @@ def register(sub: Subparsers) -> None:
                                       "devices from the network)")
     serve.add_argument("--teltonika", type=int, metavar="PORT",
                        help="Teltonika TCP port (Codec 8, 8E, 16), e.g. 5027 (TRUCKGUARD_TELTONIKA_PORT)")
+    serve.add_argument("--queclink", type=int, metavar="PORT",
+                       help="Queclink @Track TCP port (GV, GL, GMT units, ASCII reports), e.g. 5004 "
+                            "(TRUCKGUARD_QUECLINK_PORT)")
     serve.add_argument("--osmand", type=int, metavar="PORT",
                        help="OsmAnd HTTP port (Traccar Client, phone apps), e.g. 5055 (TRUCKGUARD_OSMAND_PORT)")
     serve.add_argument("--traccar", type=int, metavar="PORT",
@@ -147,11 +163,14 @@ def register(sub: Subparsers) -> None:
     serve.add_argument("--input", action="append", metavar="FIELD=IO[:inverted]",
                        help="a Teltonika digital input wired to a contract field, e.g. cargo_door_open=2 for DIN2 "
                             "(repeatable; fields: cab_door_open, cargo_door_open, trailer_connected, parking_brake)")
+    serve.add_argument("--queclink-input", action="append", metavar="FIELD=INPUT[:inverted]",
+                       help="a Queclink digital input wired to a contract field, e.g. cargo_door_open=2 for digital "
+                            "input 2 (its +RESP:GTDIS reports; repeatable; fields as --input)")
     serve.add_argument("--idle-timeout", type=float,
-                       help="seconds of silence before a Teltonika connection is closed "
+                       help="seconds of silence before a Teltonika or Queclink connection is closed "
                             "(TRUCKGUARD_DEVICES_IDLE_TIMEOUT_S, default 600)")
     serve.add_argument("--max-connections", type=int,
-                       help="Teltonika connections served at once; more are closed at once "
+                       help="Teltonika and Queclink connections served at once, together; more are closed at once "
                             "(TRUCKGUARD_DEVICES_MAX_CONNECTIONS, default 5000)")
     serve.add_argument("--summary-every", type=float, default=60.0,
                        help="seconds between counter lines in the log (default 60)")

@@ -1,0 +1,182 @@
+"""Queclink @Track reports to contract telemetry records, one record per GNSS block.
+
+What each report means is Queclink's (see telematics/devices/queclink.py for the documents): GTSOS is sent when the
+digital input set up for SOS triggers, GTTOW when the motion sensor detects towing (armed only once the engine has
+been off for <Engine Off to Tow>, AT+GTTOW), GTIGN/GTIGF when the ignition goes on/off, GTMPF/GTEPF when the main
+(external) supply is cut, GTJDR when the jamming detector fires and GTJDS when it enters (2) or quits (1) jamming,
+GTDIS when a digital input changes, with the input in <Report ID> and its new state in <Report Type>.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from telematics.devices.queclink import GnssBlock, QueclinkReport, report_id_and_type
+from telematics.devices.telemetry import device_seq, finish
+from telematics.errors import ConfigurationError
+
+SOURCE = "queclink"
+"""The contract's ``source`` is open text ("sim, teltonika, traccar, osmand, import, ..."): the protocol's maker."""
+
+PANIC_REPORTS = frozenset({"GTSOS"})
+IGNITION = {"GTIGN": True, "GTIGF": False, "GTTOW": False}
+"""GTTOW says the ignition is off: the tow alarm is armed only after the engine has been off for a while."""
+POWER_CUT_REPORTS = frozenset({"GTMPF", "GTEPF"})
+"""The external (main) supply was cut: the contract says so with ``ext_power_v`` near 0."""
+JAMMING_DETECTED = "GTJDR"
+JAMMING_STATE = "GTJDS"
+_JAMMING_STATES = {"1": False, "2": True}
+DIGITAL_INPUT_REPORT = "GTDIS"
+MILEAGE_REPORTS = frozenset(
+    {
+        "GTFRI",
+        "GTTOW",
+        "GTDIS",
+        "GTIOB",
+        "GTGEO",
+        "GTSPD",
+        "GTSOS",
+        "GTRTL",
+        "GTDOG",
+        "GTIGL",
+        "GTHBM",
+    }
+)
+"""Position reports whose first field after the positions is the unit's mileage (km)."""
+EXTERNAL_POWER_IN_FRI = frozenset({"06"})
+"""Device types whose GTFRI carries the external supply in mV in the first field after the device name, when
+<Sync with FRI> of AT+GTEPS is on: the GV300 (TRACGV300AN002, section 3.2.8). Other models put other readings
+there (the GV200 its analog input), so it is read only for these."""
+
+_SEQ_COUNT_BITS = 14
+_SEQ_INDEX_BITS = 4
+"""seq discriminator: the low 14 bits of the count number and the block's index in its message (0-14). Two
+messages of one instant differ in count number, which the unit increments per message."""
+
+_BOOLEAN_FIELDS = ("cab_door_open", "cargo_door_open", "trailer_connected", "parking_brake")
+MAX_INPUT_ID = 15
+"""<Report ID> is one hex digit; GV-series units have up to 4 digital inputs besides ignition detection."""
+
+
+class DigitalInputError(ConfigurationError):
+    """A digital input assignment (FIELD=INPUT[:inverted]) is malformed."""
+
+
+@dataclass(frozen=True)
+class DigitalInputs:
+    """Which digital input of a Queclink unit carries which contract boolean, for units wired alike."""
+
+    fields: dict[int, tuple[str, bool]] = field(default_factory=dict)
+    """Input ID (as in GTDIS <Report ID>) -> (contract field, inverted: the field is true when the input is 0)."""
+
+    @classmethod
+    def parse(cls, specs: list[str] | tuple[str, ...]) -> DigitalInputs:
+        """From 'cargo_door_open=2', 'cab_door_open=1:inverted' (the input ID of AT+GTDIS)."""
+        fields: dict[int, tuple[str, bool]] = {}
+        for spec in specs:
+            name, _, rest = spec.partition("=")
+            number, _, flag = rest.partition(":")
+            if name not in _BOOLEAN_FIELDS:
+                raise DigitalInputError(f"{spec!r}: field {name!r}, expected one of {', '.join(_BOOLEAN_FIELDS)}")
+            if not number.isdigit() or not 1 <= int(number) <= MAX_INPUT_ID:
+                raise DigitalInputError(
+                    f"{spec!r}: input {number!r}, expected a digital input ID from 1 to "
+                    f"{MAX_INPUT_ID}, such as 2 for digital input 2"
+                )
+            if flag not in ("", "inverted"):
+                raise DigitalInputError(f"{spec!r}: {flag!r}, expected nothing or ':inverted'")
+            fields[int(number)] = (name, flag == "inverted")
+        return cls(fields)
+
+
+NO_INPUTS = DigitalInputs()
+
+
+def _number_or_none(text: str) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def _position(block: GnssBlock, obj: dict[str, Any]) -> None:
+    obj["gnss_fix"] = block.has_fix
+    if not block.has_fix:
+        return  # a last known position is not where the vehicle is now: the contract wants none then
+    obj["lat"] = block.lat
+    obj["lon"] = block.lon
+    obj["hdop"] = float(block.accuracy or 0)
+    if block.speed_kmh is not None:
+        obj["gnss_speed_kmh"] = block.speed_kmh
+    if block.azimuth_deg is not None:
+        obj["heading_deg"] = float(block.azimuth_deg % 360)
+    if block.altitude_m is not None:
+        obj["altitude_m"] = block.altitude_m
+
+
+def _event_fields(report: QueclinkReport, obj: dict[str, Any], inputs: DigitalInputs) -> None:
+    message = report.message
+    name = message.name
+    if name in PANIC_REPORTS:
+        obj["panic"] = True  # a panic report; other reports say nothing about the button
+    if name in IGNITION:
+        obj["ignition"] = IGNITION[name]
+    if name in POWER_CUT_REPORTS:
+        obj["ext_power_v"] = 0.0
+    if name == JAMMING_DETECTED:
+        obj["gnss_jamming"] = True
+    if name == JAMMING_STATE and report.leading and report.leading[0] in _JAMMING_STATES:
+        obj["gnss_jamming"] = _JAMMING_STATES[report.leading[0]]
+    if name in MILEAGE_REPORTS and report.trailing:
+        mileage = _number_or_none(report.trailing[0])
+        if mileage is not None:
+            obj["odometer_km"] = mileage
+    if name == "GTFRI" and message.device_type in EXTERNAL_POWER_IN_FRI and report.leading:
+        millivolts = _number_or_none(report.leading[0])
+        if millivolts is not None:
+            obj["ext_power_v"] = millivolts / 1000
+    if name == DIGITAL_INPUT_REPORT:
+        input_id, state = report_id_and_type(report)
+        if input_id is not None and state is not None:
+            assigned = inputs.fields.get(input_id)
+            if assigned is None:
+                obj["io"] = {f"din{input_id}": state}
+            else:
+                field_name, inverted = assigned
+                obj[field_name] = (state != 0) != inverted
+
+
+def record_time_ms(report: QueclinkReport, index: int) -> int:
+    """When block ``index`` was true: its GPS UTC time with a fix, else the message's send time (the last known
+    position of a unit without a fix carries the time of that old fix, not of the event)."""
+    block = report.blocks[index]
+    if block.has_fix and block.gnss_ts_ms is not None:
+        return block.gnss_ts_ms
+    return report.message.send_ts_ms
+
+
+def block_to_telemetry(
+    report: QueclinkReport, index: int, vehicle_id: str, inputs: DigitalInputs = NO_INPUTS
+) -> dict[str, Any]:
+    """Block ``index`` of a report to a contract record (a dict ready for JSON); InvalidRecord when it breaks the
+    contract.
+
+    ``seq`` comes from the record's time, the message's count number and the block's place in the message: a
+    message sent again (after a lost acknowledgement, or late from the unit's buffer as ``+BUFF``, which keeps the
+    send time and count number) yields the same seq, and the detector drops the copy.
+    """
+    message = report.message
+    ts_ms = record_time_ms(report, index)
+    discriminator = (message.count & ((1 << _SEQ_COUNT_BITS) - 1)) << _SEQ_INDEX_BITS | index
+    obj: dict[str, Any] = {
+        "vehicle_id": vehicle_id,
+        "seq": device_seq(ts_ms, discriminator),
+        "source": SOURCE,
+    }
+    _position(report.blocks[index], obj)
+    _event_fields(report, obj, inputs)
+    obj["event"] = message.name
+    if message.buffered:
+        obj["buffered"] = True
+    return finish(obj, ts_ms)
