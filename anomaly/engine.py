@@ -23,7 +23,7 @@ from anomaly.detectors.safety_systems import intent_off
 from anomaly.findings import Detector, Finding, SilenceDetector
 from anomaly.incidents import Change
 from anomaly.kinematics import remember
-from anomaly.observation import Observation, RouteHint
+from anomaly.observation import Observation, RouteHint, note_stop_visit
 from anomaly.open_alerts import OpenAlert
 from anomaly.ordering import Admission, admit, release_all, release_ready
 from anomaly.saved_state import load
@@ -257,6 +257,7 @@ class DetectionEngine:
                         if alert is not None:
                             outputs.append(alert)
                     everyone = True
+        note_stop_visit(obs)
         remember(state.motion, record, obs.motion, obs.speed_kmh, obs.moving)
         if state.open_alerts:
             request = self._stop_request(state, obs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from anomaly.config import EngineConfig
@@ -357,19 +358,30 @@ class Observation:
         return value  # type: ignore[no-any-return]
 
     def _find_planned_stop(self) -> TripStop | None:
+        stop = self.planned_stop_key
+        return stop[1] if stop is not None else None
+
+    @property
+    def planned_stop_key(self) -> tuple[str, TripStop] | None:
+        """The planned stop the vehicle is at (see planned_stop) with its key (``trip_id#index``), if any."""
         record = self.record
         if self.trip is None or not record.has_position:
             return None
-        lat, lon, ts = record.lat, record.lon, record.ts_ms
-        slack = self.place_slack_m
-        # Any trip of the vehicle around now: the same customer is often a stop of two trips in a row.
-        return next(
-            (
-                s for trip in self._trips_around() for s in trip.stops
-                if _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + slack  # type: ignore[arg-type]
-            ),
-            None,
-        )
+        return next(iter(self._open_stops_within(record.lat, record.lon, self.place_slack_m)), None)  # type: ignore[arg-type]
+
+    def _open_stops_within(self, lat: float, lon: float, margin_m: float) -> Iterator[tuple[str, TripStop]]:
+        """The planned stops of the vehicle's trips around now, around their planned time and not yet served, whose
+        radius plus margin_m reaches this position. Any trip of the vehicle around now counts: the same customer is
+        often a stop of two trips in a row. A stop the vehicle stood at and then left for another known place is
+        served (MotionState.served_stops): standing there again later explains nothing."""
+        ts = self.record.ts_ms
+        served = self.motion_state.served_stops
+        for trip in self._trips_around():
+            for i, s in enumerate(trip.stops):
+                if _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + margin_m:
+                    key = f"{trip.trip_id}#{i}"
+                    if key not in served:
+                        yield key, s
 
     def _trips_around(self) -> list[Trip]:
         """The vehicle's trips planned around now (with TRIP_SLACK_MS either side), worked out once per record."""
@@ -392,27 +404,29 @@ class Observation:
         """The fix's estimated horizontal error (1 sigma): see gnss_error_estimate_m."""
         return gnss_error_estimate_m(self.record, self.motion_state)
 
+    def nearest_open_stop(self, lat: float, lon: float, margin_m: float) -> tuple[str, TripStop] | None:
+        """The open planned stop (see _open_stops_within) whose edge is nearest this position, within margin_m."""
+        best: tuple[str, TripStop] | None = None
+        best_m = math.inf
+        for key, stop in self._open_stops_within(lat, lon, margin_m):
+            beyond_m = haversine_m(stop.lat, stop.lon, lat, lon) - stop.radius_m
+            if beyond_m < best_m:
+                best, best_m = (key, stop), beyond_m
+        return best
+
     def near_planned_stop(self, margin_m: float) -> bool:
-        """Within margin_m of the radius of a planned stop around its time (unknown without a fix: False)."""
+        """Within margin_m of the radius of an open planned stop around its time (unknown without a fix: False)."""
         record = self.record
         if self.trip is None or not record.has_position:
             return False
-        lat, lon, ts = record.lat, record.lon, record.ts_ms
-        return any(
-            _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + margin_m  # type: ignore[arg-type]
-            for trip in self._trips_around() for s in trip.stops
-        )
+        return any(True for _ in self._open_stops_within(record.lat, record.lon, margin_m))  # type: ignore[arg-type]
 
     def known_place_at(self, lat: float, lon: float) -> bool:
-        """Whether this position (the previous fix, say) is at a planned stop around its time or at a fleet site."""
+        """Whether this position (the previous fix, say) is at an open planned stop around its time or a fleet site."""
         slack = self.place_slack_m
         if self.fleet_id is not None and self.index.site_at(self.fleet_id, lat, lon, slack) is not None:
             return True
-        ts = self.record.ts_ms
-        return self.trip is not None and any(
-            _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + slack
-            for trip in self._trips_around() for s in trip.stops
-        )
+        return self.trip is not None and any(True for _ in self._open_stops_within(lat, lon, slack))
 
     @property
     def at_known_place(self) -> bool:
@@ -477,6 +491,65 @@ def _remember_hint(hints: dict[str, list[RouteHint]], vehicle_id: str, hint: Rou
     kept = [known for known in hints.get(vehicle_id, ()) if known.trip is not hint.trip]
     kept.append(hint)
     hints[vehicle_id] = kept[-HINTS_PER_VEHICLE:]
+
+
+VISIT_MIN_MS = 4 * 60_000
+"""A planned stop is served by a visit this long in which the cargo door opened or the engine was switched off: a
+delivery or collection takes a quarter of an hour or more, while a red light beside a customer's gate lasts one
+signal cycle (60-120 s) and a truck queueing for a busy dock keeps its engine running and its doors shut."""
+VISIT_EARLY_MS = 60 * 60_000
+"""A standstill at a stop's place counts as its visit from this long before its planned arrival: trucks run up to an
+hour early; earlier, it is a yard move or another errand at the same place, and the stop is still to come."""
+SERVED_AWAY_M = 300.0
+"""A known place this far from a visited stop is somewhere else (twice QUEUE_M: not the queue at the same gate)."""
+SERVED_KEPT = 32
+
+
+def note_stop_visit(obs: Observation) -> None:
+    """Follow the vehicle's visits to its planned stops. A stop is served once the vehicle has worked there (cargo
+    door opened, or engine off, within a visit of at least VISIT_MIN_MS) and then stood at another known place (a
+    later stop, a site) SERVED_AWAY_M away: standing at a served stop again explains nothing (a trailer dropped
+    there, a door opened there)."""
+    record, state = obs.record, obs.motion_state
+    if not record.has_position:
+        return
+    lat, lon = record.lat, record.lon
+    current = None
+    if not obs.moving and obs.trip is not None:
+        current = obs.nearest_open_stop(lat, lon, PLACE_SLACK_M)  # type: ignore[arg-type]
+        if current is not None or obs.site is not None:
+            _arrive(state, current, record.ts_ms, lat, lon)  # type: ignore[arg-type]
+    if state.visiting_stop is None or state.visit_lat is None or state.visit_lon is None:
+        return
+    if haversine_m(state.visit_lat, state.visit_lon, lat, lon) <= SERVED_AWAY_M:  # type: ignore[arg-type]
+        state.visit_last_ms = record.ts_ms
+        at_it = current is not None and current[0] == state.visiting_stop
+        if at_it and (record.cargo_door_open is True or record.ignition is False):
+            state.visit_worked = True
+
+
+def _arrive(state: MotionState, current: tuple[str, TripStop] | None, ts_ms: int, lat: float, lon: float) -> None:
+    """The vehicle stands at a known place (the planned stop ``current``, else a site): the visit under way ends
+    here when this is another stop or a place SERVED_AWAY_M away (served if it was worked), and one begins at
+    ``current`` from VISIT_EARLY_MS before its planned arrival."""
+    visiting = state.visiting_stop
+    if current is not None and current[0] == visiting:
+        return
+    if visiting is not None and state.visit_lat is not None and state.visit_lon is not None:
+        away = haversine_m(state.visit_lat, state.visit_lon, lat, lon) > SERVED_AWAY_M
+        since, last = state.visit_since_ms, state.visit_last_ms
+        if away and state.visit_worked and since is not None and last is not None and last - since >= VISIT_MIN_MS:
+            state.served_stops = [*state.served_stops[-(SERVED_KEPT - 1) :], visiting]
+        if away or current is not None:
+            state.visiting_stop = None
+    if current is None or state.visiting_stop is not None:
+        return
+    key, stop = current
+    if stop.planned_arrival_ms is not None and ts_ms < stop.planned_arrival_ms - VISIT_EARLY_MS:
+        return
+    state.visiting_stop, state.visit_lat, state.visit_lon = key, stop.lat, stop.lon
+    state.visit_since_ms = state.visit_last_ms = ts_ms
+    state.visit_worked = False
 
 
 def _around_planned_time(stop: TripStop, ts_ms: int) -> bool:

@@ -60,6 +60,17 @@ class MotionState:
     """Exponentially weighted mean distance of standing fixes from their standstill's first fix: how far this
     unit's receiver wanders where the vehicle parks (learned for units that report no accuracy of their own)."""
     scatter_samples: int = 0
+    visiting_stop: str | None = None
+    """The planned stop (``trip_id#index``) the vehicle stood at last, while its visit may still be under way."""
+    visit_lat: float | None = None
+    visit_lon: float | None = None
+    visit_since_ms: int | None = None
+    visit_last_ms: int | None = None
+    """The stop's place, and the first and last records of the vehicle there."""
+    visit_worked: bool = False
+    """The cargo door opened, or the engine was off, during the visit: a delivery or collection, not a queue."""
+    served_stops: list[str] = field(default_factory=list)
+    """Planned stops the vehicle stood at long enough to be served, then left for another known place."""
 
 
 STATE_VERSION = 2

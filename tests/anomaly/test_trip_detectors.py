@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.anomaly.helpers import DEPOT, Track, alerts, loud, point, reference, run, trip_feature
+from tests.anomaly.helpers import DEPOT, Track, alerts, at, loud, point, reference, run, trip_feature
 
 # A trip east from the depot along a straight road 6 km long, with one planned stop 3 km out.
 ROUTE_END = point(DEPOT, 90, 6000)
@@ -150,3 +150,52 @@ def test_back_to_back_trips_follow_the_route_being_driven():
     north = trip_feature([DEPOT, point(DEPOT, 0, 6000)], start="10:00:00", end="12:00:00", trip_id="T-2")
     track = Track("NF-101", "10:02:00", DEPOT).drive(0, 300, 50)
     assert not alerts(run(reference([east, north]), track.records), "route_deviation")
+
+
+# A second planned stop 5 km out; the truck is due at 3 km at 09:05, at 5 km at 09:25.
+STOP_2 = point(DEPOT, 90, 5000)
+
+
+def two_stop_reference():
+    stops = [
+        {"lat": STOP[0], "lon": STOP[1], "radius_m": 80,
+         "planned_arrival": "2026-11-24T09:05:00Z", "planned_departure": "2026-11-24T09:20:00Z"},
+        {"lat": STOP_2[0], "lon": STOP_2[1], "radius_m": 80,
+         "planned_arrival": "2026-11-24T09:25:00Z", "planned_departure": "2026-11-24T09:40:00Z"},
+    ]
+    return reference([trip_feature([DEPOT, ROUTE_END], start="09:00:00", end="11:00:00", stops=stops)])
+
+
+def _back_at_the_first_stop(first_visit: dict[str, object]) -> Track:
+    """At the first stop for 15 min (doing what `first_visit` says), on to the second for 10 min with the engine
+    off, then back to the first, where the trailer is uncoupled and the cargo door opened."""
+    track = Track("NF-101", "09:05:00", STOP, trailer_connected=True).stand(900, every_s=30, **first_visit)
+    track.set(ignition=True, cargo_door_open=False).drive(90, 144, 50, every_s=10).stand(600, ignition=False)
+    track.set(ignition=True).drive(270, 144, 50, every_s=10)
+    return track.stand(60, every_s=10, ignition=False).set(trailer_connected=False).stand(300, cargo_door_open=True)
+
+
+def test_a_planned_stop_already_served_does_not_explain_a_trailer_dropped_there_later():
+    # Delivered at the first stop (door open, engine off), then at the second: back at the first, a trailer
+    # uncoupled and a door opened are no delivery the plan explains (trailer theft at a former stop).
+    out = run(two_stop_reference(), _back_at_the_first_stop({"ignition": False, "cargo_door_open": True}).records)
+    assert alerts(out, "trailer_uncoupled") and alerts(out, "cargo_door_open")
+
+
+def test_queueing_at_a_stop_with_the_engine_running_does_not_serve_it():
+    # Waiting near the first stop's gate (engine on, doors shut) and doing the second stop first: the first is
+    # still to be served, so coming back to it is the delivery.
+    out = run(two_stop_reference(), _back_at_the_first_stop({"ignition": True, "cargo_door_open": False}).records)
+    assert not loud(out)
+
+
+def test_a_stop_visited_long_before_its_time_is_still_to_come():
+    # A yard move to the first stop's place at 07:50 (door open: loading) and on to the second stop's place, both
+    # more than an hour before their planned times; then the first stop at 09:05 as planned: nothing unusual.
+    track = Track("NF-101", "07:50:00", STOP, trailer_connected=True).stand(600, every_s=30, cargo_door_open=True,
+                                                                             ignition=False)
+    track.set(ignition=True, cargo_door_open=False).drive(90, 144, 50, every_s=10).stand(600, ignition=False)
+    track.t = at("09:02:00")
+    track.set(ignition=True).drive(270, 144, 50, every_s=10).stand(600, every_s=10, ignition=False,
+                                                                    cargo_door_open=True)
+    assert not loud(run(two_stop_reference(), track.records))
