@@ -107,6 +107,12 @@ class GnssJamming(Detector):
     """Lost standing in the open, then this long with the ignition on and still no fix: a jammer (a cigarette-lighter
     GPS blocker defeats a tracker within metres) or a cut antenna, when no wheel speed tells whether it drives. A
     receiver's cold start takes under a minute (a warm one seconds); ten minutes is a warm-up and more."""
+    parked_ignition_without_fix_ms: ClassVar[int] = 5 * 60_000
+    """When the fix was lost while the vehicle stayed parked, a hall or an underground bay cannot explain it (the
+    vehicle did not move into one): five minutes, five cold starts, with the ignition on and no fix is enough."""
+    parked_loss_gap_ms: ClassVar[int] = 5 * 60_000
+    """A unit reports an ignition change as it happens (an event record), so a vehicle parked at its last fix and
+    parked again at a record this soon after has not driven anywhere between them."""
 
     def quiet(self, obs: Observation, state: JammingState) -> bool:
         record = obs.record
@@ -133,7 +139,8 @@ class GnssJamming(Detector):
         wheel = record.wheel_speed_kmh
         lost_driving = not record.has_position and wheel is not None and wheel >= self.wheel_kmh
         since_ignition = state.ignition_without_fix_ms
-        lost_standing = since_ignition is not None and obs.ts_ms - since_ignition >= self.ignition_without_fix_ms
+        needed_ms = self.parked_ignition_without_fix_ms if state.lost_parked else self.ignition_without_fix_ms
+        lost_standing = since_ignition is not None and obs.ts_ms - since_ignition >= needed_ms
         # A stop at a red light without a fix does not end the loss (a sparse unit may report only that
         # stop): only a fix, or a parked vehicle (ignition off), does.
         loss_goes_on = state.lost_since_ms is not None and not record.has_position and record.ignition is not False
@@ -211,13 +218,25 @@ def _note_open_sky(obs: Observation, state: JammingState) -> None:
     record = obs.record
     if record.has_position:
         state.stood_fixes = 0 if obs.moving else min(state.stood_fixes + 1, GnssJamming.stood_fixes)
+        state.stood_parked = not obs.moving and record.ignition is False
         state.lost_standing_since_ms = state.ignition_without_fix_ms = None
+        state.lost_parked = False
         return
     if state.lost_standing_since_ms is None and state.stood_fixes >= GnssJamming.stood_fixes:
         motion = obs.motion_state
-        # At a stop or a site the vehicle may stand in a hall or an underground bay: no conclusion there.
-        if motion.fix_lat is None or motion.fix_lon is None or not obs.known_place_at(motion.fix_lat, motion.fix_lon):
+        # At a stop or a site the vehicle may have driven into a hall or an underground bay since its last fix: no
+        # conclusion there, unless it stayed parked (ignition off at its last fix and now, a moment later): then
+        # the sky above it has not changed, and neither would its fix.
+        parked_through = (
+            state.stood_parked and record.ignition is False and motion.fix_ts_ms is not None
+            and record.ts_ms - motion.fix_ts_ms <= GnssJamming.parked_loss_gap_ms
+        )
+        if (
+            motion.fix_lat is None or motion.fix_lon is None or parked_through
+            or not obs.known_place_at(motion.fix_lat, motion.fix_lon)
+        ):
             state.lost_standing_since_ms = record.ts_ms
+            state.lost_parked = parked_through
     state.stood_fixes = 0
     if state.lost_standing_since_ms is None or record.ignition is False:
         state.ignition_without_fix_ms = None

@@ -43,8 +43,13 @@ class JammingState:
     lost_last_wheel_kmh: float | None = None
     stood_fixes: int = 0
     """Records in a row with a fix while the vehicle stood (any record moving or without a fix ends the run)."""
+    stood_parked: bool = False
+    """The last of those fixes came with the ignition off: the vehicle was parked there."""
     lost_standing_since_ms: int | None = None
-    """The fix was lost while the vehicle stood in the open (away from its stops and sites), at this time."""
+    """The fix was lost while the vehicle stood in the open (away from its stops and sites, or parked there since its
+    last fix), at this time."""
+    lost_parked: bool = False
+    """That loss came while the vehicle stayed parked (see stood_parked): its sky had not changed."""
     ignition_without_fix_ms: int | None = None
     """Since then, the ignition has been on without a fix since this time."""
 

@@ -134,6 +134,24 @@ def test_fix_lost_while_standing_in_the_open_with_the_ignition_on_is_jamming_wit
     short_of_the_depot = (DEPOT[0] - 0.0075, DEPOT[1])  # the minute's drive (833 m north) ends in the depot
     assert not alerts(run(reference(), lay_by(15 * 60, short_of_the_depot)), "gnss_jamming")  # a hall, a bay
 
+def test_fix_lost_while_parked_even_at_the_depot_then_driven_without_a_fix_is_jamming():
+    # Parked at the depot with a fix and the engine off; the fix goes (a battery jammer beside the cab) while it
+    # stays parked, then the engine runs for six minutes without a fix. The truck did not drive into a hall: its
+    # sky did not change, so the depot explains nothing.
+    def parked_then_started(engine_s: int, moved_between: bool = False) -> list[dict]:
+        track = Track("NF-101", "09:00:00", DEPOT, wheel_speed_kmh=..., ignition=False).stand(120, every_s=30)
+        if moved_between:  # engine on, into the workshop hall, engine off: an ordinary loss of the sky
+            track.set(ignition=True).drive(0, 20, 10, every_s=10).set(ignition=False)
+        track.stand(60, every_s=30, gnss_fix=False)
+        return track.stand(engine_s, every_s=30, gnss_fix=False, ignition=True).records
+
+    found = alerts(run(reference(), parked_then_started(6 * 60)), "gnss_jamming")
+    assert found and found[0].evidence["source"] == "gnss_lost_standing"
+    assert found[0].onset_ts == "2026-11-24T09:02:00Z"
+    assert not alerts(run(reference(), parked_then_started(4 * 60)), "gnss_jamming")  # a restart, a warm-up
+    assert not alerts(run(reference(), parked_then_started(6 * 60, moved_between=True)), "gnss_jamming")
+
+
 def test_a_unit_that_reports_no_accuracy_has_its_error_learned_from_its_standing_fixes():
     rng = random.Random(3)
     sigma = 30.0  # metres per axis, as among tall buildings
