@@ -218,7 +218,7 @@ class SpeedInZone(Detector):
 def _zone_evidence(obs: Observation, view: ZoneView | None, summary: str) -> dict[str, object]:
     assert view is not None
     zone = view.zone
-    return {
+    evidence: dict[str, object] = {
         "zone_name": zone.name,
         "zone_kind": zone.kind,
         "depth_m": round(view.depth_m, 1),
@@ -229,3 +229,11 @@ def _zone_evidence(obs: Observation, view: ZoneView | None, summary: str) -> dic
         "categories_allowed": sorted(zone.access.categories_allowed),
         "summary": summary.format(name=zone.name, speed=kmh(obs.speed_kmh), limit=zone.access.max_speed_kmh),
     }
+    # A vehicle its own zone guard holds to a crawl is still inside: the officers read that it is being held.
+    governor = obs.record.speed_governor
+    held = governor.get("limit_kmh") if governor and governor.get("active") is True else None
+    if isinstance(held, (int, float)):
+        evidence["governed_kmh"] = held
+        evidence["governed_by"] = governor.get("source") if governor else None
+        evidence["summary"] = f"{evidence['summary']}; held to {held:g} km/h by its speed governor"
+    return evidence

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from can_sim.truck import VehicleState, simulate_truck, standard_ecus
 from can_sim.truck.command_receiver import CommandReceiver, Refusal
 from can_sim.truck.zone_guard import CRAWL_KMH, GuardFix, ZoneGuard
-from can_sim.truck.zone_scenarios import SCENARIOS, VEHICLE_ID, run_scenario, zones_document
+from can_sim.truck.zone_scenarios import SCENARIOS, VEHICLE_ID, run_scenario, write_scenario_bundle, zones_document
+from ingest.replay import replay_bundle
 from telematics.commands import key_id_of
 from telematics.geo import LocalFrame
 from telematics.j1939 import decode_frame
@@ -104,6 +107,26 @@ def test_gnss_jammed_near_the_zone_holds_the_city_limit_until_a_fix_returns() ->
     assert blind[-1]["wheel_speed_kmh"] <= 30.0 + 0.5
     assert _boundary_kmh(run) <= CRAWL_KMH + 2.0
     assert _max_decel(_wheel_speeds(run)) <= MAX_DECEL_MPS2
+
+
+def _replayed_alerts(name: str, tmp_path: Path) -> list[dict[str, Any]]:
+    """The detector's alerts over the scenario's telemetry, as `truckguard replay` of its bundle gives them."""
+    bundle = tmp_path / name
+    write_scenario_bundle(name, bundle)
+    replay_bundle(bundle, tmp_path / "alerts.jsonl", tmp_path / "stops.jsonl", progress=False)
+    return [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+
+
+def test_a_truck_held_to_a_crawl_inside_a_zone_is_still_reported_inside(tmp_path: Path) -> None:
+    # The guard slows the truck to a crawl at the boundary; inside a zone it may not enter it is still an
+    # intrusion for the control room (a warning: a crawl endangers nobody the way a run-up does).
+    found = [a for a in _replayed_alerts("zone-approach", tmp_path) if a["kind"] == "protected_zone_intrusion"]
+    assert found and {a["zone_id"] for a in found} == {"sim-pedestrian-zone"}
+    assert {a["severity"] for a in found} == {"warning"}
+    assert found[0]["evidence"]["governed_kmh"] == CRAWL_KMH and found[0]["evidence"]["governed_by"] == "zone"
+    assert "held to 10 km/h by its speed governor" in found[0]["evidence"]["summary"]
+    # The same truck driving past the zone is neither slowed nor reported.
+    assert not [a for a in _replayed_alerts("zone-pass-by", tmp_path / "pass") if a["severity"] != "info"]
 
 
 def test_a_permitted_delivery_enters_at_its_own_walking_pace_never_slowed() -> None:
