@@ -24,7 +24,10 @@ import os
 import re
 import secrets
 import threading
+import time
 import urllib.parse
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -80,10 +83,13 @@ class FileObjectStore:
         self._write_lock = threading.Lock()
         """Conditional writes compare and replace under it: one writer at a time, as S3 guarantees per key."""
         self._keys = sorted(self._keys_under(self.root, ""))
-        self._stats: dict[str, os.stat_result] = {}
-        """The listing's size, time and version of each object, from its last write (or first listing)."""
         """Every key, in order, kept as objects come and go: Tansu lists a partition's batches on each fetch, and
         walking folders of thousands of batch files made each listing cost tens of milliseconds (bench/soak.py)."""
+        self._stats: dict[str, os.stat_result] = {}
+        """The listing's size, time and version of each object, from its last write (or first listing)."""
+        self._retired: OrderedDict[str, float] = OrderedDict()
+        """Objects out of every listing whose files are deleted at this time.monotonic() (see retire), soonest
+        first; an OrderedDict, as a dict emptied from its front gets slower to iterate with every deletion."""
 
     def path(self, key: str) -> Path:
         parts = key.split("/")
@@ -110,37 +116,115 @@ class FileObjectStore:
             raise ObjectStoreError(404, "NoSuchKey", f"object {key!r} does not exist") from None
 
     def write(self, key: str, body: bytes, *, if_match: str | None, if_none_match: str | None) -> os.stat_result:
-        path = self.path(key)
         with self._write_lock:
-            current = self.stat(key)
+            current = self._current(key)
             if if_none_match == "*" and current is not None:
                 raise ObjectStoreError(412, "PreconditionFailed", f"object {key!r} already exists")
             if if_match is not None and (current is None or if_match not in ("*", _etag(current))):
                 raise ObjectStoreError(412, "PreconditionFailed", f"object {key!r} is not at version {if_match}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(path.name + TEMPORARY_SUFFIX)
-            with open(temporary, "wb") as out:
-                out.write(body)
-                if self.sync:
-                    out.flush()
-                    os.fsync(out.fileno())
-            os.replace(temporary, path)
-            if self.sync:
-                _sync_dir(path.parent)
+            return self._replace(key, body, current)
+
+    def update(self, key: str, change: Callable[[bytes], bytes | None]) -> bool:
+        """Replace an existing object with ``change(its body)`` (None: leave it); False if nothing was written.
+
+        Read and write happen under the write lock, so a conditional write of the broker's that read the old
+        version fails and the broker reads the new one, as with two writers to S3.
+        """
+        with self._write_lock:
+            current = self._current(key)
             if current is None:
-                bisect.insort(self._keys, key)
-            stat = self._stats[key] = path.stat()
-            return stat
+                return False
+            body = self.path(key).read_bytes()
+            replacement = change(body)
+            if replacement is None or replacement == body:
+                return False
+            self._replace(key, replacement, current)
+            return True
+
+    def _current(self, key: str) -> os.stat_result | None:
+        """The object's version as writers see it (the caller holds the write lock): a retired one is gone."""
+        return None if key in self._retired else self.stat(key)
+
+    def _replace(self, key: str, body: bytes, current: os.stat_result | None) -> os.stat_result:
+        """Write an object's new version in place (the caller holds the write lock)."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + TEMPORARY_SUFFIX)
+        with open(temporary, "wb") as out:
+            out.write(body)
+            if self.sync:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(temporary, path)
+        if self.sync:
+            _sync_dir(path.parent)
+        self._retired.pop(key, None)  # written again (a topic deleted and created anew): it stays
+        if current is None:
+            bisect.insort(self._keys, key)
+        stat = self._stats[key] = path.stat()
+        return stat
 
     def delete(self, key: str) -> None:
         # S3 answers a delete of a missing key with success too.
         with self._write_lock:
             with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 self.path(key).unlink()
+            self._retired.pop(key, None)
             at = bisect.bisect_left(self._keys, key)
             if at < len(self._keys) and self._keys[at] == key:
                 del self._keys[at]
             self._stats.pop(key, None)
+
+    def retire(self, keys: Iterable[str], grace_s: float) -> None:
+        """Take objects out of every listing now and delete their files ``grace_s`` later (purge_retired).
+
+        Tansu lists a partition's batches and then reads them: a batch deleted in between would fail that fetch. A
+        retired batch is no longer listed, so no new fetch asks for it, but one that listed it a moment ago can
+        still read it. A store restarted before the purge lists the files again; retention retires them again.
+        """
+        deadline = time.monotonic() + grace_s
+        with self._write_lock:
+            positions = []
+            for key in sorted(set(keys)):
+                at = bisect.bisect_left(self._keys, key)
+                if at < len(self._keys) and self._keys[at] == key:
+                    positions.append(at)
+                    self._stats.pop(key, None)
+                    self._retired[key] = deadline
+                    self._retired.move_to_end(key)
+            # A partition's retired batches are next to each other: delete runs of keys, not one at a time.
+            end = len(positions)
+            while end:
+                start = end - 1
+                while start and positions[start - 1] == positions[start] - 1:
+                    start -= 1
+                del self._keys[positions[start] : positions[end - 1] + 1]
+                end = start
+
+    def has_retired(self) -> bool:
+        """Some retired objects' files are still to be deleted."""
+        with self._write_lock:
+            return bool(self._retired)
+
+    def purge_retired(self, chunk: int = 256) -> tuple[int, int]:
+        """Delete the files of retired objects whose grace is over; returns how many and their bytes.
+
+        A few hundred at a time under the write lock (a key written again meanwhile must not lose its new file),
+        so that the broker's writes wait milliseconds, not the seconds that deleting many thousands takes.
+        """
+        count = size = 0
+        now = time.monotonic()
+        while True:
+            with self._write_lock:
+                for _ in range(chunk):
+                    if not self._retired or next(iter(self._retired.values())) > now:
+                        return count, size
+                    key, _deadline = self._retired.popitem(last=False)
+                    with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                        path = os.path.join(self.root, key)
+                        size += os.stat(path).st_size
+                        os.unlink(path)
+                        count += 1
 
     def list_objects(self, prefix: str, delimiter: str | None, start_after: str,
              limit: int) -> tuple[list[tuple[str, os.stat_result]], list[str], str | None]:
@@ -471,6 +555,23 @@ def forget_group_membership(root: Path) -> int:
     return removed
 
 
+def start_retention(store: FileObjectStore) -> threading.Event:
+    """Run retention over the store in a thread, as the TRUCKGUARD_BROKER_RETENTION_* settings say; set to stop."""
+    from ingest.broker_retention import RetentionLimits, RetentionSweeper
+    from telematics.settings import load_settings
+
+    settings = load_settings()
+    stop = threading.Event()
+    if settings.broker_retention_sweep_s <= 0:
+        log.info("retention is off (TRUCKGUARD_BROKER_RETENTION_SWEEP_S=0): the store keeps every batch")
+        return stop
+    sweeper = RetentionSweeper(store, RetentionLimits.from_settings(settings))
+    threading.Thread(
+        target=sweeper.run, args=(settings.broker_retention_sweep_s, stop), name="retention", daemon=True
+    ).start()
+    return stop
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve the folder, start the broker command given after ``--`` against it, and end when the broker ends.
 
@@ -496,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("forgot the members of %d consumer groups (they rejoin); their committed offsets are kept", forgotten)
     server = ObjectStoreServer(args.port, args.root, sync=not args.no_sync)
     log.info("object store on 127.0.0.1:%d over %s", server.server_address[1], args.root)
+    stop_retention = start_retention(server.store)
     command = args.broker[1:] if args.broker[:1] == ["--"] else args.broker
     broker: subprocess.Popen[bytes] | None = None
     if command:
@@ -524,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        stop_retention.set()
         server.server_close()
     return 0 if broker is None else max(broker.returncode or 0, 0)
 

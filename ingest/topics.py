@@ -26,13 +26,25 @@ VEHICLE_COMMANDS = "truckguard.vehicle-commands.v1"
 INTERNAL_TOPICS = (REFERENCE, DETECTOR_STATE, VEHICLE_COMMANDS)
 SINGLE_PARTITION = {REFERENCE: 1}
 """Topics whose order matters across all keys: one partition."""
+_DAY_MS = 24 * 3600 * 1000
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     # A detector restoring a partition needs only each vehicle's latest snapshot: compaction keeps exactly that,
-    # and rolling a segment every hour lets the cleaner reach it (Kafka compacts closed segments only). The
-    # embedded broker accepts and ignores these; a real cluster applies them (docs/scaling.md).
+    # and rolling a segment every hour lets the cleaner reach it (Kafka compacts closed segments only). A real
+    # cluster applies these (docs/scaling.md); the durable embedded broker's store applies retention.ms,
+    # retention.bytes and cleanup.policy (ingest/broker_retention.py); in memory nothing is kept past a restart.
     DETECTOR_STATE: {"cleanup.policy": "compact", "segment.ms": "3600000", "min.cleanable.dirty.ratio": "0.1"},
     # The detectors rebuild the reference data from the newest message of each key (ingest/reference_source.py).
     REFERENCE: {"cleanup.policy": "compact", "segment.ms": "3600000", "min.cleanable.dirty.ratio": "0.1"},
+    # Time retention, as docs/scaling.md sets it for a cluster: a week of telemetry (a day can be replayed, a
+    # detector group down for a weekend resumes without loss), two days of bulky raw CAN frames scored at once,
+    # a day of commands valid for minutes, two weeks of dead letters for an operator to look at, and a month of
+    # alerts and stop requests (the web store keeps the record of each incident).
+    TELEMETRY: {"retention.ms": str(7 * _DAY_MS)},
+    CAN: {"retention.ms": str(2 * _DAY_MS)},
+    VEHICLE_COMMANDS: {"retention.ms": str(1 * _DAY_MS)},
+    DEADLETTER: {"retention.ms": str(14 * _DAY_MS)},
+    ALERTS: {"retention.ms": str(30 * _DAY_MS)},
+    STOP_REQUESTS: {"retention.ms": str(30 * _DAY_MS)},
 }
 ALL_TOPICS = (*CONTRACT_TOPICS, *INTERNAL_TOPICS)
 

@@ -73,6 +73,14 @@ class Settings:
     log_level: str = "INFO"
     broker_storage: str = ""
     """Durable embedded broker: a Tansu storage engine URL; empty means files under data_dir/broker-storage."""
+    broker_retention_s: float = 604_800.0
+    """Durable broker's own store: how long a topic without a retention.ms of its own keeps its records (7 days, as
+    Kafka's log.retention.hours); records are deleted only once every consumer group has read them."""
+    broker_retention_hard_limit_s: float = 2_592_000.0
+    """Durable broker's own store: records stored this long (30 days) are deleted even if a consumer group has not
+    read them (an abandoned group must not keep the disk forever); never before the topic's own retention."""
+    broker_retention_sweep_s: float = 300.0
+    """Durable broker's own store: how often retention and compaction run; 0 turns them off."""
     public_url: str = ""
     """The site's address as people reach it, for the links in notifications; empty means http://web_host:web_port."""
     smtp_host: str = ""
@@ -164,6 +172,9 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "TRUCKGUARD_MAX_AUTHORIZATION_AGE_S": ("max_authorization_age_s", float),
     "TRUCKGUARD_LOG_LEVEL": ("log_level", str),
     "TRUCKGUARD_BROKER_STORAGE": ("broker_storage", str),
+    "TRUCKGUARD_BROKER_RETENTION_S": ("broker_retention_s", float),
+    "TRUCKGUARD_BROKER_RETENTION_HARD_LIMIT_S": ("broker_retention_hard_limit_s", float),
+    "TRUCKGUARD_BROKER_RETENTION_SWEEP_S": ("broker_retention_sweep_s", float),
     "TRUCKGUARD_PUBLIC_URL": ("public_url", str),
     "TRUCKGUARD_SMTP_HOST": ("smtp_host", str),
     "TRUCKGUARD_SMTP_PORT": ("smtp_port", int),
@@ -207,6 +218,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"TRUCKGUARD_DEVICES_MAX_CONNECTIONS={limit}: expected at least 1")
     if settings.live_consoles_max < 1:
         raise SettingsError(f"TRUCKGUARD_LIVE_CONSOLES_MAX={settings.live_consoles_max}: expected at least 1")
+    for variable, seconds in (
+        ("TRUCKGUARD_BROKER_RETENTION_S", settings.broker_retention_s),
+        ("TRUCKGUARD_BROKER_RETENTION_HARD_LIMIT_S", settings.broker_retention_hard_limit_s),
+    ):
+        if not seconds > 0:
+            raise SettingsError(f"{variable}={seconds}: expected more than 0 seconds")
+    if not settings.broker_retention_sweep_s >= 0:
+        raise SettingsError(
+            f"TRUCKGUARD_BROKER_RETENTION_SWEEP_S={settings.broker_retention_sweep_s}: expected 0 (off) or more"
+        )
     if settings.lateness_s < 0:
         raise SettingsError(f"TRUCKGUARD_LATENESS_S={settings.lateness_s}: expected 0 or more")
     if settings.password_hash_slots < 1:
