@@ -503,27 +503,39 @@ hour early; earlier, it is a yard move or another errand at the same place, and 
 SERVED_AWAY_M = 300.0
 """A known place this far from a visited stop is somewhere else (twice QUEUE_M: not the queue at the same gate)."""
 SERVED_KEPT = 32
+STANDSTILL_MOVED_M = 60.0
+"""A standing receiver's fixes wander tens of metres (10-50 m between tall buildings, see DEFAULT_GNSS_ERROR_M); a
+standing fix further than this from where its standstill was looked up is looked up again."""
 
 
 def note_stop_visit(obs: Observation) -> None:
     """Follow the vehicle's visits to its planned stops. A stop is served once the vehicle has worked there (cargo
     door opened, or engine off, within a visit of at least VISIT_MIN_MS) and then stood at another known place (a
     later stop, a site) SERVED_AWAY_M away: standing at a served stop again explains nothing (a trailer dropped
-    there, a door opened there)."""
+    there, a door opened there). Where a standstill is, is looked up once per standstill (and again should the fix
+    move STANDSTILL_MOVED_M), not at every standing record."""
     record, state = obs.record, obs.motion_state
     if not record.has_position:
         return
     lat, lon = record.lat, record.lon
-    current = None
-    if not obs.moving and obs.trip is not None:
-        current = obs.nearest_open_stop(lat, lon, PLACE_SLACK_M)  # type: ignore[arg-type]
-        if current is not None or obs.site is not None:
+    if obs.moving:
+        if state.standstill_lat is None:
+            return  # under way: only the record that ends a standstill says how long the visit lasted
+        state.standstill_lat = state.standstill_lon = None
+    elif (
+        state.standstill_lat is None or state.standstill_lon is None
+        or haversine_m(state.standstill_lat, state.standstill_lon, lat, lon) > STANDSTILL_MOVED_M  # type: ignore[arg-type]
+    ):
+        state.standstill_lat, state.standstill_lon = lat, lon
+        current = obs.nearest_open_stop(lat, lon, PLACE_SLACK_M) if obs.trip is not None else None  # type: ignore[arg-type]
+        state.standstill_stop = current[0] if current is not None else None
+        if current is not None or (obs.trip is not None and obs.site is not None):
             _arrive(state, current, record.ts_ms, lat, lon)  # type: ignore[arg-type]
     if state.visiting_stop is None or state.visit_lat is None or state.visit_lon is None:
         return
     if haversine_m(state.visit_lat, state.visit_lon, lat, lon) <= SERVED_AWAY_M:  # type: ignore[arg-type]
         state.visit_last_ms = record.ts_ms
-        at_it = current is not None and current[0] == state.visiting_stop
+        at_it = not obs.moving and state.standstill_stop == state.visiting_stop
         if at_it and (record.cargo_door_open is True or record.ignition is False):
             state.visit_worked = True
 

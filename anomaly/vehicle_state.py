@@ -60,6 +60,10 @@ class MotionState:
     """Exponentially weighted mean distance of standing fixes from their standstill's first fix: how far this
     unit's receiver wanders where the vehicle parks (learned for units that report no accuracy of their own)."""
     scatter_samples: int = 0
+    standstill_lat: float | None = None
+    standstill_lon: float | None = None
+    standstill_stop: str | None = None
+    """Where the standstill under way was looked up (None while moving) and the planned stop it is at, if any."""
     visiting_stop: str | None = None
     """The planned stop (``trip_id#index``) the vehicle stood at last, while its visit may still be under way."""
     visit_lat: float | None = None
