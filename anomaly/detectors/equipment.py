@@ -217,8 +217,12 @@ def _note_open_sky(obs: Observation, state: JammingState) -> None:
     observe keep this, so the fast path and the full one agree)."""
     record = obs.record
     if record.has_position:
-        state.stood_fixes = 0 if obs.moving else min(state.stood_fixes + 1, GnssJamming.stood_fixes)
-        state.stood_parked = not obs.moving and record.ignition is False
+        # Ignition off, the vehicle stands, whatever the track between two scattered fixes says (a unit that reports
+        # no speed of its own gets one from fixes that wander tens of metres in seconds).
+        parked = record.ignition is False
+        still = parked or not obs.moving
+        state.stood_fixes = min(state.stood_fixes + 1, GnssJamming.stood_fixes) if still else 0
+        state.stood_parked = parked
         state.lost_standing_since_ms = state.ignition_without_fix_ms = None
         state.lost_parked = False
         return

@@ -152,6 +152,20 @@ def test_fix_lost_while_parked_even_at_the_depot_then_driven_without_a_fix_is_ja
     assert not alerts(run(reference(), parked_then_started(6 * 60, moved_between=True)), "gnss_jamming")
 
 
+def test_a_parked_tracker_without_speed_whose_fixes_wander_still_stood_in_the_open():
+    # A plain tracker reports no speed; parked with the engine off, its fixes wander 40 m in 10 s, which the track
+    # between them reads as driving at 14 km/h. The ignition says it stood.
+    no_speed = {"wheel_speed_kmh": ..., "gnss_speed_kmh": ...}
+    track = Track("NF-101", "09:00:00", START, ignition=False)
+    for k in range(4):
+        track.lat, track.lon = point(START, 90 * k, 40)
+        track.stand(10, every_s=10, **no_speed)
+    track.stand(60, every_s=30, gnss_fix=False, **no_speed)
+    track.stand(6 * 60, every_s=60, gnss_fix=False, ignition=True, **no_speed)
+    found = alerts(run(reference(), track.records), "gnss_jamming")
+    assert found and found[0].evidence["source"] == "gnss_lost_standing"
+
+
 def test_a_unit_that_reports_no_accuracy_has_its_error_learned_from_its_standing_fixes():
     rng = random.Random(3)
     sigma = 30.0  # metres per axis, as among tall buildings
