@@ -98,76 +98,72 @@ def _load(capture: Capture) -> Sequence[tuple[float, int, bytes]]:
     return as_triples(capture)
 
 
-def train_can_model(
-    captures: Iterable[Capture],
-    *,
-    window_s: float = 1.0,
-    control_senders: Mapping[int, Iterable[int]] | None = None,
-    database: J1939Database | None = None,
-    notes: Mapping[str, str] | None = None,
-) -> CanModel:
-    """Learn normal traffic from captures of one vehicle model (log file paths or frame sequences).
+class _Tally:
+    """What training has counted so far over its captures: per identifier, per sender and per window."""
 
-    Each capture is read on its own (gaps never span two captures). Captures should cover the vehicle's
-    normal life: parked with the key off, ignition on, driving, doors, a driver card; ``control_senders``
-    adds the SAs allowed to send TSC1 (0) / XBR (1024) beyond those seen sending them.
-    """
-    if window_s <= 0:
-        raise CanModelError(f"window_s: got {window_s!r}, expected seconds > 0")
-    database = database or default_database()
-    ids: dict[int, _IdStats] = defaultdict(_IdStats)
-    claim_names: dict[int, set[int]] = defaultdict(set)
-    tp_senders: dict[int, set[int]] = defaultdict(set)
-    window_totals: list[int] = []
-    max_claims = max_rts_cts = max_sessions = 0
-    total_frames = n_captures = 0
-    for capture in captures:
-        frames = _load(capture)
-        if not frames:
-            continue
-        n_captures += 1
-        total_frames += len(frames)
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.ids: dict[int, _IdStats] = defaultdict(_IdStats)
+        self.claim_names: dict[int, set[int]] = defaultdict(set)
+        self.tp_senders: dict[int, set[int]] = defaultdict(set)
+        self.window_totals: list[int] = []
+        self.max_claims = self.max_rts_cts = self.max_sessions = 0
+        self.frames = self.captures = 0
+
+    def add_capture(self, frames: Sequence[tuple[float, int, bytes]]) -> None:
+        """Count one capture on its own (gaps never span two captures)."""
+        self.captures += 1
+        self.frames += len(frames)
         per_window: Counter[int] = Counter()
         claims: Counter[int] = Counter()
         rts_cts: Counter[int] = Counter()
         sessions: Counter[int] = Counter()
         seen_in_capture: set[int] = set()
         for t, can_id, data in frames:
-            window = int(t // window_s)
+            window = int(t // self.window_s)
             per_window[window] += 1
-            stats = ids[can_id]
+            stats = self.ids[can_id]
             if can_id not in seen_in_capture:
                 seen_in_capture.add(can_id)
                 stats.last_t = None
-            stats.frames += 1
-            stats.counts[window] += 1
-            stats.dlc.add(len(data))
-            word = int.from_bytes(data, "little")
-            stats.and_word &= word
-            stats.or_word |= word
-            if stats.last_t is not None:
-                stats.gaps.append(t - stats.last_t)
-            stats.last_t = t
+            word = _note_frame(stats, t, window, data)
             pgn, sa = split_id(can_id)
             if pgn == ADDRESS_CLAIM_PGN and len(data) == 8:
                 claims[window] += 1
-                claim_names[sa].add(word >> IDENTITY_BITS)
+                self.claim_names[sa].add(word >> IDENTITY_BITS)
             elif pgn == TP_CM_PGN and len(data) == 8:
                 control = data[0]
                 if control in (16, 32):
-                    tp_senders[sa].add(data[5] | (data[6] << 8) | (data[7] << 16))
+                    self.tp_senders[sa].add(data[5] | (data[6] << 8) | (data[7] << 16))
                     sessions[window] += 1
                 if control in (16, 17):
                     rts_cts[window] += 1
         windows = sorted(per_window)
         # the first and last windows are cut short by the capture's ends; they say nothing about rates
-        window_totals.extend(per_window[w] for w in windows[1:-1])
-        max_claims = max(max_claims, *claims.values(), 0)
-        max_rts_cts = max(max_rts_cts, *rts_cts.values(), 0)
-        max_sessions = max(max_sessions, *sessions.values(), 0)
-    if not ids:
-        raise CanModelError("captures: got no frames, expected at least one capture of normal traffic")
+        self.window_totals.extend(per_window[w] for w in windows[1:-1])
+        self.max_claims = max(self.max_claims, *claims.values(), 0)
+        self.max_rts_cts = max(self.max_rts_cts, *rts_cts.values(), 0)
+        self.max_sessions = max(self.max_sessions, *sessions.values(), 0)
 
+
+def _note_frame(stats: _IdStats, t: float, window: int, data: bytes) -> int:
+    """Fold one frame into its identifier's statistics; returns its payload as a little-endian word."""
+    stats.frames += 1
+    stats.counts[window] += 1
+    stats.dlc.add(len(data))
+    word = int.from_bytes(data, "little")
+    stats.and_word &= word
+    stats.or_word |= word
+    if stats.last_t is not None:
+        stats.gaps.append(t - stats.last_t)
+    stats.last_t = t
+    return word
+
+
+def _profiles(
+    ids: dict[int, _IdStats], database: J1939Database
+) -> tuple[dict[int, IdProfile], dict[int, set[int]], dict[int, set[int]]]:
+    """Each identifier's learned profile, the senders seen per PGN, and the senders of the control PGNs."""
     profiles: dict[int, IdProfile] = {}
     pgn_sources: dict[int, set[int]] = defaultdict(set)
     senders: dict[int, set[int]] = {pgn: set() for pgn in CONTROL_PGNS}
@@ -194,24 +190,52 @@ def train_can_model(
             check_mask=mask,
             check_value=stats.and_word & mask,
         )
+    return profiles, pgn_sources, senders
+
+
+def train_can_model(
+    captures: Iterable[Capture],
+    *,
+    window_s: float = 1.0,
+    control_senders: Mapping[int, Iterable[int]] | None = None,
+    database: J1939Database | None = None,
+    notes: Mapping[str, str] | None = None,
+) -> CanModel:
+    """Learn normal traffic from captures of one vehicle model (log file paths or frame sequences).
+
+    Each capture is read on its own (gaps never span two captures). Captures should cover the vehicle's
+    normal life: parked with the key off, ignition on, driving, doors, a driver card; ``control_senders``
+    adds the SAs allowed to send TSC1 (0) / XBR (1024) beyond those seen sending them.
+    """
+    if window_s <= 0:
+        raise CanModelError(f"window_s: got {window_s!r}, expected seconds > 0")
+    tally = _Tally(window_s)
+    for capture in captures:
+        frames = _load(capture)
+        if frames:
+            tally.add_capture(frames)
+    if not tally.ids:
+        raise CanModelError("captures: got no frames, expected at least one capture of normal traffic")
+    profiles, pgn_sources, senders = _profiles(tally.ids, database or default_database())
     for pgn, extra in (control_senders or {}).items():
         senders.setdefault(pgn, set()).update(extra)
+    totals = tally.window_totals
     return CanModel(
         window_s=window_s,
         ids=profiles,
         pgn_sources={pgn: sorted(sas) for pgn, sas in sorted(pgn_sources.items())},
         control_senders={pgn: sorted(sas) for pgn, sas in sorted(senders.items())},
-        claim_names={sa: sorted(names) for sa, names in sorted(claim_names.items())},
-        max_claims_per_window=max_claims,
-        max_frames_per_window=max(window_totals, default=0),
-        mean_frames_per_window=round(statistics.fmean(window_totals), 3) if window_totals else 0.0,
+        claim_names={sa: sorted(names) for sa, names in sorted(tally.claim_names.items())},
+        max_claims_per_window=tally.max_claims,
+        max_frames_per_window=max(totals, default=0),
+        mean_frames_per_window=round(statistics.fmean(totals), 3) if totals else 0.0,
         transport=TransportProfile(
-            senders={sa: sorted(pgns) for sa, pgns in sorted(tp_senders.items())},
-            max_rts_cts_per_window=max_rts_cts,
-            max_sessions_per_window=max_sessions,
+            senders={sa: sorted(pgns) for sa, pgns in sorted(tally.tp_senders.items())},
+            max_rts_cts_per_window=tally.max_rts_cts,
+            max_sessions_per_window=tally.max_sessions,
         ),
-        captures=n_captures,
-        frames=total_frames,
-        windows=len(window_totals),
+        captures=tally.captures,
+        frames=tally.frames,
+        windows=len(totals),
         notes=dict(notes or {}),
     )
