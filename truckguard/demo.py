@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -259,24 +260,21 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
                   f"to `devices serve` on 127.0.0.1:{teltonika_port} ({workdir / 'devices.log'})", flush=True)
         if broker is not None:
             print(f"  embedded broker at {broker.bootstrap}, messages kept {storage.describe()}", flush=True)
-        deadline = None if duration_s is None else time.monotonic() + duration_s
         segment, segment_end = 0, demo.start + timedelta(seconds=SEGMENT_S)
-        while not stop.wait(0.5):
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            for name, child in children.items():
-                if name != "fleet" and child.poll() is not None:
-                    raise DemoError(f"{name} stopped with code {child.returncode}; see {workdir / (name + '.log')}")
-            if children["fleet"].poll() is not None:
-                # The segment's day is over: the next one carries on in real time from where it ended.
-                segment += 1
-                bundle = workdir / f"bundle-{segment}"
-                start = min(segment_end, datetime.now(UTC).replace(microsecond=0))
-                fitted = write_segment(demo.store_url, bundle, start, FIRST_SEED + segment)
-                publish_reference(settings.with_overrides(bootstrap_servers=bootstrap, database_url=demo.store_url))
-                segment_end = start + timedelta(seconds=SEGMENT_S)
-                print(f"  the simulated fleet starts its next {SEGMENT_S // 60} minutes ({bundle.name})", flush=True)
-                children["fleet"] = start_fleet(bundle, fitted, f"fleet-{segment}.log")
+
+        def next_segment() -> None:
+            """The segment's day is over: the next one carries on in real time from where it ended."""
+            nonlocal segment, segment_end
+            segment += 1
+            bundle = workdir / f"bundle-{segment}"
+            start = min(segment_end, datetime.now(UTC).replace(microsecond=0))
+            fitted = write_segment(demo.store_url, bundle, start, FIRST_SEED + segment)
+            publish_reference(settings.with_overrides(bootstrap_servers=bootstrap, database_url=demo.store_url))
+            segment_end = start + timedelta(seconds=SEGMENT_S)
+            print(f"  the simulated fleet starts its next {SEGMENT_S // 60} minutes ({bundle.name})", flush=True)
+            children["fleet"] = start_fleet(bundle, fitted, f"fleet-{segment}.log")
+
+        _supervise(children, stop, None if duration_s is None else time.monotonic() + duration_s, workdir, next_segment)
     except DemoError as exc:
         print(f"truckguard demo: {exc}", file=sys.stderr)
         return 1
@@ -284,17 +282,37 @@ def run_demo(settings: Settings, *, speed: float, stop: threading.Event, duratio
         print("stopping the demo ...", flush=True)
         printer_stop.set()
         device_stop.set()
-        for name in ("fleet", "devices", "web", "notify", "dispatch", "sink", "detect"):
-            if name in children:
-                stop_child(children[name])
-        if printer is not None:
-            # Its consumer closes within a poll (0.5 s); stopping the broker under it would log connection errors.
-            printer.join(5)
-        if broker is not None:
-            broker.stop()
+        _stop_all(children, printer, broker)
         mark.unlink(missing_ok=True)
         print("demo stopped; nothing left running.", flush=True)
     return 0
+
+
+def _supervise(children: dict[str, subprocess.Popen[bytes]], stop: threading.Event, deadline: float | None,
+               workdir: Path, next_segment: Callable[[], None]) -> None:
+    """Until stopped or the deadline: a process that died ends the demo with its log named; a fleet whose segment
+    is over is followed by the next segment's."""
+    while not stop.wait(0.5):
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        for name, child in children.items():
+            if name != "fleet" and child.poll() is not None:
+                raise DemoError(f"{name} stopped with code {child.returncode}; see {workdir / (name + '.log')}")
+        if children["fleet"].poll() is not None:
+            next_segment()
+
+
+def _stop_all(children: dict[str, subprocess.Popen[bytes]], printer: threading.Thread | None,
+              broker: EmbeddedBroker | None) -> None:
+    """Stops the demo's processes, producers first, then the alert printer and the broker under them."""
+    for name in ("fleet", "devices", "web", "notify", "dispatch", "sink", "detect"):
+        if name in children:
+            stop_child(children[name])
+    if printer is not None:
+        # Its consumer closes within a poll (0.5 s); stopping the broker under it would log connection errors.
+        printer.join(5)
+    if broker is not None:
+        broker.stop()
 
 
 def _print_welcome(url: str, demo: DemoData, speed: float) -> None:

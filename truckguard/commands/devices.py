@@ -140,7 +140,13 @@ def register(sub: Subparsers) -> None:
     devices = sub.add_parser("devices", help="Listen for real telematics units and tracking servers.",
                              description="Listen for real telematics units and tracking servers.")
     actions = devices.add_subparsers(dest="devices_action", required=True, metavar="ACTION")
+    _register_serve(actions)
+    _register_traccar_kafka(actions)
+    _register_import(sub)
+    _register_zones(sub)
 
+
+def _register_serve(actions: Subparsers) -> None:
     serve = actions.add_parser(
         "serve", help="Teltonika and Queclink TCP, OsmAnd and Traccar forwarding listeners publishing to "
                       "truckguard.telemetry.v1",
@@ -175,6 +181,8 @@ def register(sub: Subparsers) -> None:
     serve.add_argument("--summary-every", type=float, default=60.0,
                        help="seconds between counter lines in the log (default 60)")
 
+
+def _register_traccar_kafka(actions: Subparsers) -> None:
     kafka = actions.add_parser(
         "traccar-kafka", help="consume a Traccar server's Kafka forwarding (positions, events)",
         description="Consumes the topics a Traccar server writes with forward.type=kafka and "
@@ -187,6 +195,8 @@ def register(sub: Subparsers) -> None:
     kafka.add_argument("--traccar-group-id", default="truckguard-traccar", help="consumer group (default "
                                                                                 "truckguard-traccar)")
 
+
+def _register_import(sub: Subparsers) -> None:
     imp = sub.add_parser("import", help="Turn a fleet's own traces (CSV, GPX, NMEA) into a replay bundle.",
                          description="Reads trace files into a bundle directory: fleet.json (given or generated), "
                                      "telemetry.jsonl sorted by time, trips and zones (given or empty).")
@@ -207,6 +217,8 @@ def register(sub: Subparsers) -> None:
     imp.add_argument("--speed-unit", default="kmh", choices=("kmh", "mps", "knots", "mph"), help="CSV speed unit")
     imp.add_argument("--delimiter", help="CSV delimiter (default: sniffed)")
 
+
+def _register_zones(sub: Subparsers) -> None:
     zones = sub.add_parser("zones", help="Protected zones.", description="Protected zones.")
     zone_actions = zones.add_subparsers(dest="zones_action", required=True, metavar="ACTION")
     osm = zone_actions.add_parser(
