@@ -11,6 +11,7 @@ from flask_babel import gettext
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from telematics.kinds import ZONE_KINDS
 from web.mapdata import MOVING_KMH
 from web.models import AlertRow, StopRequestRow, ZoneRow
 from web.positions import latest_positions
@@ -22,8 +23,6 @@ INCIDENT_LOOKBACK = timedelta(minutes=30)
 """How far before the request an alert of the same vehicle still counts as part of the incident: the longest
 lead the detector's ramming and hijack findings build on (a theft at a depot driven to a zone in the demo
 and the labelled suites takes 8 to 25 minutes)."""
-ZONE_KINDS = ("ramming_risk", "protected_zone_intrusion", "speed_in_zone")
-"""Alert kinds that name the zone a vehicle threatens (anomaly/stop_policy.py ZONE_KINDS)."""
 
 
 @dataclass(frozen=True)
