@@ -14,7 +14,7 @@ import msgspec
 
 from anomaly.observation import Observation
 from anomaly.open_alerts import OpenAlert
-from telematics.kinds import CONTROL_LOSS_KINDS, ZONE_KINDS
+from telematics.kinds import APPROACH_KINDS, CARRIED_KINDS, CONTROL_LOSS_KINDS, STOPS_ON_ITS_OWN_KINDS, ZONE_KINDS
 
 ATTACK_SPEED_KMH = 30.0
 """A vehicle this fast inside a zone it may not enter is dangerous whoever drives it."""
@@ -43,21 +43,21 @@ def decide(obs: Observation, open_alerts: dict[str, OpenAlert], already_requeste
         return None
     speed = obs.speed_kmh or 0.0
     control_loss = sorted((a for a in open_alerts.values() if a.kind in CONTROL_LOSS_KINDS), key=lambda a: a.kind)
-    hijack = next((a for a in critical if a.kind == "hijack_suspected"), None)
+    hijack = next((a for a in critical if a.kind in STOPS_ON_ITS_OWN_KINDS), None)
     zone_triggers = sorted((a for a in critical if a.kind in ZONE_KINDS), key=lambda a: (a.onset_ms, a.alert_id))
     # Inside a zone at attack speed is a signal of its own, even when a ramming risk for it was raised first.
-    inside = [a for a in zone_triggers if a.kind != "ramming_risk"]
+    inside = [a for a in zone_triggers if a.kind not in APPROACH_KINDS]
     inside_at_speed = bool(inside) and speed >= ATTACK_SPEED_KMH
     zone_trigger = (inside[0] if inside_at_speed and not control_loss else zone_triggers[0]) if zone_triggers else None
     zone_id = zone_trigger.zone_id if zone_trigger is not None else None
     if zone_trigger is not None and obs.moving and (control_loss or inside_at_speed):
         trigger, mode, target = zone_trigger, "controlled_stop", None
-        what = "heading into" if zone_trigger.kind == "ramming_risk" else "inside"
+        what = "heading into" if zone_trigger.kind in APPROACH_KINDS else "inside"
         action = "requesting a controlled stop (gradual slow-down to a standstill, hazard lights on)"
         situation = f"{zone_trigger.kind.replace('_', ' ')}: {what} zone {zone_trigger.zone_id} at {speed:.0f} km/h"
     elif hijack is not None:
         trigger = hijack
-        towed = any(a.kind == "towing" for a in open_alerts.values()) and obs.record.ignition is not True
+        towed = any(a.kind in CARRIED_KINDS for a in open_alerts.values()) and obs.record.ignition is not True
         if not obs.moving or towed:
             mode, target = "prevent_restart", None
             action = "requesting that the engine not restart once stopped"

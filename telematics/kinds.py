@@ -42,6 +42,12 @@ class AlertKind:
     """Its weight as evidence for ``hijack_suspected``; None: fusion does not read it."""
     early_ramming: bool = False
     """Raised before a vehicle reaches a zone it is driven at: evaluation counts it as a ramming flagged early."""
+    carried: bool = False
+    """Open, the vehicle is moved without its own engine (towed, loaded onto another vehicle): fusion counts it as
+    under way, and a stop request asks that the engine not restart, since a speed limit means nothing to it."""
+    stops_on_its_own: bool = False
+    """Critical, it justifies a stop request with no zone in sight: the engine kept from restarting when the vehicle
+    stands, a gradual speed limit when it moves, a controlled stop near a zone (anomaly/stop_policy.py)."""
     urgent: bool = False
     """Open, the vehicle's records are processed as they arrive, never held for the lateness horizon: every second
     of a ramming, a hijack or a panic counts (anomaly/engine.py)."""
@@ -55,7 +61,8 @@ KINDS: tuple[AlertKind, ...] = (
               fusion=FusionWeight("driver", 0.4, 0.55)),
     AlertKind("off_hours_use", "Off-hours use", control_loss=True, other_driver=True,
               fusion=FusionWeight("driver", 0.3, 0.45)),
-    AlertKind("towing", "Towing", control_loss=True, other_driver=True, fusion=FusionWeight("tamper", 0.55, 0.6)),
+    AlertKind("towing", "Towing", control_loss=True, other_driver=True, fusion=FusionWeight("tamper", 0.55, 0.6),
+              carried=True),
     AlertKind("cargo_door_open", "Cargo door open", fusion=FusionWeight("cargo", 0.3, 0.45)),
     AlertKind("trailer_uncoupled", "Trailer uncoupled", fusion=FusionWeight("cargo", 0.35, 0.45)),
     AlertKind("gnss_jamming", "GNSS jamming", control_loss=True, other_driver=True,
@@ -77,7 +84,8 @@ KINDS: tuple[AlertKind, ...] = (
     AlertKind("can_intrusion", "CAN bus intrusion"),
     AlertKind("behaviour_anomaly", "Behaviour anomaly", other_driver=True,
               fusion=FusionWeight("behaviour", 0.25, 0.35)),
-    AlertKind("hijack_suspected", "Hijack suspected", control_loss=True, early_ramming=True, urgent=True),
+    AlertKind("hijack_suspected", "Hijack suspected", control_loss=True, early_ramming=True, stops_on_its_own=True,
+              urgent=True),
     # Emergency braking or stability control switched off: a group of its own (neither who drives nor where),
     # weighed as strongly as a ramming risk (anomaly/detectors/safety_systems.py).
     AlertKind("safety_system_disabled", "Safety system disabled", fusion=FusionWeight("intent", 0.45, 0.6),
@@ -89,6 +97,10 @@ ALERT_KINDS: tuple[str, ...] = tuple(k.kind for k in KINDS)
 """The contract's enumeration of alert kinds, in its order."""
 
 ZONE_KINDS: frozenset[str] = frozenset(k.kind for k in KINDS if k.concerns_zone)
+APPROACH_KINDS: frozenset[str] = frozenset(k.kind for k in KINDS if k.concerns_zone and k.early_ramming)
+"""Zone kinds raised before the vehicle is inside (the others say it is in the zone)."""
+STOPS_ON_ITS_OWN_KINDS: frozenset[str] = frozenset(k.kind for k in KINDS if k.stops_on_its_own)
+CARRIED_KINDS: frozenset[str] = frozenset(k.kind for k in KINDS if k.carried)
 CONTROL_LOSS_KINDS: frozenset[str] = frozenset(k.kind for k in KINDS if k.control_loss)
 OTHER_DRIVER_KINDS: frozenset[str] = frozenset(k.kind for k in KINDS if k.other_driver)
 EARLY_RAMMING_KINDS: tuple[str, ...] = tuple(k.kind for k in KINDS if k.early_ramming)

@@ -13,7 +13,7 @@ from anomaly.detectors.signal import Signal
 from anomaly.detectors.states import FusionState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
 from anomaly.observation import Observation
-from telematics.kinds import FUSION_WEIGHTS, FusionWeight
+from telematics.kinds import CARRIED_KINDS, FUSION_WEIGHTS, FusionWeight
 
 MEMORY_MS = 30 * 60_000
 WARN_SCORE = 0.6
@@ -60,6 +60,7 @@ class HijackSuspected(Detector):
         score = 1.0 - keep
         condition = len(groups) >= 2 and score >= WARN_SCORE
         moving = obs.moving
+        carried = any(kind in CARRIED_KINDS for kind in recent)
         kinds = sorted(recent)
         finding = track(
             self.name,
@@ -68,7 +69,7 @@ class HijackSuspected(Detector):
             ts,
             hold_ms=0,
             clear_ms=self.clear_ms,
-            severity=lambda: "critical" if score >= CRITICAL_SCORE and (moving or "towing" in recent) else "warning",
+            severity=lambda: "critical" if score >= CRITICAL_SCORE and (moving or carried) else "warning",
             score=lambda: score,
             evidence=lambda: {
                 "signals": {k: recent[k].severity for k in kinds},
