@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.devices.counters import DeviceCounters
-from ingest.devices.directory import DeviceDirectory
-from ingest.devices.publisher import DevicePublisher, NotAcknowledged
+from ingest.devices.publisher import NotAcknowledged
+from ingest.devices.tcp_listener import TcpDeviceListener
 from telematics.devices.queclink import (
     MAX_MESSAGE_BYTES,
     TAIL,
@@ -49,83 +47,14 @@ class QueclinkOptions:
     inputs: DigitalInputs = NO_INPUTS
 
 
-class QueclinkServer:
+class QueclinkServer(TcpDeviceListener):
     """Accepts Queclink units, maps their reports to contract records and publishes them."""
 
-    def __init__(
-        self, options: QueclinkOptions, directory: DeviceDirectory, publisher: DevicePublisher, counters: DeviceCounters
-    ) -> None:
-        self.options = options
-        self.directory = directory
-        self.publisher = publisher
-        self.counters = counters
-        self.server: asyncio.Server | None = None
-        self.connections: set[asyncio.Task[None]] = set()
-        self._turned_away_logged = 0.0
-
-    async def start(self) -> int:
-        """Listens; returns the port (useful when options.port is 0)."""
-        # The stream limit bounds what readuntil buffers while looking for a message's '$'.
-        self.server = await asyncio.start_server(
-            self._serve, self.options.host, self.options.port, limit=MAX_MESSAGE_BYTES
-        )
-        port: int = self.server.sockets[0].getsockname()[1]
-        log.info("Queclink @Track listener on %s:%d (ASCII reports)", self.options.host, port)
-        return port
-
-    async def close(self) -> None:
-        """Stops listening and closes every connection (what was not acknowledged stays with its unit)."""
-        if self.server is not None:
-            self.server.close()
-        for task in list(self.connections):
-            task.cancel()
-        if self.connections:
-            await asyncio.wait(self.connections, timeout=5)
-        if self.server is not None:
-            await self.server.wait_closed()
-
-    def _reject(self, reason: str, detail: str, raw: bytes | None, key: str | None, peer: str) -> None:
-        self.counters.reject(LISTENER, reason)
-        log.warning("queclink %s from %s (%s): %s", reason, peer, key or "no IMEI yet", detail)
-        self.publisher.dead_letter(LISTENER, f"{reason}: {detail} (peer {peer})", raw, key)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        address = writer.get_extra_info("peername")
-        peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
-        # One limit for every TCP unit of the process, as the open-file budget is one (serve.py sets both).
-        if self.counters.connected >= self.options.max_connections:
-            self._turn_away(writer, peer)
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self.connections.add(task)
-        self.counters.connected += 1
-        try:
-            await self._converse(reader, writer, peer)
-        except Exception:  # one unit's failure must never stop the others
-            log.exception("queclink connection from %s failed", peer)
-        finally:
-            self.counters.connected -= 1
-            if task is not None:
-                self.connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
-
-    def _turn_away(self, writer: asyncio.StreamWriter, peer: str) -> None:
-        """Closes a connection over the limit at once; counted, and logged at most every 10 s."""
-        writer.transport.abort()
-        self.counters.reject(LISTENER, "too_many_connections")
-        now = time.monotonic()
-        if now - self._turned_away_logged >= 10.0:
-            self._turned_away_logged = now
-            total = self.counters.rejected[(LISTENER, "too_many_connections")]
-            log.warning(
-                "queclink connection from %s closed: %d connected, the limit (%d turned away so far)",
-                peer,
-                self.counters.connected,
-                total,
-            )
+    listener = LISTENER
+    serves = "Queclink @Track listener (ASCII reports)"
+    stream_limit = MAX_MESSAGE_BYTES
+    """The stream limit bounds what readuntil buffers while looking for a message's '$'."""
+    options: QueclinkOptions
 
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
         options = self.options

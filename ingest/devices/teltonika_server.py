@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from dataclasses import dataclass
 
-from ingest.devices.counters import DeviceCounters
-from ingest.devices.directory import DeviceDirectory
-from ingest.devices.publisher import DevicePublisher, NotAcknowledged
+from ingest.devices.publisher import NotAcknowledged
+from ingest.devices.tcp_listener import TcpDeviceListener
 from telematics.devices.teltonika import (
     ACCEPT,
     CRC_BYTES,
@@ -49,76 +46,12 @@ class TeltonikaOptions:
     inputs: InputAssignments = NO_INPUTS
 
 
-class TeltonikaServer:
+class TeltonikaServer(TcpDeviceListener):
     """Accepts Teltonika units, maps their AVL records to contract records and publishes them."""
 
-    def __init__(self, options: TeltonikaOptions, directory: DeviceDirectory, publisher: DevicePublisher,
-                 counters: DeviceCounters) -> None:
-        self.options = options
-        self.directory = directory
-        self.publisher = publisher
-        self.counters = counters
-        self.server: asyncio.Server | None = None
-        self.connections: set[asyncio.Task[None]] = set()
-        self._turned_away_logged = 0.0
-
-    async def start(self) -> int:
-        """Listens; returns the port (useful when options.port is 0)."""
-        self.server = await asyncio.start_server(self._serve, self.options.host, self.options.port,
-                                                 limit=2 * 1024 * 1024)
-        port: int = self.server.sockets[0].getsockname()[1]
-        log.info("Teltonika listener on %s:%d (Codec 8, 8 Extended, 16)", self.options.host, port)
-        return port
-
-    async def close(self) -> None:
-        """Stops listening and closes every connection (a unit resends what was not acknowledged)."""
-        if self.server is not None:
-            self.server.close()
-        for task in list(self.connections):
-            task.cancel()
-        if self.connections:
-            await asyncio.wait(self.connections, timeout=5)
-        if self.server is not None:
-            await self.server.wait_closed()
-
-    def _reject(self, reason: str, detail: str, raw: bytes | None, key: str | None, peer: str) -> None:
-        self.counters.reject(LISTENER, reason)
-        log.warning("teltonika %s from %s (%s): %s", reason, peer, key or "no IMEI yet", detail)
-        self.publisher.dead_letter(LISTENER, f"{reason}: {detail} (peer {peer})", raw, key)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        address = writer.get_extra_info("peername")
-        peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
-        if self.counters.connected >= self.options.max_connections:
-            self._turn_away(writer, peer)
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self.connections.add(task)
-        self.counters.connected += 1
-        try:
-            await self._converse(reader, writer, peer)
-        except Exception:  # one device's failure must never stop the others
-            log.exception("teltonika connection from %s failed", peer)
-        finally:
-            self.counters.connected -= 1
-            if task is not None:
-                self.connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
-
-    def _turn_away(self, writer: asyncio.StreamWriter, peer: str) -> None:
-        """Closes a connection over the limit at once; counted, and logged at most every 10 s (a flood of
-        connections must not become a flood of log lines). There is no input to dead-letter."""
-        writer.transport.abort()
-        self.counters.reject(LISTENER, "too_many_connections")
-        now = time.monotonic()
-        if now - self._turned_away_logged >= 10.0:
-            self._turned_away_logged = now
-            total = self.counters.rejected[(LISTENER, "too_many_connections")]
-            log.warning("teltonika connection from %s closed: %d connected, the limit (%d turned away so far)",
-                        peer, self.counters.connected, total)
+    listener = LISTENER
+    serves = "Teltonika listener (Codec 8, 8 Extended, 16)"
+    options: TeltonikaOptions
 
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
         options = self.options
