@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from telematics.devices.queclink import GnssBlock, QueclinkReport, report_id_and_type
+from telematics.devices.queclink import POSITION_REPORTS, GnssBlock, QueclinkReport, report_id_and_type
 from telematics.devices.telemetry import device_seq, finish
 from telematics.errors import ConfigurationError
 
@@ -28,22 +28,8 @@ JAMMING_DETECTED = "GTJDR"
 JAMMING_STATE = "GTJDS"
 _JAMMING_STATES = {"1": False, "2": True}
 DIGITAL_INPUT_REPORT = "GTDIS"
-MILEAGE_REPORTS = frozenset(
-    {
-        "GTFRI",
-        "GTTOW",
-        "GTDIS",
-        "GTIOB",
-        "GTGEO",
-        "GTSPD",
-        "GTSOS",
-        "GTRTL",
-        "GTDOG",
-        "GTIGL",
-        "GTHBM",
-    }
-)
-"""Position reports whose first field after the positions is the unit's mileage (km)."""
+MILEAGE_REPORTS = POSITION_REPORTS
+"""Every position report's first field after its positions is the unit's mileage (km): see queclink.py."""
 EXTERNAL_POWER_IN_FRI = frozenset({"06"})
 """Device types whose GTFRI carries the external supply in mV in the first field after the device name, when
 <Sync with FRI> of AT+GTEPS is on: the GV300 (TRACGV300AN002, section 3.2.8). Other models put other readings
