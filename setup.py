@@ -1,7 +1,7 @@
 """Build step: compiles the detection engine's per-record path to C with mypyc; everything else stays Python.
 
 Replay and the live detector spend their time in a few modules that every record passes through (ordering,
-motion, the gate, the detectors). mypyc turns those type-annotated modules into C extension modules that behave
+motion, the detectors, the replay loop). mypyc turns those type-annotated modules into C extension modules that behave
 like the Python ones, byte for byte in their outputs (tests/anomaly/test_compiled.py), about three times as fast.
 The sources stay the single definition: ``TRUCKGUARD_PURE_PYTHON=1 pip install -e .`` installs them uncompiled, and
 the same variable at run time makes an installed build run its sources (telematics/compiled.py).
@@ -22,6 +22,7 @@ from setuptools import setup
 HERE = Path(__file__).resolve().parent
 
 COMPILED_MODULES = [
+    "anomaly/config.py",
     "anomaly/engine.py",
     "anomaly/observation.py",
     "anomaly/ordering.py",
@@ -32,6 +33,7 @@ COMPILED_MODULES = [
     "anomaly/incidents.py",
     "anomaly/vehicle_state.py",
     "anomaly/detectors/access.py",
+    "anomaly/detectors/behaviour.py",
     "anomaly/detectors/equipment.py",
     "anomaly/detectors/fusion.py",
     "anomaly/detectors/motion.py",
@@ -44,6 +46,7 @@ COMPILED_MODULES = [
     "telematics/parse.py",
     "telematics/records.py",
     "ingest/pipeline.py",
+    "ingest/replay.py",
 ]
 """The per-record path. Keep msgspec types out of these modules (mypyc cannot compile them): see telematics/wire.py."""
 

@@ -13,7 +13,7 @@ alert if no watermark did, so both paths give the same bytes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import msgspec
 
@@ -25,15 +25,15 @@ from anomaly.incidents import Change
 from anomaly.kinematics import remember
 from anomaly.observation import Observation, RouteHint, note_stop_visit
 from anomaly.open_alerts import OpenAlert
-from anomaly.ordering import Admission, admit, release_all, release_ready
-from anomaly.saved_state import load
-from anomaly.spatial import ReferenceIndex
+from anomaly.ordering import Admission, arrive, hold, is_next, release_all, release_next, release_ready
+from anomaly.saved_state import load, load_vehicle_state
+from anomaly.spatial import MinuteRule, ReferenceIndex
 from anomaly.stop_policy import decide
 from anomaly.vehicle_state import VehicleState
 from telematics.kinds import URGENT_KINDS
 from telematics.outputs import Alert, HistoryEntry, StopRequest, deterministic_id
 from telematics.records import TelemetryRecord
-from telematics.reference import ReferenceData
+from telematics.reference import Fleet, ReferenceData, Vehicle
 from telematics.timeutil import format_ms
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 Output = Alert | StopRequest
 
-URGENT_GRACE_MS = 5_000
+URGENT_GRACE_MS: Final = 5_000
 """While a vehicle has a ramming, hijack or panic open, its records wait at most this long (event time) for the
 ones before them: mobile networks deliver a few seconds out of order, and a record lost for good must not hold
 the alerts of an attack for the whole lateness (60 s by default)."""
@@ -76,13 +76,28 @@ class DetectionEngine:
         self.reference = reference
         self.models = models
         self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors()
-        self._named_detectors = [(d.name, d) for d in self.detectors]
+        names = [d.name for d in self.detectors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"detectors must have distinct names, got {names}")
         self._silence_detectors = [cast(SilenceDetector, d) for d in self.detectors if hasattr(d, "silence")]
         self._silence_floor_ms = min((d.silence_floor_ms for d in self._silence_detectors), default=0)
         self._fast_path = fast_path
         self._states: dict[str, VehicleState] = {}
+        self._detector_states: dict[str, list[Any]] = {}
+        """Each vehicle's detector states in the detectors' order (its VehicleState.detectors' values)."""
         # A pure speed-up (outputs are the same with or without it), so it is not saved with the vehicle's state.
         self._route_hints: dict[str, list[RouteHint]] = {}
+
+    @property
+    def config(self) -> EngineConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: EngineConfig) -> None:
+        self._config = config
+        # Read once here: every record needs them.
+        self._lateness_ms = config.lateness_ms
+        self._seq_memory_ms = config.seq_memory_ms
 
     @property
     def reference(self) -> ReferenceData:
@@ -94,12 +109,13 @@ class DetectionEngine:
         self._reference = reference
         self.index = ReferenceIndex(reference)
         self._route_hints = {}
+        self._vehicles: dict[str, tuple[Vehicle | None, Fleet | None, MinuteRule | None]] = {}
 
     # -- records in ---------------------------------------------------------------------------------------
     def process(self, record: TelemetryRecord) -> StepResult:
         state = self._state(record.vehicle_id)
         ordering = state.ordering
-        admission = admit(ordering, record, seq_memory_ms=self.config.seq_memory_ms)
+        admission = arrive(ordering, record, seq_memory_ms=self._seq_memory_ms)
         if admission is Admission.DUPLICATE:
             return StepResult(admission, reason=f"duplicate of an earlier record (seq {record.seq})")
         if admission is Admission.TOO_LATE:
@@ -111,10 +127,15 @@ class DetectionEngine:
                     f"already processed; allowed lateness is {self.config.lateness_ms / 1000:g} s"
                 ),
             )
+        if is_next(ordering, record):
+            # The usual record: nothing held and its seq follows the last one's, so it goes on at once.
+            released = release_next(ordering, record, lateness_ms=self._lateness_ms)
+            return StepResult(admission, self._detect(state, released))
+        hold(ordering, record)
         outputs: list[Output] = []
         # Held records wait for the lateness to pass, unless this one cannot wait (see _urgent_through).
         through = self._urgent_through(state, record) if ordering.pending else -1
-        for released in release_ready(ordering, lateness_ms=self.config.lateness_ms, through_ts_ms=through):
+        for released in release_ready(ordering, lateness_ms=self._lateness_ms, through_ts_ms=through):
             outputs.extend(self._detect(state, released))
         return StepResult(admission, outputs)
 
@@ -174,7 +195,7 @@ class DetectionEngine:
         return None if state is None else msgspec.json.encode(state)
 
     def restore(self, vehicle_id: str, snapshot: bytes) -> None:
-        state = load(VehicleState, msgspec.json.decode(snapshot))
+        state = load_vehicle_state(msgspec.json.decode(snapshot))
         saved = state.detectors
         # Every detector has its state from the start, in the detectors' order, as a new vehicle does (one saved
         # by an older version may lack some).
@@ -182,9 +203,11 @@ class DetectionEngine:
             d.name: load(d.state_type, saved[d.name]) if d.name in saved else d.state_type() for d in self.detectors
         }
         self._states[vehicle_id] = state
+        self._detector_states.pop(vehicle_id, None)
 
     def forget(self, vehicle_id: str) -> None:
         self._states.pop(vehicle_id, None)
+        self._detector_states.pop(vehicle_id, None)
         self._route_hints.pop(vehicle_id, None)
 
     def vehicle_ids(self) -> list[str]:
@@ -202,6 +225,18 @@ class DetectionEngine:
     def _fleet_id(self, vehicle_id: str) -> str | None:
         vehicle = self._reference.vehicles.get(vehicle_id)
         return vehicle.fleet_id if vehicle else None
+
+    def _vehicle(self, vehicle_id: str) -> tuple[Vehicle | None, Fleet | None, MinuteRule | None]:
+        """The vehicle's reference entry, its fleet's and the fleet's operating hours (None when unknown), looked up
+        once per reference data."""
+        known = self._vehicles.get(vehicle_id)
+        if known is None:
+            reference = self._reference
+            vehicle = reference.vehicles.get(vehicle_id)
+            fleet = reference.fleets.get(vehicle.fleet_id) if vehicle is not None else None
+            hours = self.index.fleet_hours(fleet) if fleet is not None else None
+            known = self._vehicles[vehicle_id] = (vehicle, fleet, hours)
+        return known
 
     def _silence(self, vehicle_id: str, state: VehicleState, until_ms: int) -> list[Output]:
         motion = state.motion
@@ -225,14 +260,13 @@ class DetectionEngine:
         outputs: list[Output] = self._silence(vehicle_id, state, record.ts_ms) if self._silence_detectors else []
         if record.has_position:
             state.last_lat, state.last_lon = record.lat, record.lon
-        reference = self._reference
-        vehicle = reference.vehicles.get(vehicle_id)
+        vehicle, fleet, fleet_hours = self._vehicle(vehicle_id)
         obs = Observation(
             record=record,
-            reference=reference,
-            config=self.config,
+            reference=self._reference,
+            config=self._config,
             vehicle=vehicle,
-            fleet=reference.fleets.get(vehicle.fleet_id) if vehicle else None,
+            fleet=fleet,
             last_lat=state.last_lat,
             last_lon=state.last_lon,
             open_alerts=state.open_alerts,
@@ -240,23 +274,39 @@ class DetectionEngine:
             motion_state=state.motion,
             models=self.models,
             route_hints=self._route_hints,
+            fleet_hours=fleet_hours,
         )
         fleet_id = obs.fleet_id
-        detector_states = state.detectors
+        detector_states = self._detector_states.get(vehicle_id)
+        if detector_states is None:
+            # VehicleState.detectors is always built in the detectors' order (_state, restore).
+            detector_states = self._detector_states[vehicle_id] = list(state.detectors.values())
+        detectors = self.detectors
+        count = len(detectors)
         # Every detector first says whether the record is quiet for it (doing a quiet record's bookkeeping), all
         # before any looks; once one reports something, every detector after it looks: fusion reads the incidents
         # opened on the same record.
         everyone = not self._fast_path
-        looks = [] if everyone else [not d.quiet(obs, detector_states[d.name]) for d in self.detectors]
-        for position, (name, detector) in enumerate(self._named_detectors):
-            if everyone or looks[position]:
-                findings = detector.observe(obs, detector_states[name])
-                if findings:
-                    for finding in findings:
-                        alert = self._apply(state, vehicle_id, fleet_id, record.ts_ms, finding)
-                        if alert is not None:
-                            outputs.append(alert)
-                    everyone = True
+        looking: list[int] = []
+        if not everyone:
+            for position in range(count):
+                if not detectors[position].quiet(obs, detector_states[position]):
+                    looking.append(position)
+        # Usually every detector was quiet: then none looks. (looking is in ascending order.)
+        next_looking = 0
+        for position in range(0 if everyone else looking[0] if looking else count, count):
+            if not everyone:
+                if next_looking < len(looking) and looking[next_looking] == position:
+                    next_looking += 1
+                else:
+                    continue
+            findings = detectors[position].observe(obs, detector_states[position])
+            if findings:
+                for finding in findings:
+                    alert = self._apply(state, vehicle_id, fleet_id, record.ts_ms, finding)
+                    if alert is not None:
+                        outputs.append(alert)
+                everyone = True
         note_stop_visit(obs)
         remember(state.motion, record, obs.motion, obs.speed_kmh, obs.moving)
         if state.open_alerts:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Final
+
+from telematics.geo import LocalFrame
 
 Point = tuple[float, float]
 
@@ -79,119 +82,155 @@ class PolygonXY:
         return best
 
 
-_ROW = 1 << 21
-"""Cell (i, j) is keyed i * _ROW + j: an int hashes faster than a tuple; |j| < 2**20 cells is 157,000 km at 150 m."""
+BOX_FANOUT: Final = 8
+"""Segments in a box of a route's finest level of boxes, and boxes of one level in a box of the next."""
 
-_NUDGE_M = 1e-6
-"""Cell bounds are widened by this much against the rounding of sampled points."""
+_PRUNE_SLACK: Final = 1e-6
+"""A box is skipped only when it is farther than the best distance found by this fraction (of the squared metres,
+plus as many squared metres): a segment's computed distance may fall below its box's by a unit in the last place,
+and a tie must still be looked at, so the answer is always the least of all the segments' computed distances."""
 
-LEVEL_FACTOR = 8
-"""Each coarser grid of a route has cells this many times as wide."""
 
+class _Boxes:
+    """One level of a route's boxes: box i bounds a run of BOX_FANOUT segments (or of boxes of the level below)."""
 
-class _SegmentGrid:
-    """The route's segments (by index) by the square cells of one size that they pass through."""
+    __slots__ = ("max_x", "max_y", "min_x", "min_y")
 
-    __slots__ = ("cell_m", "cells")
+    def __init__(
+        self, min_x: tuple[float, ...], min_y: tuple[float, ...], max_x: tuple[float, ...], max_y: tuple[float, ...]
+    ) -> None:
+        self.min_x = min_x
+        self.min_y = min_y
+        self.max_x = max_x
+        self.max_y = max_y
 
-    def __init__(self, xs: tuple[float, ...], ys: tuple[float, ...], cell_m: float) -> None:
-        self.cell_m = cell_m
-        cells: dict[int, list[int]] = {}
-        for index in range(len(xs) - 1):
-            for i, j in _cells_touched((xs[index], ys[index], xs[index + 1], ys[index + 1]), cell_m):
-                cells.setdefault(i * _ROW + j, []).append(index)
-        self.cells = {key: tuple(value) for key, value in cells.items()}
+    @staticmethod
+    def over_segments(xs: Sequence[float], ys: Sequence[float]) -> _Boxes:
+        """The finest level: box i bounds the vertices of segments i * BOX_FANOUT up to the next run."""
+        segments = len(xs) - 1
+        runs = range(0, segments, BOX_FANOUT)
+        ends = [min(first + BOX_FANOUT, segments) + 1 for first in runs]
+        return _Boxes(
+            tuple(min(xs[first:end]) for first, end in zip(runs, ends, strict=True)),
+            tuple(min(ys[first:end]) for first, end in zip(runs, ends, strict=True)),
+            tuple(max(xs[first:end]) for first, end in zip(runs, ends, strict=True)),
+            tuple(max(ys[first:end]) for first, end in zip(runs, ends, strict=True)),
+        )
+
+    def coarser(self) -> _Boxes:
+        """The next level: each box bounds BOX_FANOUT boxes of this one."""
+        runs = range(0, len(self.min_x), BOX_FANOUT)
+        return _Boxes(
+            tuple(min(self.min_x[first : first + BOX_FANOUT]) for first in runs),
+            tuple(min(self.min_y[first : first + BOX_FANOUT]) for first in runs),
+            tuple(max(self.max_x[first : first + BOX_FANOUT]) for first in runs),
+            tuple(max(self.max_y[first : first + BOX_FANOUT]) for first in runs),
+        )
+
+    def distance_sq(self, box: int, x: float, y: float) -> float:
+        """Squared metres from the point to the box (0 inside it)."""
+        low_x, high_x, low_y, high_y = self.min_x[box], self.max_x[box], self.min_y[box], self.max_y[box]
+        dx = low_x - x if x < low_x else (x - high_x if x > high_x else 0.0)
+        dy = low_y - y if y < low_y else (y - high_y if y > high_y else 0.0)
+        return dx * dx + dy * dy
 
 
 class RouteXY:
-    """A route line in metres with grids of its segments, fine to coarse, for a cheap exact nearest-distance query.
+    """A route line in metres with boxes over runs of its segments, for a cheap exact nearest-distance query.
 
-    The work per query depends on how many segments lie near the point, not on the route's length: a point near
-    the line is settled in the fine grid (150 m cells), one kilometres away in a coarser one (1.2 km, 9.6 km), and
-    only a point hundreds of kilometres from every segment looks at them all. The vertices are kept as two tuples
-    of coordinates (segment i runs from vertex i to i + 1): a tuple per segment would cost three times the memory.
+    A route's consecutive segments lie close together, so boxes over runs of BOX_FANOUT segments, boxes over runs of
+    those, and so on up to one box, make a tree as deep as the logarithm of the route's length. A query opens the
+    nearest boxes first and skips every box farther than the best distance found so far: its work depends on how
+    many segments lie near the point, not on the route's length. Segment i runs from vertex i to i + 1.
+
+    The vertices are the points as given: in metres, or (a planned trip's route) (lon, lat) in degrees with the
+    frame that puts them in metres. A day's trips share most of their points (telematics/bundle.py), so a route
+    keeps the shared points and projects a vertex when a query reads it (few do: those near the point); its own
+    memory is a few coordinates for each run of segments.
     """
 
-    __slots__ = ("grids", "max_ring", "max_x", "max_y", "min_x", "min_y", "xs", "ys")
+    __slots__ = ("boxes", "frame", "max_x", "max_y", "min_x", "min_y", "points")
 
-    def __init__(self, points: Sequence[Point], cell_m: float = 150.0, max_ring: int = 6, levels: int = 3) -> None:
-        self.max_ring = max_ring
-        vertices = list(points) if len(points) > 1 else [points[0], points[0]]
-        self.xs = tuple(p[0] for p in vertices)
-        self.ys = tuple(p[1] for p in vertices)
-        self.grids = tuple(_SegmentGrid(self.xs, self.ys, cell_m * LEVEL_FACTOR**level) for level in range(levels))
-        self.min_x, self.max_x = min(self.xs), max(self.xs)
-        self.min_y, self.max_y = min(self.ys), max(self.ys)
+    def __init__(self, points: Sequence[Point], frame: LocalFrame | None = None) -> None:
+        self.points = tuple(points) if len(points) > 1 else (points[0], points[0])
+        self.frame = frame
+        vertices = [self.vertex(i) for i in range(len(self.points))]
+        xs = [x for x, _ in vertices]
+        ys = [y for _, y in vertices]
+        level = _Boxes.over_segments(xs, ys)
+        levels = [level]
+        while len(level.min_x) > 1:
+            level = level.coarser()
+            levels.append(level)
+        self.boxes = tuple(levels)
+        """The levels of boxes, finest first; the last has one box."""
+        self.min_x, self.max_x = min(xs), max(xs)
+        self.min_y, self.max_y = min(ys), max(ys)
+
+    def vertex(self, i: int) -> Point:
+        """Vertex i in metres."""
+        a, b = self.points[i]
+        frame = self.frame
+        return (a, b) if frame is None else frame.to_xy(b, a)
 
     @property
     def segments(self) -> tuple[tuple[float, float, float, float], ...]:
         """Each segment as (ax, ay, bx, by)."""
-        xs, ys = self.xs, self.ys
-        return tuple((xs[i], ys[i], xs[i + 1], ys[i + 1]) for i in range(len(xs) - 1))
+        vertices = [self.vertex(i) for i in range(len(self.points))]
+        return tuple((*vertices[i], *vertices[i + 1]) for i in range(len(vertices) - 1))
 
     def distance(self, x: float, y: float) -> float:
         """Exact distance to the line."""
         return self.nearest(x, y)[0]
 
     def nearest(self, x: float, y: float) -> tuple[float, int]:
-        """Exact distance to the line and the index of a nearest segment: rings of cells outward until nothing
-        further out can be nearer."""
-        xs, ys = self.xs, self.ys
-        max_ring = self.max_ring
-        # No segment is nearer than the bounding box: start in the first grid whose search can reach that far.
-        dx = self.min_x - x if x < self.min_x else (x - self.max_x if x > self.max_x else 0.0)
-        dy = self.min_y - y if y < self.min_y else (y - self.max_y if y > self.max_y else 0.0)
-        floor_sq = dx * dx + dy * dy
-        best = math.inf
-        best_index = 0
-        seen: set[int] = set()
-        for grid in self.grids:
-            cell_m = grid.cell_m
-            reach_max = max_ring * cell_m
-            if reach_max * reach_max < floor_sq:
-                continue
-            cells = grid.cells
-            cx, cy = math.floor(x / cell_m), math.floor(y / cell_m)
-            for ring in range(max_ring + 1):
-                for key in _ring_keys(cx, cy, ring):
-                    found = cells.get(key)
-                    if found is None:
-                        continue
-                    for index in found:
-                        if index in seen:
-                            continue
-                        seen.add(index)
-                        d = _segment_distance_sq(x, y, xs[index], ys[index], xs[index + 1], ys[index + 1])
-                        if d < best:
-                            best = d
-                            best_index = index
-                # Every segment not seen yet lies wholly in cells of the next ring or beyond: at least ring cells
-                # away.
-                reach = ring * cell_m
-                if best <= reach * reach:
-                    return math.sqrt(best), best_index
-        for index in range(len(xs) - 1):
-            d = _segment_distance_sq(x, y, xs[index], ys[index], xs[index + 1], ys[index + 1])
+        """Exact distance to the line (the least of every segment's) and the index of a nearest segment: boxes
+        opened nearest first, down to their segments, skipping those farther than the best found."""
+        best, index = self._nearest_under(len(self.boxes) - 1, 0, x, y, math.inf, 0)
+        return math.sqrt(best), index
+
+    def _nearest_under(
+        self, level: int, box: int, x: float, y: float, best: float, best_index: int
+    ) -> tuple[float, int]:
+        """The least of best and the squared distances of the segments under a box, and its segment."""
+        first = box * BOX_FANOUT
+        if level == 0:
+            return self._nearest_of(first, min(first + BOX_FANOUT, len(self.points) - 1) - 1, x, y, best, best_index)
+        below = self.boxes[level - 1]
+        last = min(first + BOX_FANOUT, len(below.min_x))
+        # The nearest box first: it most often holds the answer, and then the others are skipped.
+        nearest, nearest_sq = first, math.inf
+        for child in range(first, last):
+            d = below.distance_sq(child, x, y)
+            if d < nearest_sq:
+                nearest, nearest_sq = child, d
+        if nearest_sq <= best + _PRUNE_SLACK * (best + 1.0):
+            best, best_index = self._nearest_under(level - 1, nearest, x, y, best, best_index)
+        for child in range(first, last):
+            if child != nearest and below.distance_sq(child, x, y) <= best + _PRUNE_SLACK * (best + 1.0):
+                best, best_index = self._nearest_under(level - 1, child, x, y, best, best_index)
+        return best, best_index
+
+    def _nearest_of(self, first: int, last: int, x: float, y: float, best: float, best_index: int) -> tuple[float, int]:
+        """The least of best and the squared distances of segments first to last, and its segment."""
+        ax, ay = self.vertex(first)
+        for index in range(first, last + 1):
+            bx, by = self.vertex(index + 1)
+            d = _segment_distance_sq(x, y, ax, ay, bx, by)
             if d < best:
                 best = d
                 best_index = index
-        return math.sqrt(best), best_index
+            ax, ay = bx, by
+        return best, best_index
 
     def bound_near(self, x: float, y: float, segment: int, ahead: int) -> tuple[float, int]:
         """The distance to the nearest of the segments from one before ``segment`` to ``ahead`` after it, and which:
         never less than the distance to the whole line (the same arithmetic over fewer segments), so a cheap
         upper bound while a vehicle follows the line."""
-        xs, ys = self.xs, self.ys
-        last = len(xs) - 2
+        last = len(self.points) - 2
         first = segment - 1 if segment > 0 else 0
         stop = segment + ahead if segment + ahead < last else last
-        best = math.inf
-        best_index = first
-        for index in range(first, stop + 1):
-            d = _segment_distance_sq(x, y, xs[index], ys[index], xs[index + 1], ys[index + 1])
-            if d < best:
-                best = d
-                best_index = index
+        best, best_index = self._nearest_of(first, stop, x, y, math.inf, first)
         return math.sqrt(best), best_index
 
     def crosses(self, polygon: PolygonXY, margin_m: float = 0.0) -> bool:
@@ -207,46 +246,6 @@ class RouteXY:
                 ) <= margin_m * margin_m:
                     return True
         return False
-
-
-def _cells_touched(segment: tuple[float, float, float, float], cell_m: float) -> set[tuple[int, int]]:
-    """A superset of the grid cells a segment passes through, and not much more."""
-    ax, ay, bx, by = segment
-    x0, x1 = math.floor(min(ax, bx) / cell_m), math.floor(max(ax, bx) / cell_m)
-    y0, y1 = math.floor(min(ay, by) / cell_m), math.floor(max(ay, by) / cell_m)
-    if (x1 - x0 + 1) * (y1 - y0 + 1) <= 16:
-        return {(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)}
-    # A long one: sample it every quarter cell. Between two samples it stays in their bounding box, which
-    # touches at most 2 x 2 cells (widened by a micrometre against rounding).
-    steps = max(1, math.ceil(math.hypot(bx - ax, by - ay) / (cell_m / 4)))
-    touched: set[tuple[int, int]] = set()
-    px, py = ax, ay
-    for k in range(1, steps + 1):
-        t = k / steps
-        qx, qy = (bx, by) if k == steps else (ax + t * (bx - ax), ay + t * (by - ay))
-        i0, i1 = math.floor((min(px, qx) - _NUDGE_M) / cell_m), math.floor((max(px, qx) + _NUDGE_M) / cell_m)
-        j0, j1 = math.floor((min(py, qy) - _NUDGE_M) / cell_m), math.floor((max(py, qy) + _NUDGE_M) / cell_m)
-        for i in range(i0, i1 + 1):
-            for j in range(j0, j1 + 1):
-                touched.add((i, j))
-        px, py = qx, qy
-    return touched
-
-
-def _ring_keys(cx: int, cy: int, ring: int) -> list[int]:
-    """The keys of the cells at Chebyshev distance ring from (cx, cy)."""
-    if ring == 0:
-        return [cx * _ROW + cy]
-    top, bottom = cy + ring, cy - ring
-    keys = []
-    for i in range(cx - ring, cx + ring + 1):
-        keys.append(i * _ROW + top)
-        keys.append(i * _ROW + bottom)
-    left, right = (cx - ring) * _ROW, (cx + ring) * _ROW
-    for j in range(bottom + 1, top):
-        keys.append(left + j)
-        keys.append(right + j)
-    return keys
 
 
 def _orient(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> float:

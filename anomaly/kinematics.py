@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import math
+from typing import Final
 
 from anomaly.vehicle_state import MotionState
 from telematics.geo import bearing_deg, haversine_m
 from telematics.records import TelemetryRecord
 
-COURSE_MIN_MOVE_M = 12.0
+COURSE_MIN_MOVE_M: Final = 12.0
 """The track's course is taken between fixes at least this far apart, so GNSS jitter does not spin it."""
-ACCEL_MAX_GAP_MS = 20_000
+ACCEL_MAX_GAP_MS: Final = 20_000
 """Acceleration is only estimated between records this close together."""
-COURSE_MAX_GAP_MS = 20_000
+COURSE_MAX_GAP_MS: Final = 20_000
 """The track's course is only taken between fixes this close in time: over a longer chord (a unit reporting once a
 minute) the straight line cuts corners and off-ramps, and says little about the street the vehicle is on."""
-GAP_EWMA_ALPHA = 0.1
-SILENT_STANDSTILL_MS = 5 * 60_000
-STOOD_M = 100.0
+GAP_EWMA_ALPHA: Final = 0.1
+SILENT_STANDSTILL_MS: Final = 5 * 60_000
+STOOD_M: Final = 100.0
 """A silence this long that ends this close to where it began: the vehicle stood, and its unit said nothing
 (event-driven units report only on movement; some stop reporting with the ignition off)."""
 
@@ -82,8 +83,8 @@ def remember(state: MotionState, record: TelemetryRecord, motion: Motion, speed:
         state.fix_ts_ms, state.fix_lat, state.fix_lon = record.ts_ms, record.lat, record.lon
 
 
-SCATTER_ALPHA = 0.05
-SCATTER_CAP_M = 150.0
+SCATTER_ALPHA: Final = 0.05
+SCATTER_CAP_M: Final = 150.0
 """A standing fix further than this from the standstill's first is a spike (multipath lock on a reflection), or the
 vehicle moved: it says nothing about the receiver's everyday wander."""
 

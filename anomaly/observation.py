@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from anomaly.config import EngineConfig
 from anomaly.geometry import RouteXY
 from anomaly.kinematics import Motion
 from anomaly.open_alerts import OpenAlert
-from anomaly.spatial import ZONE_REACH_M, ReferenceIndex, TripShape, ZoneShape
+from anomaly.spatial import ZONE_REACH_M, MinuteRule, ReferenceIndex, TripShape, ZoneShape, within_m
 from anomaly.vehicle_state import MotionState
 from telematics.geo import LocalFrame, haversine_m
 from telematics.records import TelemetryRecord
@@ -19,39 +19,39 @@ from telematics.reference import Fleet, ReferenceData, Site, Trip, TripStop, Veh
 if TYPE_CHECKING:
     from anomaly.behaviour.model import BehaviourModels
 
-HINT_MARGIN_M = 0.001
+HINT_MARGIN_M: Final = 0.001
 """A hint settles "inside the corridor" or "beyond it" only with this much to spare: far above the rounding of the
 distances it adds (nanometres), far below anything that matters on a road."""
-HINTS_PER_VEHICLE = 4
+HINTS_PER_VEHICLE: Final = 4
 """Trips a vehicle's hints remember (its trips around now are rarely more than two or three)."""
-NEAR_SEGMENTS = 4
+NEAR_SEGMENTS: Final = 4
 """Segments after the hint's nearest one that bound the distance while the vehicle follows the route."""
-TRIP_SLACK_MS = 75 * 60_000
+TRIP_SLACK_MS: Final = 75 * 60_000
 """A vehicle counts as on its planned trip this long before the planned start and after the planned end: trucks run
 up to an hour early or late against their plans (traffic, dock queues, the driver's breaks), plus a margin."""
-STOP_EARLY_MS = 3 * 60 * 60_000
-STOP_LATE_MS = 3 * 60 * 60_000
+STOP_EARLY_MS: Final = 3 * 60 * 60_000
+STOP_LATE_MS: Final = 3 * 60 * 60_000
 """A planned stop is matched by place first; time is only a loose bound: a truck an hour or two early or late is at
 its customer all the same, while a customer due tomorrow does not explain standing at its gate today."""
-QUEUE_M = 150.0
+QUEUE_M: Final = 150.0
 """A standstill this close to a planned stop's radius is the queue at its gate or dock: 7-8 trucks at 18-20 m each."""
-PLACE_SLACK_M = 40.0
+PLACE_SLACK_M: Final = 40.0
 """GNSS error allowed around a planned stop's or a site's radius, at least; three times the fix's own error (1 sigma)
 when that is larger: a tracker between warehouses is 30-50 m off, and the truck is at its customer all the same."""
-DEFAULT_GNSS_ERROR_M = 10.0
+DEFAULT_GNSS_ERROR_M: Final = 10.0
 """Horizontal GNSS error (1 sigma) assumed when the device reports none: 2-5 m under open sky, 10-50 m between
 tall buildings; a detector that must not be fooled by a city centre's fixes assumes the city."""
-SCATTER_MIN_SAMPLES = 20
-SCATTER_TO_SIGMA = 0.6
+SCATTER_MIN_SAMPLES: Final = 20
+SCATTER_TO_SIGMA: Final = 0.6
 """A unit that reports no accuracy: its error is learned from how far its standing fixes wander from the first fix
 of each standstill (anomaly/kinematics.py). For independent errors of sigma per axis that distance averages about
 1.8 sigma (the mean of a Rayleigh distribution of scale sigma times the square root of two)."""
-UERE_M = 5.0
+UERE_M: Final = 5.0
 """Horizontal error per unit of HDOP: HDOP times the user equivalent range error (about 5 m for a single-frequency
 receiver) estimates the 1-sigma horizontal error."""
 
 
-_UNKNOWN: Any = object()
+_UNKNOWN: Final[Any] = object()
 """A fact of this record not worked out yet (None is a valid answer for most)."""
 
 
@@ -104,8 +104,19 @@ class ZoneView:
         if self.inside:
             return False
         polygon = self.shape.polygon
-        dx = max(polygon.min_x - self.x, 0.0, self.x - polygon.max_x)
-        dy = max(polygon.min_y - self.y, 0.0, self.y - polygon.max_y)
+        # max(low - x, 0.0, x - high), written out: compiled, builtins.max is a call through Python.
+        dx = polygon.min_x - self.x
+        if dx < 0.0:
+            dx = 0.0
+        beyond = self.x - polygon.max_x
+        if beyond > dx:
+            dx = beyond
+        dy = polygon.min_y - self.y
+        if dy < 0.0:
+            dy = 0.0
+        beyond = self.y - polygon.max_y
+        if beyond > dy:
+            dy = beyond
         # The outline lies inside its bounding box, so it is at least as far as the box.
         if dx * dx + dy * dy > metres * metres:
             return True
@@ -115,7 +126,7 @@ class ZoneView:
     def active(self) -> bool:
         active = self._active
         if active is None:
-            active = self._active = self._index.zone_active(self.zone, self._ts_ms)
+            active = self._active = self.shape.active.at(self._ts_ms)
         return active
 
     @property
@@ -143,6 +154,7 @@ class Observation:
         motion_state: MotionState | None = None,
         models: BehaviourModels | None = None,
         route_hints: dict[str, list[RouteHint]] | None = None,
+        fleet_hours: MinuteRule | None = None,
     ) -> None:
         self.record = record
         self.reference = reference
@@ -154,10 +166,15 @@ class Observation:
         self.open_alerts = open_alerts
         """The vehicle's open incidents, including those opened by detectors that ran before on this record."""
         self.index = index if index is not None else ReferenceIndex(reference)
+        if fleet_hours is None and fleet is not None:
+            fleet_hours = self.index.fleet_hours(fleet)
+        self.fleet_hours = fleet_hours
+        """The fleet's operating hours (None without a fleet): index.fleet_hours(fleet), passed in by the engine."""
         self.motion_state = motion_state if motion_state is not None else MotionState()
         self.models = models
         self.route_hints = route_hints
         """The engine's memo of each vehicle's last exact distance from each of its trips' routes (RouteHint)."""
+        self._vehicle_hints: list[RouteHint] | None = None
         wheel, gnss = record.wheel_speed_kmh, record.gnss_speed_kmh
         if wheel is None:
             speed = gnss
@@ -180,10 +197,21 @@ class Observation:
         self._route_distance_m: Any = _UNKNOWN
         self._route_excess_m: Any = _UNKNOWN
         self._planned_stop: Any = _UNKNOWN
+        # Worked out on first use (most records need few of them): None until then.
         self._around: list[Trip] | None = None
-        self._exact_distances: list[tuple[Trip, float]] = []
-        self.extras: dict[str, Any] = {}
+        self._planned_now: list[bool] | None = None
+        """For each trip around now: whether it is planned for now (Trip.covers, without slack)."""
+        self._exact_distances: list[tuple[Trip, float]] | None = None
+        self._outside: list[tuple[Trip, bool]] | None = None
+        self._extras: dict[str, Any] | None = None
+
+    @property
+    def extras(self) -> dict[str, Any]:
         """Facts one detector hands to a later one on the same record (e.g. the behaviour score for fusion)."""
+        extras = self._extras
+        if extras is None:
+            extras = self._extras = {}
+        return extras
 
     @property
     def ts_ms(self) -> int:
@@ -251,45 +279,72 @@ class Observation:
 
     def _find_trip(self) -> Trip | None:
         candidates = self._trips_around()
-        ts = self.record.ts_ms
         if len(candidates) <= 1 or not self.record.has_position:
             return candidates[0] if candidates else None
         # Back-to-back trips overlap once their times are given slack, and a truck running late is still on the
         # earlier one when the next one's planned window begins: the vehicle is on a trip whose corridor it is in,
         # the one planned for now if several, else the nearest. (The first of the candidates that is least by
         # (outside the corridor, not planned for now, distance); the exact distance is needed only between ties.)
-        ranks = [(self._outside_corridor(trip), not trip.covers(ts)) for trip in candidates]
-        best = min(ranks)
-        tied = [trip for trip, rank in zip(candidates, ranks, strict=True) if rank == best]
+        # Ranked 0-3: (outside the corridor, not planned for now) as two binary digits.
+        best = 4
+        tied: list[Trip] = []
+        planned_now = self._planned_now
+        assert planned_now is not None  # with the candidates
+        for position in range(len(candidates)):
+            trip = candidates[position]
+            rank = 2 * self._outside_corridor(trip) + (not planned_now[position])
+            if rank < best:
+                best, tied = rank, [trip]
+            elif rank == best:
+                tied.append(trip)
         if len(tied) == 1:
             return tied[0]
         return min(tied, key=self._exact_route_distance)
 
     def _outside_corridor(self, trip: Trip) -> bool:
-        """Whether the fix lies beyond the trip's corridor. The vehicle's hint for the trip often settles it: the
-        distance to a line changes by no more than the vehicle moved since the hint's exact distance, and while it
-        follows the route, the segments just after the hint's nearest one bound the distance from above."""
+        """Whether the fix lies beyond the trip's corridor (its exact distance from the route is more than the
+        corridor), worked out once per record and trip."""
+        known_outside = self._outside
+        if known_outside is None:
+            known_outside = self._outside = []
+        for known, outside in known_outside:
+            if known is trip:
+                return outside
+        outside = self._find_outside_corridor(trip)
+        known_outside.append((trip, outside))
+        return outside
+
+    def _find_outside_corridor(self, trip: Trip) -> bool:
+        """The vehicle's hint for the trip often settles it: the distance to a line changes by no more than the
+        vehicle moved since a known distance (the hint's exact one bounds it both ways, its latest upper bound from
+        above), and while it follows the route, the segments just after the hint's nearest one bound the distance
+        from above."""
         hint = self._hint(trip)
-        corridor = trip.corridor_m
-        if hint is not None:
-            x, y = hint.frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
-            moved = math.hypot(x - hint.x, y - hint.y)
-            # HINT_MARGIN_M covers the rounding of the sum.
-            if hint.distance + moved + HINT_MARGIN_M <= corridor:
-                return False
-            if hint.distance - moved - HINT_MARGIN_M > corridor:
-                return True
-            bound, segment = hint.route.bound_near(x, y, hint.segment, NEAR_SEGMENTS)
-            if bound <= corridor:
-                hint.segment = segment
-                return False
+        if hint is None:
+            return self._exact_route_distance(trip) > trip.corridor_m
+        corridor = hint.corridor
+        x, y = hint.frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
+        # HINT_MARGIN_M covers the rounding of the sums and of the distances moved.
+        dx, dy = x - hint.upper_x, y - hint.upper_y
+        if hint.upper + math.sqrt(dx * dx + dy * dy) + HINT_MARGIN_M <= corridor:
+            return False
+        dx, dy = x - hint.x, y - hint.y
+        if hint.distance - math.sqrt(dx * dx + dy * dy) - HINT_MARGIN_M > corridor:
+            return True
+        bound, segment = hint.route.bound_near(x, y, hint.segment, NEAR_SEGMENTS)
+        if bound <= corridor:
+            hint.segment = segment
+            hint.upper, hint.upper_x, hint.upper_y = bound, x, y
+            return False
         return self._exact_route_distance(trip) > corridor
 
     def _hint(self, trip: Trip) -> RouteHint | None:
-        hints = self.route_hints
+        hints = self._vehicle_hints
         if hints is None:
-            return None
-        for hint in hints.get(self.record.vehicle_id, ()):
+            if self.route_hints is None:
+                return None
+            hints = self._vehicle_hints = self.route_hints.get(self.record.vehicle_id) or []
+        for hint in hints:
             if hint.trip is trip:
                 return hint
         return None
@@ -297,17 +352,21 @@ class Observation:
     def _exact_route_distance(self, trip: Trip) -> float:
         """Metres from the trip's route line to the fix, worked out once per record and trip, and remembered as the
         vehicle's hint for that trip."""
-        for known, distance in self._exact_distances:
+        exact = self._exact_distances
+        if exact is None:
+            exact = self._exact_distances = []
+        for known, distance in exact:
             if known is trip:
                 return distance
         frame = trip.frame
         x, y = frame.to_xy(self.record.lat, self.record.lon)  # type: ignore[arg-type]
         route = self.index.trip_shape(trip).route
         distance, segment = route.nearest(x, y)
-        self._exact_distances.append((trip, distance))
+        exact.append((trip, distance))
         hints = self.route_hints
         if hints is not None:
             _remember_hint(hints, self.record.vehicle_id, RouteHint(trip, route, frame, x, y, distance, segment))
+            self._vehicle_hints = None
         return distance
 
     @property
@@ -378,7 +437,7 @@ class Observation:
         served = self.motion_state.served_stops
         for trip in self._trips_around():
             for i, s in enumerate(trip.stops):
-                if _around_planned_time(s, ts) and haversine_m(s.lat, s.lon, lat, lon) <= s.radius_m + margin_m:
+                if _around_planned_time(s, ts) and within_m(s.lat, s.lon, lat, lon, s.radius_m + margin_m):
                     key = f"{trip.trip_id}#{i}"
                     if key not in served:
                         yield key, s
@@ -388,10 +447,12 @@ class Observation:
         around = self._around
         if around is None:
             ts = self.record.ts_ms
-            around = self._around = [
-                trip for start, end, trip in self.index.trip_windows(self.record.vehicle_id)
-                if start - TRIP_SLACK_MS <= ts <= end + TRIP_SLACK_MS  # Trip.covers(ts, TRIP_SLACK_MS)
-            ]
+            around = self._around = []
+            planned_now = self._planned_now = []
+            for start, end, trip in self.index.trip_windows(self.record.vehicle_id):
+                if start - TRIP_SLACK_MS <= ts <= end + TRIP_SLACK_MS:  # Trip.covers(ts, TRIP_SLACK_MS)
+                    around.append(trip)
+                    planned_now.append(start <= ts <= end)  # Trip.covers(ts)
         return around
 
     @property
@@ -434,10 +495,8 @@ class Observation:
         return self.planned_stop is not None or self.site is not None
 
     def operating(self, ts_ms: int) -> bool:
-        fleet = self.fleet
-        if fleet is None:
-            return True
-        return self.index.fleet_operating(fleet, ts_ms)
+        hours = self.fleet_hours
+        return True if hours is None else hours.at(ts_ms)
 
 
 def gnss_error_estimate_m(record: TelemetryRecord, motion: MotionState) -> float:
@@ -452,7 +511,7 @@ def gnss_error_estimate_m(record: TelemetryRecord, motion: MotionState) -> float
     return DEFAULT_GNSS_ERROR_M
 
 
-TRACK_SPEED_GAP_MS = (5_000, 300_000)
+TRACK_SPEED_GAP_MS: Final = (5_000, 300_000)
 """A speed along the track is taken between fixes this far apart: closer, GNSS noise dominates; farther, the vehicle
 may have stopped and gone on in between."""
 
@@ -470,20 +529,25 @@ def _track_speed_kmh(motion: MotionState, record: TelemetryRecord) -> float | No
 
 class RouteHint:
     """A vehicle's last exact distance from one trip's route: where it was then (in the trip's frame), how far, and
-    a segment nearest then (moved on as the vehicle follows the route). A cache, never part of the vehicle's state."""
+    a segment nearest then (moved on as the vehicle follows the route); and the latest upper bound of the distance
+    with where it held. A cache, never part of the vehicle's state."""
 
-    __slots__ = ("distance", "frame", "route", "segment", "trip", "x", "y")
+    __slots__ = ("corridor", "distance", "frame", "route", "segment", "trip", "upper", "upper_x", "upper_y", "x", "y")
 
     def __init__(
         self, trip: Trip, route: RouteXY, frame: LocalFrame, x: float, y: float, distance: float, segment: int
     ) -> None:
         self.trip = trip
+        self.corridor = trip.corridor_m
         self.route = route
         self.frame = frame
         self.x = x
         self.y = y
         self.distance = distance
         self.segment = segment
+        self.upper = distance
+        self.upper_x = x
+        self.upper_y = y
 
 
 def _remember_hint(hints: dict[str, list[RouteHint]], vehicle_id: str, hint: RouteHint) -> None:

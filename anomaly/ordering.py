@@ -19,13 +19,14 @@ from __future__ import annotations
 import enum
 import heapq
 import zlib
+from typing import Final
 
 import msgspec
 
 from anomaly.vehicle_state import OrderingState
 from telematics.records import TelemetryRecord
 
-_PRUNE_EVERY = 64
+_PRUNE_EVERY: Final = 64
 """Every this many arrivals, a vehicle forgets the duplicate keys older than seq_memory_ms: the memory holds about
 one window of keys plus this many (at 1 Hz, 120 + 64), so a day of 570 vehicles keeps some 60,000 keys, not 150,000.
 """
@@ -37,14 +38,23 @@ class Admission(enum.Enum):
     TOO_LATE = "too_late"
 
 
-def _duplicate_key(record: TelemetryRecord) -> str:
+def _duplicate_key(record: TelemetryRecord) -> int | str:
     if record.seq is not None:
-        return f"s{record.seq}"
+        return record.seq
     return f"t{record.ts_ms}:{zlib.crc32(msgspec.json.encode(record)):x}"
 
 
 def admit(state: OrderingState, record: TelemetryRecord, *, seq_memory_ms: int) -> Admission:
     """Decide whether a newly arrived record is new, a duplicate, or too late; accepted ones are held."""
+    admission = arrive(state, record, seq_memory_ms=seq_memory_ms)
+    if admission is Admission.ACCEPTED:
+        hold(state, record)
+    return admission
+
+
+def arrive(state: OrderingState, record: TelemetryRecord, *, seq_memory_ms: int) -> Admission:
+    """``admit`` but for holding the record: the duplicate and lateness checks and the arrival's bookkeeping. An
+    accepted record is then held (``hold``), or, when it is next (``is_next``), released at once (``release_next``)."""
     key = _duplicate_key(record)
     if key in state.seen:
         return Admission.DUPLICATE
@@ -55,17 +65,35 @@ def admit(state: OrderingState, record: TelemetryRecord, *, seq_memory_ms: int) 
     if record.ts_ms < state.last_arrival_ts_ms and state.backfill_since_ms < 0:
         state.backfill_since_ms = max(state.max_ts_ms, record.ts_ms)
     state.last_arrival_ts_ms = record.ts_ms
-    held = (record.ts_ms, -1 if record.seq is None else record.seq, state.arrivals, record)
-    if state.pending:
-        heapq.heappush(state.pending, held)
-    else:
-        state.pending.append(held)  # the usual case: nothing held, a one-item list is a heap
     if record.ts_ms > state.max_ts_ms:
         state.max_ts_ms = record.ts_ms
     if state.arrivals % _PRUNE_EVERY == 0:
         horizon = state.max_ts_ms - seq_memory_ms
         state.seen = {k: ts for k, ts in state.seen.items() if ts >= horizon}
     return Admission.ACCEPTED
+
+
+def hold(state: OrderingState, record: TelemetryRecord) -> None:
+    """Hold an arrived record until ``release_ready`` finds it certainly next."""
+    held = (record.ts_ms, -1 if record.seq is None else record.seq, state.arrivals, record)
+    if state.pending:
+        heapq.heappush(state.pending, held)
+    else:
+        state.pending.append(held)  # nothing held: a one-item list is a heap
+
+
+def is_next(state: OrderingState, record: TelemetryRecord) -> bool:
+    """Nothing is held and the arrived record's seq follows the last released one: the usual record, which
+    ``release_ready`` would release at once, whatever the lateness."""
+    seq = record.seq
+    return not state.pending and seq is not None and (state.last_seq is None or seq == state.last_seq + 1)
+
+
+def release_next(state: OrderingState, record: TelemetryRecord, *, lateness_ms: int) -> TelemetryRecord:
+    """Release an arrived record that ``is_next`` without holding it: what ``release_ready`` does for it alone."""
+    if state.backfill_since_ms >= 0 and state.max_ts_ms - lateness_ms > state.backfill_since_ms:
+        state.backfill_since_ms = -1
+    return _mark_released(state, record)
 
 
 def release_ready(state: OrderingState, *, lateness_ms: int, through_ts_ms: int = -1) -> list[TelemetryRecord]:
@@ -88,7 +116,7 @@ def release_ready(state: OrderingState, *, lateness_ms: int, through_ts_ms: int 
         if ts_ms > watermark and not follows:
             break
         if len(pending) == 1:
-            pending.clear()
+            pending.pop()
         else:
             heapq.heappop(pending)
         out.append(_mark_released(state, record))

@@ -4,7 +4,8 @@ The state classes are dataclasses compiled with the engine, and a compiled class
 for msgspec to decode into. So each field's default says what it holds: a dataclass or msgspec value there is
 read as that class, ``FIELD_READERS`` reads the fields that hold collections of objects, and anything else is
 plain JSON (numbers, text, lists, dicts). A field the saved state lacks keeps its default, so state saved by an
-older version still loads; a field this version no longer has is ignored.
+older version still loads; a field this version no longer has is ignored. The saved ``version`` (STATE_VERSION in
+anomaly/vehicle_state.py) says which layout it is: older ones are converted, a newer one is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from anomaly.detectors.signal import Signal
 from anomaly.detectors.states import FusionState, RammingState, ZoneApproach, ZoneIncidents
 from anomaly.incidents import Incident
 from anomaly.open_alerts import OpenAlert
-from anomaly.vehicle_state import OrderingState, VehicleState
+from anomaly.vehicle_state import STATE_VERSION, OrderingState, VehicleState
 from telematics.errors import BadInput
 from telematics.records import TelemetryRecord
 
@@ -35,8 +36,15 @@ def _held_records(saved: Any) -> list[tuple[int, int, int, TelemetryRecord]]:
     return [(ts, seq, arrival, TelemetryRecord(**fields)) for ts, seq, arrival, fields in saved]
 
 
+def _duplicate_keys(saved: Any) -> dict[int | str, int]:
+    """A record's seq is its key: saved as "<seq>" (JSON keys are text) since version 3, as "s<seq>" before; a record
+    without one has "t<ts>:<hash>" in every version."""
+    return {key if key.startswith("t") else int(key.removeprefix("s")): ts for key, ts in saved.items()}
+
+
 FIELD_READERS: dict[tuple[type, str], Callable[[Any], Any]] = {
     (OrderingState, "pending"): _held_records,
+    (OrderingState, "seen"): _duplicate_keys,
     (VehicleState, "open_alerts"): _dict_of(OpenAlert),
     (FusionState, "recent"): _dict_of(Signal),
     (RammingState, "by_zone"): _dict_of(ZoneApproach),
@@ -46,7 +54,30 @@ FIELD_READERS: dict[tuple[type, str], Callable[[Any], Any]] = {
 
 
 class SavedStateError(BadInput):
-    """A saved state does not have the shape of the engine's state classes."""
+    """A saved state does not have the shape of the engine's state classes, or is of a newer version."""
+
+
+def load_vehicle_state(saved: Any) -> VehicleState:
+    """A vehicle's saved state, of this version or an older one, in this version's layout; a state saved by a newer
+    version is refused as a whole (its fields may mean what this version cannot know)."""
+    if not isinstance(saved, dict):
+        raise SavedStateError(f"VehicleState: got {type(saved).__name__}, expected a JSON object")
+    version = saved.get("version", 1)  # version 1 did not say
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SavedStateError(f"VehicleState.version: got {version!r}, expected a whole number from 1")
+    if version > STATE_VERSION:
+        raise SavedStateError(
+            f"detector state version {version} was saved by a newer truckguard; this one reads versions 1 to "
+            f"{STATE_VERSION}: run the newer version, or let this one start the vehicle afresh without its state"
+        )
+    try:
+        state = load(VehicleState, saved)
+    except SavedStateError:
+        raise
+    except (AttributeError, TypeError, ValueError) as exc:  # a collection of the wrong shape
+        raise SavedStateError(f"VehicleState (version {version}): {exc}") from None
+    state.version = STATE_VERSION
+    return state
 
 
 def load(cls: type[T], saved: Any) -> T:

@@ -7,7 +7,7 @@ them; anomaly/saved_state.py reads them back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from anomaly.open_alerts import OpenAlert
 from telematics.records import TelemetryRecord
@@ -23,8 +23,9 @@ class OrderingState:
     arrivals: int = 0
     pending: list[tuple[int, int, int, TelemetryRecord]] = field(default_factory=list)
     """A heap of (ts_ms, seq or -1, arrival number, record)."""
-    seen: dict[str, int] = field(default_factory=dict)
-    """Duplicate keys ("s<seq>" or "t<ts>:<hash>") to the event time they were seen at."""
+    seen: dict[int | str, int] = field(default_factory=dict)
+    """Duplicate keys (the record's seq, or "t<ts>:<hash>" for a record without one) to the event time they were
+    seen at."""
     last_arrival_ts_ms: int = -1
     """Event time of the record that arrived last (accepted): a record older than it continues a backfill."""
     backfill_since_ms: int = -1
@@ -77,10 +78,15 @@ class MotionState:
     """Planned stops the vehicle stood at long enough to be served, then left for another known place."""
 
 
-STATE_VERSION = 2
-"""Version 2 dropped five motion fields nothing read (last ignition, cargo door, trailer, card, card known) and
-added this field; a version-1 checkpoint (no ``version``) restores all the same: anomaly/saved_state.py ignores
-the fields a version no longer has and gives missing ones their defaults."""
+STATE_VERSION: Final = 3
+"""The layout of a vehicle's saved state, written with it as ``version``.
+
+1. No ``version``; five motion fields that nothing read (last ignition, cargo door, trailer, card, card known).
+2. Those five gone, ``version`` added.
+3. A duplicate key of a record with a seq is the seq itself, not the text "s<seq>" (a JSON key: "<seq>").
+
+anomaly/saved_state.py reads every version up to this one (a field a version no longer has is ignored, a missing
+one gets its default, and older duplicate keys are converted) and refuses a newer one rather than half-read it."""
 
 
 @dataclass(slots=True)
@@ -95,4 +101,4 @@ class VehicleState:
     open_alerts: dict[str, OpenAlert] = field(default_factory=dict)
     stop_triggers: list[str] = field(default_factory=list)
     version: int = STATE_VERSION
-    """The layout of this saved state (STATE_VERSION when written)."""
+    """The layout of this saved state: STATE_VERSION (restored state is converted to it)."""

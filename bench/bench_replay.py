@@ -6,8 +6,9 @@
     python bench/bench_replay.py --profile       # in this process instead, with the top of a cProfile
 
 The replay runs as its own process (`python -m truckguard replay`, start-up and reading included) pinned to one
-core (the lowest this process may use, or --cpu N). It prints the machine, the load it saw, records/s by the wall
-clock and by the CPU time the process used (the steadier figure on a shared machine), and its peak RSS.
+core (the lowest this process may use, or --cpu N), in this checkout (whatever the current directory), so the code
+measured is this checkout's; it prints which, compiled or not. It prints the machine, the load it saw, records/s by
+the wall clock and by the CPU time the process used (the steadier figure on a shared machine), and its peak RSS.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from ingest.replay import replay_bundle
 from telematics.geo import destination
 from telematics.timeutil import format_ms, parse_rfc3339_ms
 from tests.bundles import DEPOT, FLEET, MARKET_CENTRE, ZONES
+
+ROOT = Path(__file__).resolve().parent.parent
+"""This checkout: the replay runs here, so `python -m truckguard` imports its packages first."""
 
 
 def synthetic_bundle(directory: Path, vehicles: int, seconds: int) -> Path:
@@ -117,10 +121,10 @@ def machine() -> str:
 
 def replay_process(bundle: Path, work: Path, cpu: int) -> tuple[str, float, float, int]:
     """`truckguard replay` of the bundle in a child pinned to cpu: its summary, wall and CPU seconds, peak RSS (KiB)."""
-    command = [sys.executable, "-m", "truckguard", "replay", str(bundle), "--alerts", str(work / "alerts.jsonl"),
-               "--stop-requests", str(work / "stops.jsonl"), "--no-progress"]
+    command = [sys.executable, "-m", "truckguard", "replay", str(bundle.resolve()),
+               "--alerts", str(work / "alerts.jsonl"), "--stop-requests", str(work / "stops.jsonl"), "--no-progress"]
     started = time.perf_counter()
-    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                              preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
     assert child.stderr is not None
     summary = child.stderr.read()
@@ -129,6 +133,15 @@ def replay_process(bundle: Path, work: Path, cpu: int) -> tuple[str, float, floa
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"replay failed:\n{summary}")
     return summary, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def measured_code() -> str:
+    """Which code the replay runs: this checkout's engine, compiled (setup.py) or its Python sources."""
+    import anomaly.engine
+
+    engine = Path(anomaly.engine.__file__)
+    how = "compiled" if engine.suffix != ".py" else "Python sources (not compiled, or TRUCKGUARD_PURE_PYTHON=1)"
+    return f"code: {engine.parent.parent}, {how}"
 
 
 def main() -> int:
@@ -141,6 +154,7 @@ def main() -> int:
     args = parser.parse_args()
     cpu = args.cpu if args.cpu is not None else min(os.sched_getaffinity(0))
     print(machine())
+    print(measured_code())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bundle = Path(args.bundle) if args.bundle else synthetic_bundle(work / "bundle", args.vehicles, args.seconds)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import orjson
-from tqdm import tqdm
+from mypy_extensions import mypyc_attr
 
-from anomaly.behaviour.model import BehaviourModels
 from anomaly.config import EngineConfig
 from anomaly.engine import DetectionEngine, Output
 from ingest.pipeline import DetectPipeline
@@ -21,12 +22,14 @@ from telematics.errors import BadInput
 from telematics.outputs import Alert, encode
 
 if TYPE_CHECKING:
+    from anomaly.behaviour.model import BehaviourModels
     from anomaly.can_intrusion import CanModel
 
-ADVANCE_EVERY_LINES = 1000
+ADVANCE_EVERY_LINES: Final = 1000
 """How often replay lets event time pass for detectors that watch for silence (telematics_offline)."""
 
 
+@mypyc_attr(native_class=False)  # compiled (setup.py), this module may still derive from two built-in exceptions
 class BundleError(BadInput, FileNotFoundError):
     """The bundle directory lacks a file replay needs."""
 
@@ -83,7 +86,13 @@ def replay_bundle(
     if not telemetry.is_file():
         raise BundleError(f"{telemetry}: file not found (a bundle needs {TELEMETRY_FILE})")
     config = config or EngineConfig()
-    reference = load_reference(bundle)
+    # Reading the reference data makes many objects and frees few: the garbage collector would go through them all,
+    # again and again, for nothing.
+    gc.disable()
+    try:
+        reference = load_reference(bundle)
+    finally:
+        gc.enable()
     pipeline = DetectPipeline(DetectionEngine(reference, config, models=models))
     can_lines = bundle / CAN_FILE
     # CAN frames are always scored: without a trained model, by the J1939 protocol rules alone (the empty model)
@@ -99,9 +108,11 @@ def replay_bundle(
         alerts = stack.enter_context(open(alerts_out, "wb"))
         stops = stack.enter_context(open(stop_requests_out, "wb"))
         rejects = stack.enter_context(open(rejects_out, "wb")) if rejects_out else None
-        bar = stack.enter_context(
-            tqdm(total=os.path.getsize(telemetry), unit="B", unit_scale=True, desc="replay", disable=_no_bar(progress))
-        )
+        bar = stack.enter_context(_progress_bar(os.path.getsize(telemetry), progress))
+        # The reference data and the engine live to the end: the garbage collector need not go through them again
+        # and again (a few % of the time). Unfrozen at the end, so a caller's later garbage is collected as usual.
+        gc.freeze()
+        stack.callback(gc.unfreeze)
         feed = pipeline.feed
         read = 0
         for number, line in iter_lines(telemetry):
@@ -133,9 +144,26 @@ def replay_bundle(
     return ReplaySummary(counts, time.perf_counter() - started)
 
 
-def _no_bar(progress: bool | None) -> bool | None:
-    # tqdm's disable=None means: show the bar only on a terminal.
-    return None if progress is None else not progress
+class _NoBar:
+    """What replay asks of a progress bar, showing nothing."""
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress_bar(total_bytes: int, progress: bool | None) -> Any:
+    """A bar over the bytes read; progress None: only on a terminal. tqdm is imported only to show one (a few MB)."""
+    if not (sys.stderr.isatty() if progress is None else progress):
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total_bytes, unit="B", unit_scale=True, desc="replay")
 
 
 def _write(outputs: list[Output], alerts: BinaryIO, stops: BinaryIO) -> None:

@@ -21,11 +21,18 @@ _MAX_MESSAGE_BYTES: Final = MAX_MESSAGE_BYTES
 _MAX_TS_MS: Final = MAX_TS_MS
 _DIGITS: Final = "0123456789"
 _SECOND_TENS: Final = "012345"
-_valid_vehicle_ids: set[str] = set()
+_valid_vehicle_ids: Final[set[str]] = set()
 """Vehicle ids already matched against VEHICLE_ID_PATTERN: a fleet sends the same few over and over."""
-_minute_ms: dict[str, int] = {}
+_minute_ms: Final[dict[str, int]] = {}
 """Epoch milliseconds of a "YYYY-MM-DDTHH:MM" that began a valid UTC timestamp (checked in full the first time)."""
+_timestamp_ms: Final[dict[str, int]] = {}
+"""Epoch milliseconds of the timestamps of the latest records: a fleet's records of one second share theirs."""
+_TIMESTAMPS_KEPT: Final = 4096
 _CACHE_LIMIT: Final = 100_000
+_decode_wire: Final = decode_wire
+_wire_fields: Final = wire_fields
+_UNSET: Final = UNSET
+"""The wire module's decoder, field reader and unset marker, bound here once (it is not compiled)."""
 
 
 def parse_telemetry(raw: bytes | bytearray | memoryview | str) -> TelemetryRecord:
@@ -54,13 +61,13 @@ def parse_fast(raw: bytes | str) -> TelemetryRecord | None:
         except UnicodeDecodeError:
             return None
     try:
-        wire = decode_wire(raw)
+        wire = _decode_wire(raw)
     except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
         return None
     # The Wire's values, in TelemetryRecord's field order (checked in telematics/wire.py).
     (vehicle_id, given_ts, seq, lat, lon, gnss_fix, gnss_jamming, gnss_speed, heading, wheel_speed, rpm,
      ignition, parking_brake, cab_door, cargo_door, trailer, _, card, panic, volts, odometer, fuel, hdop, satellites,
-     accuracy, safety_systems, _, source) = wire_fields(wire)
+     accuracy, safety_systems, _, source) = _wire_fields(wire)
     if not vehicle_id_ok(vehicle_id):
         return None
     if isinstance(given_ts, str):
@@ -76,7 +83,7 @@ def parse_fast(raw: bytes | str) -> TelemetryRecord | None:
         return None
     if gnss_fix is None:
         gnss_fix = lat is not None
-    card_reported = card is not UNSET
+    card_reported = card is not _UNSET
     return TelemetryRecord(
         vehicle_id, ts, seq, lat, lon, gnss_fix, gnss_jamming, gnss_speed, heading, wheel_speed, rpm, ignition,
         parking_brake, cab_door, cargo_door, trailer, card_reported, card if card_reported else None, panic, volts,
@@ -96,11 +103,22 @@ def vehicle_id_ok(vehicle_id: str) -> bool:
 
 
 def utc_ms(text: str) -> int | None:
-    """Epoch ms of RFC 3339 text the fast path takes; None to leave it to the precise path.
+    """Epoch ms of RFC 3339 text the fast path takes; None to leave it to the precise path. The latest timestamps
+    are remembered: a fleet's records of one second share theirs."""
+    known = _timestamp_ms.get(text)
+    if known is not None:
+        return known
+    ms = _utc_ms(text)
+    if ms is not None:
+        if len(_timestamp_ms) >= _TIMESTAMPS_KEPT:
+            _timestamp_ms.clear()
+        _timestamp_ms[text] = ms
+    return ms
 
-    The usual "YYYY-MM-DDTHH:MM:SSZ" or "...:SS.mmmZ" adds its seconds to the minute's start, once that minute
-    was seen in a timestamp checked in full; anything else is checked in full here (telematics/timeutil.py).
-    """
+
+def _utc_ms(text: str) -> int | None:
+    """The usual "YYYY-MM-DDTHH:MM:SSZ" or "...:SS.mmmZ" adds its seconds to the minute's start, once that minute
+    was seen in a timestamp checked in full; anything else is checked in full here (telematics/timeutil.py)."""
     size = len(text)
     if (size == 20 or (size == 24 and text[19] == "." and text[20] in _DIGITS and text[21] in _DIGITS
                        and text[22] in _DIGITS)) and text[-1] == "Z" and text[16] == ":" \

@@ -72,7 +72,9 @@ SafetySystemState = Literal[SAFETY_SYSTEM_STATES]  # type: ignore[valid-type]
 
 
 # The JSON key of driver_card_reported is one no device sends: the parser computes it, like the precise path.
-class Wire(msgspec.Struct, rename={"ts_ms": "ts", "driver_card_reported": "(computed) driver_card_reported"}):
+# gc=False: a Wire lives for one message and holds only decoded JSON, which cannot refer back to it, so the garbage
+# collector need not track it (a replay decodes millions).
+class Wire(msgspec.Struct, rename={"ts_ms": "ts", "driver_card_reported": "(computed) driver_card_reported"}, gc=False):
     """Contract section 2 as msgspec types, in TelemetryRecord's field order; a None default means absent.
 
     It only ever accepts what the contract accepts; the rest (and any doubt) is left to the precise checks of

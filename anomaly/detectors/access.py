@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from anomaly.detectors.states import DriverState, OffHoursState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
 from anomaly.observation import Observation
 
-OFF_HOURS_GRACE_MS = 20 * 60_000
+OFF_HOURS_GRACE_MS: Final = 20 * 60_000
 """A shift that starts or ends within this margin of the operating hours is not off-hours use."""
 
 
@@ -23,8 +23,8 @@ class OffHoursUse(Detector):
     clear_ms = 10 * 60_000
 
     def quiet(self, obs: Observation, state: OffHoursState) -> bool:
-        fleet = obs.fleet
-        if fleet is None or fleet.operating_hours.always:
+        hours = obs.fleet_hours
+        if hours is None or hours.always:
             return True
         if under_way(state.incident):
             return False
@@ -34,8 +34,8 @@ class OffHoursUse(Detector):
         return obs.operating(ts) or obs.operating(ts - OFF_HOURS_GRACE_MS) or obs.operating(ts + OFF_HOURS_GRACE_MS)
 
     def observe(self, obs: Observation, state: OffHoursState) -> list[Finding]:
-        fleet = obs.fleet
-        if fleet is None or fleet.operating_hours.always:
+        fleet, hours = obs.fleet, obs.fleet_hours
+        if fleet is None or hours is None or hours.always:
             return []
         record, ts = obs.record, obs.ts_ms
         in_use = record.ignition is True or obs.moving
@@ -78,7 +78,7 @@ class UnauthorizedDriver(Detector):
     state_type = DriverState
     hold_ms = 30_000
     clear_ms = 5 * 60_000
-    min_speed_kmh: ClassVar[float] = 10.0
+    min_speed_kmh: Final = 10.0
 
     def quiet(self, obs: Observation, state: DriverState) -> bool:
         vehicle, fleet, record = obs.vehicle, obs.fleet, obs.record

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Final
 
 from anomaly.detectors.states import JammingState, OfflineState, PanicState, PowerState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
@@ -42,8 +42,8 @@ class PowerCut(Detector):
 
     name = "power_cut"
     state_type = PowerState
-    cut_below_v: ClassVar[float] = 2.0
-    supplied_from_v: ClassVar[float] = 6.0
+    cut_below_v: Final = 2.0
+    supplied_from_v: Final = 6.0
     clear_ms = 2 * 60_000
 
     def quiet(self, obs: Observation, state: PowerState) -> bool:
@@ -100,17 +100,17 @@ class GnssJamming(Detector):
     long_loss_m = 1_000.0
     """GNSS lost this long while driving counts from this far on: a jam in a tunnel or an underground road crawls for
     many minutes without a fix and covers a few hundred metres."""
-    wheel_kmh: ClassVar[float] = 5.0
-    stood_fixes: ClassVar[int] = 3
+    wheel_kmh: Final = 5.0
+    stood_fixes: Final = 3
     """A vehicle that stood this many records with a fix was in the open: a receiver does not lose its fix there."""
-    ignition_without_fix_ms: ClassVar[int] = 10 * 60_000
+    ignition_without_fix_ms: Final = 10 * 60_000
     """Lost standing in the open, then this long with the ignition on and still no fix: a jammer (a cigarette-lighter
     GPS blocker defeats a tracker within metres) or a cut antenna, when no wheel speed tells whether it drives. A
     receiver's cold start takes under a minute (a warm one seconds); ten minutes is a warm-up and more."""
-    parked_ignition_without_fix_ms: ClassVar[int] = 5 * 60_000
+    parked_ignition_without_fix_ms: Final = 5 * 60_000
     """When the fix was lost while the vehicle stayed parked, a hall or an underground bay cannot explain it (the
     vehicle did not move into one): five minutes, five cold starts, with the ignition on and no fix is enough."""
-    parked_loss_gap_ms: ClassVar[int] = 5 * 60_000
+    parked_loss_gap_ms: Final = 5 * 60_000
     """A unit reports an ignition change as it happens (an event record), so a vehicle parked at its last fix and
     parked again at a record this soon after has not driven anywhere between them."""
 
@@ -248,7 +248,7 @@ def _note_open_sky(obs: Observation, state: JammingState) -> None:
         state.ignition_without_fix_ms = record.ts_ms
 
 
-MIN_SILENCE_MS = 5 * 60_000
+MIN_SILENCE_MS: Final = 5 * 60_000
 """No silence shorter than this is reported, however often the vehicle usually reports: mobile-network dead spots,
 tunnels and underground loading bays silence a moving vehicle's unit for minutes on ordinary days."""
 

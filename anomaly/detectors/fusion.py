@@ -9,15 +9,17 @@ with the card pulled followed by a drive off the route is seen as one story.
 
 from __future__ import annotations
 
+from typing import Final
+
 from anomaly.detectors.signal import Signal
 from anomaly.detectors.states import FusionState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
 from anomaly.observation import Observation
 from telematics.kinds import CARRIED_KINDS, FUSION_WEIGHTS, FusionWeight
 
-MEMORY_MS = 30 * 60_000
-WARN_SCORE = 0.6
-CRITICAL_SCORE = 0.8
+MEMORY_MS: Final = 30 * 60_000
+WARN_SCORE: Final = 0.6
+CRITICAL_SCORE: Final = 0.8
 
 
 def _weight(weight: FusionWeight, severity: str) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from anomaly.detectors.states import TowingState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
@@ -89,7 +89,7 @@ class Towing(Detector):
         return [finding] if finding else []
 
 
-ANCHOR_AGREES_M = 50.0
+ANCHOR_AGREES_M: Final = 50.0
 """Two fixes of a standing vehicle this close agree (drift is tens of metres)."""
 
 

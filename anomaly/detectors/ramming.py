@@ -12,6 +12,7 @@ uses; with signals that someone else is driving (no card, off-hours, fusion), an
 from __future__ import annotations
 
 import math
+from typing import Final
 
 from anomaly.detectors.safety_systems import intent_off
 from anomaly.detectors.states import RammingState, ZoneApproach
@@ -19,28 +20,28 @@ from anomaly.findings import Detector, Finding, kmh, track
 from anomaly.observation import Observation, ZoneView
 from telematics.kinds import OTHER_DRIVER_KINDS
 
-HORIZON_S = 30.0
+HORIZON_S: Final = 30.0
 """How far ahead (at the current speed) an approach is looked at."""
 
 
-FAST_KMH = 64.0
+FAST_KMH: Final = 64.0
 """Faster than any street around a protected zone allows (60 km/h at most in a centre, plus drivers' usual 5 %)."""
-FAST_HORIZON_S = 25.0
+FAST_HORIZON_S: Final = 25.0
 """How early a vehicle that fast and pointing at a zone is flagged without other signals."""
-TURN_KMH = 16.0
+TURN_KMH: Final = 16.0
 """About the speed of a right-angle turn at a junction (1.8 m/s² sideways on a 12 m radius)."""
-HARD_BRAKE_MPS2 = 2.5
+HARD_BRAKE_MPS2: Final = 2.5
 """Working drivers brake for a junction at 1-2 m/s²; a vehicle that would need more is not going to turn."""
-LATE_HORIZON_S = 8.0
-DENSE_S = 3.0
+LATE_HORIZON_S: Final = 8.0
+DENSE_S: Final = 3.0
 """A unit reporting at least this often gives a course and speed fresh enough for one record to speak alone."""
-SPARSE_S = 20.0
+SPARSE_S: Final = 20.0
 """A unit that reports less often than this while moving (trackers, event-driven units) is sparse: at 50 km/h the
 vehicle covers 280 m between two fixes, further than the run-up to most squares."""
-CRITICAL_S = 15.0
+CRITICAL_S: Final = 15.0
 """Closer than this (in time) to the boundary, or closer than the unit's next record, a ramming risk is critical."""
-CLOSING_SMOOTHING_S = 2.0
-SWERVE_DEG = (0.0, -5.0, 5.0, -10.0, 10.0)
+CLOSING_SMOOTHING_S: Final = 2.0
+SWERVE_DEG: Final = (0.0, -5.0, 5.0, -10.0, 10.0)
 
 
 class RammingRisk(Detector):

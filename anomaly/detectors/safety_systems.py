@@ -11,15 +11,16 @@ system in ``fault`` or ``unavailable`` is a workshop matter, not a switch-off.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from anomaly.findings import Detector, Finding, kmh, track, under_way
 from anomaly.incidents import Incident
 from anomaly.observation import Observation, ZoneView
 
-HORIZON_S = 30.0
+HORIZON_S: Final = 30.0
 """How far ahead (at the current speed) a course into a zone counts as heading for it, as for ramming risk."""
-MIN_REACH_M = 150.0
-INTENT_SYSTEMS = ("aebs", "esc")
+MIN_REACH_M: Final = 150.0
+INTENT_SYSTEMS: Final = ("aebs", "esc")
 """Switched off, these remove what stops or steadies a truck driven at people: evidence of intent for ramming risk
 and hijack fusion. Lane keeping is switched off by many drivers in town, where its warnings are a nuisance."""
 

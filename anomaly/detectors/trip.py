@@ -6,7 +6,7 @@ else, on a trip, it is a sign that someone other than the operator decides where
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Final
 
 from anomaly.detectors.states import DoorState, RouteState, StopState, TrailerState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
@@ -28,8 +28,8 @@ class RouteDeviation(Detector):
     deep_fraction = 0.6
     """Deep enough: this fraction of the corridor width beyond it."""
     critical_excess_m = 1500.0
-    far_excess_m: ClassVar[float] = 5000.0
-    long_detour_ms: ClassVar[int] = 30 * 60_000
+    far_excess_m: Final = 5000.0
+    long_detour_ms: Final = 30 * 60_000
     """A signed diversion around a closed road adds a few kilometres and rejoins the route within half an hour;
     farther or longer than this, the vehicle is going somewhere else."""
 
@@ -107,15 +107,15 @@ class UnscheduledStop(Detector):
 
     name = "unscheduled_stop"
     state_type = StopState
-    traffic_ms: ClassVar[int] = 5 * 60_000
+    traffic_ms: Final = 5 * 60_000
     """Engine running, on the route: a light or a jam explains this long a standstill."""
-    parked_ms: ClassVar[int] = 3 * 60_000
+    parked_ms: Final = 3 * 60_000
     """Engine off, or off the route: less is needed to be sure it is a stop."""
-    creep_m: ClassVar[float] = 60.0
+    creep_m: Final = 60.0
     """Moving less than this from where it stopped is still the same stop (a jam creeps)."""
     clear_ms = 60_000
     critical_after_ms = 20 * 60_000
-    far_off_route_m: ClassVar[float] = 1000.0
+    far_off_route_m: Final = 1000.0
     """Beyond the corridor by this much, a standstill is no rest area or fuel station beside the road: those lie
     within a few hundred metres of it, and a driver must take a 45-minute break after 4.5 h at the wheel
     (Regulation (EC) No 561/2006, art. 7), wherever the plan put none."""

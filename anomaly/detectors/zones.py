@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from anomaly.detectors.states import ZoneIncidents
 from anomaly.findings import Detector, Finding, kmh, track
@@ -10,19 +11,19 @@ from anomaly.incidents import Incident
 from anomaly.observation import Observation, ZoneView
 from telematics.geo import haversine_m
 
-CLEAR_DEPTH_M = 8.0
+CLEAR_DEPTH_M: Final = 8.0
 """Deeper than this inside the outline (and than the fix's own error), noise on a road alongside cannot explain it."""
-CROSSING_GAP_MS = 90_000
+CROSSING_GAP_MS: Final = 90_000
 """A single fix inside counts as a crossing only from a fix this recent, where the vehicle was moving: a unit that
 reports once a minute while moving, and nothing once parked, may give just one fix of a van driven into a square;
 a stray fix between fixes minutes apart does not qualify."""
-DRIVEN_IN_KMH = 15.0
+DRIVEN_IN_KMH: Final = 15.0
 """Faster than a vehicle pulling up at a kerb: from here, a run of fixes inside began with the vehicle driving in."""
-SPARSE_GAP_MS = 20_000
+SPARSE_GAP_MS: Final = 20_000
 """A unit that reports less often than this while moving may give one fix of a vehicle driven into a square and
 then fall silent (event-driven) or report it standing; a unit that reports more often gives a second look within
 seconds (Teltonika's 10 s default, fleet units of 1-15 s)."""
-STANDING_FIXES = 3
+STANDING_FIXES: Final = 3
 """A standing vehicle's fixes wander at the kerb: only this many in a row, clearly inside, place it inside."""
 
 

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from anomaly.engine import DetectionEngine
+from anomaly.vehicle_state import STATE_VERSION
 from ingest.replay import replay_bundle
 from telematics.validation import validate_record
 from tests.anomaly.helpers import Track, alerts, as_bytes, reference, run
@@ -144,15 +145,16 @@ def test_records_held_for_reordering_are_saved_and_restored(older_format: bool):
 
 
 def test_a_version_1_checkpoint_restores_and_continues_as_if_never_interrupted():
-    # Version 1 had five motion fields nothing read, and no version: such a checkpoint still restores.
+    # Version 1 had five motion fields nothing read, no version, and "s<seq>" duplicate keys: it still restores.
     raw = shuffled_story()
     uninterrupted = run(reference(), raw)
 
     def as_version_1(snapshot: bytes) -> bytes:
         state = orjson.loads(snapshot)
-        assert state.pop("version") == 2
+        assert state.pop("version") == STATE_VERSION
         state["motion"] |= {"last_ignition": True, "last_cargo_door_open": False, "last_trailer_connected": None,
                             "last_card": "DE0000012345", "card_known": True}
+        state["ordering"]["seen"] = {f"s{key}": ts for key, ts in state["ordering"]["seen"].items()}
         return orjson.dumps(state)
 
     for cut in range(20, len(raw), 23):

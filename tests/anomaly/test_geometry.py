@@ -13,7 +13,8 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anomaly.geometry import PolygonXY, RouteXY, _cells_touched, _segment_distance_sq
+from anomaly.geometry import BOX_FANOUT, PolygonXY, RouteXY, _segment_distance_sq
+from telematics.geo import LocalFrame
 
 COORD = st.integers(-500_000, 500_000).map(lambda cm: cm / 100)
 """Metres in a local frame, to the centimetre (a fix has no finer meaning)."""
@@ -84,10 +85,10 @@ LONG_ROUTE_POINT = st.tuples(st.floats(-60_000, 60_000), st.floats(-60_000, 60_0
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(LONG_ROUTE_POINT, min_size=2, max_size=300), st.tuples(st.floats(-2e6, 2e6), st.floats(-2e6, 2e6)))
-def test_the_grid_search_finds_exactly_the_nearest_segment_near_and_far(
+def test_the_box_search_finds_exactly_the_nearest_segment_near_and_far(
     route: list[tuple[float, float]], point: tuple[float, float]
 ) -> None:
-    """The fine-to-coarse grids only skip segments; the answer is the same float as looking at every segment."""
+    """The boxes only skip segments; the answer is the same float as looking at every segment."""
     line = RouteXY(route)
     every_segment = min(_segment_distance_sq(*point, *segment) for segment in line.segments)
     assert line.distance(*point) == math.sqrt(every_segment)
@@ -113,11 +114,35 @@ def test_the_bound_from_nearby_segments_is_never_below_the_distance_and_reaches_
     assert line.bound_near(*point, nearest, 0)[0] == distance
 
 
-@settings(max_examples=300, deadline=None)
-@given(LONG_ROUTE_POINT, LONG_ROUTE_POINT, st.floats(0.0, 1.0))
-def test_every_point_of_a_segment_lies_in_a_cell_listed_for_it(
-    a: tuple[float, float], b: tuple[float, float], t: float
+@settings(max_examples=200, deadline=None)
+@given(st.lists(LONG_ROUTE_POINT, min_size=2, max_size=300), st.floats(0.0, 1.0))
+def test_every_point_of_a_segment_lies_in_its_box_at_every_level(route: list[tuple[float, float]], t: float) -> None:
+    line = RouteXY(route)
+    assert len(line.boxes[-1].min_x) == 1  # one box over the whole route
+    for index, (ax, ay, bx, by) in enumerate(line.segments):
+        x, y = ax + t * (bx - ax), ay + t * (by - ay)
+        box = index // BOX_FANOUT
+        for level in line.boxes:
+            assert level.min_x[box] <= min(x, ax, bx) and max(x, ax, bx) <= level.max_x[box]
+            assert level.min_y[box] <= min(y, ay, by) and max(y, ay, by) <= level.max_y[box]
+            assert level.distance_sq(box, x, y) == 0.0
+            box //= BOX_FANOUT
+
+
+LON_LAT = st.tuples(st.floats(13.0, 13.6), st.floats(52.3, 52.7))
+"""A (lon, lat) around Berlin, as a planned trip's route gives its points."""
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(LON_LAT, min_size=2, max_size=60), LON_LAT, st.integers(0, 60), st.integers(0, 8))
+def test_a_route_in_degrees_with_its_frame_measures_as_its_points_projected(
+    route: list[tuple[float, float]], point: tuple[float, float], segment: int, ahead: int
 ) -> None:
-    cell_m = 150.0
-    x, y = a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
-    assert (math.floor(x / cell_m), math.floor(y / cell_m)) in _cells_touched((*a, *b), cell_m)
+    frame = LocalFrame(52.5, 13.3)
+    in_degrees = RouteXY(route, frame)
+    projected = RouteXY([frame.to_xy(lat, lon) for lon, lat in route])
+    x, y = frame.to_xy(point[1], point[0])
+    assert in_degrees.segments == projected.segments
+    assert in_degrees.nearest(x, y) == projected.nearest(x, y)
+    segment = min(segment, len(projected.segments) - 1)
+    assert in_degrees.bound_near(x, y, segment, ahead) == projected.bound_near(x, y, segment, ahead)
