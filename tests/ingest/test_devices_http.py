@@ -6,12 +6,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import orjson
 import pytest
 
-from ingest.broker import EmbeddedBroker, free_port
 from ingest.devices.directory import DeviceDirectory
 from ingest.devices.traccar_kafka import TraccarKafkaOptions, run_traccar_kafka
 from ingest.topics import DEADLETTER, TELEMETRY, ensure_topics
@@ -20,14 +18,6 @@ from tests.ingest.device_helpers import TRACCAR_UNIT, VAN_PHONE, device_service,
 from tests.ingest.kafka_helpers import produce, read_all
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("broker") / "broker.log"
-    with EmbeddedBroker(free_port(), log_path=log) as running:
-        ensure_topics(running.bootstrap, 2)
-        yield running.bootstrap
 
 
 def _request(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, str]:

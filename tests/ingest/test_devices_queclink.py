@@ -3,29 +3,24 @@ through the embedded broker."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from ingest.broker import EmbeddedBroker, free_port
 from ingest.devices.counters import DeviceCounters
-from ingest.devices.directory import DeviceDirectory
-from ingest.devices.publisher import DevicePublisher
 from ingest.devices.queclink_server import QueclinkOptions, QueclinkServer
-from ingest.topics import DEADLETTER, TELEMETRY, ensure_topics
+from ingest.topics import DEADLETTER, TELEMETRY
 from telematics.devices.queclink import format_message
 from telematics.validation import validate_record
-from tests.ingest.device_helpers import device_service, reference
+from tests.ingest.device_helpers import HeldProducer, device_service, held_listener, reference, wait_until
 from tests.ingest.kafka_helpers import read_all
-from tests.ingest.test_devices_teltonika import HeldProducer
 from tests.telematics.test_devices_queclink import (
     BLOCK,
     GL300_FRI_TWO_POSITIONS,
@@ -62,14 +57,6 @@ def _closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
-def _wait_until(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
 def _report(name: str, count: int, second: int, imei: str = IMEI, **overrides: str) -> bytes:
     """A GV300 report in the documented layout, one position with a fix."""
     block = [*BLOCK]
@@ -80,27 +67,9 @@ def _report(name: str, count: int, second: int, imei: str = IMEI, **overrides: s
     return format_message("+RESP", name, "060100", imei, params, f"202511240915{second:02d}", count)
 
 
-@contextmanager
-def _listener(**options: Any) -> Iterator[tuple[HeldProducer, int, DeviceCounters]]:
+def _listener(**options: Any) -> AbstractContextManager[tuple[HeldProducer, int, DeviceCounters]]:
     """A Queclink listener on its own loop in a thread, publishing to a HeldProducer."""
-    producer = HeldProducer()
-    counters = DeviceCounters()
-    loop = asyncio.new_event_loop()
-    publisher = DevicePublisher(producer)
-    server = QueclinkServer(
-        QueclinkOptions(port=0, **options), DeviceDirectory(reference=reference(DOC_UNIT)), publisher, counters
-    )
-    port = loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield producer, port, counters
-    finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
-        producer.settle()
-        asyncio.run_coroutine_threadsafe(publisher.close(timeout_s=1), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+    return held_listener(QueclinkServer, QueclinkOptions(port=0, **options), reference(DOC_UNIT))
 
 
 @pytest.fixture
@@ -118,7 +87,7 @@ def test_no_sack_until_kafka_acknowledged(held: tuple[HeldProducer, int, DeviceC
     producer, port, counters = held
     sock = _connect(port)
     sock.sendall(GL300_FRI_TWO_POSITIONS)
-    _wait_until(lambda: len(_sent(producer, TELEMETRY)) == 2)
+    wait_until(lambda: len(_sent(producer, TELEMETRY)) == 2)
     sock.settimeout(0.5)
     with pytest.raises(TimeoutError):
         sock.recv(16)  # two records sent to Kafka, neither acknowledged yet: the unit hears nothing
@@ -136,7 +105,7 @@ def test_heartbeat_is_answered_and_publishes_nothing(held: tuple[HeldProducer, i
     sock.sendall(GMT100_HEARTBEAT + b"\r\n")  # a line end between messages is no message
     assert _reply(sock) == GMT100_HEARTBEAT_SACK
     sock.sendall(GMT100_SOS)
-    _wait_until(lambda: producer.sent)
+    wait_until(lambda: producer.sent)
     producer.settle()
     assert _reply(sock) == b"+SACK:11F0$"
     assert [r["event"] for r in _sent(producer, TELEMETRY)] == ["GTSOS"]
@@ -147,7 +116,7 @@ def test_a_failed_send_closes_the_connection_without_sack(held: tuple[HeldProduc
     producer, port, counters = held
     sock = _connect(port)
     sock.sendall(GMT100_SOS)
-    _wait_until(lambda: producer.sent)
+    wait_until(lambda: producer.sent)
     producer.settle(RuntimeError("broker down"))
     assert _closed_by_server(sock)  # no +SACK: the unit keeps the report
     assert counters.rejected[("queclink", "not_acknowledged")] == 1
@@ -157,13 +126,13 @@ def test_a_broken_message_is_dead_lettered_without_sack(held: tuple[HeldProducer
     producer, port, counters = held
     sock = _connect(port)
     sock.sendall(GMT100_SOS.replace(b",10,1,1,", b",10,2,1,"))  # <Number> announces a second position
-    _wait_until(lambda: _sent(producer, DEADLETTER))
+    wait_until(lambda: _sent(producer, DEADLETTER))
     sock.settimeout(0.5)
     with pytest.raises(TimeoutError):
         sock.recv(16)
     assert "announces 2 position" in _sent(producer, DEADLETTER)[0]["error"]
     sock.sendall(GMT100_SOS)  # the link is fine: the next message is served
-    _wait_until(lambda: _sent(producer, TELEMETRY))
+    wait_until(lambda: _sent(producer, TELEMETRY))
     producer.settle()
     sock.settimeout(5)
     assert _reply(sock) == b"+SACK:11F0$"
@@ -176,7 +145,7 @@ def test_a_record_that_breaks_the_contract_is_stored_and_acknowledged(
     producer, port, counters = held
     sock = _connect(port)
     sock.sendall(_report("GTFRI", 0x31, 0, b8="95.000000"))  # latitude 95
-    _wait_until(lambda: _sent(producer, DEADLETTER))
+    wait_until(lambda: _sent(producer, DEADLETTER))
     sock.settimeout(5)
     assert _reply(sock) == b"+SACK:0031$"  # a unit told to resend it would resend it forever
     assert _sent(producer, TELEMETRY) == []
@@ -197,7 +166,7 @@ def test_a_stream_of_bad_messages_closes_the_connection(
     sock = _connect(port)
     sock.sendall(bad * 3)
     assert _closed_by_server(sock)
-    _wait_until(lambda: counters.rejected[("queclink", "too_many_bad_messages")])
+    wait_until(lambda: counters.rejected[("queclink", "too_many_bad_messages")])
     assert counters.rejected[("queclink", reason)] == 3
 
 
@@ -211,7 +180,7 @@ def test_an_unknown_unit_and_a_second_imei_are_refused(held: tuple[HeldProducer,
     assert _reply(swapper) == GMT100_HEARTBEAT_SACK
     swapper.sendall(_report("GTFRI", 2, 0, imei="999999999999999"))
     assert _closed_by_server(swapper)
-    _wait_until(lambda: len(_sent(producer, DEADLETTER)) == 2)
+    wait_until(lambda: len(_sent(producer, DEADLETTER)) == 2)
     assert counters.rejected[("queclink", "unknown_device")] == 1
     assert counters.rejected[("queclink", "imei_changed")] == 1
     assert _sent(producer, TELEMETRY) == []
@@ -222,7 +191,7 @@ def test_an_oversized_message_is_refused_before_it_is_read(held: tuple[HeldProdu
     sock = _connect(port)
     sock.sendall(b"+RESP:GTFRI," + b"1" * 10_000)
     assert _closed_by_server(sock)
-    _wait_until(lambda: _sent(producer, DEADLETTER))
+    wait_until(lambda: _sent(producer, DEADLETTER))
     assert counters.rejected[("queclink", "oversized")] == 1
     assert "no '$' within 4096 bytes" in _sent(producer, DEADLETTER)[0]["error"]
 
@@ -237,7 +206,7 @@ def test_a_unit_stalled_mid_message_is_cut_and_an_idle_one_closed() -> None:
         assert time.monotonic() - began < 1.2  # the read timeout, not the idle one
         assert _closed_by_server(idle)
         assert time.monotonic() - began >= 1.5
-        _wait_until(lambda: producer.sent)
+        wait_until(lambda: producer.sent)
         assert counters.rejected == {("queclink", "timeout"): 1}  # an idle unit is no error
         assert _sent(producer, DEADLETTER)[0]["error"].startswith("timeout: stalled mid-message after 40 bytes")
 
@@ -245,13 +214,13 @@ def test_a_unit_stalled_mid_message_is_cut_and_an_idle_one_closed() -> None:
 def test_connections_over_the_limit_are_closed_at_once() -> None:
     with _listener(max_connections=2) as (_, port, counters):
         first, second = _connect(port), _connect(port)
-        _wait_until(lambda: counters.connected == 2)
+        wait_until(lambda: counters.connected == 2)
         third = _connect(port)
         assert _closed_by_server(third)
         assert counters.rejected[("queclink", "too_many_connections")] == 1
         first.close()
         second.close()
-        _wait_until(lambda: counters.connected == 0)
+        wait_until(lambda: counters.connected == 0)
         again = _connect(port)
         again.sendall(GMT100_HEARTBEAT)
         assert _reply(again) == GMT100_HEARTBEAT_SACK
@@ -259,14 +228,6 @@ def test_connections_over_the_limit_are_closed_at_once() -> None:
 
 
 # --- end to end through the embedded broker ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("broker") / "broker.log"
-    with EmbeddedBroker(free_port(), log_path=log) as running:
-        ensure_topics(running.bootstrap, 2)
-        yield running.bootstrap
 
 
 @pytest.mark.slow
@@ -315,7 +276,7 @@ def test_queclink_units_through_the_broker(kafka: str, tmp_path: Path) -> None:
             thread.join(60)
         assert errors == []
         sock.close()
-        _wait_until(lambda: service.running.counters.connected == 0, 10)
+        wait_until(lambda: service.running.counters.connected == 0, 10)
         counters = service.running.counters
 
     telemetry = [orjson.loads(v) for v in read_all(kafka, TELEMETRY)]

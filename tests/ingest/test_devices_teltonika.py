@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from kafka.future import Future
 from kafka.partitioner.default import murmur2
 
 from can_sim.teltonika_device import SimulatedTeltonikaDevice, drive
-from ingest.broker import EmbeddedBroker, free_port
 from ingest.devices.counters import DeviceCounters
-from ingest.devices.directory import DeviceDirectory
-from ingest.devices.publisher import DevicePublisher
 from ingest.devices.teltonika_server import TeltonikaOptions, TeltonikaServer
 from ingest.kafka_clients import read_to_end
-from ingest.topics import DEADLETTER, TELEMETRY, ensure_topics
+from ingest.topics import DEADLETTER, TELEMETRY
 from telematics.devices.teltonika import AvlRecord, encode_imei, encode_packet
 from telematics.timeutil import format_ms
 from telematics.validation import validate_record
-from tests.ingest.device_helpers import TRUCK_IMEI, device_service, reference
+from tests.ingest.device_helpers import TRUCK_IMEI, HeldProducer, device_service, held_listener, reference, wait_until
 from tests.ingest.kafka_helpers import read_all
 from tests.telematics.test_devices_teltonika import DOC_REAL_COORDINATES, WIKI_CODEC8
 
@@ -65,69 +59,9 @@ def _avl(ts_ms: int, **io: int) -> AvlRecord:
 # --- ACK only after the broker acknowledged: a producer whose acknowledgements the test hands out -----------
 
 
-class HeldProducer:
-    """Stands in for confluent_kafka.Producer: a record is acknowledged (or fails) only when the test says so, from
-    the test's thread, and the delivery report reaches the publisher at its next ``poll``, as librdkafka hands it."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes, Future]] = []
-        self.lock = threading.Lock()
-        self.reports: queue.SimpleQueue[tuple[Callable[[Any, Any], None], BaseException | None]] = queue.SimpleQueue()
-
-    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, *,
-                on_delivery: Callable[[Any, Any], None] | None = None) -> None:
-        future = Future()
-        if on_delivery is not None:
-            future.add_callback(lambda _: self.reports.put((on_delivery, None)))
-            future.add_errback(lambda error: self.reports.put((on_delivery, error)))
-        with self.lock:
-            self.sent.append((topic, key, value or b"", future))
-
-    def poll(self, timeout: float) -> int:
-        served = 0
-        while not self.reports.empty():
-            report, error = self.reports.get_nowait()
-            report(error, None)
-            served += 1
-        return served
-
-    def purge(self) -> None:
-        self.settle(RuntimeError("purged"))
-
-    def close(self) -> bool:
-        return True
-
-    def settle(self, error: Exception | None = None) -> int:
-        with self.lock:
-            pending = [f for *_, f in self.sent if not f.is_done]
-        for future in pending:
-            if error is None:
-                future.success(None)
-            else:
-                future.failure(error)
-        return len(pending)
-
-
-@contextmanager
-def _listener(**options: Any) -> Iterator[tuple[HeldProducer, int, DeviceCounters]]:
+def _listener(**options: Any) -> AbstractContextManager[tuple[HeldProducer, int, DeviceCounters]]:
     """A Teltonika listener on its own loop in a thread, publishing to a HeldProducer."""
-    producer = HeldProducer()
-    counters = DeviceCounters()
-    loop = asyncio.new_event_loop()
-    publisher = DevicePublisher(producer)
-    server = TeltonikaServer(TeltonikaOptions(port=0, **options), DeviceDirectory(reference=reference()), publisher,
-                             counters)
-    port = loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield producer, port, counters
-    finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
-        producer.settle()  # what a test left unanswered, so that closing does not give it up
-        asyncio.run_coroutine_threadsafe(publisher.close(timeout_s=1), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+    return held_listener(TeltonikaServer, TeltonikaOptions(port=0, **options), reference())
 
 
 @pytest.fixture
@@ -186,14 +120,6 @@ def test_bad_crc_gets_no_ack_and_the_resend_does(held: tuple[HeldProducer, int, 
 
 
 # --- end to end through the embedded broker ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("broker") / "broker.log"
-    with EmbeddedBroker(free_port(), log_path=log) as running:
-        ensure_topics(running.bootstrap, 2)
-        yield running.bootstrap
 
 
 def _telemetry(bootstrap: str) -> list[dict]:
@@ -331,13 +257,13 @@ def test_connections_over_the_limit_are_closed_at_once() -> None:
         first, answer = _connect(port)
         second = socket.create_connection(("127.0.0.1", port), timeout=5)
         assert answer == b"\x01"
-        _wait_until(lambda: counters.connected == 2)
+        wait_until(lambda: counters.connected == 2)
         third = socket.create_connection(("127.0.0.1", port), timeout=5)
         assert _closed_by_server(third)  # before any byte of it is read
         assert counters.rejected[("teltonika", "too_many_connections")] == 1
         first.close()
         second.close()
-        _wait_until(lambda: counters.connected == 0)
+        wait_until(lambda: counters.connected == 0)
         again, answer = _connect(port)  # room again once the others left
         assert answer == b"\x01"
         again.close()
@@ -353,18 +279,10 @@ def test_a_unit_stalled_mid_packet_is_cut_and_an_idle_one_closed() -> None:
         assert time.monotonic() - began < 1.2  # the read timeout, not the idle one
         assert _closed_by_server(idle)
         assert time.monotonic() - began >= 1.5
-        _wait_until(lambda: producer.sent)
+        wait_until(lambda: producer.sent)
         assert counters.rejected == {("teltonika", "timeout"): 1}  # an idle unit is no error
         error = orjson.loads(producer.sent[0][2])["error"]
         assert error.startswith("timeout: stalled mid-packet")
-
-
-def _wait_until(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_a_handshake_that_is_no_imei_is_refused(held: tuple[HeldProducer, int, DeviceCounters]) -> None:
