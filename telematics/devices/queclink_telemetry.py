@@ -14,6 +14,7 @@ from typing import Any
 
 from telematics.devices.queclink import POSITION_REPORTS, GnssBlock, QueclinkReport, report_id_and_type
 from telematics.devices.telemetry import device_seq, finish
+from telematics.devices.wiring import parse_wiring
 from telematics.errors import ConfigurationError
 
 SOURCE = "queclink"
@@ -40,7 +41,6 @@ _SEQ_INDEX_BITS = 4
 """seq discriminator: the low 14 bits of the count number and the block's index in its message (0-14). Two
 messages of one instant differ in count number, which the unit increments per message."""
 
-_BOOLEAN_FIELDS = ("cab_door_open", "cargo_door_open", "trailer_connected", "parking_brake")
 MAX_INPUT_ID = 15
 """<Report ID> is one hex digit; GV-series units have up to 4 digital inputs besides ignition detection."""
 
@@ -61,18 +61,13 @@ class DigitalInputs:
         """From 'cargo_door_open=2', 'cab_door_open=1:inverted' (the input ID of AT+GTDIS)."""
         fields: dict[int, tuple[str, bool]] = {}
         for spec in specs:
-            name, _, rest = spec.partition("=")
-            number, _, flag = rest.partition(":")
-            if name not in _BOOLEAN_FIELDS:
-                raise DigitalInputError(f"{spec!r}: field {name!r}, expected one of {', '.join(_BOOLEAN_FIELDS)}")
-            if not number.isdigit() or not 1 <= int(number) <= MAX_INPUT_ID:
-                raise DigitalInputError(
-                    f"{spec!r}: input {number!r}, expected a digital input ID from 1 to "
-                    f"{MAX_INPUT_ID}, such as 2 for digital input 2"
-                )
-            if flag not in ("", "inverted"):
-                raise DigitalInputError(f"{spec!r}: {flag!r}, expected nothing or ':inverted'")
-            fields[int(number)] = (name, flag == "inverted")
+            name, number, inverted = parse_wiring(
+                spec, range(1, MAX_INPUT_ID + 1),
+                f"input {{input!r}}, expected a digital input ID from 1 to {MAX_INPUT_ID}, "
+                "such as 2 for digital input 2",
+                DigitalInputError,
+            )
+            fields[number] = (name, inverted)
         return cls(fields)
 
 

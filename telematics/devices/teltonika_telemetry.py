@@ -12,6 +12,7 @@ from typing import Any
 
 from telematics.devices.telemetry import device_seq, finish
 from telematics.devices.teltonika import PRIORITY_PANIC, AvlRecord
+from telematics.devices.wiring import parse_wiring
 from telematics.errors import ConfigurationError
 
 IO_DIN1, IO_DIN2, IO_DIN3, IO_DIN4 = 1, 2, 3, 4
@@ -41,7 +42,6 @@ _MAPPED = frozenset({
     IO_GNSS_HDOP, IO_IGNITION, IO_JAMMING,
 })
 
-_BOOLEAN_FIELDS = ("cab_door_open", "cargo_door_open", "trailer_connected", "parking_brake")
 """Contract fields a digital input can carry; which input depends on how the unit was wired into the vehicle."""
 
 
@@ -65,15 +65,10 @@ class InputAssignments:
         """From 'cargo_door_open=2', 'cab_door_open=3:inverted' (DIN2 is IO 2 ...)."""
         fields: dict[str, tuple[int, bool]] = {}
         for spec in specs:
-            name, _, rest = spec.partition("=")
-            number, _, flag = rest.partition(":")
-            if name not in _BOOLEAN_FIELDS:
-                raise InputAssignmentError(f"{spec!r}: field {name!r}, expected one of {', '.join(_BOOLEAN_FIELDS)}")
-            if not number.isdigit() or not 0 < int(number) < 65536:
-                raise InputAssignmentError(f"{spec!r}: IO id {number!r}, expected an AVL IO id such as 2 for DIN2")
-            if flag not in ("", "inverted"):
-                raise InputAssignmentError(f"{spec!r}: {flag!r}, expected nothing or ':inverted'")
-            fields[name] = (int(number), flag == "inverted")
+            name, number, inverted = parse_wiring(
+                spec, range(1, 65536), "IO id {input!r}, expected an AVL IO id such as 2 for DIN2", InputAssignmentError
+            )
+            fields[name] = (number, inverted)
         return cls(fields)
 
 
