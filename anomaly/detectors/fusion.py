@@ -62,7 +62,6 @@ class HijackSuspected(Detector):
         score = 1.0 - keep
         condition = len(groups) >= 2 and score >= WARN_SCORE
         moving = obs.moving
-        carried = any(kind in CARRIED_KINDS for kind in recent)
         kinds = sorted(recent)
         finding = track(
             self.name,
@@ -71,7 +70,7 @@ class HijackSuspected(Detector):
             ts,
             hold_ms=0,
             clear_ms=self.clear_ms,
-            severity=lambda: "critical" if score >= CRITICAL_SCORE and (moving or carried) else "warning",
+            severity=lambda: "critical" if score >= CRITICAL_SCORE and (moving or _carried(recent)) else "warning",
             score=lambda: score,
             evidence=lambda: {
                 "signals": {k: recent[k].severity for k in kinds},
@@ -83,3 +82,8 @@ class HijackSuspected(Detector):
             },
         )
         return [finding] if finding else []
+
+
+def _carried(recent: dict[str, Signal]) -> bool:
+    """Among the signals, one says the vehicle is moved without its engine (towed): under way, though not moving."""
+    return any(kind in CARRIED_KINDS for kind in recent)

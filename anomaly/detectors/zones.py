@@ -232,9 +232,8 @@ def _zone_evidence(obs: Observation, view: ZoneView | None, summary: str) -> dic
     }
     # A vehicle its own zone guard holds to a crawl is still inside: the officers read that it is being held.
     governor = obs.record.speed_governor
-    held = governor.get("limit_kmh") if governor and governor.get("active") is True else None
-    if isinstance(held, (int, float)):
+    if governor and governor.get("active") is True and isinstance(held := governor.get("limit_kmh"), (int, float)):
         evidence["governed_kmh"] = held
-        evidence["governed_by"] = governor.get("source") if governor else None
+        evidence["governed_by"] = governor.get("source")
         evidence["summary"] = f"{evidence['summary']}; held to {held:g} km/h by its speed governor"
     return evidence
