@@ -15,6 +15,18 @@ Sources, all Queclink Wireless Solutions application notes (field layouts restat
   (event reports: GTPNA, GTEPN/GTEPF, GTIGN/GTIGF, GTJDR/GTJDS, p. 70-72; the jamming status of GTJDS, p. 83), 3.5
   (server acknowledgement, p. 85).
 
+Messages sent by real units, checked against the layouts below (copied as test fixtures, with their licences, in
+tests/telematics/test_devices_queclink.py):
+
+- github.com/traccar/traccar (Apache-2.0), src/test/java/org/traccar/protocol/Gl200TextProtocolDecoderTest.java: a
+  GB100's +RESP:GTMPN (the block right after the device name); GV300 GTFRI with 14827, 25202 and 15153 in the field
+  after the device name (the supply in mV; the last one next to an analog input reading 15163 mV); GV300
+  GTIGN/GTIGF (the duration, then the block).
+- github.com/SoftwareAG/cumulocity-examples (MIT), tracker-agent/src/test/java/c8y/trackeragent/protocol/queclink/
+  QueclinkPowerTest.java: a GV75's +RESP:GTMPF (the block right after the device name).
+- github.com/jaayesta/queclink-parser (MIT), example.js at commits befa263 and 5153d32: a GV310LAU's GTJDS and
+  GTJDR, each with one more field before the block than TRACGL300AN001 shows (see below).
+
 Framing. A message is printable ASCII: a head (``+RESP`` a report, ``+BUFF`` a report the unit stored while it
 could not reach the server and sends late, unchanged but for the head, ``+ACK`` an answer to a command or the
 heartbeat ``+ACK:GTHBD``), a colon, the message name (``GT`` and three letters), then comma-separated parameters,
@@ -33,10 +45,14 @@ then MCC, MNC, LAC, cell ID and a reserved field of the serving cell. Where the 
   the report ID, then the report type), then <Number>, the count of GNSS blocks (0-15), the blocks, and further
   fields (the mileage in km first);
 - event reports with the last known position (GTEPN/GTEPF external power connected/cut, GTJDR jamming detected,
-  and GTMPN/GTMPF, the main-power reports of the vehicle units, read in the same layout): the block follows the
-  device name at once;
+  and GTMPN/GTMPF, the main-power reports of the vehicle units, in the same layout on a GB100 and a GV75): the
+  block follows the device name at once;
 - state changes (GTIGN/GTIGF ignition on/off with the duration of the state before; GTJDS jamming with its state,
   1 quit, 2 entered): one field, then the block;
+- later firmware puts one more field before the block of GTJDR and GTJDS (real GV310LAU messages; GV58LAU and
+  GV57CG ones, in the same repository, send the same value there in both reports; not read here). Where the block
+  starts shows in its GPS UTC time, 14 digits, 6 fields in; without one (no fix yet), in its first field: the GPS
+  accuracy, a whole number, where the shorter layout has the speed, sent with one decimal or empty;
 - GTPNA/GTPFA (the unit powers on/off) and the heartbeat carry no block.
 
 Acknowledgements. With server acknowledgement enabled (<SACK Enable> of AT+GTSRI) the unit expects
@@ -83,6 +99,8 @@ POSITION_REPORTS = frozenset(
 )
 LAST_KNOWN_POSITION_EVENTS = frozenset({"GTMPN", "GTMPF", "GTEPN", "GTEPF", "GTJDR"})
 STATE_EVENTS = frozenset({"GTIGN", "GTIGF", "GTJDS"})
+JAMMING_EVENTS = frozenset({"GTJDR", "GTJDS"})
+"""One more field before the block on later firmware: see the module docstring."""
 NO_POSITION_EVENTS = frozenset({"GTPNA", "GTPFA"})
 
 _NAME = re.compile(r"GT[A-Z]{3}", re.ASCII)
@@ -260,6 +278,16 @@ def _blocks(params: tuple[str, ...], start: int, count: int, name: str) -> tuple
     return tuple(parse_block(params, start + i * BLOCK_FIELDS, i) for i in range(count))
 
 
+def _one_more_field_before_block(params: tuple[str, ...], start: int) -> bool:
+    """Whether the block of a jamming report begins at ``start + 1`` (later firmware) rather than at ``start``."""
+    gnss_time = start + 6
+    if len(params) > gnss_time + 1 and _TIME.fullmatch(params[gnss_time + 1]):
+        return True  # the shorter layout has the MCC there, 4 digits
+    if len(params) > gnss_time and _TIME.fullmatch(params[gnss_time]):
+        return False  # the longer layout has the latitude there
+    return len(params) > start + 1 and _INTEGER.fullmatch(params[start + 1]) is not None
+
+
 def decode_report(message: QueclinkMessage) -> QueclinkReport | None:
     """The message split around its GNSS blocks; None for a message whose layout is not read here (GTINF, GTBAT,
     command acknowledgements ...), which carries nothing the contract has a field for."""
@@ -277,6 +305,8 @@ def decode_report(message: QueclinkMessage) -> QueclinkReport | None:
         return QueclinkReport(message, params[:2], blocks, params[3 + count * BLOCK_FIELDS :])
     if name in LAST_KNOWN_POSITION_EVENTS or name in STATE_EVENTS:
         start = 1 if name in STATE_EVENTS else 0
+        if name in JAMMING_EVENTS and _one_more_field_before_block(params, start):
+            start += 1
         blocks = _blocks(params, start, 1, name)
         return QueclinkReport(message, params[:start], blocks, params[start + BLOCK_FIELDS :])
     if name in NO_POSITION_EVENTS:

@@ -33,8 +33,9 @@ MILEAGE_REPORTS = POSITION_REPORTS
 """Every position report's first field after its positions is the unit's mileage (km): see queclink.py."""
 EXTERNAL_POWER_IN_FRI = frozenset({"06"})
 """Device types whose GTFRI carries the external supply in mV in the first field after the device name, when
-<Sync with FRI> of AT+GTEPS is on: the GV300 (TRACGV300AN002, section 3.2.8). Other models put other readings
-there (the GV200 its analog input), so it is read only for these."""
+<Sync with FRI> of AT+GTEPS is on: the GV300 (TRACGV300AN002, section 3.2.8; real GV300 GTFRI carry 14827, 15153
+and 25202 there, see queclink.py). Other models put other readings there (the GV200 its analog input), so it is
+read only for these."""
 
 _SEQ_COUNT_BITS = 14
 _SEQ_INDEX_BITS = 4
@@ -62,7 +63,8 @@ class DigitalInputs:
         fields: dict[int, tuple[str, bool]] = {}
         for spec in specs:
             name, number, inverted = parse_wiring(
-                spec, range(1, MAX_INPUT_ID + 1),
+                spec,
+                range(1, MAX_INPUT_ID + 1),
                 f"input {{input!r}}, expected a digital input ID from 1 to {MAX_INPUT_ID}, "
                 "such as 2 for digital input 2",
                 DigitalInputError,

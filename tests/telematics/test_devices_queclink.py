@@ -1,4 +1,5 @@
-"""Queclink @Track messages and their mapping to contract records, against the examples of Queclink's own documents."""
+"""Queclink @Track messages and their mapping to contract records, against the examples of Queclink's own documents
+and messages sent by real units."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 
 from telematics.devices.queclink import (
     MAX_MESSAGE_BYTES,
+    GnssBlock,
     QueclinkError,
     decode_report,
     format_message,
@@ -59,6 +61,53 @@ GL300_EPF = (
 )
 # The same document, 3.5, p. 85: the server acknowledgement of a message whose count number is 11F0.
 GL300_SACK = b"+SACK:11F0$"
+
+# Messages sent by real units, kept as sent (device data; each names where it was published and under which licence).
+# github.com/traccar/traccar, Apache-2.0, src/test/java/org/traccar/protocol/Gl200TextProtocolDecoderTest.java (commit
+# 9e5c458ad0bf): a GB100 (device type 45) reports its main supply connected, without a fix.
+REAL_GB100_MPN = (
+    b"+RESP:GTMPN,450102,865084030001323,gb100,0,1.6,0,-93.1,121.393023,31.164105,20170619103113,0460,0000,1806,2142,"
+    b"00,20170619103143,0512$"
+)
+# github.com/SoftwareAG/cumulocity-examples, MIT, tracker-agent/src/test/java/c8y/trackeragent/protocol/queclink/
+# QueclinkPowerTest.java (commit faa807819652): a GV75 (3C) reports its main supply cut, its last fix a day old.
+REAL_GV75_MPF = (
+    b"+RESP:GTMPF,3C0100,359464038005240,,0,0.0,341,114.3,7.655970,51.956593,20170321140953,0262,0001,165F,BE44,00,"
+    b"20170322095101,A748$"
+)
+# Traccar's file above: GV300 (06) fixed reports, the external supply in mV after the device name (or empty).
+REAL_GV300_FRI_14827_MV = (
+    b"+RESP:GTFRI,060228,862894020180553,,14827,10,1,1,3.4,199,409.6,-63.174466,-17.739317,20170407121823,0000,0000,"
+    b"0000,0000,00,15989.5,01070:43:13,13,180,0,220101,,,,20170407081824,9607$"
+)
+REAL_GV300_FRI_25202_MV = (
+    b"+RESP:GTFRI,060502,861074023689626,,25202,10,1,1,0.0,0,2744.1,-78.261047,0.023452,20170401211940,,,,,,0.0,"
+    b"00079:19:15,,,51,110000,,,,20170401212003,4DA7$"
+)
+REAL_GV300_FRI_15153_MV = (
+    b"+RESP:GTFRI,060228,862894020178276,,15153,10,1,1,0.0,0,431.7,-63.169571,-17.776235,20160210153458,0736,0003,6AD4,"
+    b"80EF,00,34.9,00117:31:26,13442,15163,0,210101,,,,20160210113503,38EE$"
+)
+REAL_GV300_FRI_NO_SUPPLY = (
+    b"+RESP:GTFRI,060228,862894020180553,,,10,1,1,20.0,147,329.7,-62.899703,-17.720434,20160309113548,0736,0003,6AAE,"
+    b"3381,00,913.3,,,,0,220101,,,,20160309073554,132B$"
+)
+# Traccar's file above: a GV300's ignition on, 9860 s after it went off. This unit's send time is local time (UTC-4):
+# it does not follow the README's AT+GTTMZ +0000.
+REAL_GV300_IGN = (
+    b"+RESP:GTIGN,060228,862894020180553,,9860,0,0.2,189,420.0,-63.158195,-17.800608,20160309022951,0736,0003,6AD4,"
+    b"3471,00,,881.2,20160308222956,129A$"
+)
+# github.com/jaayesta/queclink-parser, MIT, example.js at commit befa26302f18 (GTJDS) and 5153d32baa87 (GTJDR): a
+# GV310LAU (6E) leaves jamming, and detects it; one more field before the block than TRACGL300AN001 shows.
+REAL_GV310LAU_JDS = (
+    b"+RESP:GTJDS,6E0100,866775050906767,GV310LAU,1,3,0,3.8,173,62.3,117.129874,31.838456,20220714051457,0460,0000,"
+    b"550B,0E9E30A5,01,32,20220714131539,476B$"
+)
+REAL_GV310LAU_JDR = (
+    b"+RESP:GTJDR,6E0200,866775050906544,GV310LAU,1,0,0.0,255,104.8,117.128741,31.838246,20220825033943,,,,,00,"
+    b"20220825034028,1177$"
+)
 
 IMEI = "135790246811220"
 BLOCK = ["1", "36.5", "270", "41.0", "13.404954", "52.520008", "20251124091500", "0262", "0001", "165F", "BE44", "00"]
@@ -147,14 +196,29 @@ def test_external_power_cut_is_ext_power_zero() -> None:
     assert record["ts"] == "2010-02-14T09:32:54Z"
 
 
-def test_main_power_cut_and_restore_in_the_same_layout() -> None:
-    params = ["0", *BLOCK[1:]]  # GPS accuracy 0: the last known position, as these reports carry
-    cut = format_message("+RESP", "GTMPF", "060100", IMEI, params, "20251124091510", 0x22)
-    back = format_message("+RESP", "GTMPN", "060100", IMEI, params, "20251124091710", 0x23)
-    (cut_record,) = _records(cut)
-    (back_record,) = _records(back)
-    assert cut_record["ext_power_v"] == 0.0 and cut_record["event"] == "GTMPF"
+def _only_block(raw: bytes) -> GnssBlock:
+    report = decode_report(parse_message(raw))
+    assert report is not None and len(report.blocks) == 1
+    return report.blocks[0]
+
+
+def test_real_main_power_reports_carry_the_block_right_after_the_device_name() -> None:
+    restored = _only_block(REAL_GB100_MPN)
+    assert (restored.accuracy, restored.speed_kmh, restored.azimuth_deg, restored.altitude_m) == (0, 1.6, 0, -93.1)
+    assert (restored.lon, restored.lat) == (121.393023, 31.164105)
+    assert restored.gnss_ts_ms == parse_rfc3339_ms("2017-06-19T10:31:13Z")
+    assert restored.cell == ("0460", "0000", "1806", "2142")
+    cut = _only_block(REAL_GV75_MPF)
+    assert (cut.accuracy, cut.azimuth_deg, cut.altitude_m, cut.lon, cut.lat) == (0, 341, 114.3, 7.65597, 51.956593)
+    assert cut.gnss_ts_ms == parse_rfc3339_ms("2017-03-21T14:09:53Z")
+    assert cut.cell == ("0262", "0001", "165F", "BE44")
+    (back_record,) = _records(REAL_GB100_MPN)
+    (cut_record,) = _records(REAL_GV75_MPF)
     assert "ext_power_v" not in back_record and back_record["event"] == "GTMPN"
+    assert cut_record["ext_power_v"] == 0.0 and cut_record["event"] == "GTMPF"
+    # GPS accuracy 0: the last known position is not taken, and the records are timed by their send time.
+    assert back_record["gnss_fix"] is False and "lat" not in back_record
+    assert (back_record["ts"], cut_record["ts"]) == ("2017-06-19T10:31:43Z", "2017-03-22T09:51:01Z")
 
 
 def test_digital_inputs_map_only_as_assigned() -> None:
@@ -175,13 +239,40 @@ def test_bad_input_assignments_are_refused(spec: str) -> None:
         DigitalInputs.parse([spec])
 
 
-def test_jamming_detected_and_its_state() -> None:
-    detected = format_message("+RESP", "GTJDR", "060100", IMEI, BLOCK, "20251124091500", 7)
-    entered = format_message("+RESP", "GTJDS", "060100", IMEI, ["2", *BLOCK], "20251124091500", 8)
-    quit_ = format_message("+RESP", "GTJDS", "060100", IMEI, ["1", *BLOCK], "20251124092500", 9)
-    assert _records(detected)[0]["gnss_jamming"] is True
-    assert _records(entered)[0]["gnss_jamming"] is True
-    assert _records(quit_)[0]["gnss_jamming"] is False
+@pytest.mark.parametrize("extra", [[], ["3"]], ids=["TRACGL300AN001 layout", "later firmware layout"])
+def test_jamming_detected_and_its_state(extra: list[str]) -> None:
+    detected = format_message("+RESP", "GTJDR", "060100", IMEI, [*extra, *BLOCK], "20251124091500", 7)
+    entered = format_message("+RESP", "GTJDS", "060100", IMEI, ["2", *extra, *BLOCK], "20251124091500", 8)
+    quit_ = format_message("+RESP", "GTJDS", "060100", IMEI, ["1", *extra, *BLOCK], "20251124092500", 9)
+    for raw, jammed in ((detected, True), (entered, True), (quit_, False)):
+        (record,) = _records(raw)
+        assert record["gnss_jamming"] is jammed
+        assert (record["lat"], record["lon"], record["heading_deg"]) == (52.520008, 13.404954, 270.0)
+    # No fix since power-on: no GPS UTC time; GPS accuracy 0 and the serving cell only, as a GV58LAU sent it.
+    no_fix = ["0", "", "", "", "", "", "", *BLOCK[7:]]
+    report = decode_report(
+        parse_message(format_message("+RESP", "GTJDS", "060100", IMEI, ["2", *extra, *no_fix], "20251124091500", 10))
+    )
+    assert report is not None and report.leading == ("2", *extra)
+    assert report.blocks[0].accuracy == 0 and report.blocks[0].cell == tuple(BLOCK[7:11])
+
+
+def test_real_gv310lau_jamming_reports_have_one_more_field_before_the_block() -> None:
+    state = decode_report(parse_message(REAL_GV310LAU_JDS))
+    assert state is not None and state.leading == ("1", "3") and state.trailing == ("32",)
+    block = state.blocks[0]
+    assert (block.accuracy, block.speed_kmh, block.azimuth_deg, block.altitude_m) == (0, 3.8, 173, 62.3)
+    assert (block.lon, block.lat) == (117.129874, 31.838456)
+    assert block.gnss_ts_ms == parse_rfc3339_ms("2022-07-14T05:14:57Z")
+    assert block.cell == ("0460", "0000", "550B", "0E9E30A5")
+    (left,) = _records(REAL_GV310LAU_JDS)
+    assert left["gnss_jamming"] is False and left["gnss_fix"] is False
+    detected = _only_block(REAL_GV310LAU_JDR)
+    assert (detected.accuracy, detected.azimuth_deg, detected.altitude_m) == (0, 255, 104.8)
+    assert (detected.lon, detected.lat) == (117.128741, 31.838246)
+    assert detected.gnss_ts_ms == parse_rfc3339_ms("2022-08-25T03:39:43Z")
+    (record,) = _records(REAL_GV310LAU_JDR)
+    assert record["gnss_jamming"] is True and record["ts"] == "2022-08-25T03:40:28Z"
 
 
 def test_gv300_fixed_report_carries_the_external_supply() -> None:
@@ -194,6 +285,44 @@ def test_gv300_fixed_report_carries_the_external_supply() -> None:
     # Another model's first field is another reading: not taken as the supply.
     gv200 = format_message("+RESP", "GTFRI", "040100", IMEI, params, "20251124091502", 0x100)
     assert "ext_power_v" not in _records(gv200)[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "volts", "odometer_km", "ts", "lat", "lon"),
+    [
+        (REAL_GV300_FRI_14827_MV, 14.827, 15989.5, "2017-04-07T12:18:23Z", -17.739317, -63.174466),
+        (REAL_GV300_FRI_25202_MV, 25.202, 0.0, "2017-04-01T21:19:40Z", 0.023452, -78.261047),
+        (REAL_GV300_FRI_15153_MV, 15.153, 34.9, "2016-02-10T15:34:58Z", -17.776235, -63.169571),
+    ],
+    ids=["14827 mV", "25202 mV", "15153 mV"],
+)
+def test_real_gv300_fixed_reports_carry_the_supply_in_millivolts(
+    raw: bytes, volts: float, odometer_km: float, ts: str, lat: float, lon: float
+) -> None:
+    (record,) = _records(raw)
+    assert record["ext_power_v"] == pytest.approx(volts)
+    assert (record["odometer_km"], record["ts"], record["lat"], record["lon"]) == (odometer_km, ts, lat, lon)
+    assert record["gnss_fix"] is True and record["hdop"] == 1.0
+
+
+def test_real_gv300_supply_agrees_with_an_analog_input_and_is_absent_when_empty() -> None:
+    report = decode_report(parse_message(REAL_GV300_FRI_15153_MV))
+    assert report is not None and report_id_and_type(report) == (1, 0)
+    # After the mileage: hour meter, analog inputs 1 and 2 (mV); input 2 reads the supply, 10 mV away.
+    assert report.trailing[:4] == ("34.9", "00117:31:26", "13442", "15163")
+    (record,) = _records(REAL_GV300_FRI_NO_SUPPLY)
+    assert "ext_power_v" not in record and record["odometer_km"] == 913.3
+
+
+def test_real_gv300_ignition_on_reads_the_duration_then_the_block() -> None:
+    report = decode_report(parse_message(REAL_GV300_IGN))
+    assert report is not None and report.leading == ("9860",) and report.trailing == ("", "881.2")
+    block = report.blocks[0]
+    assert (block.accuracy, block.speed_kmh, block.azimuth_deg, block.altitude_m) == (0, 0.2, 189, 420.0)
+    assert (block.lon, block.lat) == (-63.158195, -17.800608)
+    assert block.gnss_ts_ms == parse_rfc3339_ms("2016-03-09T02:29:51Z")
+    (record,) = _records(REAL_GV300_IGN)
+    assert record["ignition"] is True and record["gnss_fix"] is False
 
 
 def test_seq_tells_messages_of_one_instant_apart_and_resends_not() -> None:
