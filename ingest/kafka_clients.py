@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -23,6 +25,129 @@ requests a second."""
 
 PRODUCER_LINGER_MS = 5
 """Sends wait this long for others to share their request: alerts are rare, so this is nearly pure delay."""
+
+DELIVERY_TIMEOUT_MS = 120_000
+"""How long a librdkafka send may wait for the broker (retries included) before it counts as not acknowledged: the
+120 s that kafka-python's producers allow by default (its delivery_timeout_ms)."""
+
+_BY_KEY = -1
+"""librdkafka's 'no partition given' (RD_KAFKA_PARTITION_UA): the partitioner picks one from the key."""
+
+_FULL_WAIT_S = 0.005
+"""How long a librdkafka send waits for delivery reports when the producer's queue is full, before it tries again."""
+
+
+class UnacknowledgedSends(OperationFailed):
+    """The broker did not acknowledge every send; offsets were not committed."""
+
+
+def librdkafka_producer(
+    bootstrap: str,
+    client_id: str,
+    *,
+    linger_ms: int = PRODUCER_LINGER_MS,
+    queue_messages: int = 100_000,
+    compression: str | None = None,
+    logger_name: str = "ingest.librdkafka",
+) -> Any:
+    """A confluent_kafka (librdkafka) producer configured like make_producer: acks from all in-sync replicas, one
+    request in flight per connection, Kafka's murmur2 partitioner.
+
+    kafka-python costs about 24 µs of CPU per record sent (its accumulator, futures and sender thread are Python,
+    and hold the interpreter lock); librdkafka about 2 µs, with its network work in C threads. ``murmur2_random`` is
+    the partitioner of Kafka's Java client and of kafka-python, so a key lands on the partition where every other
+    truckguard producer puts it.
+    """
+    from confluent_kafka import Producer
+
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "client.id": client_id,
+        "acks": "all",
+        "linger.ms": linger_ms,
+        "partitioner": "murmur2_random",
+        # A key's records stay in order across retries, as with kafka-python's single request in flight.
+        "max.in.flight.requests.per.connection": 1,
+        # As make_producer: the embedded broker answers a retried idempotent send across its restart with
+        # DUPLICATE_SEQUENCE_NUMBER though nothing was stored; consumers drop duplicates anyway.
+        "enable.idempotence": False,
+        "message.timeout.ms": DELIVERY_TIMEOUT_MS,
+        "queue.buffering.max.messages": queue_messages,
+        "log_level": 4,  # warnings and worse: librdkafka reports every idle connection it closes at level 6
+        "logger": logging.getLogger(logger_name),  # into the log, served by poll like delivery reports
+    }
+    if compression is not None:
+        config["compression.type"] = compression
+    return Producer(config)
+
+
+class Delivery:
+    """One send of an AckedProducer: done once the broker acknowledged it or it failed (then ``exception``).
+
+    Read like kafka-python's FutureRecordMetadata (``is_done``, ``failed()``, ``exception``), so the loops that wait
+    for acknowledgements take either.
+    """
+
+    __slots__ = ("exception", "is_done", "on_done")
+
+    def __init__(self, on_done: Callable[[], None] | None) -> None:
+        self.is_done = False
+        self.exception: Exception | None = None
+        self.on_done = on_done
+
+    def failed(self) -> bool:
+        return self.exception is not None
+
+    def report(self, error: Any, _message: Any) -> None:
+        """librdkafka's delivery report for this send, served inside the producer's poll or flush."""
+        if error is not None:
+            self.exception = UnacknowledgedSends(f"the broker did not acknowledge a send ({error})")
+        self.is_done = True
+        if self.on_done is not None:
+            self.on_done()
+
+
+class AckedProducer:
+    """A librdkafka producer for a single-threaded loop: each send returns a Delivery that the loop can test without
+    blocking. Delivery reports are served only inside ``serve`` and ``flush``, on the caller's thread, so a loop
+    calls ``serve`` once a turn before it looks at what is acknowledged."""
+
+    def __init__(self, producer: Any) -> None:
+        self._producer = producer
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        *,
+        partition: int | None = None,
+        on_done: Callable[[], None] | None = None,
+    ) -> Delivery:
+        delivery = Delivery(on_done)
+        where = _BY_KEY if partition is None else partition
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, partition=where, on_delivery=delivery.report)
+                return delivery
+            except BufferError:  # the local queue is full: serve reports until there is room
+                self._producer.poll(_FULL_WAIT_S)
+
+    def serve(self) -> None:
+        """Serve the delivery reports that have arrived, without waiting."""
+        self._producer.poll(0)
+
+    def flush(self) -> None:
+        """Wait until every send so far is acknowledged or has failed (its report served)."""
+        while self._producer.flush(1.0) > 0:
+            pass
+
+    def partitions_for(self, topic: str) -> set[int]:
+        """The topic's partitions; fetching them ahead keeps the first send to it from waiting for metadata."""
+        return set(self._producer.list_topics(topic, timeout=10).topics[topic].partitions)
+
+    def close(self) -> None:
+        self.flush()
 
 
 def make_producer(
@@ -71,12 +196,8 @@ def make_consumer(
     )
 
 
-class UnacknowledgedSends(OperationFailed):
-    """The broker did not acknowledge every send; offsets were not committed."""
-
-
 def raise_unacknowledged(
-    futures: Iterable[FutureRecordMetadata], consequence: str = "offsets were not committed"
+    futures: Iterable[FutureRecordMetadata | Delivery], consequence: str = "offsets were not committed"
 ) -> None:
     """Raise UnacknowledgedSends naming the first failure if any of these finished sends failed."""
     failed = [f.exception for f in futures if f.failed()]

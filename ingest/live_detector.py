@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import IllegalStateError
-from kafka.producer.future import FutureRecordMetadata
 
 from anomaly.config import EngineConfig
 from anomaly.engine import Output
@@ -32,10 +31,12 @@ from ingest import topics
 from ingest.deadletter import deadletter_value
 from ingest.kafka_clients import (
     FETCH_MAX_WAIT_MS,
+    AckedProducer,
+    Delivery,
     UnacknowledgedSends,
     commit_offsets,
+    librdkafka_producer,
     make_consumer,
-    make_producer,
     raise_unacknowledged,
     read_to_end,
 )
@@ -77,7 +78,7 @@ class _Checkpoint:
 
     __slots__ = ("futures", "offsets", "started", "to_snapshot")
 
-    def __init__(self, offsets: dict[TopicPartition, int], to_snapshot: list[str], futures: list[Any]) -> None:
+    def __init__(self, offsets: dict[TopicPartition, int], to_snapshot: list[str], futures: list[Delivery]) -> None:
         self.offsets = offsets
         self.to_snapshot = to_snapshot
         self.futures = futures
@@ -101,14 +102,14 @@ class LiveDetector:
         self.pipeline = pipeline
         self.client_id = f"truckguard-detect-{os.getpid()}"
         self.timings = LoopTimings()
-        self._futures: list[FutureRecordMetadata] = []
+        self._futures: list[Delivery] = []
         self._next_offsets: dict[TopicPartition, int] = {}
         self._dirty: set[str] = set()
         self._vehicle_partition: dict[str, int] = {}
         self._partition_event_ms: dict[TopicPartition, int] = {}
         """The latest event time read from each partition this instance holds."""
         self._last_arrival: dict[str, float] = {}
-        self._unacknowledged: dict[str, list[FutureRecordMetadata]] = {}
+        self._unacknowledged: dict[str, list[Delivery]] = {}
         """Per vehicle, its outputs not yet known to be acknowledged: its state waits for them."""
         self._paused_since: float | None = None
         """When this member stopped processing for a (re)join: its start, or its partitions being revoked."""
@@ -118,8 +119,8 @@ class LiveDetector:
         self._parked: dict[str, tuple[int, bytes]] = {}
         """Vehicles of newly assigned partitions whose saved state is read but not restored yet: (partition, state)."""
         self._committing: deque[_Checkpoint] = deque()
-        self._producer: KafkaProducer | None = None
-        self._state_producer: KafkaProducer | None = None
+        self._producer: AckedProducer | None = None
+        self._state_producer: AckedProducer | None = None
         self._consumer: KafkaConsumer | None = None
 
     # -- the loop ------------------------------------------------------------------------------------------
@@ -127,12 +128,13 @@ class LiveDetector:
         options = self.options
         topics.ensure_topics(options.bootstrap, options.partitions)
         # Outputs are rare and urgent: sent at once. State snapshots are bulk traffic: a producer of their own, so
-        # alerts never queue behind them.
-        self._producer = make_producer(options.bootstrap, self.client_id, linger_ms=1)
+        # alerts never queue behind them. Both are librdkafka's: kafka-python's sender thread took a third of the
+        # detector's CPU at 20,000 records/s (py-spy, bench/bench_live.py), and held the interpreter lock for it.
+        self._producer = AckedProducer(librdkafka_producer(options.bootstrap, self.client_id, linger_ms=1))
         # A batch of snapshots (JSON of similar shape) shrinks ~29x with lz4 (measured, 500 vehicles after two
         # minutes of driving: 5.5 KB each): the state topic's traffic and the broker's memory shrink with it.
-        self._state_producer = make_producer(
-            options.bootstrap, f"{self.client_id}-state", linger_ms=20, batch_size=512 * 1024, compression_type="lz4"
+        self._state_producer = AckedProducer(
+            librdkafka_producer(options.bootstrap, f"{self.client_id}-state", linger_ms=20, compression="lz4")
         )
         # A producer's first send to a topic blocks until it has the topic's metadata: fetch it now, not in front
         # of the first panic alert.
@@ -162,6 +164,8 @@ class LiveDetector:
                             timings.add("fetch_ms", polled_ms - message.timestamp)
                         timings.add("in_batch_ms", time.time() * 1000 - polled_ms)
                         self._handle(partition, message)
+                self._producer.serve()
+                self._state_producer.serve()
                 now = time.monotonic()
                 if now - last_idle_check >= min(1.0, options.idle_flush_s):
                     self._flush_idle(now)
@@ -219,13 +223,15 @@ class LiveDetector:
             future = self._send(topic, output.vehicle_id.encode(), encode(output))
             self._unacknowledged.setdefault(output.vehicle_id, []).append(future)
 
-    def _send(self, topic: str, key: bytes | None, value: bytes) -> FutureRecordMetadata:
+    def _send(self, topic: str, key: bytes | None, value: bytes) -> Delivery:
         assert self._producer is not None
         sent = time.monotonic()
-        future = self._producer.send(topic, key=key, value=value)
-        future.add_callback(lambda _: self.timings.add("output_ack_ms", (time.monotonic() - sent) * 1000))
-        self._futures.append(future)
-        return future
+        timings = self.timings
+        delivery = self._producer.send(
+            topic, key, value, on_done=lambda: timings.add("output_ack_ms", (time.monotonic() - sent) * 1000)
+        )
+        self._futures.append(delivery)
+        return delivery
 
     def _slowest_partition_ms(self) -> int | None:
         """The latest event time read from the partitions still behind their end: silence is judged no further
@@ -297,8 +303,9 @@ class LiveDetector:
             partition = self._vehicle_partition.get(vehicle_id)
             if snapshot is not None and partition is not None:
                 key = f"{prefix}{vehicle_id}".encode()
-                future = self._state_producer.send(topics.DETECTOR_STATE, key=key, value=snapshot, partition=partition)
-                checkpoint.futures.append(future)
+                checkpoint.futures.append(
+                    self._state_producer.send(topics.DETECTOR_STATE, key, snapshot, partition=partition)
+                )
         todo.extend(waiting)
         self._sliced = taken > len(waiting)
         if taken:

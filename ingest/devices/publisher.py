@@ -5,23 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 
 from ingest import topics
 from ingest.deadletter import deadletter_value
-from ingest.kafka_clients import PRODUCER_LINGER_MS
+from ingest.kafka_clients import librdkafka_producer
 from telematics.errors import OperationFailed
 
 log = logging.getLogger(__name__)
 
 DeliveryCallback = Callable[[Any, Any], None]
 """librdkafka's delivery report: (error or None, message)."""
-
-DELIVERY_TIMEOUT_MS = 120_000
-"""How long a record may wait for the broker (retries included) before it counts as not acknowledged: the
-120 s that kafka-python, which the rest of truckguard produces with, allows by default (its delivery_timeout_ms)."""
 
 BACKLOG_RECORDS = 250_000
 """Records the producer may hold unacknowledged: a full packet in flight from every unit at the default connection
@@ -43,8 +39,14 @@ class NotAcknowledged(OperationFailed):
 class DeliveryProducer(Protocol):
     """What the publisher needs of a confluent_kafka.Producer (tests give it one whose acknowledgements they hold)."""
 
-    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, *,
-                on_delivery: DeliveryCallback | None = None) -> None: ...
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None: ...
 
     def poll(self, timeout: float) -> int: ...
 
@@ -54,31 +56,17 @@ class DeliveryProducer(Protocol):
 
 
 def make_device_producer(bootstrap: str, client_id: str) -> DeliveryProducer:
-    """A librdkafka producer for the device listeners: acks from all in-sync replicas, partitioned like the rest.
+    """A librdkafka producer for the device listeners (see librdkafka_producer), which may hold BACKLOG_RECORDS.
 
-    kafka-python costs about 24 µs of CPU per record sent (its accumulator, futures and sender thread are Python);
-    librdkafka about 2 µs, which is what lets one core keep 1,000 units acknowledged at 20,000 records/s
-    (bench/bench_devices.py). ``murmur2_random`` is the partitioner of Kafka's Java client and of kafka-python,
-    so a vehicle's records land on the partition where every other truckguard producer puts them.
+    librdkafka's few µs of CPU per record, against kafka-python's 24, is what lets one core keep 1,000 units
+    acknowledged at 20,000 records/s (bench/bench_devices.py).
     """
-    from confluent_kafka import Producer
-
-    return Producer({
-        "bootstrap.servers": bootstrap,
-        "client.id": client_id,
-        "acks": "all",
-        "linger.ms": PRODUCER_LINGER_MS,
-        "partitioner": "murmur2_random",
-        # Records of one vehicle stay in order across retries, as with kafka-python's single request in flight.
-        "max.in.flight.requests.per.connection": 1,
-        # As kafka-python's producers: the embedded broker answers a retried idempotent send across its restart with
-        # DUPLICATE_SEQUENCE_NUMBER though nothing was stored; consumers drop duplicates by seq anyway.
-        "enable.idempotence": False,
-        "message.timeout.ms": DELIVERY_TIMEOUT_MS,
-        "queue.buffering.max.messages": BACKLOG_RECORDS,
-        "log_level": 4,  # warnings and worse: librdkafka reports every idle connection it closes at level 6
-        "logger": logging.getLogger("ingest.devices.librdkafka"),  # into the log, served by poll like reports
-    })
+    return cast(
+        DeliveryProducer,
+        librdkafka_producer(
+            bootstrap, client_id, queue_messages=BACKLOG_RECORDS, logger_name="ingest.devices.librdkafka"
+        ),
+    )
 
 
 class _Countdown:
