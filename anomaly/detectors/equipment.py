@@ -101,6 +101,12 @@ class GnssJamming(Detector):
     """GNSS lost this long while driving counts from this far on: a jam in a tunnel or an underground road crawls for
     many minutes without a fix and covers a few hundred metres."""
     wheel_kmh: Final = 5.0
+    odometer_gap_ms: Final = 5 * 60_000
+    """Two odometer readings this close tell how far the wheels went between them, for a unit that reports no wheel
+    speed (a tracker's event records carry the vehicle's odometer). An odometer that counts from GNSS does not move
+    without a fix, so it never raises this; one that does move while the fix is gone is the vehicle's own."""
+    odometer_max_kmh: Final = 160.0
+    """Faster than a truck or van drives: a reset or a jump of the reading, not distance."""
     stood_fixes: Final = 3
     """A vehicle that stood this many records with a fix was in the open: a receiver does not lose its fix there."""
     ignition_without_fix_ms: Final = 10 * 60_000
@@ -119,7 +125,7 @@ class GnssJamming(Detector):
         if record.gnss_jamming is True or under_way(state.incident):
             return False
         if not record.has_position:
-            wheel = record.wheel_speed_kmh
+            wheel = self._wheels_kmh(obs, state)
             if (wheel is not None and wheel >= self.wheel_kmh) or (
                 state.lost_since_ms is not None and record.ignition is not False
             ):
@@ -127,16 +133,34 @@ class GnssJamming(Detector):
             if state.stood_fixes >= self.stood_fixes or state.lost_standing_since_ms is not None:
                 return False  # a loss in the open begins or goes on
         _note_open_sky(obs, state)
+        _note_odometer(obs, state)
         state.flag_since_ms = state.lost_since_ms = state.lost_last_ms = state.lost_last_wheel_kmh = None
         state.lost_wheel_m = 0.0
         return True
+
+    def _wheels_kmh(self, obs: Observation, state: JammingState) -> float | None:
+        """The wheel speed the record reports, else the odometer's progress since the last reading, as a mean."""
+        record = obs.record
+        if record.wheel_speed_kmh is not None:
+            return record.wheel_speed_kmh
+        reading, last, last_ms = record.odometer_km, state.odometer_km, state.odometer_ms
+        if reading is None or last is None or last_ms is None:
+            return None
+        gap_ms = obs.ts_ms - last_ms
+        if gap_ms <= 0 or gap_ms > self.odometer_gap_ms or reading < last:
+            return None
+        mean_kmh = (reading - last) / (gap_ms / 3_600_000)
+        return mean_kmh if mean_kmh <= self.odometer_max_kmh else None
 
     def observe(self, obs: Observation, state: JammingState) -> list[Finding]:
         record = obs.record
         incident = state.incident
         _note_open_sky(obs, state)
         flagged = record.gnss_jamming is True
-        wheel = record.wheel_speed_kmh
+        wheel = self._wheels_kmh(obs, state)
+        from_odometer = record.wheel_speed_kmh is None and wheel is not None
+        previous_odometer_ms = state.odometer_ms
+        _note_odometer(obs, state)
         lost_driving = not record.has_position and wheel is not None and wheel >= self.wheel_kmh
         since_ignition = state.ignition_without_fix_ms
         needed_ms = self.parked_ignition_without_fix_ms if state.lost_parked else self.ignition_without_fix_ms
@@ -157,6 +181,9 @@ class GnssJamming(Detector):
         if not record.has_position and (lost_driving or loss_goes_on):
             if state.lost_since_ms is None:
                 state.lost_since_ms, state.lost_wheel_m = ts, 0.0
+            elif from_odometer and wheel is not None and previous_odometer_ms is not None:
+                # The odometer's progress is the distance itself, however long the gap.
+                state.lost_wheel_m += wheel / 3.6 * (ts - previous_odometer_ms) / 1000
             elif state.lost_last_ms is not None and wheel is not None:
                 # The mean of the two samples: a sparse unit's sample at a light says little about the minute before.
                 previous = state.lost_last_wheel_kmh if state.lost_last_wheel_kmh is not None else wheel
@@ -210,6 +237,12 @@ class GnssJamming(Detector):
                               None, finding.evidence, finding.revision)
             incident.onset_ms = began
         return [finding] if finding else []
+
+
+def _note_odometer(obs: Observation, state: JammingState) -> None:
+    reading = obs.record.odometer_km
+    if reading is not None:
+        state.odometer_km, state.odometer_ms = reading, obs.ts_ms
 
 
 def _note_open_sky(obs: Observation, state: JammingState) -> None:

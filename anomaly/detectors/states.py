@@ -52,6 +52,10 @@ class JammingState:
     """That loss came while the vehicle stayed parked (see stood_parked): its sky had not changed."""
     ignition_without_fix_ms: int | None = None
     """Since then, the ignition has been on without a fix since this time."""
+    odometer_km: float | None = None
+    odometer_ms: int | None = None
+    """The last odometer reading and its time: how far the wheels went between two records of a unit that reports
+    no wheel speed."""
 
 
 @dataclass(slots=True)

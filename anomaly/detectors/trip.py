@@ -10,6 +10,7 @@ from typing import Final
 
 from anomaly.detectors.states import DoorState, RouteState, StopState, TrailerState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
+from anomaly.kinematics import SILENT_STANDSTILL_MS
 from anomaly.observation import QUEUE_M, Observation
 from telematics.geo import haversine_m
 from telematics.kinds import OTHER_DRIVER_KINDS
@@ -131,7 +132,8 @@ class UnscheduledStop(Detector):
                 haversine_m(anchor_lat, anchor_lon, record.lat, record.lon) > cls.creep_m
             ):
                 state.anchor_lat, state.anchor_lon = record.lat, record.lon
-                state.since_ms = obs.ts_ms
+                silent_from = stood_silent_since(obs)
+                state.since_ms = obs.ts_ms if silent_from is None else silent_from
             elif state.since_ms is None:
                 state.since_ms = obs.ts_ms
         elif not stopped:
@@ -143,7 +145,7 @@ class UnscheduledStop(Detector):
     def quiet(self, obs: Observation, state: StopState) -> bool:
         if under_way(state.incident):
             return False
-        stopped = standing_on_trip(obs)
+        stopped = _stopped(obs)
         if not stopped and state.since_ms is None:
             return True
         return self.follow(state, obs, stopped) < min(self.parked_ms, self.traffic_ms)
@@ -152,7 +154,7 @@ class UnscheduledStop(Detector):
         record = obs.record
         incident = state.incident
         trip = obs.trip
-        stopped = standing_on_trip(obs)
+        stopped = _stopped(obs)
         if not stopped and incident.onset_ms is None and not incident.is_open and state.since_ms is None:
             return []
         lasted = self.follow(state, obs, stopped)
@@ -212,6 +214,32 @@ def standing_on_trip(obs: Observation) -> bool:
     if obs.moving or (obs.speed_kmh is None and obs.record.ignition is not False):
         return False
     return obs.trip is not None
+
+
+def stood_silent_since(obs: Observation) -> int | None:
+    """The previous fix's time, when this record ends a silence of minutes within a jam's creep of it: the vehicle
+    stood there meanwhile (a unit that reports only on movement sends nothing while the vehicle stands, so its first
+    record after a stop is the first that shows the stop). None otherwise."""
+    gap = obs.motion.gap_ms
+    if gap is None or gap < SILENT_STANDSTILL_MS:
+        return None
+    record, motion = obs.record, obs.motion_state
+    fix_ts, fix_lat, fix_lon = motion.fix_ts_ms, motion.fix_lat, motion.fix_lon
+    if (
+        record.lat is None or record.lon is None or fix_ts is None or fix_ts != motion.last_ts_ms
+        or fix_lat is None or fix_lon is None
+        or haversine_m(fix_lat, fix_lon, record.lat, record.lon) > UnscheduledStop.creep_m
+    ):
+        return None
+    return fix_ts
+
+
+def _stopped(obs: Observation) -> bool:
+    """Standing on a trip, as the record's speed says, or as a silence that ended where it began says (a unit that
+    reports no speed gives none over minutes)."""
+    if standing_on_trip(obs):
+        return True
+    return obs.trip is not None and not obs.moving and stood_silent_since(obs) is not None
 
 
 def _with_onset(finding: Finding, onset_ms: int) -> Finding:

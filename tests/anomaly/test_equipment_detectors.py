@@ -91,6 +91,25 @@ def test_tunnel_is_not_jamming():
     assert not alerts(run(reference(), track.records), "gnss_jamming")
 
 
+def test_gnss_lost_while_the_odometer_runs_on_a_unit_without_wheel_speed():
+    # A tracker that reports once a minute, no speed of its own, but the vehicle's odometer in every record.
+    def lost(seconds: int, kmh: float, odometer_jump_km: float = 0.0) -> list[dict]:
+        no_speed = {"wheel_speed_kmh": ..., "gnss_speed_kmh": ..., "heading_deg": ...}
+        track = Track("NF-101", "09:00:00", START).drive(0, 300, kmh, every_s=60, **no_speed)
+        records = track.drive(0, seconds, kmh, every_s=60, gnss_fix=False, **no_speed).records
+        for n, record in enumerate(records):
+            record["odometer_km"] = 100_000.0 + kmh * 60 * n / 3600 + (odometer_jump_km if n >= 7 else 0.0)
+        return records
+
+    found = alerts(run(reference(), lost(8 * 60, 40)), "gnss_jamming")
+    assert found and found[0].evidence["source"] == "gnss_lost_while_moving"
+    assert found[0].evidence["driven_without_fix_m"] >= 2000
+    assert not alerts(run(reference(), lost(150, 40)), "gnss_jamming")  # a tunnel's length
+    # An odometer that stands (one counting from GNSS), or one that jumps (a reset, a new reading): no distance.
+    assert not alerts(run(reference(), lost(8 * 60, 0)), "gnss_jamming")
+    assert not alerts(run(reference(), lost(3 * 60, 0, odometer_jump_km=25)), "gnss_jamming")
+
+
 def test_device_jamming_flag_escalates_while_moving():
     track = Track("NF-101", "09:00:00", START).drive(0, 90, 50, gnss_jamming=True)
     found = alerts(run(reference(), track.records), "gnss_jamming")

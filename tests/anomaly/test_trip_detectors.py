@@ -51,6 +51,25 @@ def test_unscheduled_stop_raised_away_from_planned_stops():
     assert found[0].onset_ts == "2026-11-24T09:01:40Z"
 
 
+def test_a_unit_silent_while_standing_shows_its_stop_when_it_reports_again():
+    # A tracker that reports once a minute while moving, and nothing while the truck stands (no speed of its own):
+    # its first record after a quarter of an hour, a few metres from its last, is the first sign of the stop.
+    no_speed = {"wheel_speed_kmh": ..., "gnss_speed_kmh": ..., "heading_deg": ...}
+
+    def silent_stop(moved_m: float) -> list[dict]:
+        track = Track("NF-101", "09:00:00", DEPOT).drive(90, 300, 50, every_s=60, **no_speed).silence(900)
+        last = track.records[-1]
+        track.lat, track.lon = point((last["lat"], last["lon"]), 90, moved_m)
+        return track.drive(90, 120, 50, every_s=60, **no_speed).records
+
+    found = alerts(run(trip_reference(), silent_stop(20)), "unscheduled_stop")
+    assert found and found[0].severity == "info"  # on the route, card in: a jam or a break as often as not
+    assert found[0].onset_ts == "2026-11-24T09:04:00Z"  # at the last record before the silence
+    assert found[0].ts == "2026-11-24T09:20:00Z"  # known once the unit spoke again
+    # A quarter of an hour's silence that ends 2 km on: the truck drove meanwhile, no stop is known.
+    assert not alerts(run(trip_reference(), silent_stop(2000)), "unscheduled_stop")
+
+
 def test_unscheduled_stop_with_the_card_pulled_or_far_off_route_is_a_warning():
     pulled = Track("NF-101", "09:00:00", DEPOT).drive(90, 100, 50).stand(360, ignition=False, driver_card_id=None)
     assert alerts(run(trip_reference(), pulled.records), "unscheduled_stop")[0].severity == "warning"
