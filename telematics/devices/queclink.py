@@ -7,7 +7,7 @@ Sources, all Queclink Wireless Solutions application notes (field layouts restat
   and <Report ID/Report Type>, p. 62-64), +RESP:GTIGN (p. 97), 3.3.5 (buffer report, p. 104), 3.4 (heartbeat,
   p. 106).
 - "GV200 @Track Air Interface Protocol", TRACGV200AN003: the shared format of the position reports (p. 105), the
-  fields of +RESP:GTFRI after its positions (p. 109), 3.3.5 (buffer report, p. 108).
+  fields of +RESP:GTFRI after its positions (p. 109), +RESP:GTERI (p. 110), 3.3.5 (buffer report, p. 108).
 - "GV300 @Track Air Interface Protocol", TRACGV300AN002: sections 3.2.8 (AT+GTEPS and <Sync with FRI>, p. 27-28)
   and 3.2.26 (AT+GTJDC, jamming detection reported by +RESP:GTJDR, p. 67).
 - "GL300 @Tracker Air Interface Protocol", TRACGL300AN001, revision 1.02 (2013-11-26): sections 3.1 (message
@@ -25,25 +25,51 @@ tests/telematics/test_devices_queclink.py):
 - github.com/SoftwareAG/cumulocity-examples (MIT), tracker-agent/src/test/java/c8y/trackeragent/protocol/queclink/
   QueclinkPowerTest.java: a GV75's +RESP:GTMPF (the block right after the device name).
 - github.com/jaayesta/queclink-parser (MIT), example.js at commits befa263 and 5153d32: a GV310LAU's GTJDS and
-  GTJDR, each with one more field before the block than TRACGL300AN001 shows (see below).
+  GTJDR, each with one more field before the block than TRACGL300AN001 shows (see below); at 38d586a and 3dfe8a3:
+  the GTVER of a GV310LAU (protocol version 6E0100, device type 6E) and of a GV58LAU (protocol version
+  8020040100, device type 802004); at c507ec6, 3c8d7bb, 2e493c2 and 3dfe8a3: GV310LAU and GV58LAU reports with a
+  position append mask (see below).
+- Traccar's file above, again: GTFRI and GTERI of GV58LAU (802004) and GV355CEU (802005) units, GTERI of GV300
+  units (the supply in mV after the ERI mask), GTFRI of GV500 units (1F, 36: the VIN before the device name).
 
 Framing. A message is printable ASCII: a head (``+RESP`` a report, ``+BUFF`` a report the unit stored while it
 could not reach the server and sends late, unchanged but for the head, ``+ACK`` an answer to a command or the
 heartbeat ``+ACK:GTHBD``), a colon, the message name (``GT`` and three letters), then comma-separated parameters,
-and ``$`` at the end. Every message from a unit opens with the protocol version (two characters naming the device
-type, ``06`` a GV300, ``08`` a GMT100, then four hex digits), the unique ID (the IMEI) and the device name, and
-closes with the send time (YYYYMMDDHHMMSS) and a 4-hex-digit count number.
+and ``$`` at the end. Every message from a unit opens with the protocol version, the unique ID (the IMEI) and the
+device name, and closes with the send time (YYYYMMDDHHMMSS) and a 4-hex-digit count number. The protocol version
+is the device type, then four hex digits of version (major, minor): the documents' units name their type with two
+characters (``06`` a GV300, ``08`` a GMT100, ``6E`` a GV310LAU), later units with six (``802004`` a GV58LAU,
+``802005`` a GV355CEU, ``802006`` a GV57CG), 10 characters in all; each unit's GTVER reports the same device type
+in its <Device Type> field. The GV500 OBD units (device types ``1F``, ``36``, ``56``, ``5E``) send the vehicle's
+VIN (empty when unknown) between the IMEI and the device name (real GTFRI and GTOBD in Traccar's file; GV500MA
+and GV500MAP logs in github.com/eusonlito/GPS-Tracker issue 6 put their fields alike).
 
 Positions. Reports carry GNSS blocks of twelve fields: GPS accuracy (0 when the unit has no fix and repeats its
 last known position, else the HDOP of NMEA 0183, up to 50), speed (km/h, one decimal), azimuth (degrees), altitude
 (m), longitude and latitude (degrees, six decimals, west and south negative), the GPS UTC time (YYYYMMDDHHMMSS),
-then MCC, MNC, LAC, cell ID and a reserved field of the serving cell. Where the block sits depends on the message:
+then MCC, MNC, LAC, cell ID and a reserved field of the serving cell, ``00`` in the documents.
+
+On GV310LAU units and the units with a 10-character protocol version that reserved field is a position append
+mask (two hex digits), and the fields its bits select follow the block, in bit order, before the next block or the
+fields after the positions. No Queclink document describing it was found in public; the widths below are those
+real messages show, each checked by the next block, or the mileage and hour meter (HHHHHHH:MM:SS), landing in its
+place after them: bit 0 appends one field, a count of satellites (0-32; mask 01 on GV310LAU, GV58LAU and GV57CG
+units; summaries of the GV58LAU and GV310LAU documents posted on GitHub by third parties name it the satellites in
+use); bit 1 one field (0 or 3; masks 02 and 03 on GV58LAU, GV355CEU, GV57CG and GV310LAU units); bit 2 one field
+of six digits (220100, 120000; mask 05 on a GV58LAU's GTIGN, GTIGF and GTTOW); bit 3 three decimals (0.90, 1.47,
+1.73; mask 09 on a GV310LAU's GTFRI and GTERI and a GV58LAU's GTSOS). A mask with another bit set is refused
+(``unknown_layout``): what follows its block could not be placed.
+
+Where the block sits depends on the message:
 
 - position reports (GTFRI, GTTOW, GTDIS, GTIOB, GTGEO, GTSPD, GTSOS, GTRTL, GTDOG, GTIGL, GTHBM): two fields after
   the device name that differ between models (GV-series units and the GMT100: a model-specific reading, often
   empty, such as the GV200's analog input in mV, then the report ID and report type as two hex digits; the GL300:
   the report ID, then the report type), then <Number>, the count of GNSS blocks (0-15), the blocks, and further
   fields (the mileage in km first);
+- GTERI, which units send instead of GTFRI when <ERI Mask> of AT+GTFRI is set (TRACGV200AN003, p. 110): the ERI
+  mask (8 hex digits) right after the device name, then the fields of GTFRI in their order, then the data of the
+  peripherals the mask selects (not read here);
 - event reports with the last known position (GTEPN/GTEPF external power connected/cut, GTJDR jamming detected,
   and GTMPN/GTMPF, the main-power reports of the vehicle units, in the same layout on a GB100 and a GV75): the
   block follows the device name at once;
@@ -97,18 +123,36 @@ POSITION_REPORTS = frozenset(
         "GTHBM",
     }
 )
+EXPANDED_FIXED_REPORT = "GTERI"
+"""Sent instead of GTFRI when <ERI Mask> of AT+GTFRI is set: its ERI mask, then GTFRI's fields (see above)."""
 LAST_KNOWN_POSITION_EVENTS = frozenset({"GTMPN", "GTMPF", "GTEPN", "GTEPF", "GTJDR"})
 STATE_EVENTS = frozenset({"GTIGN", "GTIGF", "GTJDS"})
 JAMMING_EVENTS = frozenset({"GTJDR", "GTJDS"})
 """One more field before the block on later firmware: see the module docstring."""
 NO_POSITION_EVENTS = frozenset({"GTPNA", "GTPFA"})
 
+VERSION_DIGITS = 4
+"""The protocol version ends with four hex digits of version; the device type is what comes before them."""
+LONG_DEVICE_TYPE = 6
+"""The device types of later units (``802004`` ...), in their 10-character protocol versions."""
+POSITION_APPEND_MASK_DEVICE_TYPES = frozenset({"6E"})
+"""Units with a 6-character protocol version whose block ends with a position append mask (the GV310LAU); every
+unit with a 10-character one does too (see the module docstring)."""
+POSITION_APPEND_FIELDS = ((0x01, 1), (0x02, 1), (0x04, 1), (0x08, 3))
+"""Position append mask bit -> how many fields it appends after the block, in bit order."""
+SATELLITES_BIT = 0x01
+"""The bit whose field (the first appended) is a count of satellites."""
+VIN_BEFORE_DEVICE_NAME = frozenset({"1F", "36", "56", "5E"})
+"""Device types (the GV500 family) that send the vehicle's VIN between the IMEI and the device name."""
+
 _NAME = re.compile(r"GT[A-Z]{3}", re.ASCII)
-_PROTOCOL_VERSION = re.compile(r"[0-9A-Z]{2}[0-9A-Fa-f]{4}", re.ASCII)
+_PROTOCOL_VERSION = re.compile(r"(?:[0-9A-Z]{2}|[0-9A-Z]{6})[0-9A-Fa-f]{4}", re.ASCII)
 _IMEI = re.compile(r"\d{15,16}", re.ASCII)
 """An IMEI is 15 digits, an IMEISV 16 (3GPP TS 23.003)."""
 _TIME = re.compile(r"\d{14}", re.ASCII)
 _COUNT = re.compile(r"[0-9A-Fa-f]{4}", re.ASCII)
+_APPEND_MASK = re.compile(r"[0-9A-Fa-f]{1,2}", re.ASCII)
+_ERI_MASK = re.compile(r"[0-9A-Fa-f]{8}", re.ASCII)
 _DECIMAL = re.compile(r"-?\d+(?:\.\d+)?", re.ASCII)
 _INTEGER = re.compile(r"\d+", re.ASCII)
 
@@ -136,6 +180,8 @@ class QueclinkMessage:
     send_ts_ms: int
     count_text: str
     """The count number as sent (4 hex digits): echoed in the acknowledgement."""
+    vin: str = ""
+    """The vehicle's VIN, sent by GV500 units before the device name (empty from other units, or when unknown)."""
 
     @property
     def count(self) -> int:
@@ -143,8 +189,14 @@ class QueclinkMessage:
 
     @property
     def device_type(self) -> str:
-        """The first two characters of the protocol version: which model sent it (``06`` GV300, ``08`` GMT100 ...)."""
-        return self.protocol_version[:2]
+        """The protocol version but its last four hex digits: which model sent it (``06`` GV300, ``08`` GMT100,
+        ``802004`` GV58LAU ...)."""
+        return self.protocol_version[:-VERSION_DIGITS]
+
+    @property
+    def has_position_append_mask(self) -> bool:
+        """Whether the last field of each GNSS block is a position append mask rather than the reserved ``00``."""
+        return self.device_type in POSITION_APPEND_MASK_DEVICE_TYPES or len(self.device_type) == LONG_DEVICE_TYPE
 
     @property
     def buffered(self) -> bool:
@@ -170,6 +222,8 @@ class GnssBlock:
     gnss_ts_ms: int | None
     cell: tuple[str, str, str, str]
     """MCC, MNC, LAC and cell ID as sent."""
+    satellites: int | None = None
+    """The count of satellites its position append mask added (None without one)."""
 
     @property
     def has_fix(self) -> bool:
@@ -185,7 +239,9 @@ class QueclinkReport:
     """The fields between the device name and the first block (or <Number>, for position reports)."""
     blocks: tuple[GnssBlock, ...]
     trailing: tuple[str, ...]
-    """The fields between the last block and the send time."""
+    """The fields between the last block (and the fields its position append mask added) and the send time."""
+    eri_mask: str | None = None
+    """GTERI's <ERI Mask>, the field before ``leading``; None for other messages."""
 
 
 def parse_time_ms(text: str, what: str) -> int:
@@ -222,14 +278,21 @@ def parse_message(raw: bytes) -> QueclinkMessage:
         raise QueclinkError("malformed", f"{head}:{name} has {len(fields)} fields, expected at least 6")
     version, imei, device_name = fields[1], fields[2], fields[3]
     if _PROTOCOL_VERSION.fullmatch(version) is None:
-        raise QueclinkError("malformed", f"protocol version {version[:12]!r}, expected 2 characters and 4 hex digits")
+        raise QueclinkError(
+            "malformed",
+            f"protocol version {version[:12]!r}, expected the device type (2 or 6 characters) and 4 hex digits",
+        )
     if _IMEI.fullmatch(imei) is None:
         raise QueclinkError("malformed", f"unique ID {imei[:20]!r}, expected the unit's IMEI (15 digits)")
     count_text = fields[-1]
     if _COUNT.fullmatch(count_text) is None:
         raise QueclinkError("malformed", f"count number {count_text[:12]!r}, expected 4 hex digits")
     send_ts_ms = parse_time_ms(fields[-2], "send time")
-    return QueclinkMessage(head, name, version, imei, device_name, tuple(fields[4:-2]), send_ts_ms, count_text)
+    first_param, vin = 4, ""
+    if version[:-VERSION_DIGITS] in VIN_BEFORE_DEVICE_NAME and len(fields) > 6:
+        first_param, vin, device_name = 5, fields[3], fields[4]
+    params = tuple(fields[first_param:-2])
+    return QueclinkMessage(head, name, version, imei, device_name, params, send_ts_ms, count_text, vin)
 
 
 def _number(text: str, what: str, pattern: re.Pattern[str] = _DECIMAL) -> str | None:
@@ -240,10 +303,13 @@ def _number(text: str, what: str, pattern: re.Pattern[str] = _DECIMAL) -> str | 
     return text
 
 
-def parse_block(fields: Sequence[str], start: int, index: int = 0) -> GnssBlock:
-    """The twelve fields of a GNSS block that begins at ``start``; empty fields are values not reported."""
+def parse_block(
+    fields: Sequence[str], start: int, index: int = 0, *, append_mask: bool = False
+) -> tuple[GnssBlock, int]:
+    """The GNSS block that begins at ``start`` (its twelve fields, and with ``append_mask`` the fields its position
+    append mask adds after it) and where the next field after them is; empty fields are values not reported."""
     what = f"position {index}"
-    (accuracy, speed, azimuth, altitude, lon, lat, gnss_time, mcc, mnc, lac, cell_id, _reserved) = fields[
+    (accuracy, speed, azimuth, altitude, lon, lat, gnss_time, mcc, mnc, lac, cell_id, last) = fields[
         start : start + BLOCK_FIELDS
     ]
     accuracy_text = _number(accuracy, f"{what} GPS accuracy", _INTEGER)
@@ -255,7 +321,21 @@ def parse_block(fields: Sequence[str], start: int, index: int = 0) -> GnssBlock:
     altitude_text = _number(altitude, f"{what} altitude")
     lon_text = _number(lon, f"{what} longitude")
     lat_text = _number(lat, f"{what} latitude")
-    return GnssBlock(
+    end = start + BLOCK_FIELDS
+    satellites = None
+    if append_mask:
+        mask = _append_mask(last, what)
+        appended = sum(width for bit, width in POSITION_APPEND_FIELDS if mask & bit)
+        if len(fields) < end + appended:
+            raise QueclinkError(
+                "malformed",
+                f"{what} position append mask {last!r} adds {appended} field(s), {len(fields) - end} follow the block",
+            )
+        if mask & SATELLITES_BIT:
+            satellites_text = _number(fields[end], f"{what} satellites", _INTEGER)
+            satellites = None if satellites_text is None else int(satellites_text)
+        end += appended
+    block = GnssBlock(
         accuracy=accuracy_value,
         speed_kmh=None if speed_text is None else float(speed_text),
         azimuth_deg=None if azimuth_text is None else int(azimuth_text),
@@ -264,18 +344,44 @@ def parse_block(fields: Sequence[str], start: int, index: int = 0) -> GnssBlock:
         lat=None if lat_text is None else float(lat_text),
         gnss_ts_ms=parse_time_ms(gnss_time, f"{what} GPS UTC time") if gnss_time else None,
         cell=(mcc, mnc, lac, cell_id),
+        satellites=satellites,
     )
+    return block, end
 
 
-def _blocks(params: tuple[str, ...], start: int, count: int, name: str) -> tuple[GnssBlock, ...]:
-    end = start + count * BLOCK_FIELDS
-    if len(params) < end:
+def _append_mask(text: str, what: str) -> int:
+    """A position append mask's bits; QueclinkError for one that is not hex or sets a bit whose fields are unknown."""
+    if text == "":
+        return 0
+    if _APPEND_MASK.fullmatch(text) is None:
+        raise QueclinkError("malformed", f"{what} position append mask {text[:8]!r}, expected two hex digits")
+    mask = int(text, 16)
+    known = sum(bit for bit, _ in POSITION_APPEND_FIELDS)
+    if mask & ~known:
         raise QueclinkError(
-            "malformed",
-            f"{name} announces {count} position(s) from field {start + 4}, carries {len(params)} fields "
-            f"where at least {end} are needed",
+            "unknown_layout",
+            f"{what} position append mask {text!r} sets bits {mask & ~known:#04x} whose fields are not known (only "
+            f"{known:#04x}): the fields after the block cannot be placed",
         )
-    return tuple(parse_block(params, start + i * BLOCK_FIELDS, i) for i in range(count))
+    return mask
+
+
+def _blocks(
+    params: tuple[str, ...], start: int, count: int, message: QueclinkMessage
+) -> tuple[tuple[GnssBlock, ...], int]:
+    """``count`` blocks from ``start``, and where the fields after them begin."""
+    blocks: list[GnssBlock] = []
+    at = start
+    for index in range(count):
+        if len(params) < at + BLOCK_FIELDS:
+            raise QueclinkError(
+                "malformed",
+                f"{message.name} announces {count} position(s), carries {len(params)} parameters where position "
+                f"{index} needs {at + BLOCK_FIELDS}",
+            )
+        block, at = parse_block(params, at, index, append_mask=message.has_position_append_mask)
+        blocks.append(block)
+    return tuple(blocks), at
 
 
 def _one_more_field_before_block(params: tuple[str, ...], start: int) -> bool:
@@ -294,21 +400,24 @@ def decode_report(message: QueclinkMessage) -> QueclinkReport | None:
     params, name = message.params, message.name
     if message.head == "+ACK":
         return None
-    if name in POSITION_REPORTS:
-        if len(params) < 3:
-            raise QueclinkError("malformed", f"{name} has {len(params)} parameters, expected at least 3")
-        number = params[2]
+    if name in POSITION_REPORTS or name == EXPANDED_FIXED_REPORT:
+        skip = 1 if name == EXPANDED_FIXED_REPORT else 0  # GTERI's <ERI Mask>, before the fields of GTFRI
+        if len(params) < skip + 3:
+            raise QueclinkError("malformed", f"{name} has {len(params)} parameters, expected at least {skip + 3}")
+        eri_mask = params[0] if skip else None
+        if eri_mask is not None and _ERI_MASK.fullmatch(eri_mask) is None:
+            raise QueclinkError("malformed", f"{name} <ERI Mask> {eri_mask[:12]!r}, expected 8 hex digits")
+        number = params[skip + 2]
         if _INTEGER.fullmatch(number) is None or int(number) > MAX_POSITIONS:
             raise QueclinkError("malformed", f"{name} <Number> {number[:8]!r}, expected 0 to {MAX_POSITIONS}")
-        count = int(number)
-        blocks = _blocks(params, 3, count, name)
-        return QueclinkReport(message, params[:2], blocks, params[3 + count * BLOCK_FIELDS :])
+        blocks, end = _blocks(params, skip + 3, int(number), message)
+        return QueclinkReport(message, params[skip : skip + 2], blocks, params[end:], eri_mask)
     if name in LAST_KNOWN_POSITION_EVENTS or name in STATE_EVENTS:
         start = 1 if name in STATE_EVENTS else 0
         if name in JAMMING_EVENTS and _one_more_field_before_block(params, start):
             start += 1
-        blocks = _blocks(params, start, 1, name)
-        return QueclinkReport(message, params[:start], blocks, params[start + BLOCK_FIELDS :])
+        blocks, end = _blocks(params, start, 1, message)
+        return QueclinkReport(message, params[:start], blocks, params[end:])
     if name in NO_POSITION_EVENTS:
         return QueclinkReport(message, params, (), ())
     return None

@@ -4,7 +4,8 @@ What each report means is Queclink's (see telematics/devices/queclink.py for the
 digital input set up for SOS triggers, GTTOW when the motion sensor detects towing (armed only once the engine has
 been off for <Engine Off to Tow>, AT+GTTOW), GTIGN/GTIGF when the ignition goes on/off, GTMPF/GTEPF when the main
 (external) supply is cut, GTJDR when the jamming detector fires and GTJDS when it enters (2) or quits (1) jamming,
-GTDIS when a digital input changes, with the input in <Report ID> and its new state in <Report Type>.
+GTDIS when a digital input changes, with the input in <Report ID> and its new state in <Report Type>; GTERI is
+GTFRI with the data of peripherals added.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from telematics.devices.queclink import POSITION_REPORTS, GnssBlock, QueclinkReport, report_id_and_type
+from telematics.devices.queclink import (
+    EXPANDED_FIXED_REPORT,
+    POSITION_REPORTS,
+    GnssBlock,
+    QueclinkReport,
+    report_id_and_type,
+)
 from telematics.devices.telemetry import device_seq, finish
 from telematics.devices.wiring import parse_wiring
 from telematics.errors import ConfigurationError
@@ -29,13 +36,17 @@ JAMMING_DETECTED = "GTJDR"
 JAMMING_STATE = "GTJDS"
 _JAMMING_STATES = {"1": False, "2": True}
 DIGITAL_INPUT_REPORT = "GTDIS"
-MILEAGE_REPORTS = POSITION_REPORTS
+MILEAGE_REPORTS = POSITION_REPORTS | {EXPANDED_FIXED_REPORT}
 """Every position report's first field after its positions is the unit's mileage (km): see queclink.py."""
-EXTERNAL_POWER_IN_FRI = frozenset({"06"})
-"""Device types whose GTFRI carries the external supply in mV in the first field after the device name, when
-<Sync with FRI> of AT+GTEPS is on: the GV300 (TRACGV300AN002, section 3.2.8; real GV300 GTFRI carry 14827, 15153
-and 25202 there, see queclink.py). Other models put other readings there (the GV200 its analog input), so it is
-read only for these."""
+SUPPLY_REPORTS = frozenset({"GTFRI", EXPANDED_FIXED_REPORT})
+EXTERNAL_POWER_IN_FRI = frozenset({"06", "6E", "802004"})
+"""Device types whose GTFRI (and GTERI, which carries GTFRI's fields after its ERI mask) carries the external supply
+in mV in the first field after the device name: the GV300 when <Sync with FRI> of AT+GTEPS is on (TRACGV300AN002,
+section 3.2.8; real GV300 GTFRI carry 14827, 15153 and 25202 there, GTERI 12351, 14197, 27239 and 27822); the
+GV310LAU and the GV58LAU by real messages only, no document: 12093 to 28696 from eleven GV310LAU units and 11955
+to 12944 from seven GV58LAU units, never another kind of value (Traccar's and jaayesta/queclink-parser's messages,
+see queclink.py). Other models put other readings there (the GV200 its analog input), or too few real messages
+were found (GV355CEU, GV57CG, GV500), so it is read only for these."""
 
 _SEQ_COUNT_BITS = 14
 _SEQ_INDEX_BITS = 4
@@ -90,6 +101,8 @@ def _position(block: GnssBlock, obj: dict[str, Any]) -> None:
     obj["lat"] = block.lat
     obj["lon"] = block.lon
     obj["hdop"] = float(block.accuracy or 0)
+    if block.satellites is not None:
+        obj["satellites"] = block.satellites  # "satellites used in the fix": only with one
     if block.speed_kmh is not None:
         obj["gnss_speed_kmh"] = block.speed_kmh
     if block.azimuth_deg is not None:
@@ -115,7 +128,7 @@ def _event_fields(report: QueclinkReport, obj: dict[str, Any], inputs: DigitalIn
         mileage = _number_or_none(report.trailing[0])
         if mileage is not None:
             obj["odometer_km"] = mileage
-    if name == "GTFRI" and message.device_type in EXTERNAL_POWER_IN_FRI and report.leading:
+    if name in SUPPLY_REPORTS and message.device_type in EXTERNAL_POWER_IN_FRI and report.leading:
         millivolts = _number_or_none(report.leading[0])
         if millivolts is not None:
             obj["ext_power_v"] = millivolts / 1000

@@ -28,6 +28,9 @@ from tests.telematics.test_devices_queclink import (
     GMT100_HEARTBEAT_SACK,
     GMT100_SOS,
     IMEI,
+    REAL_GV58LAU_IGN,
+    REAL_GV58LAU_JDS,
+    REAL_GV58LAU_VER,
 )
 
 DOC_UNIT = {IMEI: "QL-1"}
@@ -110,6 +113,31 @@ def test_heartbeat_is_answered_and_publishes_nothing(held: tuple[HeldProducer, i
     assert _reply(sock) == b"+SACK:11F0$"
     assert [r["event"] for r in _sent(producer, TELEMETRY)] == ["GTSOS"]
     sock.close()
+
+
+def test_a_unit_with_a_ten_character_protocol_version_is_served() -> None:
+    # A GV58LAU's real reports (see tests/telematics/test_devices_queclink.py), after a heartbeat made here.
+    gv58lau = "866775051514578"
+    with held_listener(QueclinkServer, QueclinkOptions(port=0), reference({gv58lau: "QL-58"})) as running:
+        producer, port, counters = running
+        sock = _connect(port)
+        heartbeat = format_message("+ACK", "GTHBD", "8020040100", gv58lau, [], "20220907183600", 0x28E)
+        sock.sendall(heartbeat)
+        assert _reply(sock) == b"+SACK:GTHBD,8020040100,028E$"
+        for raw, answer, records in (
+            (REAL_GV58LAU_IGN, b"+SACK:02C0$", 1),
+            (REAL_GV58LAU_JDS, b"+SACK:143B$", 2),
+            (REAL_GV58LAU_VER, b"+SACK:028F$", 2),  # nothing to publish, acknowledged all the same
+        ):
+            sock.sendall(raw)
+            wait_until(lambda n=records: len(producer.sent) == n)
+            producer.settle()
+            assert _reply(sock) == answer
+        sent = _sent(producer, TELEMETRY)
+        assert [(r["vehicle_id"], r["event"]) for r in sent] == [("QL-58", "GTIGN"), ("QL-58", "GTJDS")]
+        assert sent[0]["ignition"] is True and sent[1]["gnss_jamming"] is False
+        assert counters.accepted["queclink"] == 2 and not counters.rejected
+        sock.close()
 
 
 def test_a_failed_send_closes_the_connection_without_sack(held: tuple[HeldProducer, int, DeviceCounters]) -> None:

@@ -53,6 +53,11 @@ GV200_DIS = (
     b"+RESP:GTDIS,040100,135790246811220,,,20,1,1,4.3,92,70.0,121.354335,31.222073,20090214013254,0460,0000,18d8,"
     b"6141,00,2000.0,20090214093254,11F0$"
 )
+# The same document, p. 110: a GTERI (sent instead of GTFRI when AT+GTFRI's <ERI Mask> is set), ERI mask 00000001.
+GV200_ERI = (
+    b"+RESP:GTERI,040408,862170010903183,,00000001,,10,1,1,0.5,55,71.8,117.200986,31.832871,20120818041519,0460,0000,"
+    b"5663,5A02,00,0.0,,,,,,,,1,0097,20120818041528,0030$"
+)
 # TRACGL300AN001 rev. 1.02, 3.3.4, p. 71-72: power on, and the external supply disconnected (last known position).
 GL300_PNA = b"+RESP:GTPNA,1A0102,135790246811220,,20100214093254,11F0$"
 GL300_EPF = (
@@ -107,6 +112,61 @@ REAL_GV310LAU_JDS = (
 REAL_GV310LAU_JDR = (
     b"+RESP:GTJDR,6E0200,866775050906544,GV310LAU,1,0,0.0,255,104.8,117.128741,31.838246,20220825033943,,,,,00,"
     b"20220825034028,1177$"
+)
+
+# Traccar's file above (commit 9e5c458ad0bf): units with a 10-character protocol version. A GV58LAU (802004), buffered,
+# 12194 mV of supply, position append mask 02 (one field, 0, after the block); a GV355CEU's (802005) GTERI, mask 03
+# (satellites 7, then 0).
+REAL_GV58LAU_FRI = (
+    b"+BUFF:GTFRI,8020040200,866314060249032,,12194,10,1,3,0.0,0,20.1,-71.596533,-33.524718,20230926200338,0730,0001,"
+    b"772A,052B253E,02,0,0.0,,,,,0,420000,,,,20230926200340,1549$"
+)
+REAL_GV355CEU_ERI = (
+    b"+RESP:GTERI,8020050605,867488060225819,GV355CEU,00000106,12390,10,1,1,0.0,37,253.0,10.240915,45.930262,"
+    b"20240226074452,0222,0010,2F31,0063952B,03,7,0,0.0,,,,,100,110000,0,0,1,FFFFF,VR3USHNSSNJ711765,0,H311796,"
+    b"109.40,0,,,,,,,46.54,29.91,16.63,12.88,,8080,,,00,0,20240226074453,2548$"
+)
+# The same file: a GV300's GTERI, 27822 mV of supply after its ERI mask.
+REAL_GV300_ERI = (
+    b"+RESP:GTERI,060502,861074023620928,,00000002,27822,10,1,1,0.0,84,2870.9,-78.531796,-0.277329,20170825045344,,,,,,"
+    b"0.0,01138:30:24,,,83,220104,2,1,28FF2776A2150308,1,FFAD,0,20170825045348,A88C$"
+)
+# The same file: GV500 units (1F, 36) put the vehicle's VIN between the IMEI and the device name.
+REAL_GV500_FRI_VIN = (
+    b"+RESP:GTFRI,1F0301,862193022001432,WF0GXXGBBGBM26503,,14900,41,1,1,11.6,74,356.0,14.120023,50.167894,"
+    b"20181104080703,0230,0003,9B14,5891,00,74.1,,,,83,220000,799,7.3,,20181104080703,099B$"
+)
+REAL_GV500_FRI_NAMED = (
+    b"+RESP:GTFRI,360100,864251020141408,3VWGW6AJ0FM237324,gv500,,10,1,1,0.0,0,2258.4,-99.256948,19.555800,"
+    b"20160929214743,0334,0020,0084,65AC,00,0.0,,,,100,410000,0,nan,,20160929214743,13BA$"
+)
+# github.com/jaayesta/queclink-parser, MIT, example.js. At 38d586ac11ea and 3dfe8a35eb60: the GTVER of a GV310LAU and
+# of a GV58LAU, each naming its device type. At c507ec677ce3: a GV310LAU's GTFRI with three positions, each with mask
+# 01 and its satellites. At 3c8d7bb81cd9: mask 09 (satellites, then three decimals). At 2e493c2a0b21: a GV58LAU's
+# GTSOS without a fix, mask 09. At 3dfe8a35eb60: a GV58LAU's GTIGN (mask 05: satellites, then 220100) and GTJDS.
+REAL_GV310LAU_VER = b"+RESP:GTVER,6E0100,866775050906684,GV310LAU,6E,0138,0103,20220812063401,0079$"
+REAL_GV58LAU_VER = b"+RESP:GTVER,8020040100,866775051514578,,802004,0112,0101,20220907183635,028F$"
+REAL_GV310LAU_FRI_THREE = (
+    b"+RESP:GTFRI,6E0504,868589060064048,,12173,10,3,1,0.0,198,17.6,-71.542960,-32.972193,20240123232112,0730,0001,"
+    b"13EE,0032A502,01,12,1,23.0,198,17.6,-71.542960,-32.972193,20240123232112,0730,0001,13EE,0032A502,01,15,1,0.0,"
+    b"198,17.6,-71.542960,-32.972193,20240123232122,0730,0001,13EE,0032A502,01,12,0.0,0000006:05:06,,,,57,210100,,,,"
+    b"20240123232124,2A27$"
+)
+REAL_GV310LAU_FRI_MASK_09 = (
+    b"+RESP:GTFRI,6E0902,868589060064048,,12173,10,1,1,0.0,69,61.6,-71.543860,-32.972718,20241016183918,0730,0001,"
+    b"13EE,0032A502,09,12,0.90,1.47,1.73,2.6,0000024:51:00,,,,100,210100,,,,20241016183920,7201$"
+)
+REAL_GV58LAU_SOS_NO_FIX = (
+    b"+RESP:GTSOS,8020040703,866314061808901,,,10,1,0,,,,,,,0730,0003,EA6F,00070B0C,09,6,0.00,2.00,0.00,4.9,"
+    b"20241121064349,080F$"
+)
+REAL_GV58LAU_IGN = (
+    b"+RESP:GTIGN,8020040100,866775051514578,,1,0,0.0,0,59.4,117.129073,31.839189,20220907111325,0460,0001,DE11,"
+    b"05FE6667,05,12,220100,,0.0,20220907191327,02C0$"
+)
+REAL_GV58LAU_JDS = (
+    b"+RESP:GTJDS,8020040100,866775051514578,gv58lau,1,3,1,0.0,301,159.8,117.130287,31.839002,20220906035631,0460,"
+    b"0001,DE11,05FE6667,00,20220906115633,143B$"
 )
 
 IMEI = "135790246811220"
@@ -259,14 +319,16 @@ def test_jamming_detected_and_its_state(extra: list[str]) -> None:
 
 def test_real_gv310lau_jamming_reports_have_one_more_field_before_the_block() -> None:
     state = decode_report(parse_message(REAL_GV310LAU_JDS))
-    assert state is not None and state.leading == ("1", "3") and state.trailing == ("32",)
+    assert state is not None and state.leading == ("1", "3") and state.trailing == ()
     block = state.blocks[0]
+    assert block.satellites == 32  # position append mask 01: the field after the block
     assert (block.accuracy, block.speed_kmh, block.azimuth_deg, block.altitude_m) == (0, 3.8, 173, 62.3)
     assert (block.lon, block.lat) == (117.129874, 31.838456)
     assert block.gnss_ts_ms == parse_rfc3339_ms("2022-07-14T05:14:57Z")
     assert block.cell == ("0460", "0000", "550B", "0E9E30A5")
     (left,) = _records(REAL_GV310LAU_JDS)
     assert left["gnss_jamming"] is False and left["gnss_fix"] is False
+    assert "satellites" not in left  # the contract's satellites are those of a fix
     detected = _only_block(REAL_GV310LAU_JDR)
     assert (detected.accuracy, detected.azimuth_deg, detected.altitude_m) == (0, 255, 104.8)
     assert (detected.lon, detected.lat) == (117.128741, 31.838246)
@@ -381,3 +443,108 @@ def test_reports_whose_fields_do_not_fit_are_refused(raw: bytes, detail: str) ->
 def test_messages_without_a_known_layout_carry_no_record() -> None:
     info = b"+RESP:GTINF,1A0102,135790246811220,,41,898600810906F8048812,16,0,0,0,,4.10,0,0,0,0,20100214093254,11F0$"
     assert decode_report(parse_message(info)) is None
+
+
+def test_real_units_name_their_device_type_in_the_protocol_version() -> None:
+    for raw, version, device_type in (
+        (REAL_GV310LAU_VER, "6E0100", "6E"),
+        (REAL_GV58LAU_VER, "8020040100", "802004"),
+    ):
+        message = parse_message(raw)
+        assert (message.protocol_version, message.device_type) == (version, device_type)
+        assert message.params[0] == device_type  # GTVER's <Device Type>: the unit's own word for it
+    heartbeat = format_message("+ACK", "GTHBD", "8020040100", "866775051514578", [], "20220907183635", 0x28F)
+    assert sack(parse_message(heartbeat)) == b"+SACK:GTHBD,8020040100,028F$"  # the version echoed whole
+
+
+def test_real_gv58lau_report_with_a_ten_character_protocol_version() -> None:
+    report = decode_report(parse_message(REAL_GV58LAU_FRI))
+    assert report is not None and report.message.buffered
+    # Position append mask 02: one field (0) after the block, no satellites; the mileage follows it.
+    assert report.blocks[0].satellites is None
+    assert report.trailing == ("0.0", "", "", "", "", "0", "420000", "", "", "")
+    (record,) = _records(REAL_GV58LAU_FRI)
+    assert (record["lat"], record["lon"], record["hdop"]) == (-33.524718, -71.596533, 3.0)
+    assert record["ts"] == "2023-09-26T20:03:38Z" and record["buffered"] is True
+    assert record["ext_power_v"] == pytest.approx(12.194) and record["odometer_km"] == 0.0
+    assert "satellites" not in record
+
+
+def test_a_position_append_mask_adds_its_fields_after_each_block() -> None:
+    report = decode_report(parse_message(REAL_GV310LAU_FRI_THREE))
+    assert report is not None
+    assert [b.satellites for b in report.blocks] == [12, 15, 12]
+    assert [b.speed_kmh for b in report.blocks] == [0.0, 23.0, 0.0]
+    assert report.trailing[:2] == ("0.0", "0000006:05:06")  # mileage, then hour meter, in place
+    records = _records(REAL_GV310LAU_FRI_THREE)
+    assert [r["satellites"] for r in records] == [12, 15, 12]
+    assert [r["ts"] for r in records] == ["2024-01-23T23:21:12Z", "2024-01-23T23:21:12Z", "2024-01-23T23:21:22Z"]
+    assert [r["ext_power_v"] for r in records] == pytest.approx([12.173] * 3)
+    assert len({r["seq"] for r in records}) == 3
+
+
+def test_mask_bits_2_and_3_take_one_and_three_fields() -> None:
+    fixed = decode_report(parse_message(REAL_GV310LAU_FRI_MASK_09))
+    assert fixed is not None and fixed.blocks[0].satellites == 12
+    assert fixed.trailing[:2] == ("2.6", "0000024:51:00")  # after the satellites and three decimals
+    (record,) = _records(REAL_GV310LAU_FRI_MASK_09)
+    assert (record["odometer_km"], record["satellites"]) == (2.6, 12)
+    (sos,) = _records(REAL_GV58LAU_SOS_NO_FIX)
+    assert sos["panic"] is True and sos["gnss_fix"] is False and sos["odometer_km"] == 4.9
+    assert "satellites" not in sos and "lat" not in sos
+    ignition = decode_report(parse_message(REAL_GV58LAU_IGN))
+    assert ignition is not None and ignition.leading == ("1",) and ignition.blocks[0].satellites == 12
+    assert ignition.trailing == ("", "0.0")  # mask 05: satellites and 220100, then hour meter and mileage
+    (on,) = _records(REAL_GV58LAU_IGN)
+    assert on["ignition"] is True and on["gnss_fix"] is False
+
+
+def test_a_mask_bit_whose_fields_are_unknown_is_refused() -> None:
+    # The real message with bit 4 also set in its mask (a variation made here, no unit sent it).
+    unknown = REAL_GV310LAU_FRI_MASK_09.replace(b",09,12,", b",19,12,")
+    with pytest.raises(QueclinkError, match="0x10") as caught:
+        decode_report(parse_message(unknown))
+    assert caught.value.reason == "unknown_layout"
+    short = REAL_GV58LAU_SOS_NO_FIX.replace(b",09,6,0.00,2.00,0.00,4.9,", b",09,6,")
+    with pytest.raises(QueclinkError, match="adds 4 field"):
+        decode_report(parse_message(short))
+
+
+def test_real_gv58lau_jamming_state_in_the_later_layout() -> None:
+    report = decode_report(parse_message(REAL_GV58LAU_JDS))
+    assert report is not None and report.leading == ("1", "3") and report.trailing == ()
+    (record,) = _records(REAL_GV58LAU_JDS)
+    assert record["gnss_jamming"] is False and record["gnss_fix"] is True
+    assert (record["lat"], record["lon"], record["heading_deg"]) == (31.839002, 117.130287, 301.0)
+
+
+def test_gteri_is_a_fixed_report_after_its_eri_mask() -> None:
+    documented = decode_report(parse_message(GV200_ERI))
+    assert documented is not None and documented.eri_mask == "00000001"
+    assert report_id_and_type(documented) == (1, 0) and documented.trailing[0] == "0.0"
+    (doc_record,) = _records(GV200_ERI)
+    assert (doc_record["lat"], doc_record["lon"], doc_record["gnss_speed_kmh"]) == (31.832871, 117.200986, 0.5)
+    assert doc_record["event"] == "GTERI" and "ext_power_v" not in doc_record  # a GV200's field is an analog input
+    (gv300,) = _records(REAL_GV300_ERI)
+    assert gv300["ext_power_v"] == pytest.approx(27.822) and gv300["odometer_km"] == 0.0
+    assert (gv300["lat"], gv300["lon"], gv300["ts"]) == (-0.277329, -78.531796, "2017-08-25T04:53:44Z")
+    # A GV355CEU's, with mask 03 after the block: satellites 7, then 0, then the mileage.
+    (can_unit,) = _records(REAL_GV355CEU_ERI)
+    assert (can_unit["satellites"], can_unit["odometer_km"]) == (7, 0.0)
+    assert (can_unit["lat"], can_unit["lon"]) == (45.930262, 10.240915)
+    with pytest.raises(QueclinkError, match="ERI Mask"):
+        decode_report(parse_message(GV200_ERI.replace(b",00000001,", b",1,")))
+
+
+def test_real_gv500_reports_carry_the_vin_before_the_device_name() -> None:
+    unnamed = parse_message(REAL_GV500_FRI_VIN)
+    assert (unnamed.vin, unnamed.device_name) == ("WF0GXXGBBGBM26503", "")
+    report = decode_report(unnamed)
+    assert report is not None and report_id_and_type(report) == (4, 1)
+    (record,) = _records(REAL_GV500_FRI_VIN)
+    assert (record["lat"], record["lon"], record["odometer_km"]) == (50.167894, 14.120023, 74.1)
+    assert "ext_power_v" not in record  # not read for the GV500 (too few real messages)
+    named = parse_message(REAL_GV500_FRI_NAMED)
+    assert (named.vin, named.device_name) == ("3VWGW6AJ0FM237324", "gv500")
+    (other,) = _records(REAL_GV500_FRI_NAMED)
+    assert (other["lat"], other["lon"], other["altitude_m"]) == (19.5558, -99.256948, 2258.4)
