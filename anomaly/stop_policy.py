@@ -5,13 +5,15 @@ for an abrupt stop at speed: a vehicle heading into people gets a controlled sto
 one out of control elsewhere is derated (speed_limit) so it cannot reach attack speed, and a parked one is
 kept from restarting. At most one request per incident: none while any alert it was raised for stays open. A
 request never rests on one record: its trigger must have held since an earlier record, and a moving vehicle's
-zone trigger needs a second, independent signal (loss of control) or attack speed inside the zone.
+zone trigger needs a second, independent signal (loss of control), attack speed inside the zone, or a critical
+approach held over records at a speed no street around a zone allows.
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from anomaly.detectors.ramming import FAST_KMH
 from anomaly.observation import Observation
 from anomaly.open_alerts import OpenAlert
 from telematics.kinds import APPROACH_KINDS, CARRIED_KINDS, CONTROL_LOSS_KINDS, STOPS_ON_ITS_OWN_KINDS, ZONE_KINDS
@@ -48,9 +50,13 @@ def decide(obs: Observation, open_alerts: dict[str, OpenAlert], already_requeste
     # Inside a zone at attack speed is a signal of its own, even when a ramming risk for it was raised first.
     inside = [a for a in zone_triggers if a.kind not in APPROACH_KINDS]
     inside_at_speed = bool(inside) and speed >= ATTACK_SPEED_KMH
+    # Aimed at a zone it may not enter, the boundary seconds away, faster than any street around one allows, since an
+    # earlier record: an attack run whoever drives. A rented van has no plan or card to betray a stranger at the
+    # wheel, so this is the evidence that can stop it before it is among the people.
+    approach_at_speed = not inside and speed >= FAST_KMH and any(a.kind in APPROACH_KINDS for a in zone_triggers)
     zone_trigger = (inside[0] if inside_at_speed and not control_loss else zone_triggers[0]) if zone_triggers else None
     zone_id = zone_trigger.zone_id if zone_trigger is not None else None
-    if zone_trigger is not None and obs.moving and (control_loss or inside_at_speed):
+    if zone_trigger is not None and obs.moving and (control_loss or inside_at_speed or approach_at_speed):
         trigger, mode, target = zone_trigger, "controlled_stop", None
         what = "heading into" if zone_trigger.kind in APPROACH_KINDS else "inside"
         action = "requesting a controlled stop (gradual slow-down to a standstill, hazard lights on)"

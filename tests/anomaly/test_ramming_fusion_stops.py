@@ -123,6 +123,22 @@ def test_rental_van_far_too_fast_for_a_city_street_is_flagged_well_before_entry(
     ramming = alerts(out, "ramming_risk")
     assert ramming and ramming[0].ts < entry_time(out)
     assert ramming[0].evidence["time_to_boundary_s"] >= 15
+    # Faster than any street around the zone allows, aimed at it record after record: a stop request before entry,
+    # with nothing but the run itself to go on.
+    requests = stops(out)
+    assert requests and requests[0].ts < entry_time(out) and requests[0].mode == "controlled_stop"
+    assert requests[0].zone_id == "berlin-breitscheidplatz"
+
+
+def test_a_van_at_city_speed_into_the_zone_is_flagged_but_stopped_only_once_inside():
+    # 50 km/h straight at the zone: a street's speed, so the course alone (a junction may still turn it) raises the
+    # alarm, and the request waits until the van is inside at speed.
+    start = point(WEST_EDGE, 270, 400)
+    out = run(reference(), Track("SV-7", "12:00:00", start, driver_card_id=...).drive(90, 40, 50).records)
+    entered = entry_time(out)
+    assert any(a.severity == "critical" and a.ts < entered for a in alerts(out, "ramming_risk"))
+    requests = stops(out)
+    assert requests and requests[0].ts >= entered
 
 
 def test_van_on_an_arterial_towards_the_zone_braking_for_the_junction_is_no_risk():
