@@ -96,10 +96,10 @@ class GnssJamming(Detector):
     """GNSS lost this long while driving ..."""
     tunnel_m = 2_000.0
     """... and this far by the wheels: longer than the tunnels vehicles normally drive through."""
-    long_loss_ms = 6 * 60_000
-    long_loss_m = 1_000.0
-    """GNSS lost this long while driving counts from this far on: a jam in a tunnel or an underground road crawls for
-    many minutes without a fix and covers a few hundred metres."""
+    critical_loss_ms = 12 * 60_000
+    """Lost beyond a tunnel for this long: critical. However long a loss lasts, it is no sign on its own while the
+    wheels have covered less than a tunnel's length: a jam in a tunnel or an underground road crawls for many
+    minutes without a fix (a 2 km tunnel at walking pace takes 25 minutes)."""
     wheel_kmh: Final = 5.0
     odometer_gap_ms: Final = 5 * 60_000
     """Two odometer readings this close tell how far the wheels went between them, for a unit that reports no wheel
@@ -197,10 +197,7 @@ class GnssJamming(Detector):
             state.lost_last_wheel_kmh = None
         lost_ms = ts - state.lost_since_ms if state.lost_since_ms is not None else 0
         lost_m = state.lost_wheel_m
-        beyond_tunnel = lost_driving and (
-            (lost_ms >= self.tunnel_ms and lost_m >= self.tunnel_m)
-            or (lost_ms >= self.long_loss_ms and lost_m >= self.long_loss_m)
-        )
+        beyond_tunnel = lost_driving and lost_ms >= self.tunnel_ms and lost_m >= self.tunnel_m
         flag_ms = ts - state.flag_since_ms if state.flag_since_ms is not None else 0
         lasted = max(flag_ms, lost_ms)
         source = "device_flag" if flagged else "gnss_lost_while_moving" if beyond_tunnel else "gnss_lost_standing"
@@ -214,7 +211,7 @@ class GnssJamming(Detector):
             hold_ms=0,
             clear_ms=self.clear_ms,
             severity=lambda: "critical"
-            if (flagged and obs.moving and flag_ms >= self.critical_after_ms) or lost_ms >= 2 * self.long_loss_ms
+            if (flagged and obs.moving and flag_ms >= self.critical_after_ms) or lost_ms >= self.critical_loss_ms
             or (flagged and beyond_tunnel) else "warning",
             score=lambda: 0.9 if obs.moving else 0.6,
             evidence=lambda: {

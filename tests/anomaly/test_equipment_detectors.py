@@ -89,6 +89,9 @@ def test_gnss_lost_while_driving_longer_than_a_tunnel():
 def test_tunnel_is_not_jamming():
     track = Track("NF-101", "09:00:00", START).drive(0, 30, 60).drive(0, 90, 60, gnss_fix=False).drive(0, 60, 60)
     assert not alerts(run(reference(), track.records), "gnss_jamming")
+    # A jam in a tunnel: ten minutes without a fix, crawling 1.3 km, then out into the open.
+    jam = Track("NF-101", "09:00:00", START).drive(0, 30, 60).drive(0, 600, 8, gnss_fix=False).drive(0, 60, 60)
+    assert not alerts(run(reference(), jam.records), "gnss_jamming")
 
 
 def test_gnss_lost_while_the_odometer_runs_on_a_unit_without_wheel_speed():
