@@ -41,6 +41,20 @@ def test_zone_intrusion_and_speed_in_zone_but_not_for_a_permitted_slow_delivery(
     assert not alerts(out, "protected_zone_intrusion") and not alerts(out, "speed_in_zone")
 
 
+def test_a_trackers_wandering_fixes_a_few_seconds_apart_are_no_speed_in_a_zone():
+    # A permitted delivery parked in the market in its window; a tracker that reports no speed of its own sends fixes
+    # a few seconds apart (ignition and door events, then its report) that wander 35 m: read as a speed, 21 km/h.
+    no_speed = {"wheel_speed_kmh": ..., "gnss_speed_kmh": ..., "heading_deg": ..., "driver_card_id": "DE0000067890"}
+    parked = Track("NF-102", "07:00:00", MARKET_CENTRE, ignition=False).stand(120, every_s=60, **no_speed)
+    for k in range(4):
+        parked.lat, parked.lon = point(MARKET_CENTRE, 90, 35 * (k % 2))
+        parked.stand(6, every_s=6, **no_speed)
+    assert not alerts(run(reference(), parked.records), "speed_in_zone")
+    # The same tracker driven across the market at 20 km/h, a fix every 15 s: its track speed stands.
+    driven = Track("NF-102", "07:00:00", point(WEST_EDGE, 270, 100)).drive(90, 75, 20, every_s=15, **no_speed)
+    assert alerts(run(reference(), driven.records), "speed_in_zone")
+
+
 def _narrow_square() -> dict:
     """The market shrunk to a square 60 m across, closed to everyone: a forecourt beside a road."""
     feature = {**ZONES["features"][0], "geometry": {"type": "Polygon", "coordinates": [square(MARKET_CENTRE, 30)]}}
