@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
+import msgspec
 import orjson
-import shapely
 
 from telematics.errors import BadInput
 from telematics.reference import (
@@ -151,15 +151,24 @@ def _schedule(parse: Callable[[object, str], WeeklySchedule], value: Any, where:
         raise ReferenceDataError(str(exc)) from None
 
 
-def _load_json(path: Path) -> Any:
+def _read(path: Path) -> bytes:
     try:
-        return orjson.loads(path.read_bytes())
+        return path.read_bytes()
     except FileNotFoundError:
         raise ReferenceDataError(f"{path}: file not found") from None
     except OSError as exc:
         raise ReferenceDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _parse_json(data: bytes, path: Path) -> Any:
+    try:
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise ReferenceDataError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _load_json(path: Path) -> Any:
+    return _parse_json(_read(path), path)
 
 
 def parse_fleet_document(doc: Any, source: str = FLEET_FILE) -> tuple[dict[str, Fleet], dict[str, Vehicle], list[Site]]:
@@ -229,18 +238,28 @@ def parse_fleet_document(doc: Any, source: str = FLEET_FILE) -> tuple[dict[str, 
     return fleets, vehicles, sites
 
 
-def _features(doc: Any, geometry_type: str, source: str) -> list[tuple[str, dict[str, Any], Any]]:
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+def _feature_list(doc: Any, source: str) -> list[Any]:
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list) or doc.get("type") != "FeatureCollection":
         _fail(source, "expected a GeoJSON FeatureCollection with a list of features")
+    return features
+
+
+def _feature(raw: Any, where: str, geometry_type: str) -> tuple[dict[str, Any], Any]:
+    """A feature's properties and coordinates, once its geometry is of the type expected."""
+    feature = _object(raw, where)
+    geometry = feature.get("geometry")
+    if not isinstance(geometry, dict) or geometry.get("type") != geometry_type:
+        got = geometry.get("type") if isinstance(geometry, dict) else geometry
+        _fail(f"{where}.geometry", f"got {_show(got)}, expected a {geometry_type}")
+    return _object(feature.get("properties"), f"{where}.properties"), geometry.get("coordinates")
+
+
+def _features(doc: Any, geometry_type: str, source: str) -> list[tuple[str, dict[str, Any], Any]]:
     out = []
-    for i, raw in enumerate(doc["features"]):
+    for i, raw in enumerate(_feature_list(doc, source)):
         where = f"{source}: features[{i}]"
-        feature = _object(raw, where)
-        geometry = feature.get("geometry")
-        if not isinstance(geometry, dict) or geometry.get("type") != geometry_type:
-            got = geometry.get("type") if isinstance(geometry, dict) else geometry
-            _fail(f"{where}.geometry", f"got {_show(got)}, expected a {geometry_type}")
-        out.append((where, _object(feature.get("properties"), f"{where}.properties"), geometry.get("coordinates")))
+        out.append((where, *_feature(raw, where, geometry_type)))
     return out
 
 
@@ -266,50 +285,82 @@ def _positions(
 
 def parse_trips_document(doc: Any, source: str = TRIPS_FILE) -> list[Trip]:
     """trips.geojson content to planned trips."""
-    trips = []
+    return _trips(_feature_list(doc, source), source)
+
+
+def _trips(features: Iterable[Any], source: str) -> list[Trip]:
+    """Planned trips from the features, taken one at a time. The fault reported is that of the first feature that is
+    not a LineString feature, else that of the first faulty trip, as when every feature was checked before any trip
+    was read; and when the features are parsed as they come, only after the last one was parsed."""
+    trips: list[Trip] = []
     seen: dict[str, str] = {}
     points: dict[tuple[float, float], tuple[float, float]] = {}
-    for where, props, coords in _features(doc, "LineString", source):
-        pwhere = f"{where}.properties"
-        trip_id = _unique(seen, _text(props, "trip_id", pwhere), f"{pwhere}.trip_id")
-        start = _time(props, "planned_start", pwhere)
-        end = _time(props, "planned_end", pwhere)
-        if end < start:  # type: ignore[operator]
-            _fail(f"{pwhere}.planned_end", f"got {props['planned_end']!r}, expected no earlier than planned_start")
-        stops = []
-        for j, raw in enumerate(_list(props, "stops", pwhere)):
-            swhere = f"{pwhere}.stops[{j}]"
-            stop = _object(raw, swhere)
-            arrival = _time(stop, "planned_arrival", swhere, required=False)
-            departure = _time(stop, "planned_departure", swhere, required=False)
-            if arrival is not None and departure is not None and departure < arrival:
-                _fail(f"{swhere}.planned_departure",
-                      f"got {stop['planned_departure']!r}, expected no earlier than planned_arrival")
-            stops.append(
-                TripStop(
-                    lat=_number(stop, "lat", swhere, low=-90, high=90),
-                    lon=_number(stop, "lon", swhere, low=-180, high=180),
-                    radius_m=_number(stop, "radius_m", swhere, positive=True, default=DEFAULT_STOP_RADIUS_M),
-                    planned_arrival_ms=arrival,
-                    planned_departure_ms=departure,
-                )
-            )
-        driver_card = props.get("driver_card_id")
-        if driver_card is not None and (not isinstance(driver_card, str) or not 0 < len(driver_card) <= 64):
-            _fail(f"{pwhere}.driver_card_id", f"got {_show(driver_card)}, expected a driver card id or null")
-        trips.append(
-            Trip(
-                trip_id=trip_id,
-                vehicle_id=_vehicle_id(props, pwhere),
-                driver_card_id=driver_card,
-                planned_start_ms=start,  # type: ignore[arg-type]
-                planned_end_ms=end,  # type: ignore[arg-type]
-                corridor_m=_number(props, "corridor_m", pwhere, positive=True, default=DEFAULT_CORRIDOR_M),
-                route=_positions(coords, f"{where}.geometry.coordinates", 2, points),
-                stops=tuple(stops),
+    not_a_line: ReferenceDataError | None = None
+    faulty_trip: ReferenceDataError | None = None
+    for i, raw in enumerate(features):
+        if not_a_line is not None:
+            continue
+        where = f"{source}: features[{i}]"
+        try:
+            props, coords = _feature(raw, where, "LineString")
+        except ReferenceDataError as exc:
+            not_a_line = exc
+            continue
+        if faulty_trip is None:
+            try:
+                trips.append(_trip(where, props, coords, seen, points))
+            except ReferenceDataError as exc:
+                faulty_trip = exc
+    for fault in (not_a_line, faulty_trip):
+        if fault is not None:
+            raise fault
+    return trips
+
+
+def _trip(
+    where: str,
+    props: dict[str, Any],
+    coords: Any,
+    seen: dict[str, str],
+    points: dict[tuple[float, float], tuple[float, float]],
+) -> Trip:
+    pwhere = f"{where}.properties"
+    trip_id = _unique(seen, _text(props, "trip_id", pwhere), f"{pwhere}.trip_id")
+    start = _time(props, "planned_start", pwhere)
+    end = _time(props, "planned_end", pwhere)
+    if end < start:  # type: ignore[operator]
+        _fail(f"{pwhere}.planned_end", f"got {props['planned_end']!r}, expected no earlier than planned_start")
+    stops = []
+    for j, raw in enumerate(_list(props, "stops", pwhere)):
+        swhere = f"{pwhere}.stops[{j}]"
+        stop = _object(raw, swhere)
+        arrival = _time(stop, "planned_arrival", swhere, required=False)
+        departure = _time(stop, "planned_departure", swhere, required=False)
+        if arrival is not None and departure is not None and departure < arrival:
+            _fail(f"{swhere}.planned_departure",
+                  f"got {stop['planned_departure']!r}, expected no earlier than planned_arrival")
+        stops.append(
+            TripStop(
+                lat=_number(stop, "lat", swhere, low=-90, high=90),
+                lon=_number(stop, "lon", swhere, low=-180, high=180),
+                radius_m=_number(stop, "radius_m", swhere, positive=True, default=DEFAULT_STOP_RADIUS_M),
+                planned_arrival_ms=arrival,
+                planned_departure_ms=departure,
             )
         )
-    return trips
+    driver_card = props.get("driver_card_id")
+    if driver_card is not None and (not isinstance(driver_card, str) or not 0 < len(driver_card) <= 64):
+        _fail(f"{pwhere}.driver_card_id", f"got {_show(driver_card)}, expected a driver card id or null")
+    return Trip(
+        trip_id=trip_id,
+        vehicle_id=_vehicle_id(props, pwhere),
+        driver_card_id=driver_card,
+        planned_start_ms=start,  # type: ignore[arg-type]
+        planned_end_ms=end,  # type: ignore[arg-type]
+        corridor_m=_number(props, "corridor_m", pwhere, positive=True, default=DEFAULT_CORRIDOR_M),
+        route=_positions(coords, f"{where}.geometry.coordinates", 2, points),
+        stops=tuple(stops),
+    )
 
 
 def parse_zones_document(doc: Any, source: str = ZONES_FILE) -> list[Zone]:
@@ -346,6 +397,8 @@ def parse_zones_document(doc: Any, source: str = ZONES_FILE) -> list[Zone]:
             ring=ring,
         )
         if not zone.polygon_xy.is_valid:
+            import shapely
+
             reason = shapely.is_valid_reason(zone.polygon_xy).split("[")[0]  # without coordinates in the frame
             _fail(f"{where}.geometry.coordinates[0]", f"expected a simple ring, but it is not ({reason})")
         zones.append(zone)
@@ -359,9 +412,43 @@ def load_reference(directory: Path) -> ReferenceData:
         raise ReferenceDataError(f"{directory}: not a directory (expected a bundle with {FLEET_FILE})")
     fleets, vehicles, sites = parse_fleet_document(_load_json(directory / FLEET_FILE), str(directory / FLEET_FILE))
     trips_path, zones_path = directory / TRIPS_FILE, directory / ZONES_FILE
-    trips = parse_trips_document(_load_json(trips_path), str(trips_path)) if trips_path.exists() else []
+    trips = _load_trips(trips_path) if trips_path.exists() else []
     zones = parse_zones_document(_load_json(zones_path), str(zones_path)) if zones_path.exists() else []
     return ReferenceData(fleets=fleets, vehicles=vehicles, sites=sites, trips=trips, zones=zones)
+
+
+class _NotValidJSON(Exception):
+    """A piece of the document is not valid JSON: the whole document's parse tells where."""
+
+
+def _load_trips(path: Path) -> list[Trip]:
+    """trips.geojson parsed one feature at a time: parsed whole, a day of hundreds of vehicles' trips (10 MB for 570)
+    costs several times the file's size at once, the replay's peak. msgspec finds where each feature's text lies,
+    orjson parses the pieces as it would the whole; a document that is anything but a FeatureCollection of valid
+    JSON is parsed whole instead, so that every fault is reported exactly as before."""
+    data = _read(path)
+    try:
+        members = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+        features = msgspec.json.decode(members.pop("features"), type=list[msgspec.Raw])
+        # What msgspec only skipped over, orjson parses: the same parser decides what is valid.
+        others = {key: orjson.loads(memoryview(value)) for key, value in members.items()}
+    except (msgspec.MsgspecError, RecursionError, KeyError, orjson.JSONDecodeError):
+        return parse_trips_document(_parse_json(data, path), str(path))
+    if others.get("type") != "FeatureCollection":
+        return parse_trips_document(_parse_json(data, path), str(path))
+    del members, others
+
+    def parsed() -> Iterator[Any]:
+        for feature in features:
+            try:
+                yield orjson.loads(memoryview(feature))
+            except orjson.JSONDecodeError:
+                raise _NotValidJSON from None
+
+    try:
+        return _trips(parsed(), str(path))
+    except _NotValidJSON:
+        return parse_trips_document(_parse_json(data, path), str(path))
 
 
 _READ_BYTES = 1 << 22

@@ -16,7 +16,8 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance in metres."""
     p1, p2 = lat1 * _RADIANS, lat2 * _RADIANS
     dp, dl = p2 - p1, (lon2 - lon1) * _RADIANS
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    # math.pow, not **: the same C pow() and the same bits, but compiled it is a native call, ** a boxed one.
+    a = math.pow(math.sin(dp / 2), 2.0) + math.cos(p1) * math.cos(p2) * math.pow(math.sin(dl / 2), 2.0)
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 

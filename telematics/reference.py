@@ -1,4 +1,8 @@
-"""Reference data of contract v1, section 6: fleets, vehicles, sites, planned trips and protected zones."""
+"""Reference data of contract v1, section 6: fleets, vehicles, sites, planned trips and protected zones.
+
+shapely (and the numpy it loads: some 17 MB and a tenth of a second) is imported where a shape is first built,
+not with this module: the device listeners and a replay without zones never need it.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,14 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-import shapely
-from shapely import STRtree
-from shapely.geometry import LineString, Point, Polygon
 
 from telematics.geo import LocalFrame, haversine_m
 from telematics.schedule import WeeklySchedule, local_weekday_minute
+
+if TYPE_CHECKING:
+    from shapely import LineString, Polygon, STRtree
 
 FLEET_KINDS = ("haulier", "rental")
 VEHICLE_CATEGORIES = ("N1", "N2", "N3")
@@ -94,7 +98,9 @@ class Trip:
     def line_xy(self) -> LineString:
         """The route in the trip's frame as a prepared shapely line, built on first use: the detector measures
         routes with its own index (anomaly/geometry.py), and a prepared line per trip costs tens of kB."""
-        line = LineString([self.frame.to_xy(lat, lon) for lon, lat in self.route])
+        import shapely
+
+        line = shapely.LineString([self.frame.to_xy(lat, lon) for lon, lat in self.route])
         shapely.prepare(line)
         return line
 
@@ -108,6 +114,8 @@ class Trip:
             return _segment_distance_m(lat, lon, route[0], route[1])
         # The trip's frame tells which segments can be the nearest: between the point and the route, its scale
         # is off by no more than `drift`, so no segment further than rough * drift in the frame can be.
+        from shapely import Point
+
         point = Point(self.frame.to_xy(lat, lon))
         rough = float(self.line_xy.distance(point))
         low, high = min(self._lat_span[0], lat), max(self._lat_span[1], lat)
@@ -123,6 +131,8 @@ class Trip:
     def _tree(self) -> STRtree:
         tree = self._segment_tree
         if tree is None:
+            from shapely import LineString, STRtree
+
             coords = list(self.line_xy.coords)
             tree = STRtree([LineString(coords[i:i + 2]) for i in range(len(coords) - 1)])
             object.__setattr__(self, "_segment_tree", tree)
@@ -163,10 +173,12 @@ class Zone:
     """(min_lat, min_lon, max_lat, max_lon) for a cheap first test."""
 
     def __post_init__(self) -> None:
+        import shapely
+
         lons = [p[0] for p in self.ring]
         lats = [p[1] for p in self.ring]
         frame = LocalFrame((min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2)
-        polygon = Polygon([frame.to_xy(lat, lon) for lon, lat in self.ring])
+        polygon = shapely.Polygon([frame.to_xy(lat, lon) for lon, lat in self.ring])
         shapely.prepare(polygon)
         object.__setattr__(self, "frame", frame)
         object.__setattr__(self, "polygon_xy", polygon)
@@ -178,14 +190,20 @@ class Zone:
                 and min_lon - margin_deg <= lon <= max_lon + margin_deg)
 
     def contains(self, lat: float, lon: float) -> bool:
+        from shapely import Point
+
         return self.near(lat, lon) and bool(self.polygon_xy.contains(Point(self.frame.to_xy(lat, lon))))
 
     def distance_m(self, lat: float, lon: float) -> float:
         """Metres from the zone (0 inside)."""
+        from shapely import Point
+
         return float(self.polygon_xy.distance(Point(self.frame.to_xy(lat, lon))))
 
     def distance_to_boundary_m(self, lat: float, lon: float) -> float:
         """Metres from the zone's outline, inside or out."""
+        from shapely import Point
+
         return float(self.polygon_xy.exterior.distance(Point(self.frame.to_xy(lat, lon))))
 
     def active_at(self, ts_ms: int) -> bool:
