@@ -417,7 +417,7 @@ def load_reference(directory: Path) -> ReferenceData:
     return ReferenceData(fleets=fleets, vehicles=vehicles, sites=sites, trips=trips, zones=zones)
 
 
-class _NotValidJSON(Exception):
+class _NotValidJSON(BadInput):
     """A piece of the document is not valid JSON: the whole document's parse tells where."""
 
 
