@@ -20,7 +20,7 @@ from telematics.devices.queclink import (
     parse_message,
     sack,
 )
-from telematics.devices.queclink_telemetry import NO_INPUTS, DigitalInputs, block_to_telemetry
+from telematics.devices.queclink_telemetry import NO_INPUTS, DigitalInputs, block_to_telemetry, clock_offset_ms
 from telematics.validation import InvalidRecord
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class QueclinkServer(TcpDeviceListener):
         imei: str | None = None
         vehicle_id = ""
         bad_in_a_row = 0
+        clock = _UnitClock()
         buffered = b""
         try:
             while True:
@@ -102,7 +103,9 @@ class QueclinkServer(TcpDeviceListener):
                         return
                     continue
                 bad_in_a_row = 0
-                if not await self._message(message, report, vehicle_id, buffered, writer, peer):
+                if report is not None:
+                    clock.learn(report, imei)
+                if not await self._message(message, report, vehicle_id, buffered, writer, peer, clock.offset_ms):
                     return
         except asyncio.LimitOverrunError:
             self._reject(
@@ -145,13 +148,16 @@ class QueclinkServer(TcpDeviceListener):
         raw: bytes,
         writer: asyncio.StreamWriter,
         peer: str,
+        unit_clock_offset_ms: int,
     ) -> bool:
         """One well-formed message: published, then acknowledged; False when the connection must close."""
         records: list[dict[str, Any]] = []
         if report is not None:
             for index in range(len(report.blocks)):
                 try:
-                    records.append(block_to_telemetry(report, index, vehicle_id, self.options.inputs))
+                    records.append(
+                        block_to_telemetry(report, index, vehicle_id, self.options.inputs, unit_clock_offset_ms)
+                    )
                 except InvalidRecord as exc:
                     # Stored with its reason in the dead-letter topic, so acknowledged: a unit told to resend a
                     # report that can never pass would resend it forever.
@@ -166,6 +172,29 @@ class QueclinkServer(TcpDeviceListener):
         writer.write(sack(message))
         await writer.drain()
         return True
+
+
+class _UnitClock:
+    """How far one connected unit's clock is from UTC, as its messages with a fix show (clock_offset_ms): a record
+    without a fix is timed by the send time, so a unit set to local time would put it hours off."""
+
+    __slots__ = ("offset_ms",)
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+
+    def learn(self, report: QueclinkReport, imei: str) -> None:
+        learned = clock_offset_ms(report)
+        if learned is None or learned == self.offset_ms:
+            return
+        if learned:
+            log.warning(
+                "queclink unit %s sends its clock %+.2f h from UTC (AT+GTTMZ): records without a fix are set back "
+                "to UTC; set the unit to +0000",
+                imei,
+                learned / 3_600_000,
+            )
+        self.offset_ms = learned
 
 
 async def _pending(reader: asyncio.StreamReader) -> bytes:

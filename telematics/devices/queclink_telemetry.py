@@ -143,31 +143,57 @@ def _event_fields(report: QueclinkReport, obj: dict[str, Any], inputs: DigitalIn
                 obj[field_name] = (state != 0) != inverted
 
 
-def record_time_ms(report: QueclinkReport, index: int) -> int:
+LOCAL_CLOCK_MIN_MS = 30 * 60_000
+"""A send time this far from the GPS UTC time of the message's own latest fix is the unit's clock set to a time zone
+(AT+GTTMZ), not delay: a unit sends a report seconds after its last fix (minutes for a GTFRI of several)."""
+ZONE_STEP_MS = 15 * 60_000
+"""Time zones differ from UTC in whole quarter hours (UTC+5:45 is the finest in use)."""
+
+
+def clock_offset_ms(report: QueclinkReport) -> int | None:
+    """How far the unit's clock is from UTC, as the message's own latest fix shows: its send time minus that fix's
+    GPS UTC time, in quarter hours; 0 within half an hour; None when no block has a fix. Real units are found set to
+    local time (a GV300 at UTC-4, a GV310LAU at UTC+8), against the README's AT+GTTMZ +0000."""
+    fixes = [block.gnss_ts_ms for block in report.blocks if block.has_fix and block.gnss_ts_ms is not None]
+    if not fixes:
+        return None
+    ahead_ms = report.message.send_ts_ms - fixes[-1]
+    if abs(ahead_ms) < LOCAL_CLOCK_MIN_MS:
+        return 0
+    return round(ahead_ms / ZONE_STEP_MS) * ZONE_STEP_MS
+
+
+def record_time_ms(report: QueclinkReport, index: int, unit_clock_offset_ms: int = 0) -> int:
     """When block ``index`` was true: its GPS UTC time with a fix, else the message's send time (the last known
-    position of a unit without a fix carries the time of that old fix, not of the event)."""
+    position of a unit without a fix carries the time of that old fix, not of the event), set back to UTC by the
+    unit's clock offset (clock_offset_ms)."""
     block = report.blocks[index]
     if block.has_fix and block.gnss_ts_ms is not None:
         return block.gnss_ts_ms
-    return report.message.send_ts_ms
+    return report.message.send_ts_ms - unit_clock_offset_ms
 
 
 def block_to_telemetry(
-    report: QueclinkReport, index: int, vehicle_id: str, inputs: DigitalInputs = NO_INPUTS
+    report: QueclinkReport,
+    index: int,
+    vehicle_id: str,
+    inputs: DigitalInputs = NO_INPUTS,
+    unit_clock_offset_ms: int = 0,
 ) -> dict[str, Any]:
     """Block ``index`` of a report to a contract record (a dict ready for JSON); InvalidRecord when it breaks the
-    contract.
+    contract. ``unit_clock_offset_ms``: how far the unit's clock is from UTC (clock_offset_ms of its messages).
 
-    ``seq`` comes from the record's time, the message's count number and the block's place in the message: a
-    message sent again (after a lost acknowledgement, or late from the unit's buffer as ``+BUFF``, which keeps the
-    send time and count number) yields the same seq, and the detector drops the copy.
+    ``seq`` comes from the record's time as the unit stamped it, the message's count number and the block's place in
+    the message: a message sent again (after a lost acknowledgement, or late from the unit's buffer as ``+BUFF``,
+    which keeps the send time and count number) yields the same seq, whatever the offset known by then, and the
+    detector drops the copy.
     """
     message = report.message
-    ts_ms = record_time_ms(report, index)
+    ts_ms = record_time_ms(report, index, unit_clock_offset_ms)
     discriminator = (message.count & ((1 << _SEQ_COUNT_BITS) - 1)) << _SEQ_INDEX_BITS | index
     obj: dict[str, Any] = {
         "vehicle_id": vehicle_id,
-        "seq": device_seq(ts_ms, discriminator),
+        "seq": device_seq(record_time_ms(report, index), discriminator),
         "source": SOURCE,
     }
     _position(report.blocks[index], obj)

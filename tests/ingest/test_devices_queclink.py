@@ -18,6 +18,7 @@ from ingest.devices.counters import DeviceCounters
 from ingest.devices.queclink_server import QueclinkOptions, QueclinkServer
 from ingest.topics import DEADLETTER, TELEMETRY
 from telematics.devices.queclink import format_message
+from telematics.timeutil import parse_rfc3339_ms
 from telematics.validation import validate_record
 from tests.ingest.device_helpers import HeldProducer, device_service, held_listener, reference, wait_until
 from tests.ingest.kafka_helpers import read_all
@@ -138,6 +139,25 @@ def test_a_unit_with_a_ten_character_protocol_version_is_served() -> None:
         assert sent[0]["ignition"] is True and sent[1]["gnss_jamming"] is False
         assert counters.accepted["queclink"] == 2 and not counters.rejected
         sock.close()
+
+
+def test_a_unit_on_local_time_has_its_records_without_a_fix_set_back_to_utc(
+    held: tuple[HeldProducer, int, DeviceCounters],
+) -> None:
+    # A unit set to UTC-4 (as a real GV300 is): a report with a fix at 13:15:00 UTC sent at 09:15:05 by its clock,
+    # then an ignition report without a fix sent at 09:20:00 by its clock, which is 13:20:00 UTC.
+    producer, port, _ = held
+    fixed = [*BLOCK[:6], "20251124131500", *BLOCK[7:]]
+    no_fix = ["0", *BLOCK[1:]]
+    sock = _connect(port)
+    sock.sendall(format_message("+RESP", "GTFRI", "060100", IMEI, ["", "10", "1", *fixed, "0.0"], "20251124091505", 1))
+    sock.sendall(format_message("+RESP", "GTIGF", "060100", IMEI, ["30", *no_fix, ""], "20251124092000", 2))
+    for published in (1, 2):  # each message is acknowledged before the next is read
+        wait_until(lambda n=published: len(_sent(producer, TELEMETRY)) == n)
+        producer.settle()
+    times = [validate_record(r).ts_ms for r in _sent(producer, TELEMETRY)]
+    assert times == [parse_rfc3339_ms("2025-11-24T13:15:00Z"), parse_rfc3339_ms("2025-11-24T13:20:00Z")]
+    sock.close()
 
 
 def test_a_failed_send_closes_the_connection_without_sack(held: tuple[HeldProducer, int, DeviceCounters]) -> None:

@@ -15,7 +15,13 @@ from telematics.devices.queclink import (
     report_id_and_type,
     sack,
 )
-from telematics.devices.queclink_telemetry import DigitalInputError, DigitalInputs, block_to_telemetry
+from telematics.devices.queclink_telemetry import (
+    DigitalInputError,
+    DigitalInputs,
+    block_to_telemetry,
+    clock_offset_ms,
+    record_time_ms,
+)
 from telematics.timeutil import parse_rfc3339_ms
 from telematics.validation import InvalidRecord, validate_record
 
@@ -548,3 +554,23 @@ def test_real_gv500_reports_carry_the_vin_before_the_device_name() -> None:
     assert (named.vin, named.device_name) == ("3VWGW6AJ0FM237324", "gv500")
     (other,) = _records(REAL_GV500_FRI_NAMED)
     assert (other["lat"], other["lon"], other["altitude_m"]) == (19.5558, -99.256948, 2258.4)
+
+
+def test_a_units_clock_offset_from_utc_is_read_from_its_own_fix() -> None:
+    # The real GV300 of Traccar's file sends its local time, UTC-4: 4 h behind the GPS UTC time of its fix. Its
+    # GTIGN carries no fix (GPS accuracy 0): the time there is of its last fix, however old, and says nothing.
+    assert clock_offset_ms(decode_report(parse_message(REAL_GV300_FRI_NO_SUPPLY))) == -4 * 3_600_000
+    assert clock_offset_ms(decode_report(parse_message(REAL_GV300_IGN))) is None
+    # A unit on UTC sends within seconds of its fix; a message without a fix says nothing of its clock.
+    on_utc = format_message("+RESP", "GTIGF", "060100", IMEI, ["30", *BLOCK, ""], "20251124091507", 1)
+    assert clock_offset_ms(decode_report(parse_message(on_utc))) == 0
+    no_fix = ["0", *BLOCK[1:]]
+    without = format_message("+RESP", "GTIGF", "060100", IMEI, ["30", *no_fix, ""], "20251124092000", 2)
+    report = decode_report(parse_message(without))
+    assert clock_offset_ms(report) is None
+    # A record without a fix is timed by the send time, set back to UTC by the offset learned; its seq is the same
+    # whatever offset is known, so a copy sent again is still a copy.
+    assert record_time_ms(report, 0, -4 * 3_600_000) == parse_rfc3339_ms("2025-11-24T13:20:00Z")
+    shifted = block_to_telemetry(report, 0, "QL-1", unit_clock_offset_ms=-4 * 3_600_000)
+    plain = block_to_telemetry(report, 0, "QL-1")
+    assert shifted["seq"] == plain["seq"] and shifted["ts"] != plain["ts"]
