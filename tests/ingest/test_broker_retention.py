@@ -337,7 +337,11 @@ def test_the_durable_broker_deletes_what_retention_lets_go_and_its_consumers_go_
         group.assign(parts)
         group.commit({tp: OffsetAndMetadata(0, "", -1) for tp in parts})  # a group that has read nothing yet
 
-        producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=1, compression_type="lz4")
+        # Batches go out only at each flush (a linger longer than the test), so each flush is exactly one batch per
+        # partition: with a 1 ms linger a busy machine's sender thread could take a batch mid-loop and split it.
+        producer = KafkaProducer(
+            bootstrap_servers=broker.bootstrap, acks="all", linger_ms=60_000, compression_type="lz4"
+        )
         an_hour_ago = int(time.time() * 1000) - HOUR_MS
         for _ in range(15):  # 15 batches of 10 per partition, each flush one batch per partition
             for tp in parts:
