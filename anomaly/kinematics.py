@@ -59,6 +59,20 @@ class Motion:
         self.course_deg = heading if heading is not None and moving else self.track_course_deg
 
 
+def silence_ended_where_it_began(
+    state: MotionState, lat: float, lon: float, gap_ms: int | None, within_m: float
+) -> bool:
+    """A record at ``lat``/``lon`` ends a silence of SILENT_STANDSTILL_MS or more (``gap_ms`` since the previous
+    record) within ``within_m`` of the last fix before it: the vehicle stood meanwhile and its unit said nothing.
+    Read before the record is remembered (``state`` still holds the previous fix)."""
+    if gap_ms is None or gap_ms < SILENT_STANDSTILL_MS:
+        return False
+    fix_lat, fix_lon = state.fix_lat, state.fix_lon
+    if fix_lat is None or fix_lon is None:
+        return False
+    return haversine_m(fix_lat, fix_lon, lat, lon) <= within_m
+
+
 def remember(state: MotionState, record: TelemetryRecord, motion: Motion, speed: float | None, moving: bool) -> None:
     """Fold this record into the state, after every detector has seen it."""
     gap = motion.gap_ms
@@ -68,10 +82,9 @@ def remember(state: MotionState, record: TelemetryRecord, motion: Motion, speed:
         sample = float(gap) if usual is None else min(float(gap), 3.0 * usual + 1000.0)
         state.usual_gap_ms = sample if usual is None else usual + GAP_EWMA_ALPHA * (sample - usual)
         state.moving_gaps += 1
-    if (
-        gap is not None and gap >= SILENT_STANDSTILL_MS and record.has_position
-        and state.fix_lat is not None and state.fix_lon is not None
-        and haversine_m(state.fix_lat, state.fix_lon, record.lat, record.lon) <= STOOD_M  # type: ignore[arg-type]
+    lat, lon = record.lat, record.lon
+    if record.has_position and lat is not None and lon is not None and silence_ended_where_it_began(
+        state, lat, lon, gap, STOOD_M
     ):
         state.silent_standstills += 1
     state.last_ts_ms = record.ts_ms

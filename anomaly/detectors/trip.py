@@ -10,7 +10,7 @@ from typing import Final
 
 from anomaly.detectors.states import DoorState, RouteState, StopState, TrailerState
 from anomaly.findings import Detector, Finding, kmh, track, under_way
-from anomaly.kinematics import SILENT_STANDSTILL_MS
+from anomaly.kinematics import silence_ended_where_it_began
 from anomaly.observation import QUEUE_M, Observation
 from telematics.geo import haversine_m
 from telematics.kinds import OTHER_DRIVER_KINDS
@@ -220,18 +220,13 @@ def stood_silent_since(obs: Observation) -> int | None:
     """The previous fix's time, when this record ends a silence of minutes within a jam's creep of it: the vehicle
     stood there meanwhile (a unit that reports only on movement sends nothing while the vehicle stands, so its first
     record after a stop is the first that shows the stop). None otherwise."""
-    gap = obs.motion.gap_ms
-    if gap is None or gap < SILENT_STANDSTILL_MS:
+    motion, lat, lon = obs.motion_state, obs.record.lat, obs.record.lon
+    fix_ts = motion.fix_ts_ms
+    # The previous record itself had the fix: the silence began where the vehicle was last seen.
+    if fix_ts is None or fix_ts != motion.last_ts_ms or lat is None or lon is None:
         return None
-    record, motion = obs.record, obs.motion_state
-    fix_ts, fix_lat, fix_lon = motion.fix_ts_ms, motion.fix_lat, motion.fix_lon
-    if (
-        record.lat is None or record.lon is None or fix_ts is None or fix_ts != motion.last_ts_ms
-        or fix_lat is None or fix_lon is None
-        or haversine_m(fix_lat, fix_lon, record.lat, record.lon) > UnscheduledStop.creep_m
-    ):
-        return None
-    return fix_ts
+    stood = silence_ended_where_it_began(motion, lat, lon, obs.motion.gap_ms, UnscheduledStop.creep_m)
+    return fix_ts if stood else None
 
 
 def _stopped(obs: Observation) -> bool:
