@@ -25,6 +25,11 @@ then fall silent (event-driven) or report it standing; a unit that reports more 
 seconds (Teltonika's 10 s default, fleet units of 1-15 s)."""
 STANDING_FIXES: Final = 3
 """A standing vehicle's fixes wander at the kerb: only this many in a row, clearly inside, place it inside."""
+NARROW_STANDING_FIXES: Final = 5
+"""Where no point of a zone lies clear of twice a standing fix's error, this many fixes in a row inside: a receiver
+that stands keeps most of its error from one fix to the next (multipath off the same walls, the same sky), so a
+queue beside a small square can put three fixes in a row inside it, and its wander learned at standstills
+understates the error for the same reason."""
 TRACK_SPEED_NOISE_MPS: Final = 1.0
 """A speed taken along the track (a unit that reports none) is trusted against a zone's limit only over a chord long
 enough that the two fixes' errors (about 1.4 sigma together) move it by less than this: 3.6 km/h, about the margin
@@ -34,7 +39,8 @@ a limit is given. Two fixes 6 s apart that wander 35 m, as a tracker's do betwee
 def count_inside(state: ZoneIncidents, obs: Observation) -> None:
     """Count each zone's fixes inside in a row (a fix outside, or no fix, ends the run)."""
     fixes = state.inside_fixes
-    inside = {v.zone.zone_id for v in obs.zones if v.inside}
+    views = {v.zone.zone_id: v for v in obs.zones if v.inside}
+    inside = views.keys()
     for zone_id in [z for z in fixes if z not in inside]:
         del fixes[zone_id]
     state.driven_in = [z for z in state.driven_in if z in inside]
@@ -43,18 +49,31 @@ def count_inside(state: ZoneIncidents, obs: Observation) -> None:
         # Driving at its first fix inside, or at the fix before (a sparse unit's next fix finds it already parked);
         # a bus or a van pulling up at a kerb-side stop beside a square arrives slower than that.
         speed, before = obs.speed_kmh or 0.0, obs.motion_state.last_speed_kmh or 0.0
-        if fixes[zone_id] == 1 and max(speed, before) >= DRIVEN_IN_KMH:
+        if fixes[zone_id] == 1 and max(speed, before) >= DRIVEN_IN_KMH and _entry_clear(obs, views[zone_id]):
             state.driven_in.append(zone_id)
+
+
+def _entry_clear(obs: Observation, view: ZoneView) -> bool:
+    """Whether the first fix inside says the vehicle itself went in: a speed the unit measures says so at once; a speed
+    taken along the track (a tracker's mean over the last half minute or minute) says only that the vehicle drove
+    somewhere in that time, maybe up to a queue beside the zone, so then the fix must lie clear of its error inside
+    (or as deep as a narrow zone allows)."""
+    if obs.reported_speed_kmh is not None:
+        return True
+    return view.depth_m >= min(max(CLEAR_DEPTH_M, 2.0 * obs.gnss_error_m), 0.7 * view.shape.max_depth_m)
 
 
 def confirmed_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int, driven_in: bool = False) -> bool:
     """Consistent evidence that the vehicle is inside, weighed against the fix's error: never one stray fix.
 
-    Moving, two fixes in a row inside (this one deeper than its error; three where the zone is too narrow for
-    that), or one fix well inside reached from the previous fix, moving, at a speed the vehicle could have driven
-    (a crossing); a vehicle that drove in counts as moving once it stands. Standing, only several
-    fixes in a row well inside: a parked vehicle's fixes wander tens of metres at the kerb of a square. No depth
-    asked for is more than the zone allows: in a narrow pedestrian street the count of fixes must speak.
+    "Clear" of the error is twice its sigma, the bound that about 95 % of fixes stay within across a line. Fixes
+    seconds or a minute apart share most of their error (multipath off the same walls, the same sky), so a run of
+    fixes barely inside is no more evidence than one: each rule asks for a fix clear of the error.
+    Moving, two fixes in a row inside, this one clear of its error (three, where the zone is too narrow for that, the
+    last as deep as the zone allows), or one fix clear inside reached from the previous fix, moving, at a speed the
+    vehicle could have driven (a crossing); a vehicle that drove in counts as moving once it stands. Standing, only
+    several fixes in a row, twice as clear: a parked vehicle's fixes wander tens of metres at the kerb of a square;
+    in a zone too small for that, more fixes, near its middle.
     """
     if not view.inside:
         return False
@@ -63,8 +82,11 @@ def confirmed_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int, driv
     depth = view.depth_m
     deepest = view.shape.max_depth_m
     if not obs.moving and not driven_in:
-        return fixes_in_a_row >= STANDING_FIXES and depth >= min(2.0 * clear, 0.8 * deepest)
-    if (fixes_in_a_row >= 2 and depth >= error) or (fixes_in_a_row >= 3 and depth >= min(error, 0.5 * deepest)):
+        if depth >= 2.0 * clear:
+            return fixes_in_a_row >= STANDING_FIXES
+        # A zone too small for a fix that deep: the count must speak, over more of the unit's fixes.
+        return fixes_in_a_row >= NARROW_STANDING_FIXES and depth >= 0.8 * deepest
+    if (fixes_in_a_row >= 2 and depth >= clear) or (fixes_in_a_row >= 3 and depth >= min(clear, 0.8 * deepest)):
         return True
     # One fix alone, where the next is coming within seconds (a unit that reports at least every SPARSE_GAP_MS
     # while moving), must be clear of its error on its own; in a zone too narrow for that, the next fixes decide.
@@ -88,8 +110,9 @@ def _present(state: ZoneIncidents, obs: Observation, view: ZoneView) -> bool:
 
 
 def surely_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int) -> bool:
-    """Evidence strong enough for a critical alert (and so a stop request): three fixes in a row, well inside."""
-    depth_needed = min(max(CLEAR_DEPTH_M, 2.0 * obs.gnss_error_m), 0.5 * view.shape.max_depth_m)
+    """Evidence strong enough for a critical alert (and so a stop request): three fixes in a row, the last clear of
+    its error or, in a zone too narrow for that, near its middle."""
+    depth_needed = min(max(CLEAR_DEPTH_M, 2.0 * obs.gnss_error_m), 0.8 * view.shape.max_depth_m)
     return view.inside and fixes_in_a_row >= 3 and view.depth_m >= depth_needed
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.anomaly.helpers import DEPOT, MARKET_CENTRE, Track, alerts, point, reference, run
+from tests.anomaly.helpers import DEPOT, MARKET_CENTRE, Track, alerts, point, reference, run, stops
 from tests.bundles import ZONES, square
 
 ROAD = (52.47, 13.40)
@@ -101,3 +101,59 @@ def test_a_zone_drawn_with_150_000_vertices_is_simplified_for_the_detector_withi
     simplified = shapely.Polygon([(e[0], e[1]) for e in shape.polygon.edges])
     assert drawn.symmetric_difference(simplified).area < 0.02 * drawn.area  # the same place, to within metres
     assert shape.polygon.contains(*shape.zone.frame.to_xy(centre_lat, centre_lon))
+
+
+def _closed_square(half_m: float) -> dict:
+    """The market as a square 2 × half_m across, closed to everyone: a station forecourt, a small square."""
+    feature = {**ZONES["features"][0], "geometry": {"type": "Polygon", "coordinates": [square(MARKET_CENTRE, half_m)]}}
+    feature["properties"] = {**feature["properties"], "access": {"categories_allowed": [], "max_speed_kmh": 10}}
+    return {"type": "FeatureCollection", "features": [feature]}
+
+
+def _east_of_centre(metres: float, north_m: float = 0.0) -> tuple[float, float]:
+    """A point metres east of the market's centre (west when negative), north_m to the north (south when negative)."""
+    lat, lon = point(MARKET_CENTRE, 90 if metres >= 0 else 270, abs(metres))
+    return point((lat, lon), 0 if north_m >= 0 else 180, abs(north_m))
+
+
+def test_a_trackers_fixes_from_a_queue_beside_a_small_square_are_no_intrusion_but_a_van_parked_in_it_is():
+    # A square 100 m across; a road 20 m east of its east edge. A tracker that reports no speed, once a minute, drives
+    # up the road (36 km/h along its track) into a queue; standing there, its fixes scatter up to 26 m into the square
+    # (a receiver that stands keeps most of its error from fix to fix). The minute-long chord says it drove somewhere
+    # in that minute, not that it drove in.
+    no_speed = {"wheel_speed_kmh": ..., "gnss_speed_kmh": ..., "heading_deg": ...}
+    ref = reference(zones=_closed_square(50))
+    queue = Track("NF-101", "12:00:00", _east_of_centre(70, -900))
+    for east_m, north_m in [(70, -900), (70, -300), (38, 0), (28, 5), (24, 8), (32, 4), (70, 20), (70, 600)]:
+        queue.lat, queue.lon = _east_of_centre(east_m, north_m)
+        queue.stand(60, every_s=60, **no_speed)
+    assert not alerts(run(ref, queue.records), "protected_zone_intrusion")
+    # The same tracker driven into the square and parked at its middle: its first fix inside is clear of any
+    # error, and the next ones stay there.
+    parked = Track("NF-101", "12:00:00", _east_of_centre(70, -900))
+    for east_m, north_m in [(70, -900), (70, -300), (0, 0), (4, 3), (-3, 2), (2, -4)]:
+        parked.lat, parked.lon = _east_of_centre(east_m, north_m)
+        parked.stand(60, every_s=60, **no_speed)
+    assert alerts(run(ref, parked.records), "protected_zone_intrusion")
+
+
+def test_a_noisy_units_fixes_from_the_road_beside_a_forecourt_are_no_intrusion_and_no_stop_request():
+    # A forecourt 100 m across, a road 20 m east of it; the unit reports every 10 s with an HDOP of 6 (some 30 m of
+    # error between tall buildings). Driving by in slow traffic, two fixes in a row land 9 and 35 m inside.
+    ref = reference(zones=_closed_square(50))
+    passing = Track("NF-101", "12:00:00", _east_of_centre(70, -160))
+    for k, east_m in enumerate([70, 70, 70, 70, 41, 14, 70, 70, 70]):
+        passing.lat, passing.lon = _east_of_centre(east_m, -160 + 35 * k)
+        passing.drive(0, 10, 13, every_s=10, hdop=6.0)
+    out = run(ref, passing.records)
+    assert not alerts(out, "protected_zone_intrusion"), "two fixes inside by about their error are no intrusion"
+    # Stop and go along the same road: eight fixes in a row wander 11-38 m into the forecourt, some of them at speed.
+    # Nothing there is clear of the error of such fixes: no intrusion, least of all a critical one or a stop request.
+    queue = Track("NF-101", "12:00:00", _east_of_centre(70, -400))
+    moves = [(70, -400, 45), (70, -260, 45), (70, -120, 40), (39, -45, 40), (38, -35, 12), (12, -30, 8), (15, -20, 35),
+             (20, -10, 10), (30, 0, 9), (30, 10, 31), (23, 25, 33), (70, 120, 45), (70, 260, 50)]
+    for east_m, north_m, kmh in moves:
+        queue.lat, queue.lon = _east_of_centre(east_m, north_m)
+        queue.drive(0, 10, kmh, every_s=10, hdop=6.0)
+    out = run(ref, queue.records)
+    assert not alerts(out, "protected_zone_intrusion") and not stops(out)

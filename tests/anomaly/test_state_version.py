@@ -76,14 +76,51 @@ def test_a_version_2_checkpoint_restores_and_gives_the_alerts_of_an_uninterrupte
     before = DetectionEngine(ref)  # what the run that saved the state gave up to the cut
     outputs = feed(before, records[:cut])
     restored = DetectionEngine(ref)
+    renamed: dict[str, str] = {}
     for vehicle_id, state in snapshots.items():
         restored.restore(vehicle_id, orjson.dumps(state))
-        # Restored, it is the very state this version has at the cut, in this version's layout.
-        assert orjson.loads(restored.snapshot(vehicle_id) or b"") == orjson.loads(before.snapshot(vehicle_id) or b"")
+        # Restored, it is the state this version has at the cut, in this version's layout, but for what this version
+        # concludes differently: the version that wrote the fixture confirmed the truck inside the market one fix
+        # sooner (a fix inside by its assumed error; this one asks for a fix clear of it), so the two zone incidents
+        # opened a second earlier, under alert ids made from that onset.
+        now, then = orjson.loads(before.snapshot(vehicle_id) or b""), orjson.loads(restored.snapshot(vehicle_id) or b"")
+        assert set(_differences(then, now)) <= ZONE_ONSET_PATHS
+        for key, alert in then["open_alerts"].items():
+            if alert["alert_id"] != now["open_alerts"][key]["alert_id"]:
+                renamed[alert["alert_id"]] = now["open_alerts"][key]["alert_id"]
     after = feed(restored, records[cut:]) + restored.flush_all()
 
     assert alerts(after)  # alerts do follow the cut
-    assert as_bytes(outputs + after) == as_bytes(expected)
+    assert len(renamed) == 2
+    continued = as_bytes(outputs + after)
+    for old_id, new_id in renamed.items():
+        continued = continued.replace(old_id.encode(), new_id.encode())
+    assert continued == as_bytes(expected)
+
+
+ZONE_ONSET_PATHS = {
+    "detectors/protected_zone_intrusion/by_zone/berlin-breitscheidplatz/onset_ms",
+    "detectors/protected_zone_intrusion/by_zone/berlin-breitscheidplatz/revision",
+    "detectors/speed_in_zone/by_zone/berlin-breitscheidplatz/onset_ms",
+    "detectors/hijack_suspected/recent/protected_zone_intrusion",
+    "detectors/hijack_suspected/recent/speed_in_zone",
+    "open_alerts/protected_zone_intrusion|berlin-breitscheidplatz/alert_id",
+    "open_alerts/protected_zone_intrusion|berlin-breitscheidplatz/onset_ms",
+    "open_alerts/speed_in_zone|berlin-breitscheidplatz/alert_id",
+    "open_alerts/speed_in_zone|berlin-breitscheidplatz/onset_ms",
+}
+"""Where a state saved by the fixture's version may differ from this version's (see the test above)."""
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """The paths (keys joined by /) at which two decoded states differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        found = []
+        for key in sorted(set(a) | set(b)):
+            where = f"{path}/{key}" if path else key
+            found += _differences(a.get(key), b.get(key), where) if key in a and key in b else [where]
+        return found
+    return [] if a == b else [path]
 
 
 def test_a_restored_state_is_saved_again_in_this_versions_layout() -> None:
