@@ -32,11 +32,17 @@ def demo_bundle(out_dir: Path, start: datetime, seed: int = 7) -> BundleSummary:
     window = validate_window(start, DEMO_MINUTES / (24 * 60))
     berlin = CITIES["berlin"]
     at = window[0] + INCIDENT_AFTER_S
-    kind = "hijack_ramming" if haulier_operating_at(berlin.timezone, at) else "night_theft"
-    incident = IncidentSpec(kind, at=start + timedelta(seconds=INCIDENT_AFTER_S), zone_id=DEMO_MARKET,
-                            ends_in_ramming=kind == "night_theft", quick=True)
+    # In the last hours of the haulier's day no truck sets out on a trip it could not finish in them: with every
+    # truck back at the depot, the truck is stolen from there, as at night.
+    kinds = ("hijack_ramming", "night_theft") if haulier_operating_at(berlin.timezone, at) else ("night_theft",)
     rental = IncidentSpec("rental_ramming", at=start + timedelta(seconds=RENTAL_INCIDENT_AFTER_S),
                           zone_id=DEMO_SQUARE, quick=True)
     options = WorldOptions(align_shifts=True, always_active_zone_kinds=("market", "public_square"))
-    return write_bundle(Path(out_dir), seed, [berlin], DEMO_VEHICLES, window, [incident, rental], None, options,
-                        {"preset": "demo", "minutes": DEMO_MINUTES})
+    for kind in kinds:
+        incident = IncidentSpec(kind, at=start + timedelta(seconds=INCIDENT_AFTER_S), zone_id=DEMO_MARKET,
+                                ends_in_ramming=kind == "night_theft", quick=True, in_working_hours=True)
+        summary = write_bundle(Path(out_dir), seed, [berlin], DEMO_VEHICLES, window, [incident, rental], None,
+                               options, {"preset": "demo", "minutes": DEMO_MINUTES})
+        if any(placed.get("type") == kind for placed in summary.incidents):
+            break
+    return summary

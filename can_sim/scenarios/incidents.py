@@ -34,6 +34,9 @@ class IncidentSpec:
     zone_id: str | None = None
     ends_in_ramming: bool = False
     quick: bool = False
+    in_working_hours: bool = False
+    """A theft from the depot ("night") may happen while the fleet's hours run (every truck back before the end of
+    the day); by default it waits for the hours to end."""
 
 
 @dataclass(frozen=True)
@@ -325,7 +328,8 @@ def place_incidents(requests: list[IncidentSpec], limit: int | None, vehicles: l
         label = IncidentLabel(f"inc-{len(takeovers) + 1:03d}", kind.name, vehicle.vehicle_id, vehicle.fleet.fleet_id,
                               list(kind.expected_alerts), kind.stop_request_expected)
         _adjust_expectations(label, vehicle, at)
-        options = {"zone_id": request.zone_id, "quick": request.quick, "ends_in_ramming": request.ends_in_ramming}
+        options = {"zone_id": request.zone_id, "quick": request.quick, "ends_in_ramming": request.ends_in_ramming,
+                   "in_working_hours": request.in_working_hours}
         takeovers[vehicle.vehicle_id] = Takeover(kind.trigger, at, kind.script, label, kind.resumable, options)
     return takeovers, skipped
 

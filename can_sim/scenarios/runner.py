@@ -244,7 +244,9 @@ class VehicleRun:
         if st.ignition or st.speed > 0:
             return False
         if takeover.trigger == "night":
-            return st.place == "depot" and not operating_at(self.spec, max(st.t, takeover.at))
+            return st.place == "depot" and (
+                bool(takeover.options.get("in_working_hours")) or not operating_at(self.spec, max(st.t, takeover.at))
+            )
         if takeover.trigger == "unattended":
             return st.driver_card_id is None and st.place in ("depot", "station", "customer")
         return True

@@ -17,6 +17,8 @@ from telematics.timeutil import parse_rfc3339_ms
 @pytest.mark.parametrize(("start", "kind"), [
     (datetime(2026, 12, 4, 13, 7, tzinfo=UTC), "hijack_ramming"),  # Friday afternoon: trucks at work
     (datetime(2026, 12, 4, 2, 7, tzinfo=UTC), "night_theft"),  # the small hours: stolen from the depot
+    # Monday 20:00 in Berlin: inside the haulier's hours (to 21:00), but every truck is back at the depot
+    (datetime(2026, 12, 7, 19, 0, tzinfo=UTC), "night_theft"),
 ])
 def test_demo_rams_the_christmas_market_within_minutes(tmp_path: Path, start: datetime, kind: str) -> None:
     summary = demo_bundle(tmp_path, start)
