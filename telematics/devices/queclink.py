@@ -30,7 +30,9 @@ tests/telematics/test_devices_queclink.py):
   8020040100, device type 802004); at c507ec6, 3c8d7bb, 2e493c2 and 3dfe8a3: GV310LAU and GV58LAU reports with a
   position append mask (see below).
 - Traccar's file above, again: GTFRI and GTERI of GV58LAU (802004) and GV355CEU (802005) units, GTERI of GV300
-  units (the supply in mV after the ERI mask), GTFRI of GV500 units (1F, 36: the VIN before the device name).
+  units (the supply in mV after the ERI mask), GTFRI of GV500 units (1F, 36: the VIN before the device name, then
+  the supply in mV); at 13bd5f99a4dd, where it was test/org/traccar/protocol/Gl200ProtocolDecoderTest.java, one more
+  GV500 GTFRI.
 
 Framing. A message is printable ASCII: a head (``+RESP`` a report, ``+BUFF`` a report the unit stored while it
 could not reach the server and sends late, unchanged but for the head, ``+ACK`` an answer to a command or the

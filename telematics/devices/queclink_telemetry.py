@@ -39,14 +39,21 @@ DIGITAL_INPUT_REPORT = "GTDIS"
 MILEAGE_REPORTS = POSITION_REPORTS | {EXPANDED_FIXED_REPORT}
 """Every position report's first field after its positions is the unit's mileage (km): see queclink.py."""
 SUPPLY_REPORTS = frozenset({"GTFRI", EXPANDED_FIXED_REPORT})
-EXTERNAL_POWER_IN_FRI = frozenset({"06", "6E", "802004"})
-"""Device types whose GTFRI (and GTERI, which carries GTFRI's fields after its ERI mask) carries the external supply
-in mV in the first field after the device name: the GV300 when <Sync with FRI> of AT+GTEPS is on (TRACGV300AN002,
+EXTERNAL_POWER_IN_FRI = frozenset({"06", "6E", "802004", "1F", "36"})
+"""Device types whose GTFRI (and GTERI, which carries GTFRI's fields after its ERI mask) carries the external supply in
+mV in the first field after the device name: the GV300 when <Sync with FRI> of AT+GTEPS is on (TRACGV300AN002,
 section 3.2.8; real GV300 GTFRI carry 14827, 15153 and 25202 there, GTERI 12351, 14197, 27239 and 27822); the
-GV310LAU and the GV58LAU by real messages only, no document: 12093 to 28696 from eleven GV310LAU units and 11955
-to 12944 from seven GV58LAU units, never another kind of value (Traccar's and jaayesta/queclink-parser's messages,
-see queclink.py). Other models put other readings there (the GV200 its analog input), or too few real messages
-were found (GV355CEU, GV57CG, GV500), so it is read only for these."""
+GV310LAU and the GV58LAU by real messages only, no document: 12093 to 28696 from eleven GV310LAU units and 11955 to
+12944 from seven GV58LAU units, never another kind of value (Traccar's and jaayesta/queclink-parser's messages, see
+queclink.py); the GV500 (1F, 36), whose field follows its VIN and device name, by real messages and third-party field
+lists, no Queclink document read: GTFRI of three GV500 units carry 13286, 14900 (1F) and 12802 (36), a GV500MAP (5E)
+unit's 12940, never another kind of value, and four more units of the family leave it empty (Traccar's file at
+commits 13bd5f99a4dd and 9e5c458ad0bf; eusonlito/GPS-Tracker issue 6); jpmens/qtripp's devices/devices.yml (GV500
+firmware 36xx) and pru-smartwheels-gps/OBD_BEND's parser.js (after the GV500MAP document, V5.00) both name it the
+external power voltage in mV. Not read: the GV355CEU (12390 and 28823 in two real GTERI, Traccar's file) and the
+GV57CG (11985 and 11975, jaayesta/queclink-parser) for too few values and no document; the GV500MAP (5E) and GV500MA
+(56) for want of a whole real message with a value (the GV500MAP's 12940 comes in a message cut short before its
+count number); other models put other readings there (the GV200 its analog input)."""
 
 _SEQ_COUNT_BITS = 14
 _SEQ_INDEX_BITS = 4

@@ -146,6 +146,17 @@ REAL_GV500_FRI_NAMED = (
     b"+RESP:GTFRI,360100,864251020141408,3VWGW6AJ0FM237324,gv500,,10,1,1,0.0,0,2258.4,-99.256948,19.555800,"
     b"20160929214743,0334,0020,0084,65AC,00,0.0,,,,100,410000,0,nan,,20160929214743,13BA$"
 )
+# The same file: another GV500 (36), 12802 mV of supply after its VIN and empty device name, without a fix.
+REAL_GV500_FRI_12802_MV = (
+    b"+RESP:GTFRI,360201,864251020186064,1G1JC5444R7252367,,12802,10,1,0,0.0,0,219.5,-76.661456,39.832588,"
+    b"20160507132235,,,,,,20460.9,00080:03:37,,,100,210000,791,,56,20160507132239,0233$"
+)
+# Traccar's file at commit 13bd5f99a4dd (then test/org/traccar/protocol/Gl200ProtocolDecoderTest.java): a third GV500
+# (1F), 13286 mV of supply.
+REAL_GV500_FRI_13286_MV = (
+    b"+RESP:GTFRI,1F0201,864251020108126,1C6RR7GM4FS572742,,13286,10,1,3,0.0,191,211.2,-76.729721,39.798626,"
+    b"20160407155620,0310,0260,043F,7BE0,00,18800.6,00038:08:54,,,0,220000,679,48,,20160407155624,25A1$"
+)
 # github.com/jaayesta/queclink-parser, MIT, example.js. At 38d586ac11ea and 3dfe8a35eb60: the GTVER of a GV310LAU and
 # of a GV58LAU, each naming its device type. At c507ec677ce3: a GV310LAU's GTFRI with three positions, each with mask
 # 01 and its satellites. At 3c8d7bb81cd9: mask 09 (satellites, then three decimals). At 2e493c2a0b21: a GV58LAU's
@@ -549,11 +560,31 @@ def test_real_gv500_reports_carry_the_vin_before_the_device_name() -> None:
     assert report is not None and report_id_and_type(report) == (4, 1)
     (record,) = _records(REAL_GV500_FRI_VIN)
     assert (record["lat"], record["lon"], record["odometer_km"]) == (50.167894, 14.120023, 74.1)
-    assert "ext_power_v" not in record  # not read for the GV500 (too few real messages)
+    assert record["ext_power_v"] == pytest.approx(14.9)  # the field after the VIN and device name
     named = parse_message(REAL_GV500_FRI_NAMED)
     assert (named.vin, named.device_name) == ("3VWGW6AJ0FM237324", "gv500")
     (other,) = _records(REAL_GV500_FRI_NAMED)
     assert (other["lat"], other["lon"], other["altitude_m"]) == (19.5558, -99.256948, 2258.4)
+    assert "ext_power_v" not in other  # sent empty: the unit does not report its supply with GTFRI
+
+
+@pytest.mark.parametrize(
+    ("raw", "volts", "odometer_km", "ts", "fix"),
+    [
+        (REAL_GV500_FRI_13286_MV, 13.286, 18800.6, "2016-04-07T15:56:20Z", True),
+        (REAL_GV500_FRI_VIN, 14.9, 74.1, "2018-11-04T08:07:03Z", True),
+        (REAL_GV500_FRI_12802_MV, 12.802, 20460.9, "2016-05-07T13:22:39Z", False),
+    ],
+    ids=["1F 13286 mV", "1F 14900 mV", "36 12802 mV"],
+)
+def test_real_gv500_fixed_reports_carry_the_supply_after_the_vin(
+    raw: bytes, volts: float, odometer_km: float, ts: str, fix: bool
+) -> None:
+    report = decode_report(parse_message(raw))
+    assert report is not None and len(report.message.vin) == 17 and report.message.device_name == ""
+    (record,) = _records(raw)
+    assert record["ext_power_v"] == pytest.approx(volts)
+    assert (record["odometer_km"], record["ts"], record["gnss_fix"]) == (odometer_km, ts, fix)
 
 
 def test_a_units_clock_offset_from_utc_is_read_from_its_own_fix() -> None:
