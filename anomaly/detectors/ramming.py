@@ -42,6 +42,10 @@ CRITICAL_S: Final = 15.0
 """Closer than this (in time) to the boundary, or closer than the unit's next record, a ramming risk is critical."""
 CLOSING_SMOOTHING_S: Final = 2.0
 SWERVE_DEG: Final = (0.0, -5.0, 5.0, -10.0, 10.0)
+AIM_SLACK_MAX_M: Final = 30.0
+"""A vehicle at attack speed whose course passes the zone by less than its fix's error (1 sigma, at most this: a few
+lanes) may be aimed at it: the fix, not the vehicle, may be that far to one side, and a city's fixes are 10-50 m
+out. Looked at only for a vehicle faster than any street around a zone allows (FAST_KMH) and closing on it."""
 
 
 class RammingRisk(Detector):
@@ -124,6 +128,8 @@ class RammingRisk(Detector):
             hit = view.shape.polygon.ray_hit(view.x, view.y, course + swerve, reach)
             if hit is not None and (hit_m is None or hit < hit_m):
                 hit_m = hit
+        if hit_m is None and speed_kmh >= FAST_KMH and approach.closing_mps >= 0.45 * v:
+            hit_m = _hit_within_error(view, course, reach, min(obs.gnss_error_m, AIM_SLACK_MAX_M))
         aim.hit_m = hit_m
         if hit_m is None or approach.closing_mps < 0.45 * v:
             return aim
@@ -234,6 +240,19 @@ def _verdict(obs: Observation, approach: ZoneApproach, context: _Context, aim: _
     soon_s = max(CRITICAL_S, next_record_s) if context.suspicious else CRITICAL_S
     critical = (aim.late and (hits >= 2 or not sparse)) or (aim.ttb <= soon_s and aim.arrival_kmh >= 25)
     return condition, critical
+
+
+def _hit_within_error(view: ZoneView, course: float, reach: float, slack_m: float) -> float | None:
+    """Metres along the course to the zone from a point slack_m to either side of the fix (where the vehicle may be),
+    the nearer; None when neither course meets it."""
+    rad = math.radians(course)
+    across_x, across_y = math.cos(rad) * slack_m, -math.sin(rad) * slack_m
+    polygon = view.shape.polygon
+    hits = [
+        hit for side in (1.0, -1.0)
+        if (hit := polygon.ray_hit(view.x + side * across_x, view.y + side * across_y, course, reach)) is not None
+    ]
+    return min(hits) if hits else None
 
 
 class _Context:

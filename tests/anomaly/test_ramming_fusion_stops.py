@@ -148,3 +148,21 @@ def test_van_on_an_arterial_towards_the_zone_braking_for_the_junction_is_no_risk
     track.drive(90, 8, 58, accel=-1.5).drive(0, 60, 15)
     out = run(reference(), track.records)
     assert not alerts(out, "ramming_risk") and not loud(out)
+
+
+def test_a_noisy_units_van_at_attack_speed_aimed_within_its_fixes_error_of_the_zone_is_flagged_before_entry():
+    # A hired van at 80 km/h whose unit reports HDOP 5 (some 25 m of error between tall buildings). Its course runs
+    # 15 m past the market's north-west corner: within its fixes' error of the zone, and it turns in at the last
+    # moment. It is flagged on the approach, not only at the turn.
+    start = point(point(MARKET_CENTRE, 0, 135), 270, 700)
+    track = Track("SV-7", "12:00:00", start, driver_card_id=..., hdop=5.0).drive(90, 26, 80).drive(120, 8, 80)
+    out = run(reference(), track.records)
+    entered = entry_time(out)
+    ramming = alerts(out, "ramming_risk")
+    assert ramming and ramming[0].ts < entered and ramming[0].evidence["time_to_boundary_s"] >= 8
+    # The same run from a unit whose fixes are good to 4 m (HDOP 0.8) passes 15 m clear of the corner: a road
+    # alongside the zone, no risk; so does the noisy unit at 50 km/h, a street's speed.
+    clear = Track("SV-7", "12:00:00", start, driver_card_id=..., hdop=0.8).drive(90, 60, 80).records
+    assert not alerts(run(reference(), clear), "ramming_risk")
+    street = Track("SV-7", "12:00:00", start, driver_card_id=..., hdop=5.0).drive(90, 90, 50).records
+    assert not alerts(run(reference(), street), "ramming_risk")
