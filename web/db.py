@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from telematics.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+WAL_SWITCH_RETRIES = 10
+"""A new SQLite file opened by several processes at once (the demo's sink, web site and commands start together):
+while one switches it to WAL, SQLite refuses another's switch at once, without waiting out the busy timeout (so two
+connections never wait on each other): the switch is tried again, 50 ms later, then 100 ms, and so on."""
 SQLITE_BEGIN_OPTION = "truckguard_sqlite_begin"
 """Execution option naming the SQLite BEGIN mode; writers use IMMEDIATE (see ``writer``)."""
 _WRITING = "truckguard_writing"
@@ -46,7 +52,7 @@ def make_engine(url: str, **options: Any) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         # WAL lets the web site read while the sink writes from another process.
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
@@ -90,6 +96,17 @@ def _take_write_lock(connection: Any) -> None:
     finally:
         cursor.close()
     connection.info[_WRITING] = True
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    for attempt in range(WAL_SWITCH_RETRIES + 1):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "database is locked" not in str(exc) or attempt == WAL_SWITCH_RETRIES:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def writer(engine: Engine) -> Engine:

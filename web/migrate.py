@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from functools import cache
 from pathlib import Path
 
@@ -10,7 +9,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import make_url, text
-from sqlalchemy.exc import OperationalError
 
 from telematics.errors import ConfigurationError
 from web.db import make_engine, writer
@@ -18,10 +16,6 @@ from web.db import make_engine, writer
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any fixed number: PostgreSQL's advisory lock that serialises concurrent upgrades ("truckg").
 _PG_LOCK_KEY = 0x747275636B67
-SQLITE_LOCKED_RETRIES = 5
-"""A new SQLite file opened by several processes at once (the demo's sink, web site and commands start together):
-until the first has switched it to WAL, SQLite refuses another's lock at once, without waiting out the busy timeout,
-so that two connections never wait on each other. The upgrade is one transaction and idempotent: tried again."""
 
 
 def alembic_config() -> Config:
@@ -38,18 +32,6 @@ class StoreNotUpgraded(ConfigurationError):
 def upgrade_store(url: str) -> None:
     """Creates or upgrades the store at ``url`` to head; `truckguard db upgrade`, `web`, `sink`, the demo and the
     store commands call it at their start (the web app only checks, see check_store_at_head)."""
-    sqlite = make_url(url).get_backend_name() == "sqlite"
-    for attempt in range(SQLITE_LOCKED_RETRIES + 1):
-        try:
-            _upgrade(url)
-            return
-        except OperationalError as exc:
-            if not sqlite or "database is locked" not in str(exc) or attempt == SQLITE_LOCKED_RETRIES:
-                raise
-            time.sleep(0.1 * (attempt + 1))
-
-
-def _upgrade(url: str) -> None:
     engine = make_engine(url)
     try:
         # On SQLite, BEGIN IMMEDIATE takes the write lock before Alembic reads the version table;
