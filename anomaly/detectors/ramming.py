@@ -128,10 +128,11 @@ class RammingRisk(Detector):
             hit = view.shape.polygon.ray_hit(view.x, view.y, course + swerve, reach)
             if hit is not None and (hit_m is None or hit < hit_m):
                 hit_m = hit
-        if hit_m is None and speed_kmh >= FAST_KMH and approach.closing_mps >= 0.45 * v:
+        closing = approach.closing_mps >= 0.45 * v
+        if hit_m is None and closing and speed_kmh >= FAST_KMH:
             hit_m = _hit_within_error(view, course, reach, min(obs.gnss_error_m, AIM_SLACK_MAX_M))
         aim.hit_m = hit_m
-        if hit_m is None or approach.closing_mps < 0.45 * v:
+        if hit_m is None or not closing:
             return aim
         accel = obs.motion.accel_mps2 or 0.0
         accel = max(-6.0, min(3.0, accel))

@@ -53,6 +53,12 @@ def count_inside(state: ZoneIncidents, obs: Observation) -> None:
             state.driven_in.append(zone_id)
 
 
+def clear_of_error_m(obs: Observation) -> float:
+    """How deep inside a fix must lie to be clear of its error: twice its sigma (about 95 % of fixes stay within that
+    across a line), and never less than CLEAR_DEPTH_M."""
+    return max(CLEAR_DEPTH_M, 2.0 * obs.gnss_error_m)
+
+
 def _entry_clear(obs: Observation, view: ZoneView) -> bool:
     """Whether the first fix inside says the vehicle itself went in: a speed the unit measures says so at once; a speed
     taken along the track (a tracker's mean over the last half minute or minute) says only that the vehicle drove
@@ -60,7 +66,7 @@ def _entry_clear(obs: Observation, view: ZoneView) -> bool:
     (or as deep as a narrow zone allows)."""
     if obs.reported_speed_kmh is not None:
         return True
-    return view.depth_m >= min(max(CLEAR_DEPTH_M, 2.0 * obs.gnss_error_m), 0.7 * view.shape.max_depth_m)
+    return view.depth_m >= min(clear_of_error_m(obs), 0.7 * view.shape.max_depth_m)
 
 
 def confirmed_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int, driven_in: bool = False) -> bool:
@@ -77,8 +83,7 @@ def confirmed_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int, driv
     """
     if not view.inside:
         return False
-    error = obs.gnss_error_m
-    clear = max(CLEAR_DEPTH_M, 2.0 * error)
+    clear = clear_of_error_m(obs)
     depth = view.depth_m
     deepest = view.shape.max_depth_m
     if not obs.moving and not driven_in:
@@ -86,7 +91,7 @@ def confirmed_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int, driv
             return fixes_in_a_row >= STANDING_FIXES
         # A zone too small for a fix that deep: the count must speak, over more of the unit's fixes.
         return fixes_in_a_row >= NARROW_STANDING_FIXES and depth >= 0.8 * deepest
-    if (fixes_in_a_row >= 2 and depth >= clear) or (fixes_in_a_row >= 3 and depth >= min(clear, 0.8 * deepest)):
+    if (fixes_in_a_row >= 2 and depth >= clear) or surely_inside(obs, view, fixes_in_a_row):
         return True
     # One fix alone, where the next is coming within seconds (a unit that reports at least every SPARSE_GAP_MS
     # while moving), must be clear of its error on its own; in a zone too narrow for that, the next fixes decide.
@@ -112,7 +117,7 @@ def _present(state: ZoneIncidents, obs: Observation, view: ZoneView) -> bool:
 def surely_inside(obs: Observation, view: ZoneView, fixes_in_a_row: int) -> bool:
     """Evidence strong enough for a critical alert (and so a stop request): three fixes in a row, the last clear of
     its error or, in a zone too narrow for that, near its middle."""
-    depth_needed = min(max(CLEAR_DEPTH_M, 2.0 * obs.gnss_error_m), 0.8 * view.shape.max_depth_m)
+    depth_needed = min(clear_of_error_m(obs), 0.8 * view.shape.max_depth_m)
     return view.inside and fixes_in_a_row >= 3 and view.depth_m >= depth_needed
 
 
