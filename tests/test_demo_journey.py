@@ -96,6 +96,18 @@ def in_the_past(stamp: str | None, now_ms: int) -> bool:
     return stamp is None or parse_rfc3339_ms(stamp) <= now_ms + CLOCK_SLACK_MS
 
 
+def shown_after(page: Any, text: str, server_errors: list[str]) -> None:
+    """Waits for ``text`` on the page; if it never shows, the failure says what the page showed instead."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector(f"text={text}")
+    except PlaywrightTimeout:
+        main = page.inner_text("main") if page.query_selector("main") else page.content()[:3000]
+        raise AssertionError(f"{text!r} not shown at {page.url}; server errors {server_errors}; the page:\n"
+                             f"{main[:3000]}") from None
+
+
 def test_the_officers_decision_end_to_end_on_the_demos_defaults(demo: dict[str, Any]) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -144,10 +156,10 @@ def test_the_officers_decision_end_to_end_on_the_demos_defaults(demo: dict[str, 
         assert facts["zone"]["name"] in first.inner_text("#zone")
         assert first.inner_text("#time-left")
         first.click("text=Approve (first of two)")
-        first.wait_for_selector("text=First approval recorded")
+        shown_after(first, "First approval recorded", server_errors)
         second.goto(f"{base}/stop-requests/{request_id}")
         second.click("text=Authorise (second approval)")
-        second.wait_for_selector("text=Request authorised.")
+        shown_after(second, "Request authorised.", server_errors)
 
         # the truck acknowledges the signed command and slows to a stop
         def finished() -> dict[str, Any] | None:
