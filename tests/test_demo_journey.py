@@ -155,10 +155,12 @@ def test_the_officers_decision_end_to_end_on_the_demos_defaults(demo: dict[str, 
         first.goto(f"{base}/stop-requests/{request_id}")
         assert facts["zone"]["name"] in first.inner_text("#zone")
         assert first.inner_text("#time-left")
-        first.click("text=Approve (first of two)")
+        assert first.inner_text("#approve-button") == "Approve (first of two)"
+        first.click("#approve-button")
         shown_after(first, "First approval recorded", server_errors)
         second.goto(f"{base}/stop-requests/{request_id}")
-        second.click("text=Authorise (second approval)")
+        assert second.inner_text("#approve-button") == "Authorise (second approval)"
+        second.click("#approve-button")
         shown_after(second, "Request authorised.", server_errors)
 
         # the truck acknowledges the signed command and slows to a stop
