@@ -82,7 +82,7 @@ class RammingRisk(Detector):
             if approach is None:
                 if not in_reach:
                     continue
-                approach = by_zone[zone_id] = ZoneApproach()
+                approach = by_zone[zone_id] = _first_look(obs, view)
             seen.add(zone_id)
             finding = self._step(obs, view, approach)
             if finding is not None:
@@ -208,6 +208,29 @@ class _Aim:
         self.hit_m: float | None = None
 
 
+PREVIOUS_FIX_MAX_S: Final = 60.0
+"""The oldest previous fix a closing speed is taken from (as between two records of an approach followed)."""
+
+
+def _first_look(obs: Observation, view: ZoneView) -> ZoneApproach:
+    """A zone newly in reach, its approach followed from the vehicle's previous fix if that is recent and the vehicle
+    was moving: a unit that reports every 30 or 60 s has its previous fix 500-1,300 m back at attack speed, outside
+    the reach, and without it the one fix it gives before the boundary could never show the vehicle closing."""
+    approach = ZoneApproach()
+    motion = obs.motion_state
+    if motion is None or not motion.last_moving or motion.fix_ts_ms is None:
+        return approach
+    lat, lon = motion.fix_lat, motion.fix_lon
+    gap_s = (obs.ts_ms - motion.fix_ts_ms) / 1000
+    if lat is None or lon is None or not 0 < gap_s <= PREVIOUS_FIX_MAX_S:
+        return approach
+    x, y = view.shape.xy(lat, lon)
+    polygon = view.shape.polygon
+    if not polygon.contains(x, y):
+        approach.prev_ts_ms, approach.prev_distance_m = motion.fix_ts_ms, polygon.boundary_distance(x, y)
+    return approach
+
+
 def _follow_closing(approach: ZoneApproach, ts: int, view: ZoneView) -> None:
     """Closing speed on the zone, smoothed over a couple of seconds so GNSS jitter on a road alongside does not
     count; a sparse unit's records are far enough apart to stand on their own."""
@@ -233,14 +256,23 @@ def _verdict(obs: Observation, approach: ZoneApproach, context: _Context, aim: _
     # One record alone speaks only on a dense track (a heading a second old): at a 10 s cadence the road may
     # have bent away since, so it takes a second record, or another sign that someone else is at the wheel.
     dense = next_record_s <= DENSE_S
-    # Faster than any street around a zone allows and arriving before the unit's next record: no second look.
-    last_look = aim.fast_arrival and not sparse and aim.ttb <= next_record_s
+    # Faster than any street around a zone allows and arriving before the unit's next record: no second look. A
+    # sparse unit's one look counts only where its receiver measured the speed and the course (Doppler, not a chord
+    # between fixes a minute apart) and the fix before it shows the vehicle closing; it then says less: a warning.
+    last_look = aim.fast_arrival and aim.ttb <= next_record_s and (not sparse or _measured(obs))
     needed = 1 if context.suspicious or last_look or (dense and (aim.late or aim.ttb <= next_record_s)) else 2
     if not approach.incident.is_open and hits < needed:
         condition = False
     soon_s = max(CRITICAL_S, next_record_s) if context.suspicious else CRITICAL_S
     critical = (aim.late and (hits >= 2 or not sparse)) or (aim.ttb <= soon_s and aim.arrival_kmh >= 25)
+    if sparse and hits < 2 and not context.suspicious and not approach.incident.is_open:
+        critical = False
     return condition, critical
+
+
+def _measured(obs: Observation) -> bool:
+    """Speed and heading from the unit's receiver, not worked out along the track."""
+    return obs.reported_speed_kmh is not None and obs.record.heading_deg is not None
 
 
 def _hit_within_error(view: ZoneView, course: float, reach: float, slack_m: float) -> float | None:

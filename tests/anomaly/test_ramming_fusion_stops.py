@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from telematics.timeutil import format_ms
 from tests.anomaly.helpers import (
     CARD,
     DEPOT,
     MARKET_CENTRE,
     Track,
     alerts,
+    at,
     loud,
     point,
     reference,
@@ -166,3 +168,28 @@ def test_a_noisy_units_van_at_attack_speed_aimed_within_its_fixes_error_of_the_z
     assert not alerts(run(reference(), clear), "ramming_risk")
     street = Track("SV-7", "12:00:00", start, driver_card_id=..., hdop=5.0).drive(90, 90, 50).records
     assert not alerts(run(reference(), street), "ramming_risk")
+
+
+def test_a_30_s_trackers_one_look_before_the_zone_warns_when_its_receiver_measured_speed_and_course():
+    # A hired van whose tracker reports every 30 s: at 80 km/h its fixes are 670 m apart, so one fix (300 m out,
+    # 13 s from the kerb, at 12:02:00) is all it gives before the zone. Its receiver measured 80 km/h and a course
+    # into the zone, and the fix before shows it closing: a warning then, never a critical or a stop request from
+    # one look.
+    start = point(WEST_EDGE, 270, 300 + 4 * 667)
+    last_look = format_ms(at("12:02:00"))
+
+    def run_up(**fields):
+        return Track("SV-7", "12:00:00", start, driver_card_id=...).drive(90, 150, 80, every_s=30, **fields).records
+
+    measured = run(reference(), run_up())
+    warned = alerts(measured, "ramming_risk")
+    assert [(a.ts, a.severity) for a in warned] == [(last_look, "warning")], warned
+    assert 290 <= warned[0].evidence["distance_m"] <= 310 and warned[0].evidence["time_to_boundary_s"] < 15
+    assert not stops(measured)
+    # A tracker that reports neither (its speed and course only a chord between fixes 30 s apart): no alert.
+    chord_only = run(reference(), run_up(gnss_speed_kmh=..., wheel_speed_kmh=..., heading_deg=...))
+    assert not [a for a in alerts(chord_only, "ramming_risk") if a.ts <= last_look]
+    # The same tracker on a road 25 m past the zone's south edge at 80 km/h: not aimed at it, no alert.
+    south = point(point(MARKET_CENTRE, 180, 145), 270, 300 + 4 * 667)
+    alongside = Track("SV-7", "12:00:00", south, driver_card_id=...).drive(90, 240, 80, every_s=30).records
+    assert not alerts(run(reference(), alongside), "ramming_risk")
