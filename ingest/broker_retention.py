@@ -9,12 +9,16 @@ Tansu 0.6's S3 engine ("dynostore") stores each produced batch as an object that
 - ``topics/<topic>/partitions/<%010d>/watermark.json``: ``{"low", "high", "timestamps"}``; Tansu answers ``low``
   as the log start offset in fetch responses (it rereads the object on its next produce to the partition, or
   when its 5-second object cache expires), and an earliest ListOffsets with the oldest batch it lists;
-- ``groups/consumers/<group>/offsets/<topic>/partitions/<%010d>.json``: a group's committed offset (``offset``).
+- ``groups/consumers/<group>/offsets/<topic>/partitions/<%010d>.json``: a group's committed offset (``offset``);
+- ``groups/consumers/<group>.json``: the group's state, with each member's JoinGroup metadata (``members`` →
+  ``join_response`` → ``metadata``, the bytes of Kafka's ConsumerProtocolSubscription: the topics it subscribes to).
 
 A sweep applies the topic's rules as Kafka does (Apache Kafka documentation, "Topic Configs": cleanup.policy,
 retention.ms, retention.bytes, min.compaction.lag.ms), a whole batch at a time, with one more rule: a batch some
 consumer group that has committed offsets on the topic has not read past is kept, until it has been stored
 ``hard_limit_ms`` (and at least the topic's retention), so that an abandoned group cannot hold the disk forever.
+A group with a member subscribed to the topic that has not committed yet (a detector catching up on a backlog
+commits only once its first results are out) has read none of it, and holds it the same way.
 
 - delete (the default policy): from the oldest batch on, while a batch is older than retention.ms or the
   partition is over retention.bytes without it. A batch's age runs from the earlier of its records' newest
@@ -367,13 +371,17 @@ class RetentionSweeper:
         return rules
 
     def _committed_offsets(self, cluster: str) -> dict[str, dict[str, dict[int, int]]]:
-        """Per topic, each group's committed offset per partition."""
+        """Per topic, each group's committed offset per partition; a group subscribed to the topic that has
+        committed none there has read none of it (an empty map)."""
         committed: dict[str, dict[str, dict[int, int]]] = defaultdict(dict)
         prefix = f"clusters/{cluster}/groups/consumers/"
         for key, _stat in self._listing(prefix):
-            # <group, which may hold "/">/offsets/<topic>/partitions/<partition>.json
+            # <group, which may hold "/">/offsets/<topic>/partitions/<partition>.json, or <group>.json (its state)
             parts = key[len(prefix) :].split("/")
             if len(parts) < 5 or parts[-4] != "offsets" or parts[-2] != "partitions" or not parts[-1].endswith(".json"):
+                if key.endswith(".json") and "/offsets/" not in key:
+                    for topic in self._subscriptions(key):
+                        committed[topic].setdefault(key[len(prefix) : -len(".json")], {})
                 continue
             group = "/".join(parts[:-4])
             try:
@@ -383,6 +391,15 @@ class RetentionSweeper:
                 offset, partition = 0, -1  # unreadable: the group counts as having read nothing of the topic
             committed[parts[-3]].setdefault(group, {})[partition] = max(offset, 0)
         return committed
+
+    def _subscriptions(self, key: str) -> set[str]:
+        """The topics the members of a group (its state object) subscribe to; none if it cannot be read."""
+        try:
+            members = json.loads(self.store.read(key)[0]).get("members") or {}
+            return {topic for member in members.values()
+                    for topic in subscribed_topics(bytes(member["join_response"]["metadata"]))}
+        except Exception:
+            return set()
 
     @staticmethod
     def _bound(groups: Mapping[str, dict[int, int]] | None, partition: int) -> int | None:
@@ -425,6 +442,28 @@ class RetentionSweeper:
             self.store.update(key, raised)
         except ValueError:
             log.warning("retention: %s is not JSON; the log start offset Tansu reports stays as it was", key)
+
+
+SUBSCRIPTION_HEAD = struct.Struct(">hi")
+"""ConsumerProtocolSubscription (every version) opens with its version (int16) and the number of topics (int32),
+each topic a string (int16 length, UTF-8) (Apache Kafka, ConsumerProtocolSubscription.json)."""
+
+
+def subscribed_topics(metadata: bytes) -> list[str]:
+    """The topics of a consumer's JoinGroup metadata; ValueError when the bytes are not that."""
+    try:
+        _version, count = SUBSCRIPTION_HEAD.unpack_from(metadata, 0)
+        at, topics = SUBSCRIPTION_HEAD.size, []
+        for _ in range(count):
+            (length,) = struct.unpack_from(">h", metadata, at)
+            at += 2
+            if length < 0 or at + length > len(metadata):
+                raise ValueError("topic name runs past the end")
+            topics.append(metadata[at : at + length].decode())
+            at += length
+        return topics
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a consumer subscription: {exc}") from None
 
 
 def _marking_the_last(batches: Iterable[Batch]) -> Iterator[tuple[Batch, bool]]:

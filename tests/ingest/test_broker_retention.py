@@ -154,6 +154,62 @@ def test_a_group_that_has_not_read_a_partition_keeps_it_until_the_hard_limit(tmp
     assert _listed(store, "t", 1) == [20]
 
 
+TANSU_MEMBER_SUBSCRIBED_TO_T = [0, 0, 0, 0, 0, 1, 0, 1, 116, 0, 0, 0, 0]
+"""A kafka-python member's JoinGroup metadata for topic "t", as Tansu 0.6 kept it in a group's state object."""
+
+
+def _group_state(store: FileObjectStore, group: str, topics_metadata: list[list[int]]) -> None:
+    """A group's state object as Tansu 0.6 writes it (taken from a real one): a member per metadata, not yet formed."""
+    members = {
+        f"kafka-python-3.0.12-{n}": {
+            "join_response": {"member_id": f"kafka-python-3.0.12-{n}", "group_instance_id": None, "metadata": metadata},
+            "last_contact": {"secs_since_epoch": NOW_MS // 1000, "nanos_since_epoch": 0},
+        }
+        for n, metadata in enumerate(topics_metadata)
+    }
+    body = {"session_timeout_ms": 45000, "rebalance_timeout_ms": 300000, "members": members, "generation_id": 0,
+            "skip_assignment": False, "inception": {"secs_since_epoch": NOW_MS // 1000, "nanos_since_epoch": 0},
+            "state": {"Forming": {"protocol_type": "consumer", "protocol_name": "range", "leader": None}}}
+    store.write(f"{CLUSTER}/groups/consumers/{group}.json", json.dumps(body).encode(), if_match=None,
+                if_none_match=None)
+
+
+def test_a_group_subscribed_but_not_yet_committed_keeps_what_it_has_not_read(tmp_path: Path) -> None:
+    # A detector catching up on a backlog commits only once its first results are out: until then the broker knows
+    # it only as a member subscribed to the topic, and what it has not read must not go.
+    store = FileObjectStore(tmp_path, sync=False)
+    _meta(store, {"t": {}, "other": {}})
+    for base in (0, 10, 20):
+        _batch(store, "t", base, _ten(base, NOW_MS - 5 * HOUR_MS), stored_ms=NOW_MS - 5 * HOUR_MS)
+        _batch(store, "other", base, _ten(base, NOW_MS - 5 * HOUR_MS), stored_ms=NOW_MS - 5 * HOUR_MS)
+    _group_state(store, "truckguard-detector", [TANSU_MEMBER_SUBSCRIBED_TO_T])
+    _group_state(store, "left", [])  # every member gone: it holds nothing
+    _group_state(store, "garbled", [[1, 2, 3]])  # metadata that is no subscription: it holds nothing
+    store = _reopened(tmp_path)
+    sweeper = RetentionSweeper(store, LIMITS, grace_s=0)
+
+    assert sweeper.sweep(NOW_MS).held_back == {"t/0": 0}
+    assert _listed(store, "t") == [0, 10, 20]
+    assert _listed(store, "other") == [20]  # a topic it does not read goes by time alone
+    # Once it commits, it holds only what it has not read; and never past the hard limit.
+    _commit(store, "truckguard-detector", "t", 0, 10)
+    sweeper.sweep(NOW_MS)
+    assert _listed(store, "t") == [10, 20]
+    sweeper.sweep(NOW_MS + DAY_MS)
+    assert _listed(store, "t") == [20]
+
+
+def test_a_members_subscription_is_read_from_its_join_metadata() -> None:
+    from ingest.broker_retention import subscribed_topics
+
+    assert subscribed_topics(bytes(TANSU_MEMBER_SUBSCRIBED_TO_T)) == ["t"]
+    two = bytes([0, 1, 0, 0, 0, 2, 0, 3, *b"abc", 0, 2, *b"de", 255, 255, 255, 255])  # version 1, user data null
+    assert subscribed_topics(two) == ["abc", "de"]
+    for garbage in (b"", b"\x00\x00\x00\x00\x00\x02\x00\x09abc", bytes([1, 2, 3])):
+        with pytest.raises(ValueError):
+            subscribed_topics(garbage)
+
+
 def test_the_newest_batch_stays_and_a_topic_s_own_retention_wins(tmp_path: Path) -> None:
     store = FileObjectStore(tmp_path, sync=False)
     old = NOW_MS - 10 * DAY_MS
@@ -427,4 +483,40 @@ def test_the_durable_broker_deletes_what_retention_lets_go_and_its_consumers_go_
         group.close()
         assert [m.offset for m in read_to_end(broker.bootstrap, "retained", [0])] == list(range(150, 156))
     finally:
+        broker.stop()
+
+
+def test_on_the_durable_broker_a_consumer_that_joined_and_has_not_committed_holds_the_topic(tmp_path: Path) -> None:
+    folder = tmp_path / "broker-storage"
+    broker = EmbeddedBroker(
+        free_port(), log_path=tmp_path / "broker.log", storage=BrokerStorage(DURABLE_BUCKET_URL, folder, sync=False)
+    )
+    broker.start()
+    consumer = None
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        admin.create_topics([NewTopic("backlog", 1, 1)])
+        admin.close()
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=60_000)
+        for _ in range(3):  # three batches, an hour old
+            for n in range(10):
+                producer.send("backlog", b"record", key=f"V-{n}".encode(), timestamp_ms=NOW_MS - HOUR_MS)
+            producer.flush()
+        producer.close()
+        consumer = KafkaConsumer("backlog", bootstrap_servers=broker.bootstrap, group_id="catching-up",
+                                 enable_auto_commit=False, auto_offset_reset="earliest")
+        state = folder / "objects" / CLUSTER / "groups/consumers/catching-up.json"
+        deadline = time.monotonic() + 20
+        while not state.exists() and time.monotonic() < deadline:
+            consumer.poll(200)
+        assert state.exists(), "the broker kept no state for the group that joined"
+
+        store = FileObjectStore(folder, sync=False)
+        report = RetentionSweeper(store, LIMITS, grace_s=0).sweep()  # all three are past the hour's retention
+
+        assert report.deleted_batches == 0 and report.held_back == {"backlog/0": 0}
+        assert _records_on_disk(folder, "backlog")[0] == 3
+    finally:
+        if consumer is not None:
+            consumer.close(autocommit=False, timeout_ms=1000)  # its group still forms: leaving waits out the join
         broker.stop()
