@@ -112,6 +112,11 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
         SESSION_COOKIE_SECURE=bool(getattr(settings, "secure_cookies", False)),
         SESSION_COOKIE_NAME="truckguard_session",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        # The cookie is sent only when the session changes (sign-in, a message to show), not on every response: a
+        # page's refresh that was under way while the officer approved would otherwise hand the browser back the
+        # session as it was before, without the "first approval recorded" message. The server-held session ends
+        # SESSION_HOURS after sign-in whatever the cookie says (web/sessions.py).
+        SESSION_REFRESH_EACH_REQUEST=False,
         MAP_TILES=tiles,
         STOP_REQUEST_EXPIRY_S=float(getattr(settings, "stop_request_expiry_s", DEFAULT_EXPIRY_S)),
         SSE_POLL_S=1.0,

@@ -148,3 +148,24 @@ def test_the_vehicle_page_shows_its_track_alerts_and_stop_requests(app: Flask) -
     assert officer.get("/vehicles/NO-SUCH").status_code == 404
     operator = signed_in(app, "op-other", "fleet_operator", ("another-fleet",))
     assert operator.get("/vehicles/NF-101").status_code == 404
+
+
+def test_a_page_read_in_flight_across_an_approval_cannot_undo_its_confirmation(app: Flask) -> None:
+    # The open page refreshes its facts while the officer approves: a read that began before the approval and ends
+    # after it must not hand the browser back the session as it was (without the approval's confirmation), or the
+    # officer is never told that the first approval was recorded.
+    _store(app, speed_kmh=50.0)
+    officer = signed_in(app, "officer1", "law_enforcement")
+    token = csrf_token(officer)
+    session_before = officer.get_cookie("truckguard_session").value
+    approved = officer.post("/stop-requests/sr-0001/approve", data={"csrf_token": token})
+    assert approved.status_code == 303
+
+    late_read = app.test_client()  # the refresh that left with the session of before the approval
+    late_read.set_cookie("truckguard_session", session_before)
+    for path in ("/stop-requests/sr-0001/decision", "/api/map", "/events"):
+        response = late_read.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        assert not [c for c in response.headers.getlist("Set-Cookie") if c.startswith("truckguard_session=")], path
+
+    assert "First approval recorded" in officer.get("/stop-requests/sr-0001").get_data(as_text=True)
