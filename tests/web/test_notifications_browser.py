@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,10 +104,27 @@ PUSH_SERVICE_STAND_IN = """
   PushManager.prototype.getSubscription = function () { return Promise.resolve(held()); };
 })();
 """
-SHOWN = """navigator.serviceWorker.getRegistration("/static/push-worker.js")
-  .then(r => r ? r.getNotifications() : [])
-  .then(shown => shown.map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data.url})))"""
 
+SHOWING_RECORDED = """() => {
+  // what the worker asks the system to show, kept in the worker: headless Chromium may close a notification that
+  // needs no interaction before a page can list it
+  const registration = self.registration, show = registration.showNotification.bind(registration);
+  self.shownByWorker = [];
+  registration.showNotification = (title, options) => {
+    self.shownByWorker.push({title, body: options.body, tag: options.tag, url: options.data.url});
+    return show(title, options);
+  };
+}"""
+
+
+def _shown_by(worker: Any, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The notifications the worker has shown since SHOWING_RECORDED, once there is one (empty after timeout_s)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        shown: list[dict[str, Any]] = worker.evaluate("() => self.shownByWorker")
+        if shown or time.monotonic() > deadline:
+            return shown
+        time.sleep(0.1)
 
 
 def _push_turned_on(browser: Any, base: str, subscription: str) -> Any:
@@ -155,12 +173,12 @@ def test_push_turned_on_in_chromium_shows_a_pushed_test_message_as_a_system_noti
             page.wait_for_function("navigator.serviceWorker.getRegistration('/static/push-worker.js')"
                                    ".then(r => Boolean(r && r.active))")
             [worker] = [r for r in registrations if r["scopeURL"] == f"{base}/static/" and not r["isDeleted"]]
+            [running] = context.service_workers or [context.wait_for_event("serviceworker")]
+            running.evaluate(SHOWING_RECORDED)
             message = keys.decrypt(body)
             cdp.send("ServiceWorker.deliverPushMessage", {"origin": base, "registrationId": worker["registrationId"],
                                                           "data": json.dumps(message)})
-            # the list the wait saw (asked again, a notification the system has just closed would be gone)
-            [shown] = page.wait_for_function(f"({SHOWN}).then(shown => shown.length > 0 && shown)",
-                                             timeout=10_000).json_value()
+            [shown] = _shown_by(running)
             assert shown == {"title": "truckguard test message", "body": message["body"], "tag": "truckguard-test-test",
                              "url": message["url"]} and message["url"].endswith("/notifications")
         finally:
