@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,15 @@ SHOWING_RECORDED = """() => {
 }"""
 
 
+def _until(condition: Callable[[], Any], what: str, timeout_s: float = 10.0) -> None:
+    """Asks ``condition`` every 100 ms until it is true. (Playwright's wait_for_function answers a promise-valued
+    expression at its first look, whatever the promise resolves to.)"""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout_s:g} s for {what}"
+        time.sleep(0.1)
+
+
 def _shown_by(worker: Any, timeout_s: float = 10.0) -> list[dict[str, Any]]:
     """The notifications the worker has shown since SHOWING_RECORDED, once there is one (empty after timeout_s)."""
     deadline = time.monotonic() + timeout_s
@@ -170,9 +179,10 @@ def test_push_turned_on_in_chromium_shows_a_pushed_test_message_as_a_system_noti
             registrations: list[dict[str, Any]] = []
             cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
             cdp.send("ServiceWorker.enable")
-            page.wait_for_function("navigator.serviceWorker.getRegistration('/static/push-worker.js')"
-                                   ".then(r => Boolean(r && r.active))")
-            [worker] = [r for r in registrations if r["scopeURL"] == f"{base}/static/" and not r["isDeleted"]]
+            _until(lambda: page.evaluate("navigator.serviceWorker.getRegistration('/static/push-worker.js')"
+                                         ".then(r => Boolean(r && r.active))"), "the worker active")
+            _until(lambda: any(r["scopeURL"] == f"{base}/static/" for r in registrations), "the worker's registration")
+            [worker] = [r for r in registrations if r["scopeURL"] == f"{base}/static/" and not r["isDeleted"]][-1:]
             [running] = context.service_workers or [context.wait_for_event("serviceworker")]
             running.evaluate(SHOWING_RECORDED)
             message = keys.decrypt(body)
