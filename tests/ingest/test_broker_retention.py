@@ -506,10 +506,7 @@ def test_on_the_durable_broker_a_consumer_that_joined_and_has_not_committed_hold
         consumer = KafkaConsumer("backlog", bootstrap_servers=broker.bootstrap, group_id="catching-up",
                                  enable_auto_commit=False, auto_offset_reset="earliest")
         state = folder / "objects" / CLUSTER / "groups/consumers/catching-up.json"
-        deadline = time.monotonic() + 20
-        while not state.exists() and time.monotonic() < deadline:
-            consumer.poll(200)
-        assert state.exists(), "the broker kept no state for the group that joined"
+        _wait_for(lambda: consumer.poll(200) is not None and state.exists(), "the broker's state of the group")
 
         store = FileObjectStore(folder, sync=False)
         report = RetentionSweeper(store, LIMITS, grace_s=0).sweep()  # all three are past the hour's retention

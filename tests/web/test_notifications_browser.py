@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from ingest.notifier.config import push_public_key
 from ingest.notifier.notice import alert_notice
 from ingest.notifier.routing import ChannelConfig, PlannedDelivery
 from telematics.settings import Settings
+from tests.conftest import wait_for
 from tests.ingest.notifier_push_browser import Browser
 from tests.ingest.webhook_receiver import Receiver
 from tests.web.browser_helpers import (
@@ -117,25 +117,6 @@ SHOWING_RECORDED = """() => {
 }"""
 
 
-def _until(condition: Callable[[], Any], what: str, timeout_s: float = 10.0) -> None:
-    """Asks ``condition`` every 100 ms until it is true. (Playwright's wait_for_function answers a promise-valued
-    expression at its first look, whatever the promise resolves to.)"""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {timeout_s:g} s for {what}"
-        time.sleep(0.1)
-
-
-def _shown_by(worker: Any, timeout_s: float = 10.0) -> list[dict[str, Any]]:
-    """The notifications the worker has shown since SHOWING_RECORDED, once there is one (empty after timeout_s)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        shown: list[dict[str, Any]] = worker.evaluate("() => self.shownByWorker")
-        if shown or time.monotonic() > deadline:
-            return shown
-        time.sleep(0.1)
-
-
 def _push_turned_on(browser: Any, base: str, subscription: str) -> Any:
     """A phone's page of night-desk, signed in, with web push turned on through the page's own switch (the push
     service replaced by a stand-in that hands out ``subscription``)."""
@@ -179,16 +160,19 @@ def test_push_turned_on_in_chromium_shows_a_pushed_test_message_as_a_system_noti
             registrations: list[dict[str, Any]] = []
             cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
             cdp.send("ServiceWorker.enable")
-            _until(lambda: page.evaluate("navigator.serviceWorker.getRegistration('/static/push-worker.js')"
-                                         ".then(r => Boolean(r && r.active))"), "the worker active")
-            _until(lambda: any(r["scopeURL"] == f"{base}/static/" for r in registrations), "the worker's registration")
+            # polled here: Playwright's wait_for_function answers a promise-valued expression at its first look
+            wait_for(lambda: page.evaluate("navigator.serviceWorker.getRegistration('/static/push-worker.js')"
+                                           ".then(r => Boolean(r && r.active))"), 10, "the worker active", 0.1)
+            wait_for(lambda: any(r["scopeURL"] == f"{base}/static/" for r in registrations), 10,
+                     "the worker's registration", 0.1)
             [worker] = [r for r in registrations if r["scopeURL"] == f"{base}/static/" and not r["isDeleted"]][-1:]
             [running] = context.service_workers or [context.wait_for_event("serviceworker")]
             running.evaluate(SHOWING_RECORDED)
             message = keys.decrypt(body)
             cdp.send("ServiceWorker.deliverPushMessage", {"origin": base, "registrationId": worker["registrationId"],
                                                           "data": json.dumps(message)})
-            [shown] = _shown_by(running)
+            [shown] = wait_for(lambda: running.evaluate("() => self.shownByWorker"), 10,
+                               "the notification the worker showed", 0.1)
             assert shown == {"title": "truckguard test message", "body": message["body"], "tag": "truckguard-test-test",
                              "url": message["url"]} and message["url"].endswith("/notifications")
         finally:
