@@ -81,6 +81,47 @@ def librdkafka_producer(
     return Producer(config)
 
 
+def librdkafka_consumer(
+    bootstrap: str,
+    group_id: str,
+    client_id: str,
+    *,
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
+    logger_name: str = "ingest.librdkafka",
+) -> Any:
+    """A confluent_kafka (librdkafka) group consumer configured like make_consumer: it never commits by itself,
+    starts a new group at the earliest record, and joins fast.
+
+    kafka-python fetches and decodes record batches in Python, on the caller's thread and under the interpreter lock;
+    librdkafka fetches ahead and decodes in its own C threads, so the loop only takes ready messages. Its group
+    callbacks (assignment, revocation) are served inside ``consume``, on the caller's thread, where a blocking
+    commit is allowed.
+    """
+    from confluent_kafka import Consumer
+
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,
+            "client.id": client_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "max.poll.interval.ms": 120_000,
+            "session.timeout.ms": GROUP_TIMEOUTS["session_timeout_ms"],
+            "heartbeat.interval.ms": GROUP_TIMEOUTS["heartbeat_interval_ms"],
+            "fetch.wait.max.ms": fetch_max_wait_ms,
+            # What librdkafka fetches ahead of the loop, per partition: 16 MB instead of 64 (about 50,000 records).
+            "queued.max.messages.kbytes": 16_384,
+            # Once that much waits, librdkafka's next fetch waits this long (1 s by default): the loop drains 100,000
+            # records in about 1.5 s, so a catch-up after an outage would stall for most of every second.
+            "fetch.queue.backoff.ms": 20,
+            "log_level": 4,
+            "logger": logging.getLogger(logger_name),
+        }
+    )
+
+
 class Delivery:
     """One send of an AckedProducer: done once the broker acknowledged it or it failed (then ``exception``).
 

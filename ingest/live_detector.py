@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
-from kafka.errors import IllegalStateError
+from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, KafkaException, TopicPartition
 
 from anomaly.config import EngineConfig
 from anomaly.engine import Output
@@ -34,9 +32,8 @@ from ingest.kafka_clients import (
     AckedProducer,
     Delivery,
     UnacknowledgedSends,
-    commit_offsets,
+    librdkafka_consumer,
     librdkafka_producer,
-    make_consumer,
     raise_unacknowledged,
     read_to_end,
 )
@@ -68,6 +65,15 @@ class LiveDetectorOptions:
 RESTORE_SLICE = 200
 """Saved states restored per loop turn after an assignment: ~110 µs each, about 20 ms a turn."""
 
+POLL_RECORDS = 500
+"""Records taken from the consumer per loop turn at most."""
+
+COMMIT_REFUSED_AT_REBALANCE = frozenset(
+    {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID}
+)
+"""A commit refused because the group is rebalancing: the partitions' new owner restores the checkpoint just
+sent and reads the uncommitted records again, which it recognises as duplicates."""
+
 CHECKPOINT_SLICE = 100
 """Vehicles snapshotted per loop turn while a checkpoint is under way: ~50 µs each (encode and send), so a slice
 holds the records behind it for about 5 ms instead of a whole fleet's worth at once (20,000 vehicles: ~1 s)."""
@@ -78,7 +84,7 @@ class _Checkpoint:
 
     __slots__ = ("futures", "offsets", "started", "to_snapshot")
 
-    def __init__(self, offsets: dict[TopicPartition, int], to_snapshot: list[str], futures: list[Delivery]) -> None:
+    def __init__(self, offsets: dict[int, int], to_snapshot: list[str], futures: list[Delivery]) -> None:
         self.offsets = offsets
         self.to_snapshot = to_snapshot
         self.futures = futures
@@ -103,10 +109,13 @@ class LiveDetector:
         self.client_id = f"truckguard-detect-{os.getpid()}"
         self.timings = LoopTimings()
         self._futures: list[Delivery] = []
-        self._next_offsets: dict[TopicPartition, int] = {}
+        self._next_offsets: dict[int, int] = {}
+        """Per partition of the topic, the offset after the last record handled since the last checkpoint began."""
+        self._read_to: dict[int, int] = {}
+        """Per partition held, the offset of the next record to handle: where this instance has read to."""
         self._dirty: set[str] = set()
         self._vehicle_partition: dict[str, int] = {}
-        self._partition_event_ms: dict[TopicPartition, int] = {}
+        self._partition_event_ms: dict[int, int] = {}
         """The latest event time read from each partition this instance holds."""
         self._last_arrival: dict[str, float] = {}
         self._unacknowledged: dict[str, list[Delivery]] = {}
@@ -121,7 +130,10 @@ class LiveDetector:
         self._committing: deque[_Checkpoint] = deque()
         self._producer: AckedProducer | None = None
         self._state_producer: AckedProducer | None = None
-        self._consumer: KafkaConsumer | None = None
+        self._consumer: Any = None
+        """The librdkafka group consumer (confluent_kafka.Consumer)."""
+        self._stopping = False
+        """The loop has ended: a revocation while the consumer closes commits nothing more."""
 
     # -- the loop ------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
@@ -141,11 +153,11 @@ class LiveDetector:
         for topic in (topics.ALERTS, topics.STOP_REQUESTS, topics.DEADLETTER):
             self._producer.partitions_for(topic)
         self._state_producer.partitions_for(topics.DETECTOR_STATE)
-        consumer = self._consumer = make_consumer(
+        consumer = self._consumer = librdkafka_consumer(
             options.bootstrap, options.group_id, self.client_id, fetch_max_wait_ms=options.fetch_max_wait_ms
         )
         self.pause()
-        consumer.subscribe([options.topic], listener=_Rebalance(self))
+        consumer.subscribe([options.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         last_checkpoint = last_idle_check = last_reference_check = last_stats = time.monotonic()
         timings = self.timings
         try:
@@ -154,16 +166,19 @@ class LiveDetector:
                 # waiting; unless the last slice found every vehicle waiting for acknowledgements: then a short wait.
                 snapshotting = self._checkpoint is not None and bool(self._checkpoint.to_snapshot) and self._sliced
                 busy = snapshotting or bool(self._parked)
-                batch = consumer.poll(timeout_ms=0 if busy else (20 if self._checkpoint is not None else 200))
+                messages = self._take(0 if busy else (0.02 if self._checkpoint is not None else 0.2))
                 polled_ms = time.time() * 1000
-                if ready is not None and consumer.assignment():
+                if ready is not None and not ready.is_set() and consumer.assignment():
                     ready.set()
-                for partition, messages in batch.items():
-                    for message in messages:
-                        if message.timestamp_type == 0:  # CreateTime: the producer's clock, on this machine in benches
-                            timings.add("fetch_ms", polled_ms - message.timestamp)
-                        timings.add("in_batch_ms", time.time() * 1000 - polled_ms)
-                        self._handle(partition, message)
+                for message in messages:
+                    if message.error() is not None:
+                        _consumer_error(message.error())
+                        continue
+                    timestamp_type, timestamp = message.timestamp()
+                    if timestamp_type == TIMESTAMP_CREATE_TIME:  # the producer's clock, on this machine in benches
+                        timings.add("fetch_ms", polled_ms - timestamp)
+                    timings.add("in_batch_ms", time.time() * 1000 - polled_ms)
+                    self._handle(message)
                 self._producer.serve()
                 self._state_producer.serve()
                 now = time.monotonic()
@@ -189,31 +204,49 @@ class LiveDetector:
             self._commit(self.checkpoint())
             self._log_stats()
         finally:
-            consumer.close(autocommit=False)
+            self._stopping = True
+            consumer.close()
             self._producer.close()
             self._state_producer.close()
+
+    def _take(self, wait_s: float) -> list[Any]:
+        """The messages ready now, up to POLL_RECORDS; when there are none, wait up to wait_s for the first.
+
+        librdkafka's batch call waits for a full batch or the whole timeout, so at 2,000 records/s a record would sit
+        out most of the wait: the loop takes what is ready, and waits only for one message when nothing is."""
+        consumer = self._consumer
+        messages: list[Any] = consumer.consume(POLL_RECORDS, 0)
+        if not messages and wait_s > 0:
+            first = consumer.poll(wait_s)
+            if first is not None:
+                messages = [first, *consumer.consume(POLL_RECORDS - 1, 0)]
+        return messages
 
     def _log_stats(self) -> None:
         log.info("detector %s: %s", self.client_id, self.pipeline.counts.as_dict())
         log.info("loop timings %s: %s", self.options.topic, orjson.dumps(self.timings.summary()).decode())
 
-    def _handle(self, partition: TopicPartition, message: Any) -> None:
-        if self._parked and message.key is not None:
+    def _handle(self, message: Any) -> None:
+        key: bytes | None = message.key()
+        value: bytes | None = message.value()
+        partition: int = message.partition()
+        offset: int = message.offset()
+        if self._parked and key is not None:
             # A vehicle's state is restored before its first record (the contract keys records by vehicle_id).
-            self._unpark(message.key.decode("utf-8", errors="replace"))
-        result = self.pipeline.feed(message.value if message.value is not None else b"")
+            self._unpark(key.decode("utf-8", errors="replace"))
+        result = self.pipeline.feed(value if value is not None else b"")
         if result.rejection is not None:
             self._send(
                 topics.DEADLETTER,
-                message.key,
-                deadletter_value(message.topic, message.partition, message.offset, result.rejection, message.value),
+                key,
+                deadletter_value(message.topic(), partition, offset, result.rejection, value),
             )
         self._emit(result.outputs)
         if result.vehicle_id is not None:
             self._dirty.add(result.vehicle_id)
-            self._vehicle_partition[result.vehicle_id] = partition.partition
+            self._vehicle_partition[result.vehicle_id] = partition
             self._last_arrival[result.vehicle_id] = time.monotonic()
-        self._next_offsets[partition] = message.offset + 1
+        self._next_offsets[partition] = self._read_to[partition] = offset + 1
         if result.event_ms is not None and result.event_ms > self._partition_event_ms.get(partition, -1):
             self._partition_event_ms[partition] = result.event_ms
 
@@ -242,14 +275,11 @@ class LiveDetector:
         if consumer is None:
             return None
         behind: list[int] = []
-        for tp in consumer.assignment():
-            end = consumer.highwater(tp)
-            try:
-                position = consumer.position(tp, timeout_ms=0) if end is not None else None
-            except IllegalStateError:  # revoked meanwhile
-                continue
-            if end is not None and position is not None and position < end:
-                behind.append(self._partition_event_ms.get(tp, -1))
+        for partition, position in self._read_to.items():
+            # The end as of librdkafka's latest fetch of the partition; unknown (negative) before its first.
+            _, end = consumer.get_watermark_offsets(TopicPartition(self.options.topic, partition), cached=True)
+            if 0 <= position < end:
+                behind.append(self._partition_event_ms.get(partition, -1))
         return min(behind, default=None)
 
     def _flush_idle(self, now: float) -> None:
@@ -327,10 +357,10 @@ class LiveDetector:
             return True
         return False
 
-    def _acknowledged_offsets(self) -> dict[TopicPartition, int]:
+    def _acknowledged_offsets(self) -> dict[int, int]:
         """The offsets of every finished checkpoint whose sends are all acknowledged, taken in order (later ones
         supersede earlier ones of the same partition)."""
-        offsets: dict[TopicPartition, int] = {}
+        offsets: dict[int, int] = {}
         while self._committing and all(f.is_done for f in self._committing[0].futures):
             checkpoint = self._committing.popleft()
             raise_unacknowledged(checkpoint.futures)
@@ -338,14 +368,29 @@ class LiveDetector:
             self.timings.add("checkpoint_lag_ms", (time.monotonic() - checkpoint.started) * 1000)
         return offsets
 
-    def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    def _commit(self, offsets: dict[int, int]) -> None:
+        """Commit these next-offsets of the topic's partitions, and wait for the group coordinator's answer."""
         assert self._consumer is not None
-        if offsets:
-            started = time.monotonic()
-            self._consumer.commit(commit_offsets(offsets))
-            self.timings.add("commit_ms", (time.monotonic() - started) * 1000)
+        if not offsets:
+            return
+        started = time.monotonic()
+        topic = self.options.topic
+        try:
+            answers = self._consumer.commit(
+                offsets=[TopicPartition(topic, partition, offset) for partition, offset in offsets.items()],
+                asynchronous=False,
+            )
+            errors = [answer.error for answer in answers or () if answer.error is not None]
+        except KafkaException as exc:
+            errors = [exc.args[0]]
+        if errors:
+            if any(error.code() not in COMMIT_REFUSED_AT_REBALANCE for error in errors):
+                raise UnacknowledgedSends(f"the group coordinator refused {len(errors)} commits (first: {errors[0]})")
+            log.warning("commit refused in a rebalance (%s); the next owner reads those records again", errors[0])
+            return
+        self.timings.add("commit_ms", (time.monotonic() - started) * 1000)
 
-    def checkpoint(self) -> dict[TopicPartition, int]:
+    def checkpoint(self) -> dict[int, int]:
         """Checkpoint everything consumed so far and wait for it: snapshots sent and every send acknowledged (at a
         rebalance and at shutdown). Returns the offsets to commit now."""
         assert self._producer is not None and self._state_producer is not None
@@ -397,10 +442,28 @@ class LiveDetector:
         for vehicle_id in list(itertools.islice(self._parked, budget)):
             self._unpark(vehicle_id)
 
-    @property
-    def consumer(self) -> KafkaConsumer:
-        assert self._consumer is not None
-        return self._consumer
+    # -- the group's rebalances: served inside consume, on the loop's own thread ------------------------------
+    def _on_revoke(self, _consumer: Any, revoked: list[TopicPartition]) -> None:
+        """Partitions about to go to another member: checkpoint their state and commit their offsets first."""
+        self.pause()
+        if revoked and not self._stopping:
+            self._commit(self.checkpoint())
+        self.drop_partitions(tp.partition for tp in revoked)
+
+    def _on_lost(self, _consumer: Any, lost: list[TopicPartition]) -> None:
+        """Partitions already given to another member (this one missed its session): nothing can be committed for
+        them; their new owner restores the last checkpoint and reads on from the last commit."""
+        self.pause()
+        self.drop_partitions(tp.partition for tp in lost)
+
+    def _on_assign(self, consumer: Any, assigned: list[TopicPartition]) -> None:
+        """Partitions taken over: learn where reading starts, then restore their vehicles' saved state."""
+        for tp in consumer.committed(assigned, timeout=10):
+            start = tp.offset
+            if start < 0:  # nothing committed yet: the earliest record still kept
+                start, _ = consumer.get_watermark_offsets(tp, timeout=10)
+            self._read_to[tp.partition] = start
+        self.resume(sorted(tp.partition for tp in assigned))
 
     def pause(self) -> None:
         """The group is rebalancing: this member stops processing until its partitions are assigned again."""
@@ -433,8 +496,10 @@ class LiveDetector:
                 del self._vehicle_partition[vehicle_id]
                 self._last_arrival.pop(vehicle_id, None)
                 self._unacknowledged.pop(vehicle_id, None)
-        for tp in [tp for tp in self._partition_event_ms if tp.partition in gone]:
-            del self._partition_event_ms[tp]
+        for partition in gone:
+            self._partition_event_ms.pop(partition, None)
+            self._read_to.pop(partition, None)
+            self._next_offsets.pop(partition, None)
 
 
 def _own_key(key: str, prefix: str) -> str | None:
@@ -460,21 +525,9 @@ class StreamPipeline(Protocol):
     def forget(self, vehicle_id: str) -> None: ...
 
 
-class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python has no type hints
-    """Hands partitions over at a rebalance: state checkpointed and offsets committed before they go, state
-    restored when they come. Async, because kafka-python runs it on the consumer's own IO thread, where a blocking
-    commit is refused: the commit is awaited instead."""
-
-    def __init__(self, detector: LiveDetector) -> None:
-        self.detector = detector
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.detector.pause()
-        if revoked:
-            offsets = self.detector.checkpoint()
-            if offsets:
-                await self.detector.consumer.commit_async(commit_offsets(offsets))
-            self.detector.drop_partitions(tp.partition for tp in revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.detector.resume(sorted(tp.partition for tp in assigned))
+def _consumer_error(error: KafkaError) -> None:
+    """An error librdkafka hands the loop in place of a message: fatal ones end it; the rest (a broker gone for a
+    moment, a partition's leader moving) librdkafka recovers from by itself, so they are logged."""
+    if error.fatal():
+        raise KafkaException(error)
+    log.warning("consumer: %s", error)
