@@ -234,8 +234,33 @@ class RouteXY:
         return math.sqrt(best), best_index
 
     def crosses(self, polygon: PolygonXY, margin_m: float = 0.0) -> bool:
-        """True when the line passes through (or within margin_m of) the polygon."""
-        for ax, ay, bx, by in self.segments:
+        """True when the line passes through (or within margin_m of) the polygon. Only the runs of segments whose box
+        comes within margin_m (and a metre of slack for rounding) of the polygon's box are looked at: a segment that
+        meets the polygon or passes within margin_m of it lies in such a box, so the answer is that of every segment."""
+        reach = margin_m + 1.0
+        bounds = (polygon.min_x - reach, polygon.min_y - reach, polygon.max_x + reach, polygon.max_y + reach)
+        return self._crosses_under(len(self.boxes) - 1, 0, polygon, margin_m, bounds)
+
+    def _crosses_under(
+        self, level: int, box: int, polygon: PolygonXY, margin_m: float, bounds: tuple[float, float, float, float]
+    ) -> bool:
+        boxes = self.boxes[level]
+        low_x, low_y, high_x, high_y = bounds
+        if boxes.max_x[box] < low_x or boxes.min_x[box] > high_x:
+            return False
+        if boxes.max_y[box] < low_y or boxes.min_y[box] > high_y:
+            return False
+        first = box * BOX_FANOUT
+        if level == 0:
+            return self._run_crosses(first, min(first + BOX_FANOUT, len(self.points) - 1) - 1, polygon, margin_m)
+        last = min(first + BOX_FANOUT, len(self.boxes[level - 1].min_x))
+        return any(self._crosses_under(level - 1, child, polygon, margin_m, bounds) for child in range(first, last))
+
+    def _run_crosses(self, first: int, last: int, polygon: PolygonXY, margin_m: float) -> bool:
+        """crosses, for segments first to last."""
+        ax, ay = self.vertex(first)
+        for index in range(first, last + 1):
+            bx, by = self.vertex(index + 1)
             if polygon.contains(ax, ay) or polygon.contains(bx, by):
                 return True
             for px, py, qx, qy in polygon.edges:
@@ -245,6 +270,7 @@ class RouteXY:
                     _segment_distance_sq(px, py, ax, ay, bx, by), _segment_distance_sq(ax, ay, px, py, qx, qy)
                 ) <= margin_m * margin_m:
                     return True
+            ax, ay = bx, by
         return False
 
 

@@ -263,6 +263,10 @@ def _features(doc: Any, geometry_type: str, source: str) -> list[tuple[str, dict
     return out
 
 
+_PLAIN_NUMBERS = (float, int)
+"""The types a JSON parser gives numbers (bool, an int subclass, is not one of them)."""
+
+
 def _positions(
     coords: Any, where: str, minimum: int, shared: dict[tuple[float, float], tuple[float, float]] | None = None
 ) -> tuple[tuple[float, float], ...]:
@@ -272,6 +276,15 @@ def _positions(
         _fail(where, f"got {_show(coords)}, expected a list of at least {minimum} [lon, lat] positions")
     out = []
     for j, pos in enumerate(coords):
+        # The common case first, decided by exact types (a JSON parser gives plain lists, floats and ints; bool is
+        # not int here) and by the ranges, which no NaN and no infinity passes: a day's routes hold millions of
+        # positions, and the full check below cost about 2 µs each. Anything else takes the full check.
+        if type(pos) is list and len(pos) == 2:
+            lon, lat = pos
+            if type(lon) in _PLAIN_NUMBERS and type(lat) in _PLAIN_NUMBERS and -180 <= lon <= 180 and -90 <= lat <= 90:
+                point = (float(lon), float(lat))
+                out.append(point if shared is None else shared.setdefault(point, point))
+                continue
         if (
             not isinstance(pos, list) or not 2 <= len(pos) <= 3
             or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in pos)

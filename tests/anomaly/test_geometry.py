@@ -13,7 +13,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anomaly.geometry import BOX_FANOUT, PolygonXY, RouteXY, _segment_distance_sq
+from anomaly.geometry import BOX_FANOUT, PolygonXY, RouteXY, _segment_distance_sq, _segments_intersect
 from telematics.geo import LocalFrame
 
 COORD = st.integers(-500_000, 500_000).map(lambda cm: cm / 100)
@@ -149,3 +149,35 @@ def test_a_route_in_degrees_with_its_frame_measures_as_its_points_projected(
     assert in_degrees.nearest(x, y) == projected.nearest(x, y)
     segment = min(segment, len(projected.segments) - 1)
     assert in_degrees.bound_near(x, y, segment, ahead) == projected.bound_near(x, y, segment, ahead)
+
+
+
+def _crosses_by_every_segment(route: RouteXY, polygon: PolygonXY, margin_m: float) -> bool:
+    """The question crosses answers, asked of every segment in turn with the same arithmetic, no box skipped."""
+    for ax, ay, bx, by in route.segments:
+        if polygon.contains(ax, ay) or polygon.contains(bx, by):
+            return True
+        for px, py, qx, qy in polygon.edges:
+            if _segments_intersect(ax, ay, bx, by, px, py, qx, qy):
+                return True
+            nearest_sq = min(_segment_distance_sq(px, py, ax, ay, bx, by), _segment_distance_sq(ax, ay, px, py, qx, qy))
+            if margin_m > 0 and nearest_sq <= margin_m * margin_m:
+                return True
+    return False
+
+
+WALK_STEP = st.tuples(st.floats(-400.0, 400.0), st.floats(-400.0, 400.0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(POINT, st.lists(WALK_STEP, min_size=1, max_size=300), star_polygons(), st.sampled_from([0.0, 30.0, 250.0]))
+def test_a_route_crosses_a_polygon_exactly_when_one_of_its_segments_does(
+    start: tuple[float, float], steps: list[tuple[float, float]], ring: list[tuple[float, float]], margin_m: float
+) -> None:
+    """The boxes only skip runs of segments: the answer is the one every segment gives. The route is a walk, as a
+    road is, so that it passes near the polygon, through it or far from it."""
+    route = [start]
+    for dx, dy in steps:
+        route.append((route[-1][0] + dx, route[-1][1] + dy))
+    line, polygon = RouteXY(route), PolygonXY(ring)
+    assert line.crosses(polygon, margin_m) == _crosses_by_every_segment(line, polygon, margin_m)
