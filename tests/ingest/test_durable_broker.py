@@ -147,6 +147,25 @@ def test_listing_pages_through_keys_in_order_with_common_prefixes(tmp_path: Path
     assert _byte_range("bytes=8-", 10) == (8, 10)
 
 
+def test_a_listing_entry_is_written_once_per_version_and_follows_a_rewrite(tmp_path: Path) -> None:
+    from ingest.broker_storage import _etag
+
+    store = FileObjectStore(tmp_path, sync=False)
+    first = store.write("t/records/1.batch", b"abc", if_match=None, if_none_match=None)
+    [(key, stat)] = store.list_objects("t/", None, "", 10)[0]
+    entry = store.listing_entry(key, stat)
+    assert _etag(first).strip('"') in entry
+    assert "<Size>3</Size>" in entry
+    assert store.listing_entry(key, stat) is entry  # the same version: written once
+    second = store.write("t/records/1.batch", b"abcdef", if_match=None, if_none_match=None)
+    [(_, restat)] = store.list_objects("t/", None, "", 10)[0]
+    rewritten = store.listing_entry(key, restat)
+    assert "<Size>6</Size>" in rewritten and _etag(second).strip('"') in rewritten
+    assert _etag(first).strip('"') not in rewritten
+    store.delete(key)
+    assert store.list_objects("t/", None, "", 10)[0] == []
+
+
 def test_a_restarted_broker_forgets_group_members_but_keeps_their_committed_offsets(tmp_path: Path) -> None:
     store = FileObjectStore(tmp_path, sync=False)
     groups = "clusters/tansu_cluster/groups/consumers"
