@@ -35,6 +35,9 @@ RAMP_KMH_PER_S = 5.0
 START_HEADROOM_KMH = 2.0
 UNKNOWN_SPEED_START_KMH = (MAX_MODEL_RPM - IDLE_RPM) / RPM_PER_KMH
 STANDSTILL_KMH = 0.5
+GNSS_STANDSTILL_KMH = 2.0
+"""Ground speed from the gateway's GNSS receiver at or below which a switched-off vehicle stands: a standing
+receiver's Doppler speed reads 0-1 km/h of noise, and nothing rolls slower under its own power."""
 STANDSTILL_CONFIRM_S = 1.0
 LIMIT_REACHED_MARGIN_KMH = 1.0
 
@@ -268,7 +271,13 @@ class RemoteStopController:
         # at a standstill it is done too, as the ECUs that would report the brake then fall silent.
         if speed is not None:
             job.last_speed_kmh = speed
-        standing = job.last_speed_kmh is not None and job.last_speed_kmh <= STANDSTILL_KMH
+        if job.last_speed_kmh is not None:
+            standing = job.last_speed_kmh <= STANDSTILL_KMH
+        else:
+            # Switched off before the command came: the wheel speed fell silent with the engine's ECUs, but the
+            # gateway's own receiver still measures the ground speed.
+            gnss_speed = fields.get("gnss_speed_kmh")
+            standing = gnss_speed is not None and gnss_speed <= GNSS_STANDSTILL_KMH
         if fields.get("ignition") is False and standing:
             job.completed = True
             return [StatusChange(job.command, "completed", now, "stopped: standstill, ignition off, hazard lights on")]

@@ -226,3 +226,25 @@ def test_tsc1_frames_go_from_the_gateway_to_the_engine() -> None:
     assert (fields.pgn, fields.sa, fields.da, fields.priority) == (0, GATEWAY_SA, 0x00, 3)
     assert decoded is not None and decoded.signals["EngineOverrideControlMode"] == 3
     assert decoded.signals["EngineRequestedSpeedSpeedLimit"] == 600 + 14 * 40
+
+
+def test_a_controlled_stop_for_a_truck_parked_and_switched_off_long_before_completes() -> None:
+    # The officers decided minutes after the truck was parked and switched off: the ECUs that report its speed and
+    # parking brake fell silent long before the command came, and a parked truck must not stay "acknowledged".
+    with RemoteStopTruck(hijacked(0.0, [(1.0, {"ignition": False})]), TRUSTED) as truck:
+        start = truck.clock.now()
+        truck.deliver(envelope("controlled_stop", start + 60), at=start + 60)
+        truck.run(70)
+        assert [s["status"] for s in truck.statuses] == ["acknowledged", "completed"]
+        assert "ignition off" in truck.statuses[-1]["history"][-1]["note"]
+
+
+def test_a_controlled_stop_for_a_switched_off_truck_that_still_moves_is_not_completed() -> None:
+    # Key off but rolling (towed, or coasting down a ramp): the gateway's receiver measures the ground speed, and a
+    # vehicle that moves has not stopped.
+    with RemoteStopTruck(hijacked(0.0, [(1.0, {"ignition": False, "speed_kmh": 20.0})]), TRUSTED) as truck:
+        start = truck.clock.now()
+        truck.deliver(envelope("controlled_stop", start + 60), at=start + 60)
+        truck.run(70)
+        assert truck.gateway.view.record_fields(truck.clock.now()).get("gnss_speed_kmh", 0.0) > 10.0
+        assert [s["status"] for s in truck.statuses] == ["acknowledged"]
