@@ -108,15 +108,38 @@ def test_controlled_stop_slows_gradually_stops_with_hazard_lights_and_parking_br
         assert limits[0][1] == pytest.approx(80.0, abs=0.1) and limits[-1][1] == 0.0
 
 
-def test_a_controlled_stop_for_a_truck_that_stands_and_is_switched_off_completes() -> None:
-    # Stopped in the zone by its driver before the officers decided; the engine goes off half a second after the
-    # command came, before the parking brake could be confirmed: the ECUs that report it fall silent.
-    with RemoteStopTruck(hijacked(0.0, [(3.5, {"ignition": False})]), TRUSTED) as truck:
+@pytest.mark.parametrize(
+    ("switched_off_s", "command_s", "run_s"),
+    [
+        # Stopped in the zone by its driver before the officers decided; the engine goes off half a second after
+        # the command came, before the parking brake could be confirmed: the ECUs that report it fall silent.
+        pytest.param(3.5, 3.0, 10.0, id="switched-off-as-the-command-came"),
+        # The officers decided minutes after the truck was parked and switched off: the ECUs that report its speed
+        # and parking brake fell silent long before the command came, and a parked truck must not stay
+        # "acknowledged".
+        pytest.param(1.0, 60.0, 70.0, id="parked-and-switched-off-long-before"),
+    ],
+)
+def test_a_controlled_stop_for_a_truck_that_stands_and_is_switched_off_completes(
+    switched_off_s: float, command_s: float, run_s: float
+) -> None:
+    with RemoteStopTruck(hijacked(0.0, [(switched_off_s, {"ignition": False})]), TRUSTED) as truck:
         start = truck.clock.now()
-        truck.deliver(envelope("controlled_stop", start + 3), at=start + 3)
-        truck.run(10)
+        truck.deliver(envelope("controlled_stop", start + command_s), at=start + command_s)
+        truck.run(run_s)
         assert [s["status"] for s in truck.statuses] == ["acknowledged", "completed"]
         assert "ignition off" in truck.statuses[-1]["history"][-1]["note"]
+
+
+def test_a_controlled_stop_for_a_switched_off_truck_that_still_moves_is_not_completed() -> None:
+    # Key off but rolling (towed, or coasting down a ramp): the gateway's receiver measures the ground speed, and a
+    # vehicle that moves has not stopped.
+    with RemoteStopTruck(hijacked(0.0, [(1.0, {"ignition": False, "speed_kmh": 20.0})]), TRUSTED) as truck:
+        start = truck.clock.now()
+        truck.deliver(envelope("controlled_stop", start + 60), at=start + 60)
+        truck.run(70)
+        assert truck.gateway.view.record_fields(truck.clock.now()).get("gnss_speed_kmh", 0.0) > 10.0
+        assert [s["status"] for s in truck.statuses] == ["acknowledged"]
 
 
 def test_speed_limit_derates_gradually_and_holds_the_target() -> None:
@@ -226,25 +249,3 @@ def test_tsc1_frames_go_from_the_gateway_to_the_engine() -> None:
     assert (fields.pgn, fields.sa, fields.da, fields.priority) == (0, GATEWAY_SA, 0x00, 3)
     assert decoded is not None and decoded.signals["EngineOverrideControlMode"] == 3
     assert decoded.signals["EngineRequestedSpeedSpeedLimit"] == 600 + 14 * 40
-
-
-def test_a_controlled_stop_for_a_truck_parked_and_switched_off_long_before_completes() -> None:
-    # The officers decided minutes after the truck was parked and switched off: the ECUs that report its speed and
-    # parking brake fell silent long before the command came, and a parked truck must not stay "acknowledged".
-    with RemoteStopTruck(hijacked(0.0, [(1.0, {"ignition": False})]), TRUSTED) as truck:
-        start = truck.clock.now()
-        truck.deliver(envelope("controlled_stop", start + 60), at=start + 60)
-        truck.run(70)
-        assert [s["status"] for s in truck.statuses] == ["acknowledged", "completed"]
-        assert "ignition off" in truck.statuses[-1]["history"][-1]["note"]
-
-
-def test_a_controlled_stop_for_a_switched_off_truck_that_still_moves_is_not_completed() -> None:
-    # Key off but rolling (towed, or coasting down a ramp): the gateway's receiver measures the ground speed, and a
-    # vehicle that moves has not stopped.
-    with RemoteStopTruck(hijacked(0.0, [(1.0, {"ignition": False, "speed_kmh": 20.0})]), TRUSTED) as truck:
-        start = truck.clock.now()
-        truck.deliver(envelope("controlled_stop", start + 60), at=start + 60)
-        truck.run(70)
-        assert truck.gateway.view.record_fields(truck.clock.now()).get("gnss_speed_kmh", 0.0) > 10.0
-        assert [s["status"] for s in truck.statuses] == ["acknowledged"]
