@@ -111,7 +111,8 @@ def librdkafka_consumer(
             "session.timeout.ms": GROUP_TIMEOUTS["session_timeout_ms"],
             "heartbeat.interval.ms": GROUP_TIMEOUTS["heartbeat_interval_ms"],
             "fetch.wait.max.ms": fetch_max_wait_ms,
-            # What librdkafka fetches ahead of the loop, per partition: 16 MB instead of 64 (about 50,000 records).
+            # What librdkafka fetches ahead of the loop, all partitions together (one queue for a group consumer):
+            # 16 MB instead of 64, about 50,000 records.
             "queued.max.messages.kbytes": 16_384,
             # Once that much waits, librdkafka's next fetch waits this long (1 s by default): the loop drains 100,000
             # records in about 1.5 s, so a catch-up after an outage would stall for most of every second.
