@@ -33,23 +33,26 @@ PLAN_MARGIN_MS = 10 * 60_000
 """A trip is planned to start this long before its first record and end this long after its last."""
 
 
-def drives(records: list[dict[str, Any]], gap_ms: int) -> list[list[dict[str, Any]]]:
+Fix = tuple[int, dict[str, Any]]
+"""A record with a position, and its event time in ms."""
+
+
+def drives(fixes: list[Fix], gap_ms: int) -> list[list[Fix]]:
     """A vehicle's fixes (in event time) cut where the silence between two of them exceeds gap_ms."""
-    runs: list[list[dict[str, Any]]] = []
+    runs: list[list[Fix]] = []
     last_ms: int | None = None
-    for record in records:
-        ts_ms = parse_rfc3339_ms(record["ts"])
+    for ts_ms, record in fixes:
         if last_ms is None or ts_ms - last_ms > gap_ms:
             runs.append([])
-        runs[-1].append(record)
+        runs[-1].append((ts_ms, record))
         last_ms = ts_ms
     return runs
 
 
-def route(run: list[dict[str, Any]]) -> list[list[float]]:
+def route(run: list[Fix]) -> list[list[float]]:
     """The drive's track as [lon, lat] coordinates, consecutive repeats (a standing vehicle) dropped."""
     line: list[list[float]] = []
-    for record in run:
+    for _ts_ms, record in run:
         point = [record["lon"], record["lat"]]
         if not line or line[-1] != point:
             line.append(point)
@@ -57,16 +60,16 @@ def route(run: list[dict[str, Any]]) -> list[list[float]]:
 
 
 def own_trips(bundle: Path, gap_ms: int, corridor_m: float) -> dict[str, Any]:
-    by_vehicle: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_vehicle: dict[str, list[Fix]] = defaultdict(list)
     with (bundle / "telemetry.jsonl").open() as lines:
         for line in lines:
             record = json.loads(line)
             if record.get("lat") is not None and record.get("lon") is not None:
-                by_vehicle[record["vehicle_id"]].append(record)
+                by_vehicle[record["vehicle_id"]].append((parse_rfc3339_ms(record["ts"]), record))
     features = []
     for vehicle_id in sorted(by_vehicle):
-        records = sorted(by_vehicle[vehicle_id], key=lambda r: parse_rfc3339_ms(r["ts"]))
-        for number, run in enumerate(drives(records, gap_ms), start=1):
+        fixes = sorted(by_vehicle[vehicle_id], key=lambda fix: fix[0])
+        for number, run in enumerate(drives(fixes, gap_ms), start=1):
             line = route(run)
             if len(line) < 2:
                 continue
@@ -78,8 +81,8 @@ def own_trips(bundle: Path, gap_ms: int, corridor_m: float) -> dict[str, Any]:
                         "trip_id": f"{vehicle_id}-drive-{number}",
                         "vehicle_id": vehicle_id,
                         "driver_card_id": None,
-                        "planned_start": format_ms(parse_rfc3339_ms(run[0]["ts"]) - PLAN_MARGIN_MS),
-                        "planned_end": format_ms(parse_rfc3339_ms(run[-1]["ts"]) + PLAN_MARGIN_MS),
+                        "planned_start": format_ms(run[0][0] - PLAN_MARGIN_MS),
+                        "planned_end": format_ms(run[-1][0] + PLAN_MARGIN_MS),
                         "corridor_m": corridor_m,
                         "stops": [],
                     },
